@@ -1,0 +1,36 @@
+# EcoMap Xiamen — the two commands: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help run test stop db setup lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## Install what is missing (apt packages, .venv, frontend build)
+	@scripts/bootstrap.sh
+
+run: setup ## Set up and serve the map on http://$${HOST:-127.0.0.1}:$${PORT:-8000}
+	@scripts/run.sh
+
+test: ## Set up and run the whole test suite against a real PostGIS and Chromium
+	@scripts/bootstrap.sh --test
+	@scripts/pgcluster.sh start
+	@.venv/bin/pytest $(PYTEST_ARGS)
+
+db: ## Start the local PostGIS cluster only
+	@scripts/pgcluster.sh start
+
+stop: ## Stop the local PostGIS cluster
+	@scripts/pgcluster.sh stop
+
+lint: ## Lint and check formatting
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench: ## Run the benchmarks (see bench/README.md)
+	@scripts/bootstrap.sh --test
+	@scripts/pgcluster.sh start
+	@.venv/bin/python -m bench.run_all
+
+clean: stop ## Stop the database and remove local state (.data, .venv, frontend build)
+	rm -rf .data .venv frontend/node_modules frontend/dist

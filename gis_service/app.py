@@ -1,0 +1,71 @@
+"""Application factory: ``create_app(settings)`` builds the FastAPI app and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from gis_service.db import connection, create_pool
+from gis_service.errors import add_exception_handlers
+from gis_service.routers import health, layers, tiles
+from gis_service.settings import Settings
+from layers.catalog import load_catalog
+from tiles.engine import TileEngine
+
+DESCRIPTION = """
+**EcoMap Xiamen (生态环境一张图)**: ecological protection red lines, protected areas,
+drinking-water source zones, watersheds, rivers, bays and monitoring stations of Xiamen,
+served from PostGIS as vector tiles and JSON.
+
+The demo dataset is **sample data** (flagged `is_sample`), not official boundaries.
+Errors answer `{"detail": "..."}` with a 4xx status saying what to fix.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Settings default to the ``ECOMAP_*`` environment, read now."""
+    settings = settings or Settings()
+    catalog = load_catalog(settings.catalog_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = create_pool(settings)
+        await pool.open(wait=False)  # start even when the database is down: /healthz reports it
+        app.state.pool = pool
+        app.state.tile_engine = TileEngine(catalog, lambda: connection(pool))
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="EcoMap Xiamen API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    add_exception_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.include_router(health.router)
+    app.include_router(layers.router)
+    app.include_router(tiles.router)
+
+    if (settings.frontend_dir / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def frontend_missing() -> JSONResponse:
+            return JSONResponse(
+                {"detail": f"the map frontend is not built ({settings.frontend_dir} has no index.html): run `make run`"},
+                status_code=503,
+            )
+
+    return app

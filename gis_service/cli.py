@@ -1,0 +1,114 @@
+"""The ``ecomap`` command line: serve, migrate, load the demo data."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from gis_service.settings import Settings
+
+app = typer.Typer(
+    help="EcoMap Xiamen (生态环境一张图): PostGIS-backed eco-environment map service.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+demo_app = typer.Typer(help="The Xiamen demo dataset (sample data, not official boundaries).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=1)
+
+
+def _database_url() -> str:
+    return Settings().dsn
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply migrations (default: all of them)."""
+    from layers import db
+
+    try:
+        db.upgrade(_database_url(), revision)
+    except OperationalError as exc:
+        _fail(f"cannot reach the database ({exc.orig}); is it running? (`make db` starts the local one)")
+    typer.echo(f"database migrated to {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision ('base' = empty)")]) -> None:
+    """Revert migrations down to a revision."""
+    from layers import db
+
+    db.downgrade(_database_url(), revision)
+    typer.echo(f"database downgraded to {revision}")
+
+
+@demo_app.command("load")
+def demo_load(
+    force: Annotated[bool, typer.Option("--force", help="Replace existing data with the demo dataset")] = False,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when layers already hold data")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator")] = 2025,
+) -> None:
+    """Load the Xiamen demo dataset in one transaction."""
+    from layers.db import make_engine
+    from layers.demo import build_demo_dataset, load_demo
+    from layers.models import LAYER_TABLES
+
+    engine = make_engine(_database_url())
+    with engine.begin() as conn:
+        existing = sum(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in LAYER_TABLES)
+        if existing and if_empty:
+            typer.echo(f"demo data not loaded: the layers already hold {existing} features")
+            return
+        if existing and not force:
+            _fail(f"the layers already hold {existing} features; use --force to replace them with the demo data")
+        if existing:
+            conn.execute(text("TRUNCATE chief_assignment, chief, " + ", ".join(LAYER_TABLES) + " CASCADE"))
+        counts = load_demo(conn, build_demo_dataset(seed))
+    typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command()
+def setup(
+    demo: Annotated[bool, typer.Option(help="Load the demo data when the database is empty")] = True,
+) -> None:
+    """Migrate the database and load the demo data if it is empty (idempotent)."""
+    db_upgrade("head")
+    if demo:
+        demo_load(force=False, if_empty=True, seed=2025)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="HOST", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+) -> None:
+    """Serve the map and the APIs with uvicorn."""
+    import uvicorn
+
+    typer.echo(f"EcoMap Xiamen: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "gis_service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        log_level="info",
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

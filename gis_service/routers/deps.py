@@ -1,0 +1,27 @@
+"""Shared request dependencies: the pool connection, the catalog, the base URL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from psycopg import AsyncConnection
+
+from gis_service.db import connection
+from layers.catalog import Catalog
+
+
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for the duration of a request."""
+    async with connection(request.app.state.pool) as conn:
+        yield conn
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def base_url(request: Request) -> str:
+    """The external base URL of the service, for links in documents."""
+    public = request.app.state.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")

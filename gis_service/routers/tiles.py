@@ -1,0 +1,83 @@
+"""Vector tiles, TileJSON and the MapLibre style."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from gis_service.errors import InvalidRequest, NotFound
+from gis_service.routers.deps import base_url, get_catalog
+from layers.catalog import Catalog
+from tiles.engine import TileEngine, UnknownLayerError
+from tiles.grid import TileAddressError, tile_address
+from tiles.style import default_style, tilejson
+
+router = APIRouter(tags=["tiles"])
+
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+LayerSpec = Annotated[
+    str,
+    Path(description="A layer id or a comma-separated list of layer ids (composite tile)", examples=["redline,river"]),
+]
+
+
+def _engine(request: Request) -> TileEngine:
+    return request.app.state.tile_engine
+
+
+@router.get(
+    "/tiles/{layers}/{z}/{x}/{y}.pbf",
+    summary="Mapbox Vector Tile of one or more layers",
+    response_class=Response,
+    responses={
+        200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile"},
+        204: {"description": "Empty tile: no feature of these layers here (or below their minzoom)"},
+        400: {"description": "z/x/y outside the WebMercatorQuad grid"},
+        404: {"description": "Unknown layer; the message lists the valid layers"},
+    },
+)
+async def vector_tile(
+    layers: LayerSpec,
+    z: Annotated[int, Path(ge=0, le=24)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+    engine: TileEngine = Depends(_engine),
+) -> Response:
+    """A composite MVT (one MVT layer per catalog layer, features keep their stable ids).
+
+    An empty tile answers **204 No Content**. Below a layer's `minzoom` the layer is left out of
+    the tile; above its `maxzoom` tiles are still served at full detail (clients overzoom anyway).
+    """
+    try:
+        chosen = engine.resolve(layers)
+        address = tile_address(z, x, y)
+    except UnknownLayerError as exc:
+        raise NotFound(str(exc)) from None
+    except TileAddressError as exc:
+        raise InvalidRequest(str(exc)) from None
+    tile = await engine.tile(chosen, address)
+    if not tile.data:
+        return Response(status_code=204)
+    return Response(tile.data, media_type=MVT_MEDIA_TYPE)
+
+
+@router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of one or more layers")
+async def layer_tilejson(
+    layers: LayerSpec,
+    engine: TileEngine = Depends(_engine),
+    catalog: Catalog = Depends(get_catalog),
+    base: str = Depends(base_url),
+) -> dict[str, Any]:
+    """TileJSON with the tile URL template, zoom range, bounds, centre and `vector_layers`."""
+    try:
+        chosen = engine.resolve(layers)
+    except UnknownLayerError as exc:
+        raise NotFound(str(exc)) from None
+    return tilejson(catalog, [layer.id for layer in chosen], base)
+
+
+@router.get("/styles/default.json", summary="MapLibre style of all layers")
+async def style(catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)) -> dict[str, Any]:
+    """A MapLibre GL style drawing every catalog layer with its default cartography."""
+    return default_style(catalog, base)

@@ -1,0 +1,55 @@
+"""Service settings: one pydantic-settings root read from ``ECOMAP_*`` environment variables.
+
+Built inside ``create_app()`` (never at import time), so tests create apps with their own
+settings. Nested sections use ``__`` in variable names, e.g. ``ECOMAP_TILES__CACHE_DIR``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap"
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool sizing and timeouts."""
+
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=16, ge=1)
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    statement_timeout_ms: int = Field(default=30_000, ge=0, description="0 disables the limit")
+
+
+class TileSettings(BaseModel):
+    """Vector tile serving."""
+
+    cache_enabled: bool = True
+    cache_memory_mb: int = Field(default=256, ge=0)
+    cache_dir: Path | None = Field(default=None, description="On-disk tile store; none keeps tiles in memory only")
+    max_age_s: int = Field(default=60, ge=0, description="Cache-Control max-age sent to clients")
+
+
+class Settings(BaseSettings):
+    """All settings of the service."""
+
+    model_config = SettingsConfigDict(env_prefix="ECOMAP_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: PostgresDsn = Field(
+        default=PostgresDsn(DEFAULT_DATABASE_URL),
+        validation_alias=AliasChoices("ECOMAP_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="PostGIS to use; DATABASE_URL is accepted too",
+    )
+    catalog_dir: Path | None = Field(default=None, description="Layer catalog directory (default: bundled)")
+    frontend_dir: Path = Field(default=Path(__file__).resolve().parent.parent / "frontend" / "dist")
+    public_url: str | None = Field(default=None, description="External base URL used in links, if behind a proxy")
+    tianditu_key: str | None = Field(default=None, description="Tianditu (天地图) developer key for the basemap")
+    db: DatabaseSettings = DatabaseSettings()
+    tiles: TileSettings = TileSettings()
+
+    @property
+    def dsn(self) -> str:
+        """The database URL as a libpq connection string."""
+        return str(self.database_url)

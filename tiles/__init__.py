@@ -1,0 +1,1 @@
+"""Vector tiles: the tile grid, tile SQL built once per layer, rendering, styles and caching."""

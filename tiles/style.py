@@ -1,0 +1,149 @@
+"""MapLibre style and TileJSON documents generated from the layer catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from layers.catalog import Catalog, Layer
+
+XIAMEN_BOUNDS = (117.85, 24.38, 118.45, 24.93)
+XIAMEN_CENTER = (118.10, 24.60, 10)
+FONT = ["Noto Sans Regular"]
+
+
+def _color_expression(layer: Layer) -> Any:
+    style = layer.style
+    if not style.categories:
+        return style.color
+    expression: list[Any] = ["match", ["get", style.categories.property]]
+    for value, color in style.categories.colors.items():
+        expression += [value, color]
+    return [*expression, style.color]
+
+
+def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
+    """The MapLibre style layers drawing one catalog layer (hover via feature-state)."""
+    style = layer.style
+    common = {
+        "source": source,
+        "source-layer": layer.id,
+        "minzoom": layer.minzoom,
+        "metadata": {"ecomap:layer": layer.id, "ecomap:group": layer.group},
+    }
+    color = _color_expression(layer)
+    hover = ["boolean", ["feature-state", "hover"], False]
+    result: list[dict[str, Any]] = []
+    if style.kind == "fill":
+        result.append(
+            {
+                "id": f"{layer.id}-fill",
+                "type": "fill",
+                **common,
+                "paint": {
+                    "fill-color": color,
+                    "fill-opacity": ["case", hover, min(1.0, style.opacity + 0.3), style.opacity],
+                },
+            }
+        )
+        result.append(
+            {
+                "id": f"{layer.id}-outline",
+                "type": "line",
+                **common,
+                "paint": {
+                    "line-color": style.outline_color or style.color,
+                    "line-width": ["case", hover, style.width * 2.5, style.width],
+                },
+            }
+        )
+    elif style.kind == "line":
+        paint: dict[str, Any] = {
+            "line-color": color,
+            "line-opacity": style.opacity,
+            "line-width": ["case", hover, style.width * 2.5, style.width],
+        }
+        if style.dash:
+            paint["line-dasharray"] = style.dash
+        result.append({"id": f"{layer.id}-line", "type": "line", **common, "layout": {"line-join": "round"}, "paint": paint})
+    else:
+        result.append(
+            {
+                "id": f"{layer.id}-circle",
+                "type": "circle",
+                **common,
+                "paint": {
+                    "circle-color": color,
+                    "circle-opacity": style.opacity,
+                    "circle-radius": ["case", hover, style.radius * 1.6, style.radius],
+                    "circle-stroke-color": style.outline_color or "#ffffff",
+                    "circle-stroke-width": 1,
+                },
+            }
+        )
+    if style.label:
+        label = style.label
+        layout: dict[str, Any] = {
+            "text-field": ["get", label.property],
+            "text-font": FONT,
+            "text-size": label.size,
+            "text-max-width": 8,
+        }
+        if style.kind == "line":
+            layout["symbol-placement"] = "line"
+        elif style.kind == "circle":
+            layout.update({"text-offset": [0, 1.2], "text-anchor": "top", "text-optional": True})
+        result.append(
+            {
+                "id": f"{layer.id}-label",
+                "type": "symbol",
+                **{**common, "minzoom": max(layer.minzoom, label.minzoom)},
+                "layout": layout,
+                "paint": {"text-color": label.color, "text-halo-color": "#ffffff", "text-halo-width": 1.5},
+            }
+        )
+    return result
+
+
+def tilejson(catalog: Catalog, layer_ids: list[str], base_url: str) -> dict[str, Any]:
+    """TileJSON 3.0.0 for one layer or a composite of layers."""
+    chosen = [catalog.get(i) for i in layer_ids]
+    path = ",".join(layer_ids)
+    return {
+        "tilejson": "3.0.0",
+        "name": path,
+        "description": " / ".join(layer.title.zh for layer in chosen),
+        "attribution": "EcoMap Xiamen 生态环境一张图 (demo data is sample data, not official boundaries)",
+        "scheme": "xyz",
+        "tiles": [f"{base_url}/tiles/{path}/{{z}}/{{x}}/{{y}}.pbf"],
+        "minzoom": min(layer.minzoom for layer in chosen),
+        "maxzoom": max(layer.maxzoom for layer in chosen),
+        "bounds": list(XIAMEN_BOUNDS),
+        "center": list(XIAMEN_CENTER),
+        "vector_layers": [
+            {
+                "id": layer.id,
+                "description": layer.title.en,
+                "minzoom": layer.minzoom,
+                "maxzoom": layer.maxzoom,
+                "fields": {p.name: p.title.en for p in layer.properties},
+            }
+            for layer in chosen
+        ],
+    }
+
+
+def default_style(catalog: Catalog, base_url: str) -> dict[str, Any]:
+    """A MapLibre style drawing every catalog layer from one composite vector source."""
+    return {
+        "version": 8,
+        "name": "EcoMap Xiamen 生态环境一张图",
+        "metadata": {"ecomap:layers": catalog.ids},
+        "center": list(XIAMEN_CENTER[:2]),
+        "zoom": XIAMEN_CENTER[2],
+        "glyphs": f"{base_url}/fonts/{{fontstack}}/{{range}}.pbf",
+        "sources": {"ecomap": {"type": "vector", "url": f"{base_url}/tiles/{','.join(catalog.ids)}.json"}},
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": "#d4e6f1"}},
+            *(style_layer for layer in catalog for style_layer in style_layers(layer)),
+        ],
+    }
