@@ -112,3 +112,7 @@ def serve(
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

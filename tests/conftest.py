@@ -1,0 +1,145 @@
+"""Test fixtures: a real PostGIS database with the demo data, the app, and a live server.
+
+The suite uses the project's own PostgreSQL cluster (``make test`` starts it with
+scripts/pgcluster.sh) or ``ECOMAP_TEST_DATABASE_URL``. It recreates a database for the
+session, migrates it and loads the Xiamen demo dataset. Nothing is mocked: when the
+database cannot be reached the whole run fails with a message saying how to start it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg import sql
+
+from gis_service import create_app
+from gis_service.settings import Settings
+from layers import db as layer_db
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
+ADMIN_URL = os.environ.get("ECOMAP_TEST_ADMIN_URL", f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres")
+TEST_DB = "ecomap_test"
+
+
+def _url_for(database: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+
+
+def recreate_database(name: str) -> str:
+    """Drop and create a database with PostGIS; returns its URL."""
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        pytest.exit(
+            f"cannot reach PostgreSQL at {ADMIN_URL} ({exc}).\n"
+            "Run the suite with `make test` (it starts the project's PostGIS cluster), or start it with "
+            "`scripts/pgcluster.sh start`, or set ECOMAP_TEST_ADMIN_URL to a PostGIS server you own.",
+            returncode=3,
+        )
+    url = _url_for(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        except psycopg.errors.FeatureNotSupported as exc:  # pragma: no cover - depends on the machine
+            pytest.exit(f"PostGIS is not installed for this server: apt-get install postgresql-15-postgis-3 ({exc})", 3)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A migrated test database holding the Xiamen demo dataset."""
+    url = recreate_database(TEST_DB)
+    layer_db.upgrade(url)
+    from layers.demo import build_demo_dataset, load_demo
+
+    engine = layer_db.make_engine(url)
+    with engine.begin() as conn:
+        load_demo(conn, build_demo_dataset())
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """The demo dataset as generated (the same seed as loaded into the database)."""
+    from layers.demo import build_demo_dataset
+
+    return build_demo_dataset()
+
+
+@pytest.fixture()
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A direct autocommit connection to the test database, for independent checks."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, **overrides)
+
+
+@pytest.fixture()
+def client(database_url: str) -> Iterator[TestClient]:
+    """The app, with its lifespan running, over the test database."""
+    with TestClient(create_app(make_settings(database_url))) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real service in a uvicorn subprocess; yields its base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("live") / "server.log"
+    env = {**os.environ, "ECOMAP_DATABASE_URL": database_url}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gis_service.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base + "/healthz")
+    except RuntimeError:
+        process.kill()
+        raise RuntimeError(f"the live server did not start:\n{log.read_text()}") from None
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
