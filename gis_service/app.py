@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +17,10 @@ from gis_service.errors import add_exception_handlers
 from gis_service.routers import health, layers, tiles
 from gis_service.settings import Settings
 from layers.catalog import load_catalog
+from tiles.cache import TileCache
 from tiles.engine import TileEngine
+from tiles.listener import ChangeListener
+from tiles.maintenance import GeneralizationScheduler
 
 DESCRIPTION = """
 **EcoMap Xiamen (生态环境一张图)**: ecological protection red lines, protected areas,
@@ -37,10 +42,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = create_pool(settings)
         await pool.open(wait=False)  # start even when the database is down: /healthz reports it
         app.state.pool = pool
-        app.state.tile_engine = TileEngine(catalog, lambda: connection(pool))
+        cache = None
+        if settings.tiles.cache_enabled:
+            cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
+        engine = TileEngine(catalog, lambda: connection(pool), cache)
+        scheduler = GeneralizationScheduler(settings.dsn, catalog)
+        listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule)
+        listening = asyncio.create_task(listener.run(), name="tile-change-listener")
+        app.state.tile_engine = engine
+        app.state.change_listener = listener
         try:
             yield
         finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+            await scheduler.close()
             await pool.close()
 
     app = FastAPI(
@@ -64,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         @app.get("/", include_in_schema=False)
         async def frontend_missing() -> JSONResponse:
             return JSONResponse(
-                {"detail": f"the map frontend is not built ({settings.frontend_dir} has no index.html): run `make run`"},
+                {
+                    "detail": f"the map frontend is not built ({settings.frontend_dir} has no index.html): run `make run`"
+                },
                 status_code=503,
             )
 

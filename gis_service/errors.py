@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+
 class EcoMapError(Exception):
     """Root of the service's errors; the message is shown to the user."""
 

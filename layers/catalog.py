@@ -7,7 +7,6 @@ validated catalog, which restricts them to plain lower-case names.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -182,8 +181,6 @@ class Catalog(_Strict):
             if layer.id == layer_id:
                 return layer
         raise KeyError(f"unknown layer {layer_id!r}; valid layers: {', '.join(self.ids)}")
-
-
 
 
 def _format_error(path: Path, error: ValidationError) -> str:

@@ -15,7 +15,7 @@ def sqlalchemy_url(database_url: str) -> str:
     """Turn a ``postgresql://`` URL into SQLAlchemy's psycopg (v3) form."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if database_url.startswith(prefix):
-            return "postgresql+psycopg://" + database_url[len(prefix):]
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {database_url!r} (expected postgresql://user:pass@host:port/db)")
 
 

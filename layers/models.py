@@ -54,9 +54,7 @@ class FeatureMixin:
 
     id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
     is_sample: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 class District(FeatureMixin, Base):
@@ -202,9 +200,7 @@ class LayerState(Base):
     __tablename__ = "layer_state"
     layer: Mapped[str] = mapped_column(Text, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     sample_data: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
 
 

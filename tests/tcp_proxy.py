@@ -6,6 +6,7 @@ then reachable again, without stopping the shared test cluster.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -37,10 +38,8 @@ class TcpProxy:
             self._listener = None
         with self._lock:
             for conn in self._connections:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
             self._connections.clear()
 
@@ -69,7 +68,5 @@ class TcpProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

@@ -41,7 +41,9 @@ def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
 def test_nested_unknown_key_is_located(tmp_path: Path) -> None:
     directory = _copy_catalog(tmp_path)
     path = directory / "bay.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("  kind: fill", "  kind: fill\n  glow: 3"), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("  kind: fill", "  kind: fill\n  glow: 3"), encoding="utf-8"
+    )
     with pytest.raises(CatalogError, match=r"bay\.yaml: unknown key 'style\.glow'"):
         load_catalog(directory)
 

@@ -56,7 +56,10 @@ def test_writes_bump_revision_and_log_the_changed_extent() -> None:
             "SELECT ST_XMin(bbox), ST_YMin(bbox), ST_XMax(bbox), ST_YMax(bbox) FROM layer_change"
             " WHERE layer = 'station' ORDER BY revision"
         ).fetchall()
-        assert [tuple(round(v, 6) for v in b) for b in boxes] == [(118.1, 24.5, 118.2, 24.6), (118.2, 24.6, 118.2, 24.6)]
+        assert [tuple(round(v, 6) for v in b) for b in boxes] == [
+            (118.1, 24.5, 118.2, 24.6),
+            (118.2, 24.6, 118.2, 24.6),
+        ]
         conn.execute("TRUNCATE station CASCADE")
         bbox = conn.execute("SELECT bbox FROM layer_change WHERE layer = 'station' ORDER BY revision DESC").fetchone()
         assert bbox == (None,)

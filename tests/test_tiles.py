@@ -33,16 +33,18 @@ def busiest_tile(db: psycopg.Connection, layer_id: str, z: int) -> morecantile.T
     """The tile at zoom z holding the centroid of the layer's first feature."""
     table = sql.Identifier(CATALOG.get(layer_id).table)
     lon, lat = db.execute(
-        sql.SQL("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(geom) AS c FROM {} ORDER BY id LIMIT 1) s").format(
-            table
-        )
+        sql.SQL(
+            "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(geom) AS c FROM {} ORDER BY id LIMIT 1) s"
+        ).format(table)
     ).fetchone()
     return TMS.tile(lon, lat, z)
 
 
 @pytest.mark.parametrize("layer_id", sorted(CATALOG.ids))
 @pytest.mark.parametrize("z", [12, 14])
-def test_tile_holds_every_intersecting_feature(client: TestClient, db: psycopg.Connection, layer_id: str, z: int) -> None:
+def test_tile_holds_every_intersecting_feature(
+    client: TestClient, db: psycopg.Connection, layer_id: str, z: int
+) -> None:
     tile = busiest_tile(db, layer_id, z)
     expected = expected_ids(db, layer_id, z, tile.x, tile.y)
     assert expected, "the demo data should have a feature in this tile"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import morecantile
@@ -40,7 +41,28 @@ def tile_address(z: int, x: int, y: int) -> TileAddress:
 
 def tiles_covering(bbox: tuple[float, float, float, float], minzoom: int, maxzoom: int) -> list[TileAddress]:
     """All tiles of zooms minzoom..maxzoom intersecting a lon/lat bbox."""
-    return [
-        TileAddress(t.z, t.x, t.y)
-        for t in TMS.tiles(*bbox, zooms=list(range(minzoom, maxzoom + 1)))
-    ]
+    return [TileAddress(t.z, t.x, t.y) for t in TMS.tiles(*bbox, zooms=list(range(minzoom, maxzoom + 1)))]
+
+
+def lonlat_to_tile_fraction(lon: float, lat: float, z: int) -> tuple[float, float]:
+    """Fractional tile coordinates of a lon/lat at zoom z (Web Mercator)."""
+    lat = max(min(lat, 85.0511287798), -85.0511287798)
+    n = 1 << z
+    x = (lon + 180.0) / 360.0 * n
+    y = (1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n
+    return x, y
+
+
+def tile_range(bbox: tuple[float, float, float, float], z: int, margin: float = 0.0) -> tuple[int, int, int, int]:
+    """Inclusive ``(xmin, xmax, ymin, ymax)`` of the tiles at zoom z whose area plus a margin
+    (a fraction of the tile width, e.g. the MVT buffer) touches a lon/lat bbox."""
+    n = 1 << z
+    x0, y1 = lonlat_to_tile_fraction(bbox[0], bbox[1], z)
+    x1, y0 = lonlat_to_tile_fraction(bbox[2], bbox[3], z)
+    clamp = lambda v: max(0, min(n - 1, v))  # noqa: E731
+    return (
+        clamp(math.floor(x0 - margin)),
+        clamp(math.floor(x1 + margin)),
+        clamp(math.floor(y0 - margin)),
+        clamp(math.floor(y1 + margin)),
+    )

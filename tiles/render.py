@@ -8,25 +8,32 @@ from contextlib import AbstractAsyncContextManager
 
 from psycopg import AsyncConnection
 
-from layers.catalog import Layer
 from tiles.grid import TileAddress
 from tiles.sql import TileQuery
-
 
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 """Lends a database connection for one query (the service maps its errors)."""
 
 
-async def render_layer(connect: Connect, query: TileQuery, tile: TileAddress) -> bytes:
+async def render_layer(
+    connect: Connect, query: TileQuery, tile: TileAddress, params: dict[str, object] | None = None
+) -> bytes:
     """Run one layer's tile query; returns the MVT bytes (empty when no feature)."""
+    text, extra = query.for_zoom(tile.z)
     async with connect() as conn:
-        cursor = await conn.execute(query.text, {"z": tile.z, "x": tile.x, "y": tile.y}, prepare=True)
+        cursor = await conn.execute(
+            text, {"z": tile.z, "x": tile.x, "y": tile.y, **extra, **(params or {})}, prepare=True
+        )
         row = await cursor.fetchone()
     return bytes(row[0]) if row and row[0] else b""
 
 
-async def render_tile(connect: Connect, queries: list[tuple[Layer, TileQuery]], tile: TileAddress) -> bytes:
-    """Render a composite tile: layers outside their zoom range are left out."""
-    active = [query for layer, query in queries if layer.minzoom <= tile.z]
-    parts = await asyncio.gather(*(render_layer(connect, query, tile) for query in active))
+async def render_tile(
+    connect: Connect, queries: list[TileQuery], tile: TileAddress, params: dict[str, object] | None = None
+) -> bytes:
+    """Render a composite tile; layers below their minzoom are left out."""
+    active = [query for query in queries if query.layer.minzoom <= tile.z]
+    if len(active) == 1:
+        return await render_layer(connect, active[0], tile, params)
+    parts = await asyncio.gather(*(render_layer(connect, query, tile, params) for query in active))
     return b"".join(parts)

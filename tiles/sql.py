@@ -2,9 +2,15 @@
 
 For each catalog layer the query text is composed once, from validated catalog
 identifiers quoted by psycopg's ``sql.Identifier``; per request only values are
-bound (z, x, y and filter values). The search area is the tile *plus its buffer*
-(``ST_TileEnvelope(..., margin)``), so features that only reach into the buffer are
-kept, and each MVT feature id is the feature's stable id.
+bound (z, x, y, the simplification tolerance, and filter values). Two forms exist:
+
+- *detail* (zoom >= DETAIL_ZOOM, and point layers): the stored Web Mercator geometry;
+- *generalized* (lower zooms): the precomputed ``<table>_gen`` geometry of that zoom,
+  plus features edited since (listed in ``gen_dirty``) simplified on the fly.
+
+The search area is the tile *plus its buffer* (``ST_TileEnvelope(..., margin)``), so
+features that only reach into the buffer are kept, and each MVT feature id is the
+feature's stable id.
 """
 
 from __future__ import annotations
@@ -14,17 +20,21 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from layers.catalog import Layer
+from tiles.generalize import DETAIL_ZOOM, generalized_zooms, pixel_size
 
 # MVT property encodings: ST_AsMVT takes text, numbers and booleans; dates go as ISO text.
 _CASTS = {"date": "text"}
 
+_ENVELOPE = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s)")
+
 
 def property_columns(layer: Layer, names: list[str] | None = None) -> list[sql.Composable]:
-    """The SELECT list of a layer's exposed properties (optionally a subset)."""
-    chosen = [p for p in layer.properties if names is None or p.name in names]
-    parts = []
-    for prop in chosen:
-        column = sql.SQL("t.{}").format(sql.Identifier(prop.name))
+    """The SELECT list of a layer's exposed properties (optionally a subset), on alias ``t``."""
+    parts: list[sql.Composable] = []
+    for prop in layer.properties:
+        if names is not None and prop.name not in names:
+            continue
+        column: sql.Composable = sql.SQL("t.{}").format(sql.Identifier(prop.name))
         if prop.type in _CASTS:
             column = sql.SQL("{}::{} AS {}").format(column, sql.SQL(_CASTS[prop.type]), sql.Identifier(prop.name))
         parts.append(column)
@@ -33,52 +43,81 @@ def property_columns(layer: Layer, names: list[str] | None = None) -> list[sql.C
 
 @dataclass(frozen=True)
 class TileQuery:
-    """A layer's tile SQL with its bound-parameter names: z, x, y (and filter values)."""
+    """A layer's tile SQL in its two forms, with the parameters they bind."""
 
-    layer_id: str
-    text: sql.Composed
+    layer: Layer
+    detail: sql.Composed
+    generalized: sql.Composed | None
+
+    def for_zoom(self, z: int) -> tuple[sql.Composed, dict[str, float]]:
+        """The query for a zoom and the extra parameters it binds (besides z/x/y)."""
+        if self.generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer):
+            return self.generalized, {"tolerance": pixel_size(z)}
+        return self.detail, {}
 
 
 def build_tile_query(
     layer: Layer, properties: list[str] | None = None, where: sql.Composable | None = None
 ) -> TileQuery:
-    """Compose the ST_AsMVT query of one layer.
+    """Compose the ST_AsMVT queries of one layer.
 
     Args:
         layer: the validated catalog layer.
         properties: subset of exposed properties to include (default: all).
-        where: an extra boolean condition on alias ``t`` (a compiled CQL2 filter,
-            values already bound as parameters).
+        where: an extra boolean condition on alias ``t`` (a compiled CQL2 filter whose
+            values are bound as named parameters).
     """
-    extent = layer.tiles.extent
-    buffer = layer.tiles.buffer
+    margin = sql.Literal(layer.tiles.buffer / layer.tiles.extent)
+    search_area = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(margin)
     select_list = sql.SQL(", ").join(
         [sql.SQL("t.{} AS __id").format(sql.Identifier(layer.id_column)), *property_columns(layer, properties)]
     )
-    condition = sql.SQL("t.{geom} && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326)").format(
-        geom=sql.Identifier(layer.geometry_column), margin=sql.Literal(buffer / extent)
-    )
-    if where is not None:
-        condition = sql.SQL("{} AND ({})").format(condition, where)
-    text = sql.SQL(
+    condition = sql.SQL(" AND ({})").format(where) if where is not None else sql.SQL("")
+    names = {
+        "name": sql.Literal(layer.id),
+        "layer": sql.Literal(layer.id),
+        "extent": sql.Literal(layer.tiles.extent),
+        "buffer": sql.Literal(layer.tiles.buffer),
+        "select_list": select_list,
+        "id": sql.Identifier(layer.id_column),
+        "table": sql.Identifier(layer.table),
+        "gen_table": sql.Identifier(f"{layer.table}_gen"),
+        "search_area": search_area,
+        "envelope": _ENVELOPE,
+        "condition": condition,
+    }
+    detail = sql.SQL(
         """
         SELECT ST_AsMVT(q, {name}, {extent}, '__geom', '__id')
         FROM (
             SELECT {select_list},
-                   ST_AsMVTGeom(ST_Transform(t.{geom}, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s),
-                                {extent}, {buffer}, true) AS __geom
+                   ST_AsMVTGeom(t.geom_3857, {envelope}, {extent}, {buffer}, true) AS __geom
             FROM {table} AS t
-            WHERE {condition}
+            WHERE t.geom_3857 && {search_area}{condition}
         ) AS q
         WHERE q.__geom IS NOT NULL
         """
-    ).format(
-        name=sql.Literal(layer.id),
-        extent=sql.Literal(extent),
-        buffer=sql.Literal(buffer),
-        select_list=select_list,
-        geom=sql.Identifier(layer.geometry_column),
-        table=sql.Identifier(layer.table),
-        condition=condition,
-    )
-    return TileQuery(layer.id, text)
+    ).format(**names)
+    generalized = None
+    if generalized_zooms(layer):
+        generalized = sql.SQL(
+            """
+            WITH candidates AS (
+                SELECT g.id, g.geom FROM {gen_table} AS g
+                WHERE g.z = %(z)s AND g.geom && {search_area}
+                UNION ALL
+                SELECT d.id, ST_SimplifyPreserveTopology(t.geom_3857, %(tolerance)s)
+                FROM gen_dirty AS d JOIN {table} AS t ON t.{id} = d.id
+                WHERE d.layer = {layer} AND t.geom_3857 && {search_area}
+            )
+            SELECT ST_AsMVT(q, {name}, {extent}, '__geom', '__id')
+            FROM (
+                SELECT {select_list},
+                       ST_AsMVTGeom(c.geom, {envelope}, {extent}, {buffer}, true) AS __geom
+                FROM candidates AS c JOIN {table} AS t ON t.{id} = c.id
+                WHERE true{condition}
+            ) AS q
+            WHERE q.__geom IS NOT NULL
+            """
+        ).format(**names)
+    return TileQuery(layer, detail, generalized)

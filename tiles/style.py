@@ -64,7 +64,9 @@ def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
         }
         if style.dash:
             paint["line-dasharray"] = style.dash
-        result.append({"id": f"{layer.id}-line", "type": "line", **common, "layout": {"line-join": "round"}, "paint": paint})
+        result.append(
+            {"id": f"{layer.id}-line", "type": "line", **common, "layout": {"line-join": "round"}, "paint": paint}
+        )
     else:
         result.append(
             {

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from layers.catalog import Catalog
+from tiles.cache import CachedTile
 from tiles.engine import TileEngine, UnknownLayerError
 from tiles.grid import TileAddressError, tile_address
 from tiles.style import default_style, tilejson
@@ -24,6 +25,24 @@ LayerSpec = Annotated[
 
 def _engine(request: Request) -> TileEngine:
     return request.app.state.tile_engine
+
+
+def tile_response(request: Request, tile: CachedTile) -> Response:
+    """Send a tile with its strong ETag: 304 when the client has it, gzip when accepted, 204 when empty."""
+    max_age = request.app.state.settings.tiles.max_age_s
+    headers = {
+        "ETag": tile.etag,
+        "Cache-Control": f"public, max-age={max_age}" if max_age else "no-cache",
+        "Vary": "Accept-Encoding",
+    }
+    if tile.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if not tile.data:
+        return Response(status_code=204, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(tile.gzipped, media_type=MVT_MEDIA_TYPE, headers=headers)
+    return Response(tile.data, media_type=MVT_MEDIA_TYPE, headers=headers)
 
 
 @router.get(
@@ -42,6 +61,7 @@ async def vector_tile(
     z: Annotated[int, Path(ge=0, le=24)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
+    request: Request,
     engine: TileEngine = Depends(_engine),
 ) -> Response:
     """A composite MVT (one MVT layer per catalog layer, features keep their stable ids).
@@ -57,9 +77,7 @@ async def vector_tile(
     except TileAddressError as exc:
         raise InvalidRequest(str(exc)) from None
     tile = await engine.tile(chosen, address)
-    if not tile.data:
-        return Response(status_code=204)
-    return Response(tile.data, media_type=MVT_MEDIA_TYPE)
+    return tile_response(request, tile)
 
 
 @router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of one or more layers")

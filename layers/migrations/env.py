@@ -12,7 +12,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - alembic's hook signature
+def include_object(obj, name, type_, reflected, compare_to):
     """Leave PostGIS's own tables (spatial_ref_sys, ...) alone; let GeoAlchemy2 handle spatial indexes."""
     if type_ == "table" and reflected and compare_to is None:
         return False

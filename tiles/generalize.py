@@ -1,0 +1,145 @@
+"""Precomputed generalization of tile geometry for low zooms.
+
+For every zoom below ``DETAIL_ZOOM`` the geometry of polygon and line layers is
+simplified to the zoom's pixel size and stored in ``<table>_gen``; features smaller
+than a pixel are dropped. Layers marked ``coverage`` in the catalog (red lines,
+protected-area zones, watersheds, districts) are simplified as a *coverage* with
+shapely's ``coverage_simplify``: shared edges are simplified once, identically for
+both neighbours, so no gap or sliver opens between them. Each zoom is simplified from
+the previous, finer one, which keeps the coverage valid and the work small.
+
+Run after a load or import (``ecomap tiles generalize``) and by the service when
+features were edited (they are marked in ``gen_dirty`` by a trigger and simplified on
+the fly until then).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import psycopg
+import shapely
+from psycopg import sql
+from shapely import STRtree
+
+from layers.catalog import Catalog, Layer
+
+logger = logging.getLogger(__name__)
+
+DETAIL_ZOOM = 13
+"""From this zoom on, tiles use the full-detail geometry."""
+
+WORLD_WIDTH_M = 2 * math.pi * 6378137.0
+DISPLAY_TILE_PX = 512  # MapLibre draws vector tiles at 512 px
+
+
+def pixel_size(z: int) -> float:
+    """Width in Web Mercator metres of one display pixel at zoom z."""
+    return WORLD_WIDTH_M / (DISPLAY_TILE_PX * (1 << z))
+
+
+def generalized_zooms(layer: Layer) -> list[int]:
+    """Zooms that get precomputed geometry, finest first."""
+    if layer.geometry_type in ("Point", "MultiPoint"):
+        return []
+    return list(range(DETAIL_ZOOM - 1, max(layer.minzoom, 0) - 1, -1))
+
+
+def node_coverage(geoms: np.ndarray) -> np.ndarray:
+    """Make non-overlapping polygons edge-matched (a valid coverage).
+
+    Polygons drawn independently rarely share vertices along common edges. The
+    boundaries are noded together and polygonized; each face goes back to the polygon
+    containing it, so neighbours end up with identical shared edges.
+    """
+    if len(geoms) == 0 or shapely.coverage_is_valid(geoms):
+        return geoms
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))))
+    points = shapely.point_on_surface(faces)
+    tree = STRtree(geoms)
+    face_index, owner = tree.query(points, predicate="within")
+    result = geoms.copy()
+    for i in range(len(geoms)):
+        mine = faces[face_index[owner == i]]
+        if len(mine):
+            result[i] = shapely.union_all(mine)
+    return result
+
+
+def simplify_levels(layer: Layer, geoms: np.ndarray) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(z, keep_mask, simplified)`` for each generalized zoom, finest first."""
+    current = node_coverage(shapely.make_valid(geoms)) if layer.coverage else geoms
+    for z in generalized_zooms(layer):
+        tolerance = pixel_size(z)
+        if layer.coverage:
+            current = shapely.coverage_simplify(current, tolerance)
+        else:
+            current = shapely.simplify(geoms, tolerance, preserve_topology=True)
+        if layer.is_polygon:
+            keep = shapely.area(current) >= tolerance * tolerance
+        else:
+            keep = shapely.length(current) >= tolerance
+        keep &= ~shapely.is_empty(current)
+        yield z, keep, current
+
+
+def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
+    """Recompute ``<table>_gen`` of one layer in the caller's transaction; returns rows written.
+
+    Writers to the layer wait (SHARE lock) until the transaction ends, so the result
+    always matches the data it was computed from. Sends a change notification for
+    the generalized zooms so tile caches drop tiles built from the old geometry.
+    """
+    if not generalized_zooms(layer):
+        return 0
+    table = sql.Identifier(layer.table)
+    gen_table = sql.Identifier(f"{layer.table}_gen")
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
+    rows = conn.execute(sql.SQL("SELECT id, ST_AsBinary(geom_3857) FROM {} ORDER BY id").format(table)).fetchall()
+    conn.execute(sql.SQL("DELETE FROM {}").format(gen_table))
+    written = 0
+    if rows:
+        ids = np.array([r[0] for r in rows])
+        geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
+        copy_sql = sql.SQL("COPY {} (id, z, geom) FROM STDIN").format(gen_table)
+        with conn.cursor().copy(copy_sql) as copy:
+            for z, keep, simplified in simplify_levels(layer, geoms):
+                ewkb = shapely.to_wkb(shapely.set_srid(simplified[keep], 3857), hex=True, include_srid=True)
+                for feature_id, value in zip(ids[keep], ewkb, strict=True):
+                    copy.write_row((int(feature_id), z, value))
+                written += int(keep.sum())
+    conn.execute("DELETE FROM gen_dirty WHERE layer = %s", [layer.id])
+    notify_generalized(conn, layer)
+    logger.info("generalized %s: %d rows for zooms %s", layer.id, written, generalized_zooms(layer))
+    return written
+
+
+def notify_generalized(conn: psycopg.Connection, layer: Layer) -> None:
+    """Bump the layer's generalization revision and tell tile caches its low zooms changed."""
+    row = conn.execute(
+        "INSERT INTO layer_state AS s (layer, gen_revision) VALUES (%s, 1)"
+        " ON CONFLICT (layer) DO UPDATE SET gen_revision = s.gen_revision + 1 RETURNING s.gen_revision",
+        [layer.id],
+    ).fetchone()
+    payload = {"layer": layer.id, "gen_revision": row[0] if row else None, "bbox": None, "maxzoom": DETAIL_ZOOM - 1}
+    conn.execute("SELECT pg_notify('ecomap_layer_changed', %s)", [json.dumps(payload)])
+
+
+def generalize_catalog(conn: psycopg.Connection, catalog: Catalog, only: list[str] | None = None) -> dict[str, int]:
+    """Generalize every (or the listed) layer; one transaction per layer."""
+    written = {}
+    for layer in catalog:
+        if only and layer.id not in only:
+            continue
+        with conn.transaction():
+            written[layer.id] = generalize_layer(conn, layer)
+    return written
+
+
+def dirty_layers(conn: psycopg.Connection) -> list[str]:
+    """Layers with features edited since their generalization."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT layer FROM gen_dirty").fetchall()]
