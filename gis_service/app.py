@@ -81,9 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         @app.get("/", include_in_schema=False)
         async def frontend_missing() -> JSONResponse:
             return JSONResponse(
-                {
-                    "detail": f"the map frontend is not built ({settings.frontend_dir} has no index.html): run `make run`"
-                },
+                {"detail": f"the map frontend is not built (no {settings.frontend_dir}/index.html): run `make run`"},
                 status_code=503,
             )
 

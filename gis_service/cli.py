@@ -18,8 +18,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 demo_app = typer.Typer(help="The Xiamen demo dataset (sample data, not official boundaries).", no_args_is_help=True)
+tiles_app = typer.Typer(help="Vector tiles: generalization, seeding, offline export.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(tiles_app, name="tiles")
 
 
 def _fail(message: str) -> None:
@@ -75,6 +77,26 @@ def demo_load(
             conn.execute(text("TRUNCATE chief_assignment, chief, " + ", ".join(LAYER_TABLES) + " CASCADE"))
         counts = load_demo(conn, build_demo_dataset(seed))
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    tiles_generalize(layers=None)
+
+
+@tiles_app.command("generalize")
+def tiles_generalize(
+    layers: Annotated[list[str] | None, typer.Option("--layer", help="Only this layer (repeatable)")] = None,
+) -> None:
+    """Recompute the low-zoom generalized geometry of polygon and line layers."""
+    import psycopg
+
+    from layers.catalog import load_catalog
+    from tiles.generalize import generalize_catalog
+
+    catalog = load_catalog()
+    for layer_id in layers or []:
+        if layer_id not in catalog:
+            _fail(f"unknown layer {layer_id!r}; valid layers: {', '.join(catalog.ids)}")
+    with psycopg.connect(_database_url(), autocommit=True) as conn:
+        written = generalize_catalog(conn, catalog, layers)
+    typer.echo("generalized: " + ", ".join(f"{k} {v}" for k, v in written.items()))
 
 
 @app.command()

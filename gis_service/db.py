@@ -23,7 +23,6 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
     async def configure(conn: psycopg.AsyncConnection) -> None:
         await conn.execute("SET jit = off")
         await conn.execute(f"SET statement_timeout = {int(settings.db.statement_timeout_ms)}")
-        await conn.set_autocommit(True)
 
     return AsyncConnectionPool(
         settings.dsn,
@@ -31,6 +30,7 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
         max_size=settings.db.pool_max_size,
         kwargs={
             "application_name": "ecomap",
+            "autocommit": True,
             "connect_timeout": max(1, int(settings.db.connect_timeout_s)),
         },
         configure=configure,

@@ -9,9 +9,11 @@ change arrived is not cached (it may predate the change).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 
 from layers.catalog import Catalog, Layer
+from layers.filters import FilterError, parse_filter
 from tiles.cache import BBox, CachedTile, CacheKey, TileCache
 from tiles.grid import TileAddress
 from tiles.render import Connect, render_tile
@@ -33,7 +35,7 @@ class TileEngine:
         self.connect = connect
         self.cache = cache
         self.queries: dict[str, TileQuery] = {layer.id: build_tile_query(layer) for layer in catalog}
-        self._variants: OrderedDict[tuple, TileQuery] = OrderedDict()
+        self._variants: OrderedDict[tuple, tuple[TileQuery, dict[str, object]]] = OrderedDict()
         self._inflight: dict[CacheKey, asyncio.Future[CachedTile]] = {}
         self._generation: dict[str, int] = dict.fromkeys(catalog.ids, 0)
         self.cache_active = False
@@ -51,15 +53,28 @@ class TileEngine:
             raise UnknownLayerError(f"layer listed twice in {layer_spec!r}; list each layer once")
         return [self.catalog.get(i) for i in ids]
 
-    def query(self, layer: Layer, variant: tuple = ()) -> TileQuery:
-        """The tile query of a layer, or of a (properties, filter) variant built once and kept."""
-        if not variant:
-            return self.queries[layer.id]
-        key = (layer.id, *variant)
+    def variant(
+        self, layer: Layer, properties: tuple[str, ...] | None, filter_text: str | None
+    ) -> tuple[TileQuery, dict[str, object]]:
+        """The tile query of a layer for a properties subset and CQL2 filter, built once and kept.
+
+        Raises:
+            FilterError: unknown properties or an unusable filter (the message says why).
+        """
+        if properties is None and not filter_text:
+            return self.queries[layer.id], {}
+        key = (layer.id, properties, filter_text)
         found = self._variants.get(key)
         if found is None:
-            properties, where = variant
-            found = build_tile_query(layer, list(properties) if properties is not None else None, where)
+            if properties is not None and (unknown := sorted(set(properties) - set(layer.property_names))):
+                raise FilterError(
+                    f"unknown properties {unknown} for layer {layer.id}; available: {', '.join(layer.property_names)}"
+                )
+            compiled = parse_filter(filter_text, layer, prefix=f"{layer.id}_") if filter_text else None
+            query = build_tile_query(
+                layer, list(properties) if properties is not None else None, compiled.where if compiled else None
+            )
+            found = (query, compiled.params if compiled else {})
             self._variants[key] = found
             if len(self._variants) > 256:
                 self._variants.popitem(last=False)
@@ -70,17 +85,19 @@ class TileEngine:
         layers: list[Layer],
         address: TileAddress,
         *,
-        variant: tuple = (),
-        variant_id: str = "",
-        params: dict[str, object] | None = None,
+        properties: tuple[str, ...] | None = None,
+        filter_text: str | None = None,
     ) -> CachedTile:
         """The composite tile of some layers at an address, from the cache when possible.
 
         Args:
-            variant: ``(properties, where)`` changing the SQL (default: the layer's own query).
-            variant_id: a stable string naming the variant and its values, for the cache key.
-            params: values bound by the variant's SQL.
+            properties: only these properties in the tile (default: all exposed ones).
+            filter_text: a CQL2 text filter applied to every layer of the tile.
         """
+        variants = [self.variant(layer, properties, filter_text) for layer in layers]
+        variant_id = ""
+        if properties is not None or filter_text:
+            variant_id = hashlib.blake2b(repr((properties, filter_text)).encode(), digest_size=8).hexdigest()
         key = CacheKey(tuple(layer.id for layer in layers), address.z, address.x, address.y, variant_id)
         cache = self.cache if self.cache_active else None
         if cache is not None and (hit := cache.get(key)) is not None:
@@ -92,7 +109,10 @@ class TileEngine:
         self._inflight[key] = future
         generations = [self._generation[layer.id] for layer in layers]
         try:
-            data = await render_tile(self.connect, [self.query(layer, variant) for layer in layers], address, params)
+            params: dict[str, object] = {}
+            for _, values in variants:
+                params.update(values)
+            data = await render_tile(self.connect, [query for query, _ in variants], address, params)
             entry = CachedTile(data)
             unchanged = generations == [self._generation[layer.id] for layer in layers]
             if cache is not None and unchanged and self.cache_active:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from layers.catalog import Catalog
+from layers.filters import FilterError
 from tiles.cache import CachedTile
 from tiles.engine import TileEngine, UnknownLayerError
 from tiles.grid import TileAddressError, tile_address
@@ -45,8 +46,9 @@ def tile_response(request: Request, tile: CachedTile) -> Response:
     return Response(tile.data, media_type=MVT_MEDIA_TYPE, headers=headers)
 
 
-@router.get(
+@router.api_route(
     "/tiles/{layers}/{z}/{x}/{y}.pbf",
+    methods=["GET", "HEAD"],
     summary="Mapbox Vector Tile of one or more layers",
     response_class=Response,
     responses={
@@ -62,6 +64,17 @@ async def vector_tile(
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     request: Request,
+    filter_text: Annotated[
+        str | None,
+        Query(
+            alias="filter",
+            description="CQL2 text filter over the layer properties, e.g. `zone = '核心区' AND area_ha > 100`",
+            max_length=4000,
+        ),
+    ] = None,
+    properties: Annotated[
+        str | None, Query(description="Comma-separated properties to include (default: all)", max_length=2000)
+    ] = None,
     engine: TileEngine = Depends(_engine),
 ) -> Response:
     """A composite MVT (one MVT layer per catalog layer, features keep their stable ids).
@@ -76,7 +89,11 @@ async def vector_tile(
         raise NotFound(str(exc)) from None
     except TileAddressError as exc:
         raise InvalidRequest(str(exc)) from None
-    tile = await engine.tile(chosen, address)
+    chosen_properties = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
+    try:
+        tile = await engine.tile(chosen, address, properties=chosen_properties, filter_text=filter_text)
+    except FilterError as exc:
+        raise InvalidRequest(str(exc)) from None
     return tile_response(request, tile)
 
 
