@@ -104,9 +104,17 @@ def setup(
     demo: Annotated[bool, typer.Option(help="Load the demo data when the database is empty")] = True,
 ) -> None:
     """Migrate the database and load the demo data if it is empty (idempotent)."""
+    import psycopg
+
+    from tiles.generalize import dirty_layers
+
     db_upgrade("head")
     if demo:
         demo_load(force=False, if_empty=True, seed=2025)
+    with psycopg.connect(_database_url(), autocommit=True) as conn:
+        stale = dirty_layers(conn)
+    if stale:
+        tiles_generalize(layers=stale)
 
 
 @app.command()

@@ -84,7 +84,7 @@ is_running() {
 }
 
 psql_admin() {
-  run_as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U "$DB_USER" "$@"
+  PGOPTIONS="-c client_min_messages=warning" run_as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U "$DB_USER" "$@"
 }
 
 ensure_database() {
@@ -101,7 +101,9 @@ start() {
     echo "pgcluster: PostgreSQL 15 server binaries not found (install postgresql-15)." >&2
     exit 1
   fi
-  if [ ! -f "/usr/share/postgresql/15/extension/postgis.control" ]; then
+  local sharedir
+  sharedir="$("$PGBIN/pg_config" --sharedir 2>/dev/null || echo /usr/share/postgresql/15)"
+  if [ ! -f "$sharedir/extension/postgis.control" ]; then
     echo "pgcluster: PostGIS is missing: apt-get install postgresql-15-postgis-3" >&2
     exit 1
   fi

@@ -79,7 +79,7 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
 def test_broken_yaml_is_reported(tmp_path: Path) -> None:
     directory = _copy_catalog(tmp_path)
     (directory / "station.yaml").write_text("id: station\n  bad: [indent\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="station.yaml: not valid YAML"):
+    with pytest.raises(CatalogError, match=r"station\.yaml: not valid YAML"):
         load_catalog(directory)
 
 

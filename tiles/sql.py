@@ -10,7 +10,8 @@ bound (z, x, y, the simplification tolerance, and filter values). Two forms exis
 
 The search area is the tile *plus its buffer* (``ST_TileEnvelope(..., margin)``), so
 features that only reach into the buffer are kept, and each MVT feature id is the
-feature's stable id.
+feature's stable id. Rows whose clipped geometry is NULL are skipped by ST_AsMVT
+itself (filtering them in SQL would make PostgreSQL compute ST_AsMVTGeom twice).
 """
 
 from __future__ import annotations
@@ -95,7 +96,6 @@ def build_tile_query(
             FROM {table} AS t
             WHERE t.geom_3857 && {search_area}{condition}
         ) AS q
-        WHERE q.__geom IS NOT NULL
         """
     ).format(**names)
     generalized = None
@@ -117,7 +117,6 @@ def build_tile_query(
                 FROM candidates AS c JOIN {table} AS t ON t.{id} = c.id
                 WHERE true{condition}
             ) AS q
-            WHERE q.__geom IS NOT NULL
             """
         ).format(**names)
     return TileQuery(layer, detail, generalized)

@@ -1,0 +1,400 @@
+"""Vector tile benchmark: this service (cache off / warm) against raw ST_AsMVT SQL and TiPg.
+
+One command builds the large synthetic dataset (bench/synthetic.py) in its own database,
+precomputes the generalization, starts the servers, and measures tiles/s and p50/p99
+latency per zoom band at concurrency 1 and 16 with wrk (HTTP keep-alive) — and with
+pgbench (prepared statements, a pool of connections) for the raw SQL floor — on the same
+tile lists, interleaved, in one run. Ratios are printed and the results are written to
+bench/results/tiles.md with the command that produced them.
+
+    make bench-tiles            # or: .venv/bin/python -m bench.tiles_bench [--duration 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import morecantile
+import psycopg
+
+from bench import synthetic
+from layers.catalog import load_catalog
+from tiles.generalize import generalize_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+TMS = morecantile.tms.get("WebMercatorQuad")
+BANDS = {"8-10": (8, 10), "11-13": (11, 13), "14-16": (14, 16)}
+CASES = [("redline", "8-10"), ("redline", "11-13"), ("redline", "14-16"), ("river", "14-16"), ("station", "14-16")]
+PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
+ADMIN_URL = f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres"
+BENCH_DB = "ecomap_bench"
+WRK_SCRIPT = """
+local urls = {}
+for line in io.lines(os.getenv("URLS")) do urls[#urls + 1] = line end
+local i = math.random(#urls)
+request = function()
+  i = i % #urls + 1
+  return wrk.format("GET", urls[i])
+end
+"""
+
+
+@dataclass
+class Result:
+    target: str
+    layer: str
+    band: str
+    concurrency: int
+    tiles_per_s: float
+    p50_ms: float
+    p99_ms: float
+    mean_kb: float | None = None
+
+
+def sample_tiles(band: str, count: int = 300, seed: int = 11) -> list[morecantile.Tile]:
+    """A fixed random sample of the tiles over the synthetic data at the band's zooms."""
+    rng = random.Random(seed)
+    lo, hi = BANDS[band]
+    tiles = []
+    for z in range(lo, hi + 1):
+        tiles += list(TMS.tiles(*synthetic.BBOX, zooms=[z]))
+    rng.shuffle(tiles)
+    return tiles[:count]
+
+
+def database_url() -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
+
+
+def prepare_database(rebuild: bool) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        if exists and not rebuild:
+            with psycopg.connect(database_url()) as bench:
+                ready = bench.execute("SELECT to_regclass('redline_gen') IS NOT NULL").fetchone()[0]
+                if ready and bench.execute("SELECT count(*) FROM redline").fetchone()[0] == 5000:
+                    print("reusing the synthetic dataset in", BENCH_DB)
+                    return
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    synthetic.build(database_url())
+    started = time.monotonic()
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        written = generalize_catalog(conn, load_catalog(), ["redline", "river"])
+    print(f"generalization precomputed in {time.monotonic() - started:.0f} s: {written}")
+
+
+@contextlib.contextmanager
+def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    base = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{command[0]} did not start:\n{log.read_text()}") from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def parse_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(urls: list[str], concurrency: int, duration: int, workdir: Path) -> tuple[float, float, float]:
+    url_file = workdir / "urls.txt"
+    url_file.write_text("\n".join(urls) + "\n")
+    script = workdir / "urls.lua"
+    script.write_text(WRK_SCRIPT)
+    threads = 1 if concurrency == 1 else 2
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            urls[0],
+        ],
+        env={**os.environ, "URLS": str(url_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = parse_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = parse_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    if "Non-2xx" in output:
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        print(f"   warning: {bad.group(1) if bad else '?'} non-2xx responses")
+    return rate, p50, p99
+
+
+def raw_sql(layer: str) -> str:
+    """The plain ST_AsMVT query a hand-written tile server would run (reprojecting per tile)."""
+    spec = load_catalog().get(layer)
+    columns = ", ".join(f"t.{p.name}" + ("::text" if p.type == "date" else "") for p in spec.properties)
+    margin = spec.tiles.buffer / spec.tiles.extent
+    return (
+        f"SELECT ST_AsMVT(q, '{layer}', 4096, 'geom', 'id') FROM ("
+        f" SELECT t.id, {columns}, ST_AsMVTGeom(ST_Transform(t.geom, 3857), ST_TileEnvelope(b.z, b.x, b.y), 4096, 64, true) AS geom"
+        f" FROM {layer} t, bench_tiles b WHERE b.band = :band AND b.i = :i"
+        f" AND t.geom && ST_Transform(ST_TileEnvelope(b.z, b.x, b.y, margin => {margin}), 4326)) q;"
+    )
+
+
+def run_pgbench(
+    layer: str, band_index: int, count: int, concurrency: int, duration: int, workdir: Path
+) -> tuple[float, float, float]:
+    script = workdir / f"{layer}.sql"
+    script.write_text(f"\\set band {band_index}\n\\set i random(0, {count - 1})\n{raw_sql(layer)}\n")
+    log_prefix = workdir / "pgbench_log"
+    for old in workdir.glob("pgbench_log*"):
+        old.unlink()
+    env = {**os.environ, "PGPASSWORD": "ecomap", "PGOPTIONS": "-c jit=off"}
+    output = subprocess.run(
+        [
+            "pgbench",
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(concurrency),
+            "-j",
+            str(min(concurrency, 2)),
+            "-T",
+            str(duration),
+            "-f",
+            str(script),
+            "-l",
+            "--log-prefix",
+            str(log_prefix),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            PORT,
+            "-U",
+            "ecomap",
+            BENCH_DB,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latencies = []
+    for log in workdir.glob("pgbench_log*"):
+        latencies += [int(line.split()[2]) / 1000 for line in log.read_text().splitlines() if line]
+    latencies.sort()
+    return rate, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+
+
+def mean_size_kb(urls: list[str]) -> float:
+    with httpx.Client(timeout=60) as client:
+        sizes = [len(client.get(url).content) for url in urls[:60]]
+    return statistics.mean(sizes) / 1024
+
+
+def edit_visibility(base: str) -> float:
+    """Seconds from an SQL edit of a red line to its tile showing the change (cache on)."""
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        lon, lat = conn.execute(
+            "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) c FROM redline WHERE id = 1) s"
+        ).fetchone()
+        tile = TMS.tile(lon, lat, 14)
+        url = f"{base}/tiles/redline/{tile.z}/{tile.x}/{tile.y}.pbf"
+        with httpx.Client() as client:
+            before = client.get(url).headers.get("etag")
+            assert client.get(url).headers.get("etag") == before
+            conn.execute("UPDATE redline SET geom = ST_Translate(geom, 0.0005, 0) WHERE id = 1")
+            started = time.monotonic()
+            while client.get(url).headers.get("etag") == before:
+                if time.monotonic() - started > 10:
+                    break
+                time.sleep(0.005)
+            elapsed = time.monotonic() - started
+            conn.execute("UPDATE redline SET geom = ST_Translate(geom, -0.0005, 0) WHERE id = 1")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the synthetic dataset")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of this service")
+    parser.add_argument("--no-tipg", action="store_true", help="skip TiPg (when .bench-venv is missing)")
+    args = parser.parse_args()
+    prepare_database(args.rebuild)
+    samples = {band: sample_tiles(band) for band in BANDS}
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_tiles")
+        conn.execute("CREATE TABLE bench_tiles (band int, i int, z int, x int, y int, PRIMARY KEY (band, i))")
+        with conn.cursor().copy("COPY bench_tiles FROM STDIN") as copy:
+            for band_index, band in enumerate(BANDS):
+                for i, t in enumerate(samples[band]):
+                    copy.write_row((band_index, i, t.z, t.x, t.y))
+    tipg_python = ROOT / ".bench-venv" / "bin" / "python"
+    results: list[Result] = []
+    workdir = Path(tempfile.mkdtemp(prefix="ecomap-bench-"))
+    ours_env = {"ECOMAP_DATABASE_URL": database_url(), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
+    serve = [sys.executable, "-m", "gis_service.cli", "serve", "--workers", str(args.workers)]
+    with contextlib.ExitStack() as stack:
+        off = stack.enter_context(
+            server(
+                [*serve, "--port", "8101"],
+                {**ours_env, "ECOMAP_TILES__CACHE_ENABLED": "false"},
+                8101,
+                workdir / "off.log",
+            )
+        )
+        warm = stack.enter_context(server([*serve, "--port", "8102"], ours_env, 8102, workdir / "warm.log"))
+        targets = {"ecomap (cache off)": off, "ecomap (warm cache)": warm}
+        if not args.no_tipg:
+            if not tipg_python.exists():
+                sys.exit(
+                    "TiPg is not installed: python3 -m venv .bench-venv && .bench-venv/bin/pip install tipg==1.6.1 'uvicorn[standard]==0.54.0'"
+                )
+            tipg_env = {
+                "DATABASE_URL": database_url(),
+                "TIPG_DB_SCHEMAS": '["public"]',
+                "TIPG_DB_EXCLUDE_TABLES": '["public.bench_tiles"]',
+            }
+            targets["tipg 1.6.1"] = stack.enter_context(
+                server(
+                    [str(tipg_python), "-m", "uvicorn", "tipg.main:app", "--port", "8103", "--log-level", "warning"],
+                    tipg_env,
+                    8103,
+                    workdir / "tipg.log",
+                )
+            )
+
+        def urls(target: str, base: str, layer: str, band: str) -> list[str]:
+            if target.startswith("tipg"):
+                return [
+                    f"{base}/collections/public.{layer}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}?geom-column=geom"
+                    for t in samples[band]
+                ]
+            return [f"{base}/tiles/{layer}/{t.z}/{t.x}/{t.y}.pbf" for t in samples[band]]
+
+        with httpx.Client(timeout=120) as client:  # warm the cache of the warm server
+            for layer, band in CASES:
+                for url in urls("warm", warm, layer, band):
+                    client.get(url)
+        for layer, band in CASES:
+            sizes = {
+                name: mean_size_kb(urls(name, base, layer, band))
+                for name, base in targets.items()
+                if "warm" not in name
+            }
+            for concurrency in (1, 16):
+                for name, base in targets.items():
+                    rate, p50, p99 = run_wrk(urls(name, base, layer, band), concurrency, args.duration, workdir)
+                    results.append(Result(name, layer, band, concurrency, rate, p50, p99, sizes.get(name)))
+                    print(
+                        f"{name:22s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
+                    )
+                rate, p50, p99 = run_pgbench(
+                    layer, list(BANDS).index(band), len(samples[band]), concurrency, args.duration, workdir
+                )
+                results.append(Result("raw ST_AsMVT (pgbench)", layer, band, concurrency, rate, p50, p99))
+                print(
+                    f"{'raw ST_AsMVT (pgbench)':22s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
+                )
+        visible = statistics.median(edit_visibility(warm) for _ in range(5))
+    report(results, visible, args)
+
+
+def report(results: list[Result], visible_s: float, args: argparse.Namespace) -> None:
+    def find(target: str, layer: str, band: str, c: int) -> Result | None:
+        return next(
+            (
+                r
+                for r in results
+                if r.target.startswith(target) and r.layer == layer and r.band == band and r.concurrency == c
+            ),
+            None,
+        )
+
+    lines = [
+        "# Vector tile benchmark",
+        "",
+        f"Run {dt.datetime.now().isoformat(timespec='minutes')} on this machine ({os.cpu_count()} cores), "
+        f"{args.duration} s per measurement, {args.workers} service worker(s).",
+        "",
+        "Command: `.venv/bin/python -m bench.tiles_bench"
+        + (f" --duration {args.duration}" if args.duration != 8 else "")
+        + (f" --workers {args.workers}" if args.workers != 1 else "")
+        + "` (or `make bench`)",
+        "",
+        "| target | layer | zooms | conc. | tiles/s | p50 ms | p99 ms | mean KB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        size = f"{r.mean_kb:.1f}" if r.mean_kb is not None else ""
+        lines.append(
+            f"| {r.target} | {r.layer} | {r.band} | {r.concurrency} | {r.tiles_per_s:.1f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {size} |"
+        )
+    lines += ["", "## Targets", ""]
+    checks = []
+    for layer in ("redline", "river", "station"):
+        off, tipg, raw = (find(t, layer, "14-16", 16) for t in ("ecomap (cache off)", "tipg", "raw"))
+        if off and tipg:
+            checks.append((f"cache off, {layer} z14–16, c16: ≥ 2× TiPg", off.tiles_per_s / tipg.tiles_per_s, 2.0))
+        if off and raw:
+            checks.append((f"cache off, {layer} z14–16, c16: ≥ 0.8× raw SQL", off.tiles_per_s / raw.tiles_per_s, 0.8))
+    off, tipg = find("ecomap (cache off)", "redline", "8-10", 16), find("tipg", "redline", "8-10", 16)
+    if off and tipg:
+        checks.append(("cache off, red lines z8–10, c16: ≥ 20× TiPg", off.tiles_per_s / tipg.tiles_per_s, 20.0))
+        if off.mean_kb and tipg.mean_kb:
+            checks.append(("red lines z8–10 mean tile size ≤ ¼ of TiPg's", tipg.mean_kb / off.mean_kb, 4.0))
+    if off:
+        checks.append(("red lines z8–10 p99 < 150 ms (ratio 150/p99 ≥ 1)", 150.0 / off.p99_ms, 1.0))
+    warm_rates = [r.tiles_per_s for r in results if r.target.startswith("ecomap (warm") and r.concurrency == 16]
+    if warm_rates:
+        checks.append(
+            ("warm cache ≥ 3,000 tiles/s (median over cases, c16)", statistics.median(warm_rates) / 3000, 1.0)
+        )
+    checks.append(("edited feature visible in its tile within 1 s (median of 5)", 1.0 / max(visible_s, 1e-3), 1.0))
+    lines += ["| target | ratio | needed | met |", "|---|---|---|---|"]
+    for name, ratio, needed in checks:
+        lines.append(f"| {name} | {ratio:.2f} | {needed} | {'yes' if ratio >= needed else '**no**'} |")
+    lines += ["", f"Edit-to-visible latency (median of 5): {visible_s * 1000:.0f} ms.", ""]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "bench" / "results" / "tiles.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
