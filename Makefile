@@ -27,10 +27,11 @@ stop: ## Stop the local PostGIS cluster
 lint: ## Lint and check formatting
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench: ## Run the benchmarks (see bench/README.md)
+bench: ## Run the benchmarks (see bench/README.md); results in bench/results/
 	@scripts/bootstrap.sh --test
 	@scripts/pgcluster.sh start
-	@.venv/bin/python -m bench.run_all
+	@[ -x .bench-venv/bin/python ] || (python3 -m venv .bench-venv && .bench-venv/bin/pip install -q "tipg==1.6.1" "uvicorn[standard]==0.54.0")
+	@.venv/bin/python -m bench.tiles_bench
 
 clean: stop ## Stop the database and remove local state (.data, .venv, frontend build)
 	rm -rf .data .venv frontend/node_modules frontend/dist

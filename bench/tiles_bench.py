@@ -122,7 +122,10 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
 
 
 def parse_ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        return float("nan")
+    value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
@@ -151,8 +154,8 @@ def run_wrk(urls: list[str], concurrency: int, duration: int, workdir: Path) -> 
         check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = parse_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = parse_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p50 = parse_ms(m.group(1)) if (m := re.search(r"50%\s+(\S+)", output)) else float("nan")
+    p99 = parse_ms(m.group(1)) if (m := re.search(r"99%\s+(\S+)", output)) else float("nan")
     if "Non-2xx" in output:
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
         print(f"   warning: {bad.group(1) if bad else '?'} non-2xx responses")

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service.db import connection, create_pool
 from gis_service.errors import add_exception_handlers
+from gis_service.fastpath import TileFastPath
 from gis_service.routers import health, layers, tiles
 from gis_service.settings import Settings
 from layers.catalog import load_catalog
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = catalog
     add_exception_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(TileFastPath, state=app.state)  # outermost: plain tile requests skip the stack
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(tiles.router)

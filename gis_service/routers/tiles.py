@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
+from gis_service.tile_http import MVT_MEDIA_TYPE, tile_reply
 from layers.catalog import Catalog
 from layers.filters import FilterError
 from tiles.cache import CachedTile
@@ -17,7 +18,6 @@ from tiles.style import default_style, tilejson
 
 router = APIRouter(tags=["tiles"])
 
-MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 LayerSpec = Annotated[
     str,
     Path(description="A layer id or a comma-separated list of layer ids (composite tile)", examples=["redline,river"]),
@@ -29,21 +29,14 @@ def _engine(request: Request) -> TileEngine:
 
 
 def tile_response(request: Request, tile: CachedTile) -> Response:
-    """Send a tile with its strong ETag: 304 when the client has it, gzip when accepted, 204 when empty."""
-    max_age = request.app.state.settings.tiles.max_age_s
-    headers = {
-        "ETag": tile.etag,
-        "Cache-Control": f"public, max-age={max_age}" if max_age else "no-cache",
-        "Vary": "Accept-Encoding",
-    }
-    if tile.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    if not tile.data:
-        return Response(status_code=204, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        return Response(tile.gzipped, media_type=MVT_MEDIA_TYPE, headers=headers)
-    return Response(tile.data, media_type=MVT_MEDIA_TYPE, headers=headers)
+    """The HTTP reply of a tile (ETag/304, gzip, 204 when empty); see ``gis_service.tile_http``."""
+    status, headers, body = tile_reply(
+        tile,
+        request.headers.get("if-none-match", ""),
+        request.headers.get("accept-encoding", ""),
+        request.app.state.settings.tiles.max_age_s,
+    )
+    return Response(body, status_code=status, headers=headers)
 
 
 @router.api_route(

@@ -1,0 +1,54 @@
+"""A lean ASGI path for plain tile requests, in front of the FastAPI stack.
+
+Tiles are the hottest path of the service (every pan and zoom). A plain
+``GET /tiles/{layers}/{z}/{x}/{y}.pbf`` without a query string is answered here
+directly through the tile engine (cache, single flight, rendering) — the same engine and
+the same reply semantics as the documented route in ``routers/tiles.py``, minus the
+per-request routing and validation machinery. Anything unusual (a query string, an
+unknown layer, an address off the grid, a database error) falls through to that route,
+which produces the documented responses and error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gis_service.tile_http import tile_reply
+from tiles.grid import tile_address
+
+TILE_PATH = re.compile(r"^/tiles/([a-z0-9_,]{1,200})/(\d{1,2})/(\d{1,8})/(\d{1,8})\.pbf$")
+Scope = dict[str, Any]
+
+
+class TileFastPath:
+    def __init__(self, app: Any, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
+            return await self.app(scope, receive, send)
+        match = TILE_PATH.match(scope["path"])
+        engine = getattr(self.state, "tile_engine", None)
+        if match is None or engine is None:
+            return await self.app(scope, receive, send)
+        spec, z, x, y = match.groups()
+        try:
+            layers = engine.resolve(spec)
+            address = tile_address(int(z), int(x), int(y))
+            tile = await engine.tile(layers, address)
+        except Exception:  # noqa: BLE001 - bad input or an error: the documented route answers it
+            return await self.app(scope, receive, send)
+        if_none_match = accept_encoding = ""
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+        status, headers, body = tile_reply(tile, if_none_match, accept_encoding, self.state.settings.tiles.max_age_s)
+        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        if body:
+            raw_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})

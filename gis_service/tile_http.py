@@ -1,0 +1,32 @@
+"""HTTP semantics of a tile reply, shared by the tile router and its fast path.
+
+Strong ETag with ``If-None-Match`` → 304; gzip bytes (compressed once, cached with the
+tile) when the client accepts gzip; an empty tile answers 204; ``Cache-Control`` is
+``no-cache`` (revalidate) unless a max-age is configured.
+"""
+
+from __future__ import annotations
+
+from tiles.cache import CachedTile
+
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+def tile_reply(
+    tile: CachedTile, if_none_match: str, accept_encoding: str, max_age_s: int
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body answering a tile request."""
+    headers = {
+        "etag": tile.etag,
+        "cache-control": f"public, max-age={max_age_s}" if max_age_s else "no-cache",
+        "vary": "Accept-Encoding",
+    }
+    if tile.etag in if_none_match:
+        return 304, headers, b""
+    if not tile.data:
+        return 204, headers, b""
+    headers["content-type"] = MVT_MEDIA_TYPE
+    if "gzip" in accept_encoding:
+        headers["content-encoding"] = "gzip"
+        return 200, headers, tile.gzipped
+    return 200, headers, tile.data
