@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,16 +10,12 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from gis_service.db import connection, create_pool
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import TileFastPath
 from gis_service.routers import health, layers, tiles
+from gis_service.runtime import runtime
 from gis_service.settings import Settings
 from layers.catalog import load_catalog
-from tiles.cache import TileCache
-from tiles.engine import TileEngine
-from tiles.listener import ChangeListener
-from tiles.maintenance import GeneralizationScheduler
 
 DESCRIPTION = """
 **EcoMap Xiamen (生态环境一张图)**: ecological protection red lines, protected areas,
@@ -40,26 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = create_pool(settings)
-        await pool.open(wait=False)  # start even when the database is down: /healthz reports it
-        app.state.pool = pool
-        cache = None
-        if settings.tiles.cache_enabled:
-            cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
-        engine = TileEngine(catalog, lambda: connection(pool), cache)
-        scheduler = GeneralizationScheduler(settings.dsn, catalog)
-        listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule)
-        listening = asyncio.create_task(listener.run(), name="tile-change-listener")
-        app.state.tile_engine = engine
-        app.state.change_listener = listener
-        try:
+        async with runtime(settings, catalog) as running:
+            app.state.pool = running.pool
+            app.state.tile_engine = running.engine
+            app.state.change_listener = running.listener
             yield
-        finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
-            await scheduler.close()
-            await pool.close()
 
     app = FastAPI(
         title="EcoMap Xiamen API",

@@ -99,6 +99,114 @@ def tiles_generalize(
     typer.echo("generalized: " + ", ".join(f"{k} {v}" for k, v in written.items()))
 
 
+def _tile_job(layers: str, bbox: str | None, minzoom: int, maxzoom: int):
+    """Validate the common options of seed/export; returns settings, catalog, layers and bbox."""
+    from layers.catalog import load_catalog
+    from tiles.style import XIAMEN_BOUNDS
+
+    settings = Settings()
+    catalog = load_catalog(settings.catalog_dir)
+    chosen = []
+    for layer_id in [part.strip() for part in layers.split(",") if part.strip()] or catalog.ids:
+        if layer_id not in catalog:
+            _fail(f"unknown layer {layer_id!r}; valid layers: {', '.join(catalog.ids)}")
+        chosen.append(catalog.get(layer_id))
+    box = XIAMEN_BOUNDS
+    if bbox:
+        try:
+            box = tuple(float(v) for v in bbox.split(","))
+            assert len(box) == 4 and box[0] < box[2] and box[1] < box[3]  # noqa: S101
+        except (ValueError, AssertionError):
+            _fail(f"--bbox must be WEST,SOUTH,EAST,NORTH in degrees (got {bbox!r})")
+    if not 0 <= minzoom <= maxzoom <= 22:
+        _fail(f"need 0 <= --minzoom <= --maxzoom <= 22 (got {minzoom}..{maxzoom})")
+    return settings, catalog, chosen, box
+
+
+LayersOption = Annotated[str, typer.Option("--layers", help="Comma-separated layer ids (default: all)")]
+BBoxOption = Annotated[str | None, typer.Option(help="WEST,SOUTH,EAST,NORTH (default: Xiamen)")]
+
+
+@tiles_app.command("seed")
+def tiles_seed(
+    layers: LayersOption = "",
+    minzoom: Annotated[int, typer.Option(help="First zoom")] = 6,
+    maxzoom: Annotated[int, typer.Option(help="Last zoom")] = 14,
+    bbox: BBoxOption = None,
+    concurrency: Annotated[int, typer.Option(help="Tiles rendered at once")] = 4,
+) -> None:
+    """Pre-render tiles into the on-disk cache (ECOMAP_TILES__CACHE_DIR). Resumable: tiles
+    already stored are skipped; edits during seeding invalidate as in the service."""
+    import asyncio
+
+    from tqdm import tqdm
+
+    from gis_service.runtime import runtime
+    from tiles.cache import CacheKey
+    from tiles.offline import count_tiles, render_all, tile_addresses
+
+    settings, catalog, chosen, box = _tile_job(layers, bbox, minzoom, maxzoom)
+    if settings.tiles.cache_dir is None:
+        _fail("seeding fills the on-disk cache: set ECOMAP_TILES__CACHE_DIR to a directory the service also uses")
+    settings.tiles.cache_memory_mb = 0
+    ids = tuple(layer.id for layer in chosen)
+
+    async def seed() -> int:
+        async with runtime(settings, catalog, regeneralize=False) as running:
+            await asyncio.wait_for(running.listener.connected.wait(), timeout=30)
+            store = settings.tiles.cache_dir
+
+            def stored(address) -> bool:
+                return (store / CacheKey(ids, address.z, address.x, address.y).relative_path()).exists()
+
+            with tqdm(total=count_tiles(box, minzoom, maxzoom), unit="tile", desc="seeding") as bar:
+                rendered = 0
+                async for _ in render_all(
+                    running.engine,
+                    chosen,
+                    tile_addresses(box, minzoom, maxzoom),
+                    concurrency,
+                    skip=stored,
+                    progress=bar.update,
+                ):
+                    rendered += 1
+            return rendered
+
+    typer.echo(f"seeded: {asyncio.run(seed())} tiles rendered into {settings.tiles.cache_dir}")
+
+
+@tiles_app.command("export")
+def tiles_export(
+    out: Annotated[str, typer.Argument(help="OUT.pmtiles (PMTiles v3) or OUT.mbtiles")],
+    layers: LayersOption = "",
+    minzoom: Annotated[int, typer.Option(help="First zoom")] = 6,
+    maxzoom: Annotated[int, typer.Option(help="Last zoom")] = 14,
+    bbox: BBoxOption = None,
+) -> None:
+    """Export tiles to a PMTiles or MBTiles archive for offline use or a CDN."""
+    import asyncio
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from gis_service.runtime import runtime
+    from tiles.offline import count_tiles, export_mbtiles, export_pmtiles
+
+    path = Path(out)
+    writers = {".pmtiles": export_pmtiles, ".mbtiles": export_mbtiles}
+    if path.suffix not in writers:
+        _fail(f"unsupported archive {path.name!r}: use a .pmtiles or .mbtiles file name")
+    settings, catalog, chosen, box = _tile_job(layers, bbox, minzoom, maxzoom)
+    settings.tiles.cache_enabled = False
+
+    async def export() -> int:
+        async with runtime(settings, catalog, regeneralize=False) as running:
+            with tqdm(total=count_tiles(box, minzoom, maxzoom), unit="tile", desc="exporting") as bar:
+                return await writers[path.suffix](running.engine, chosen, path, minzoom, maxzoom, box, bar.update)
+
+    typer.echo(f"exported {asyncio.run(export())} tiles to {path}")
+
+
 @app.command()
 def setup(
     demo: Annotated[bool, typer.Option(help="Load the demo data when the database is empty")] = True,

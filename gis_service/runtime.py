@@ -1,0 +1,47 @@
+"""The running parts shared by the web app and the CLI: pool, tile engine, change listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from gis_service.db import connection, create_pool
+from gis_service.settings import Settings
+from layers.catalog import Catalog
+from tiles.cache import TileCache
+from tiles.engine import TileEngine
+from tiles.listener import ChangeListener
+from tiles.maintenance import GeneralizationScheduler
+
+
+@dataclass
+class Runtime:
+    pool: AsyncConnectionPool
+    engine: TileEngine
+    listener: ChangeListener
+
+
+@contextlib.asynccontextmanager
+async def runtime(settings: Settings, catalog: Catalog, *, regeneralize: bool = True) -> AsyncIterator[Runtime]:
+    """Open the pool, build the tile engine and keep its cache exact while the context lasts."""
+    pool = create_pool(settings)
+    await pool.open(wait=False)  # start even when the database is down: /healthz reports it
+    cache = None
+    if settings.tiles.cache_enabled:
+        cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
+    engine = TileEngine(catalog, lambda: connection(pool), cache)
+    scheduler = GeneralizationScheduler(settings.dsn, catalog)
+    listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule if regeneralize else None)
+    listening = asyncio.create_task(listener.run(), name="tile-change-listener")
+    try:
+        yield Runtime(pool, engine, listener)
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        await scheduler.close()
+        await pool.close()
