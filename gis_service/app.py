@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import TileFastPath
-from gis_service.routers import health, layers, tiles
+from gis_service.routers import health, layers, ogc_tiles, tiles
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
 from layers.catalog import load_catalog
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(tiles.router)
+    app.include_router(ogc_tiles.router)
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

@@ -139,3 +139,25 @@ def test_default_style_draws_every_layer(client: TestClient) -> None:
     assert drawn == set(CATALOG.ids)
     fill = next(layer for layer in style["layers"] if layer["id"] == "redline-fill")
     assert fill["paint"]["fill-color"][0] == "match"
+
+
+def test_ogc_api_tiles(client: TestClient, db: psycopg.Connection) -> None:
+    sets = client.get("/ogc/tileMatrixSets").json()
+    assert [s["id"] for s in sets["tileMatrixSets"]] == ["WebMercatorQuad"]
+    definition = client.get("/ogc/tileMatrixSets/WebMercatorQuad").json()
+    assert definition["id"] == "WebMercatorQuad"
+    tileset = client.get("/ogc/collections/redline/tiles/WebMercatorQuad").json()
+    template = next(link["href"] for link in tileset["links"] if link["rel"] == "item")
+    assert template.endswith("/ogc/collections/redline/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
+    assert client.get("/ogc/collections/redline/tiles").json()["tilesets"]
+    tile = busiest_tile(db, "redline", 13)
+    # OGC order is z/row/col = z/y/x: the same bytes as /tiles/z/x/y
+    ogc = client.get(f"/ogc/collections/redline/tiles/WebMercatorQuad/13/{tile.y}/{tile.x}")
+    xyz = client.get(f"/tiles/redline/13/{tile.x}/{tile.y}.pbf")
+    assert ogc.status_code == 200
+    assert ogc.content == xyz.content
+    assert client.get("/ogc/collections/redline/tiles/WorldCRS84Quad").status_code == 404
+    assert client.get("/ogc/collections/nope/tiles").status_code == 404
+    bad = client.get("/ogc/collections/redline/tiles/WebMercatorQuad/3/9/0")
+    assert bad.status_code == 400
+    assert "between 0 and 7" in bad.json()["detail"]

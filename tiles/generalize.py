@@ -1,8 +1,8 @@
 """Precomputed generalization of tile geometry for low zooms.
 
 For every zoom below ``DETAIL_ZOOM`` the geometry of polygon and line layers is
-simplified to the zoom's pixel size and stored in ``<table>_gen``; features smaller
-than a pixel are dropped. Layers marked ``coverage`` in the catalog (red lines,
+simplified to the zoom's pixel size and stored in ``<table>_gen``; below
+``DROP_BELOW_ZOOM`` features smaller than a pixel are dropped. Layers marked ``coverage`` in the catalog (red lines,
 protected-area zones, watersheds, districts) are simplified as a *coverage* with
 shapely's ``coverage_simplify``: shared edges are simplified once, identically for
 both neighbours, so no gap or sliver opens between them. Each zoom is simplified from
@@ -30,8 +30,11 @@ from layers.catalog import Catalog, Layer
 
 logger = logging.getLogger(__name__)
 
-DETAIL_ZOOM = 13
+DETAIL_ZOOM = 16
 """From this zoom on, tiles use the full-detail geometry."""
+
+DROP_BELOW_ZOOM = 12
+"""Below this zoom, features smaller than a pixel are dropped; from it on, every feature is kept."""
 
 WORLD_WIDTH_M = 2 * math.pi * 6378137.0
 DISPLAY_TILE_PX = 512  # MapLibre draws vector tiles at 512 px
@@ -79,11 +82,9 @@ def simplify_levels(layer: Layer, geoms: np.ndarray) -> Iterable[tuple[int, np.n
             current = shapely.coverage_simplify(current, tolerance)
         else:
             current = shapely.simplify(geoms, tolerance, preserve_topology=True)
-        if layer.is_polygon:
-            keep = shapely.area(current) >= tolerance * tolerance
-        else:
-            keep = shapely.length(current) >= tolerance
-        keep &= ~shapely.is_empty(current)
+        keep = ~shapely.is_empty(current)
+        if z < DROP_BELOW_ZOOM:
+            keep &= shapely.area(current) >= tolerance * tolerance if layer.is_polygon else shapely.length(current) >= tolerance
         yield z, keep, current
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from gis_service.tile_http import MVT_MEDIA_TYPE, tile_reply
-from layers.catalog import Catalog
+from layers.catalog import Catalog, Layer
 from layers.filters import FilterError
 from tiles.cache import CachedTile
 from tiles.engine import TileEngine, UnknownLayerError
@@ -26,6 +26,40 @@ LayerSpec = Annotated[
 
 def _engine(request: Request) -> TileEngine:
     return request.app.state.tile_engine
+
+
+FilterParam = Annotated[
+    str | None,
+    Query(
+        alias="filter",
+        description="CQL2 text filter over the layer properties, e.g. `zone = '核心区' AND area_ha > 100`",
+        max_length=4000,
+    ),
+]
+PropertiesParam = Annotated[
+    str | None, Query(description="Comma-separated properties to include (default: all)", max_length=2000)
+]
+
+
+async def serve_tile(
+    request: Request,
+    engine: TileEngine,
+    layers: list[Layer],
+    zxy: tuple[int, int, int],
+    properties: str | None,
+    filter_text: str | None,
+) -> Response:
+    """Validate the address and options, get the tile from the engine and reply."""
+    try:
+        address = tile_address(*zxy)
+    except TileAddressError as exc:
+        raise InvalidRequest(str(exc)) from None
+    chosen = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
+    try:
+        tile = await engine.tile(layers, address, properties=chosen, filter_text=filter_text)
+    except FilterError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return tile_response(request, tile)
 
 
 def tile_response(request: Request, tile: CachedTile) -> Response:
@@ -57,17 +91,8 @@ async def vector_tile(
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     request: Request,
-    filter_text: Annotated[
-        str | None,
-        Query(
-            alias="filter",
-            description="CQL2 text filter over the layer properties, e.g. `zone = '核心区' AND area_ha > 100`",
-            max_length=4000,
-        ),
-    ] = None,
-    properties: Annotated[
-        str | None, Query(description="Comma-separated properties to include (default: all)", max_length=2000)
-    ] = None,
+    filter_text: FilterParam = None,
+    properties: PropertiesParam = None,
     engine: TileEngine = Depends(_engine),
 ) -> Response:
     """A composite MVT (one MVT layer per catalog layer, features keep their stable ids).
@@ -77,17 +102,9 @@ async def vector_tile(
     """
     try:
         chosen = engine.resolve(layers)
-        address = tile_address(z, x, y)
     except UnknownLayerError as exc:
         raise NotFound(str(exc)) from None
-    except TileAddressError as exc:
-        raise InvalidRequest(str(exc)) from None
-    chosen_properties = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
-    try:
-        tile = await engine.tile(chosen, address, properties=chosen_properties, filter_text=filter_text)
-    except FilterError as exc:
-        raise InvalidRequest(str(exc)) from None
-    return tile_response(request, tile)
+    return await serve_tile(request, engine, chosen, (z, x, y), properties, filter_text)
 
 
 @router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of one or more layers")

@@ -1,0 +1,170 @@
+"""OGC API – Tiles (Core, TileSet, TileMatrixSet) over the same tile engine as ``/tiles``.
+
+Note the OGC order of the tile path: ``{tileMatrix}/{tileRow}/{tileCol}`` = z/y/x.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from gis_service.errors import NotFound
+from gis_service.routers.deps import base_url, get_catalog
+from gis_service.routers.tiles import FilterParam, PropertiesParam, serve_tile
+from gis_service.tile_http import MVT_MEDIA_TYPE
+from layers.catalog import Catalog, Layer
+from tiles.grid import TMS
+from tiles.style import XIAMEN_BOUNDS
+
+router = APIRouter(prefix="/ogc", tags=["OGC API - Tiles"])
+
+TMS_ID = "WebMercatorQuad"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+]
+
+
+def _layer(catalog: Catalog, layer_id: str) -> Layer:
+    try:
+        return catalog.get(layer_id)
+    except KeyError as exc:
+        raise NotFound(str(exc.args[0])) from None
+
+
+def _check_tms(tile_matrix_set: str) -> None:
+    if tile_matrix_set != TMS_ID:
+        raise NotFound(f"unknown tile matrix set {tile_matrix_set!r}; available: {TMS_ID}")
+
+
+@router.get("/tileMatrixSets", summary="Tile matrix sets")
+async def tile_matrix_sets(base: str = Depends(base_url)) -> dict[str, Any]:
+    return {
+        "tileMatrixSets": [
+            {
+                "id": TMS_ID,
+                "title": "Google Maps Compatible for the World",
+                "uri": TMS_URI,
+                "links": [{"rel": "self", "href": f"{base}/ogc/tileMatrixSets/{TMS_ID}", "type": "application/json"}],
+            }
+        ]
+    }
+
+
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set definition")
+async def tile_matrix_set(tileMatrixSetId: str) -> dict[str, Any]:
+    _check_tms(tileMatrixSetId)
+    return TMS.model_dump(mode="json", exclude_none=True)
+
+
+def _tileset(layer: Layer, base: str) -> dict[str, Any]:
+    return {
+        "title": layer.title.en,
+        "description": layer.title.zh,
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": TMS_URI,
+        "boundingBox": {
+            "lowerLeft": list(XIAMEN_BOUNDS[:2]),
+            "upperRight": list(XIAMEN_BOUNDS[2:]),
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        },
+        "tileMatrixSetLimits": [
+            {
+                "tileMatrix": str(z),
+                "minTileRow": 0,
+                "maxTileRow": (1 << z) - 1,
+                "minTileCol": 0,
+                "maxTileCol": (1 << z) - 1,
+            }
+            for z in range(layer.minzoom, layer.maxzoom + 1)
+        ],
+        "layers": [
+            {
+                "id": layer.id,
+                "dataType": "vector",
+                "geometryDimension": {"Point": 0, "MultiPoint": 0, "LineString": 1, "MultiLineString": 1}.get(
+                    layer.geometry_type, 2
+                ),
+                "minTileMatrix": str(layer.minzoom),
+                "maxTileMatrix": str(layer.maxzoom),
+                "propertiesSchema": {
+                    "type": "object",
+                    "properties": {p.name: {"title": p.title.en, "type": p.type} for p in layer.properties},
+                },
+            }
+        ],
+        "links": [
+            {"rel": "self", "href": f"{base}/ogc/collections/{layer.id}/tiles/{TMS_ID}", "type": "application/json"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                "href": f"{base}/ogc/tileMatrixSets/{TMS_ID}",
+            },
+            {
+                "rel": "item",
+                "href": f"{base}/ogc/collections/{layer.id}/tiles/{TMS_ID}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}",
+                "type": MVT_MEDIA_TYPE,
+                "templated": True,
+            },
+        ],
+    }
+
+
+@router.get("/collections/{layer_id}/tiles", summary="Tilesets of a layer")
+async def layer_tilesets(
+    layer_id: str, catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)
+) -> dict[str, Any]:
+    layer = _layer(catalog, layer_id)
+    tileset = _tileset(layer, base)
+    return {
+        "tilesets": [
+            {
+                "title": tileset["title"],
+                "dataType": "vector",
+                "crs": tileset["crs"],
+                "tileMatrixSetURI": TMS_URI,
+                "links": [tileset["links"][0] | {"rel": "self"}, tileset["links"][1]],
+            }
+        ]
+    }
+
+
+@router.get("/collections/{layer_id}/tiles/{tileMatrixSetId}", summary="A layer's tileset (TileSet metadata)")
+async def layer_tileset(
+    layer_id: str,
+    tileMatrixSetId: str,
+    catalog: Catalog = Depends(get_catalog),
+    base: str = Depends(base_url),
+) -> dict[str, Any]:
+    _check_tms(tileMatrixSetId)
+    return _tileset(_layer(catalog, layer_id), base)
+
+
+@router.get(
+    "/collections/{layer_id}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+    summary="A vector tile (OGC order: zoom/row/column = z/y/x)",
+    response_class=Response,
+    responses={200: {"content": {MVT_MEDIA_TYPE: {}}}, 204: {"description": "Empty tile"}},
+)
+async def layer_tile(
+    request: Request,
+    layer_id: str,
+    tileMatrixSetId: str,
+    tileMatrix: Annotated[int, Path(ge=0, le=24)],
+    tileRow: Annotated[int, Path(ge=0)],
+    tileCol: Annotated[int, Path(ge=0)],
+    filter_text: FilterParam = None,
+    properties: PropertiesParam = None,
+    catalog: Catalog = Depends(get_catalog),
+) -> Response:
+    """The same tile as `/tiles/{layer}/{z}/{x}/{y}.pbf`; an empty tile answers 204."""
+    _check_tms(tileMatrixSetId)
+    layer = _layer(catalog, layer_id)
+    engine = request.app.state.tile_engine
+    return await serve_tile(request, engine, [layer], (tileMatrix, tileCol, tileRow), properties, filter_text)

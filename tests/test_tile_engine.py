@@ -1,0 +1,336 @@
+"""The production tile engine: caching and exact invalidation, filters, generalization, archives."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import mapbox_vector_tile
+import morecantile
+import psycopg
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from gis_service import create_app
+from layers.catalog import load_catalog
+from tests.conftest import make_settings
+from tiles.generalize import generalized_zooms, pixel_size
+
+CATALOG = load_catalog()
+TMS = morecantile.tms.get("WebMercatorQuad")
+
+
+def decode(content: bytes) -> dict:
+    return mapbox_vector_tile.decode(content, default_options={"y_coord_down": True})
+
+
+def feature_tile(db: psycopg.Connection, layer: str, feature_id: int, z: int) -> morecantile.Tile:
+    lon, lat = db.execute(
+        f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM {layer} WHERE id = %s) s",
+        [feature_id],
+    ).fetchone()
+    return TMS.tile(lon, lat, z)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture()
+def cached_client(database_url: str, tmp_path: Path):
+    settings = make_settings(database_url, tiles={"cache_dir": tmp_path / "tiles"})
+    with TestClient(create_app(settings)) as client:
+        listener = client.app.state.change_listener
+        wait_for(listener.connected.is_set, 10)
+        yield client
+
+
+def test_etag_and_304(cached_client: TestClient, db: psycopg.Connection) -> None:
+    tile = feature_tile(db, "redline", 1, 12)
+    url = f"/tiles/redline/12/{tile.x}/{tile.y}.pbf"
+    first = cached_client.get(url)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert first.headers["cache-control"] == "no-cache"
+    again = cached_client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+def test_gzip_once_and_never_twice(cached_client: TestClient, db: psycopg.Connection) -> None:
+    tile = feature_tile(db, "district", 1, 9)
+    url = f"/tiles/district/9/{tile.x}/{tile.y}.pbf"
+    plain = cached_client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = cached_client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    # httpx decodes gzip once: equal bytes prove the body was compressed exactly once
+    assert zipped.content == plain.content
+    assert decode(zipped.content)["district"]["features"]
+
+
+def test_edit_invalidates_its_tiles_and_keeps_neighbours(cached_client: TestClient, db: psycopg.Connection) -> None:
+    engine = cached_client.app.state.tile_engine
+    station_id, lon, lat = db.execute(
+        "SELECT id, ST_X(geom), ST_Y(geom) FROM station WHERE kind = 'seawater' ORDER BY id LIMIT 1"
+    ).fetchone()
+    here = TMS.tile(lon, lat, 14)
+    far = TMS.tile(118.35, 24.85, 14)  # another corner of the city
+    near_url = f"/tiles/station/14/{here.x}/{here.y}.pbf"
+    far_url = f"/tiles/station/14/{far.x}/{far.y}.pbf"
+    low = TMS.tile(lon, lat, 9)
+    low_url = f"/tiles/station/9/{low.x}/{low.y}.pbf"
+    for url in (near_url, far_url, low_url):
+        cached_client.get(url)
+    before = {url: cached_client.get(url).headers["etag"] for url in (near_url, far_url, low_url)}
+    hits = engine.cache.hits
+    new_name = f"edited {time.time()}"
+    try:
+        db.execute("UPDATE station SET name = %s WHERE id = %s", [new_name, station_id])
+
+        def refreshed() -> bool:
+            response = cached_client.get(near_url)
+            names = {f["properties"]["name"] for f in decode(response.content)["station"]["features"]}
+            return new_name in names
+
+        assert wait_for(refreshed, 1.0) < 1.0, "the edit must show within one second"
+        assert cached_client.get(low_url).headers["etag"] != before[low_url], "every zoom is invalidated"
+        hits_before_far = engine.cache.hits
+        assert cached_client.get(far_url).headers["etag"] == before[far_url]
+        assert engine.cache.hits == hits_before_far + 1, "the unaffected tile is still served from the cache"
+        assert engine.cache.hits > hits
+    finally:
+        db.execute("UPDATE station SET name = name WHERE id = %s", [station_id])
+
+
+def test_deleted_feature_disappears(cached_client: TestClient, db: psycopg.Connection) -> None:
+    row = db.execute("SELECT * FROM station ORDER BY id DESC LIMIT 1").fetchone()
+    columns = [d.name for d in db.execute("SELECT * FROM station LIMIT 0").description]
+    station_id = row[0]
+    tile = feature_tile(db, "station", station_id, 15)
+    url = f"/tiles/station/15/{tile.x}/{tile.y}.pbf"
+    assert station_id in {f["id"] for f in decode(cached_client.get(url).content)["station"]["features"]}
+    db.execute("DELETE FROM station WHERE id = %s", [station_id])
+    try:
+
+        def gone() -> bool:
+            response = cached_client.get(url)
+            return response.status_code == 204 or station_id not in {
+                f["id"] for f in decode(response.content).get("station", {}).get("features", [])
+            }
+
+        wait_for(gone, 1.0)
+    finally:
+        keep = [c for c in columns if c not in ("geom_3857",)]
+        values = dict(zip(columns, row, strict=True))
+        db.execute(
+            f"INSERT INTO station ({', '.join(keep)}) VALUES ({', '.join(['%s'] * len(keep))})",
+            [values[c] for c in keep],
+        )
+
+
+def test_concurrent_misses_render_once(database_url: str) -> None:
+    import asyncio
+
+    from gis_service.runtime import runtime
+
+    settings = make_settings(database_url)
+
+    async def scenario() -> tuple[int, set[str]]:
+        async with runtime(settings, CATALOG, regeneralize=False) as running:
+            await asyncio.wait_for(running.listener.connected.wait(), 10)
+            engine = running.engine
+            calls = 0
+            original = engine.connect
+
+            def counting():
+                nonlocal calls
+                calls += 1
+                return original()
+
+            engine.connect = counting
+            layers = [CATALOG.get("redline"), CATALOG.get("river")]
+            t = TMS.tile(118.1, 24.6, 11)
+            from tiles.grid import tile_address
+
+            results = await asyncio.gather(*(engine.tile(layers, tile_address(11, t.x, t.y)) for _ in range(20)))
+            return calls, {r.etag for r in results}
+
+    calls, etags = asyncio.run(scenario())
+    assert calls == 2, "20 concurrent requests for one composite tile → one query per layer"
+    assert len(etags) == 1
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "expected"),
+    [
+        ("zone = '核心区'", lambda p: p["zone"] == "核心区"),
+        ("zone IN ('核心区', '缓冲区') AND area_ha > 0", lambda p: p["zone"] in ("核心区", "缓冲区")),
+        ("name LIKE '%国家%'", lambda p: "国家" in p["name"]),
+        ("NOT (zone = '核心区')", lambda p: p["zone"] != "核心区"),
+    ],
+)
+def test_filters_select_features(client: TestClient, db: psycopg.Connection, filter_text: str, expected) -> None:
+    t = TMS.tile(118.1, 24.5, 9)
+    url = f"/tiles/protected_area/9/{t.x}/{t.y}.pbf"
+    everything = decode(client.get(url).content)["protected_area"]["features"]
+    response = client.get(url, params={"filter": filter_text})
+    assert response.status_code in (200, 204), response.text
+    kept = decode(response.content).get("protected_area", {}).get("features", []) if response.content else []
+    assert {f["id"] for f in kept} == {f["id"] for f in everything if expected(f["properties"])}
+
+
+def test_properties_selection(client: TestClient) -> None:
+    t = TMS.tile(118.1, 24.5, 9)
+    response = client.get(f"/tiles/protected_area/9/{t.x}/{t.y}.pbf", params={"properties": "name,zone"})
+    features = decode(response.content)["protected_area"]["features"]
+    assert features and all(set(f["properties"]) <= {"name", "zone"} for f in features)
+    bad = client.get(f"/tiles/protected_area/9/{t.x}/{t.y}.pbf", params={"properties": "name,password"})
+    assert bad.status_code == 400
+    assert "password" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "name = 'x'; DROP TABLE redline; --",
+        "name = 'x' OR 1=1) UNION SELECT * FROM pg_user --",
+        "\"name; DROP TABLE redline\" = 'x'",
+        "pg_sleep(5) = 1",
+        "name = 'x'' OR ''1''=''1'",
+        "geom_3857 IS NULL OR updated_at > '2020-01-01'",
+    ],
+)
+def test_filter_injection_is_refused_or_harmless(client: TestClient, db: psycopg.Connection, attack: str) -> None:
+    count = db.execute("SELECT count(*) FROM redline").fetchone()[0]
+    t = TMS.tile(118.1, 24.6, 10)
+    started = time.monotonic()
+    response = client.get(f"/tiles/redline/10/{t.x}/{t.y}.pbf", params={"filter": attack})
+    assert time.monotonic() - started < 4
+    assert response.status_code in (400, 204), response.text
+    if response.status_code == 400:
+        assert response.json()["detail"]
+    assert db.execute("SELECT count(*) FROM redline").fetchone()[0] == count
+
+
+def test_injection_through_layer_and_properties(client: TestClient) -> None:
+    assert client.get("/tiles/redline;DROP TABLE redline/10/850/441.pbf").status_code == 404
+    response = client.get("/tiles/redline/10/850/441.pbf", params={"properties": "name FROM redline; --"})
+    assert response.status_code == 400
+
+
+def test_generalized_low_zoom_is_smaller(client: TestClient, db: psycopg.Connection) -> None:
+    """Low-zoom geometry is simplified: far fewer vertices than the originals."""
+    t = TMS.tile(118.1, 24.6, 8)
+    features = decode(client.get(f"/tiles/redline/8/{t.x}/{t.y}.pbf").content)["redline"]["features"]
+    tile_vertices = sum(
+        len(shapely.geometry.shape(f["geometry"]).exterior.coords)
+        if f["geometry"]["type"] == "Polygon"
+        else sum(len(p.exterior.coords) for p in shapely.geometry.shape(f["geometry"]).geoms)
+        for f in features
+    )
+    source_vertices = db.execute(
+        "SELECT sum(ST_NPoints(geom)) FROM redline WHERE id = ANY(%s)", [[f["id"] for f in features]]
+    ).fetchone()[0]
+    assert tile_vertices < source_vertices * 0.7
+
+
+@pytest.mark.parametrize("layer_id", [layer.id for layer in CATALOG if layer.coverage])
+def test_generalized_neighbours_leave_no_gaps(db: psycopg.Connection, layer_id: str) -> None:
+    """The union of the generalized polygons covers what the originals covered, within a pixel."""
+    layer = CATALOG.get(layer_id)
+    for z in generalized_zooms(layer)[::3]:
+        originals = shapely.from_wkb(
+            [bytes(r[0]) for r in db.execute(f"SELECT ST_AsBinary(geom_3857) FROM {layer.table}").fetchall()]
+        )
+        generalized = shapely.from_wkb(
+            [
+                bytes(r[0])
+                for r in db.execute(
+                    f"SELECT ST_AsBinary(geom) FROM {layer.table}_gen WHERE z = %s",
+                    [z],
+                ).fetchall()
+            ]
+        )
+        assert len(generalized) > 0
+        tolerance = pixel_size(z)
+        uncovered = shapely.difference(shapely.union_all(originals), shapely.union_all(generalized))
+        # what is left uncovered must be thin: it vanishes when shrunk by the tolerance
+        assert shapely.buffer(uncovered, -tolerance).area <= (tolerance**2) * 10, (layer_id, z)
+        # neighbours do not overlap after simplification (a coverage stays a coverage)
+        overlap = sum(
+            shapely.area(shapely.intersection(a, b))
+            for i, a in enumerate(generalized)
+            for b in generalized[i + 1 :]
+            if a.bounds[0] <= b.bounds[2]
+            and b.bounds[0] <= a.bounds[2]
+            and a.bounds[1] <= b.bounds[3]
+            and b.bounds[1] <= a.bounds[3]
+        )
+        assert overlap <= tolerance**2 * 10, (layer_id, z, overlap)
+
+
+def test_pmtiles_export_is_readable(database_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pmtiles.reader import MmapSource, Reader
+    from pmtiles.tile import Compression
+
+    out = tmp_path / "xiamen.pmtiles"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gis_service.cli",
+            "tiles",
+            "export",
+            str(out),
+            "--layers",
+            "district,redline",
+            "--minzoom",
+            "8",
+            "--maxzoom",
+            "10",
+        ],
+        env={**__import__("os").environ, "ECOMAP_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    with out.open("rb") as f:
+        reader = Reader(MmapSource(f))
+        header = reader.header()
+        assert (header["min_zoom"], header["max_zoom"]) == (8, 10)
+        assert header["tile_compression"] == Compression.GZIP
+        assert [v["id"] for v in reader.metadata()["vector_layers"]] == ["district", "redline"]
+        t = TMS.tile(118.1, 24.6, 9)
+        import gzip
+
+        tile = decode(gzip.decompress(reader.get(9, t.x, t.y)))
+        assert set(tile) == {"district", "redline"}
+
+
+def test_tiles_cli_rejects_bad_input(database_url: str) -> None:
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "ECOMAP_DATABASE_URL": database_url}
+    for args, message in [
+        (["tiles", "export", "out.zip"], "use a .pmtiles or .mbtiles"),
+        (["tiles", "export", "out.pmtiles", "--layers", "nope"], "unknown layer 'nope'"),
+        (["tiles", "export", "out.pmtiles", "--bbox", "1,2,3"], "--bbox must be"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "gis_service.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode != 0
+        assert message in result.stderr
