@@ -116,6 +116,10 @@ class Layer(_Strict):
         default=False,
         description="Polygons that tile the plane edge to edge (simplified along shared edges).",
     )
+    coverage_by: Identifier | None = Field(
+        default=None,
+        description="Property whose values split the layer into separate coverages (e.g. watershed level).",
+    )
     style: Style
 
     @model_validator(mode="after")
@@ -131,12 +135,16 @@ class Layer(_Strict):
             raise ValueError(f"properties may not reuse the id or geometry column: {sorted(reserved & set(names))}")
         if self.name_property not in names:
             raise ValueError(f"name_property {self.name_property!r} is not among the properties")
+        if self.coverage_by and not self.coverage:
+            raise ValueError("coverage_by needs coverage: true")
         referenced = {self.style.categories.property} if self.style.categories else set()
+        if self.coverage_by:
+            referenced.add(self.coverage_by)
         if self.style.label:
             referenced.add(self.style.label.property)
         unknown = referenced - set(names)
         if unknown:
-            raise ValueError(f"style refers to unknown properties: {sorted(unknown)}")
+            raise ValueError(f"style or coverage_by refers to unknown properties: {sorted(unknown)}")
         return self
 
     @cached_property

@@ -25,6 +25,8 @@ from psycopg import sql
 from gis_service import create_app
 from gis_service.settings import Settings
 from layers import db as layer_db
+from layers.catalog import load_catalog
+from tiles.generalize import generalize_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
@@ -73,6 +75,8 @@ def database_url() -> str:
     with engine.begin() as conn:
         load_demo(conn, build_demo_dataset())
     engine.dispose()
+    with psycopg.connect(url, autocommit=True) as conn:
+        generalize_catalog(conn, load_catalog())
     return url
 
 

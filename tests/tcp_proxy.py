@@ -34,6 +34,10 @@ class TcpProxy:
     def disable(self) -> None:
         """Refuse new connections and reset the open ones."""
         if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -54,7 +54,7 @@ def test_nested_unknown_key_is_located(tmp_path: Path) -> None:
         ("minzoom: 8", "minzoom: 18", "minzoom 18 is greater than maxzoom 16"),
         ("table: river", "table: river; DROP TABLE x", "table: String should match pattern"),
         ("geometry_type: MultiLineString", "geometry_type: Curve", "geometry_type: Input should be"),
-        ("label: {property: name,", "label: {property: nom,", "style refers to unknown properties: ['nom']"),
+        ("label: {property: name,", "label: {property: nom,", "refers to unknown properties: ['nom']"),
     ],
 )
 def test_invalid_values_are_refused(tmp_path: Path, replace: str, by: str, message: str) -> None:

@@ -52,6 +52,12 @@ def generalized_zooms(layer: Layer) -> list[int]:
     return list(range(DETAIL_ZOOM - 1, max(layer.minzoom, 0) - 1, -1))
 
 
+def has_overlaps(geoms: np.ndarray) -> bool:
+    """Whether any two polygons overlap (then they cannot be simplified as one coverage)."""
+    left, right = STRtree(geoms).query(geoms, predicate="overlaps")
+    return bool((left != right).any())
+
+
 def node_coverage(geoms: np.ndarray) -> np.ndarray:
     """Make non-overlapping polygons edge-matched (a valid coverage).
 
@@ -63,8 +69,7 @@ def node_coverage(geoms: np.ndarray) -> np.ndarray:
         return geoms
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))))
     points = shapely.point_on_surface(faces)
-    tree = STRtree(geoms)
-    face_index, owner = tree.query(points, predicate="within")
+    face_index, owner = STRtree(geoms).query(points, predicate="within")
     result = geoms.copy()
     for i in range(len(geoms)):
         mine = faces[face_index[owner == i]]
@@ -73,19 +78,44 @@ def node_coverage(geoms: np.ndarray) -> np.ndarray:
     return result
 
 
-def simplify_levels(layer: Layer, geoms: np.ndarray) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
+def coverage_groups(layer: Layer, groups: np.ndarray, geoms: np.ndarray) -> list[np.ndarray]:
+    """Index sets simplified as one coverage each (e.g. per watershed level); overlapping
+    data cannot be, and is simplified feature by feature instead."""
+    if not layer.coverage:
+        return []
+    result = []
+    for value in dict.fromkeys(groups.tolist()):
+        members = np.flatnonzero(groups == value)
+        if has_overlaps(geoms[members]):
+            logger.warning("%s: features overlap (group %r), simplified one by one; gaps may show", layer.id, value)
+            continue
+        result.append(members)
+    return result
+
+
+def simplify_levels(
+    layer: Layer, geoms: np.ndarray, groups: np.ndarray | None = None
+) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
     """Yield ``(z, keep_mask, simplified)`` for each generalized zoom, finest first."""
-    current = node_coverage(shapely.make_valid(geoms)) if layer.coverage else geoms
+    geoms = shapely.make_valid(geoms, method="structure", keep_collapsed=False) if layer.is_polygon else geoms
+    coverages = coverage_groups(layer, groups if groups is not None else np.zeros(len(geoms)), geoms)
+    current = geoms.copy()
+    for members in coverages:
+        current[members] = node_coverage(geoms[members])
+    in_coverage = np.zeros(len(geoms), dtype=bool)
+    for members in coverages:
+        in_coverage[members] = True
     for z in generalized_zooms(layer):
         tolerance = pixel_size(z)
-        if layer.coverage:
-            current = shapely.coverage_simplify(current, tolerance)
-        else:
-            current = shapely.simplify(geoms, tolerance, preserve_topology=True)
-        keep = ~shapely.is_empty(current)
+        simplified = shapely.simplify(geoms, tolerance, preserve_topology=True)
+        for members in coverages:
+            current[members] = shapely.coverage_simplify(current[members], tolerance)
+        simplified[in_coverage] = current[in_coverage]
+        keep = ~shapely.is_empty(simplified)
         if z < DROP_BELOW_ZOOM:
-            keep &= shapely.area(current) >= tolerance * tolerance if layer.is_polygon else shapely.length(current) >= tolerance
-        yield z, keep, current
+            size = shapely.area(simplified) if layer.is_polygon else shapely.length(simplified)
+            keep &= size >= (tolerance * tolerance if layer.is_polygon else tolerance)
+        yield z, keep, simplified
 
 
 def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
@@ -100,15 +130,19 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
     table = sql.Identifier(layer.table)
     gen_table = sql.Identifier(f"{layer.table}_gen")
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
-    rows = conn.execute(sql.SQL("SELECT id, ST_AsBinary(geom_3857) FROM {} ORDER BY id").format(table)).fetchall()
+    group = sql.Identifier(layer.coverage_by) if layer.coverage_by else sql.SQL("NULL")
+    rows = conn.execute(
+        sql.SQL("SELECT id, ST_AsBinary(geom_3857), {}::text FROM {} ORDER BY id").format(group, table)
+    ).fetchall()
     conn.execute(sql.SQL("DELETE FROM {}").format(gen_table))
     written = 0
     if rows:
         ids = np.array([r[0] for r in rows])
         geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
+        groups = np.array([r[2] or "" for r in rows], dtype=object)
         copy_sql = sql.SQL("COPY {} (id, z, geom) FROM STDIN").format(gen_table)
         with conn.cursor().copy(copy_sql) as copy:
-            for z, keep, simplified in simplify_levels(layer, geoms):
+            for z, keep, simplified in simplify_levels(layer, geoms, groups):
                 ewkb = shapely.to_wkb(shapely.set_srid(simplified[keep], 3857), hex=True, include_srid=True)
                 for feature_id, value in zip(ids[keep], ewkb, strict=True):
                     copy.write_row((int(feature_id), z, value))
