@@ -58,6 +58,13 @@ class LayerProperty(_Strict):
     description: str | None = None
     values: list[str] | None = Field(default=None, description="Allowed values for enumerations.")
     required: bool = False
+    tile_minzoom: int | None = Field(
+        default=None,
+        ge=0,
+        le=24,
+        description="Include in vector tiles from this zoom on (default: at every zoom). Keeps low-zoom tiles "
+        "small; clients fetch full attributes by feature id.",
+    )
 
 
 class Categories(_Strict):

@@ -31,7 +31,7 @@ from tiles.generalize import generalize_catalog
 ROOT = Path(__file__).resolve().parent.parent
 PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
 ADMIN_URL = os.environ.get("ECOMAP_TEST_ADMIN_URL", f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres")
-TEST_DB = "ecomap_test"
+TEST_DB = os.environ.get("ECOMAP_TEST_DB", "ecomap_test")
 
 
 def _url_for(database: str) -> str:

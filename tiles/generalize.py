@@ -52,24 +52,33 @@ def generalized_zooms(layer: Layer) -> list[int]:
     return list(range(DETAIL_ZOOM - 1, max(layer.minzoom, 0) - 1, -1))
 
 
-def has_overlaps(geoms: np.ndarray) -> bool:
-    """Whether any two polygons overlap (then they cannot be simplified as one coverage)."""
+def has_overlaps(geoms: np.ndarray, tolerance_m2: float) -> bool:
+    """Whether two polygons overlap by more than a sliver (then they are no coverage)."""
     left, right = STRtree(geoms).query(geoms, predicate="overlaps")
-    return bool((left != right).any())
+    pairs = left < right
+    if not pairs.any():
+        return False
+    areas = shapely.area(shapely.intersection(geoms[left[pairs]], geoms[right[pairs]]))
+    return bool((areas > tolerance_m2).any())
 
 
 def node_coverage(geoms: np.ndarray) -> np.ndarray:
     """Make non-overlapping polygons edge-matched (a valid coverage).
 
     Polygons drawn independently rarely share vertices along common edges. The
-    boundaries are noded together and polygonized; each face goes back to the polygon
-    containing it, so neighbours end up with identical shared edges.
+    boundaries are noded together and polygonized; each face goes back to one polygon
+    containing it (the first, for the slivers where near-coincident edges overlap), so
+    neighbours end up with identical shared edges.
     """
     if len(geoms) == 0 or shapely.coverage_is_valid(geoms):
         return geoms
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))))
     points = shapely.point_on_surface(faces)
     face_index, owner = STRtree(geoms).query(points, predicate="within")
+    order = np.lexsort((owner, face_index))
+    face_index, owner = face_index[order], owner[order]
+    first = np.unique(face_index, return_index=True)[1]
+    face_index, owner = face_index[first], owner[first]
     result = geoms.copy()
     for i in range(len(geoms)):
         mine = faces[face_index[owner == i]]
@@ -86,7 +95,7 @@ def coverage_groups(layer: Layer, groups: np.ndarray, geoms: np.ndarray) -> list
     result = []
     for value in dict.fromkeys(groups.tolist()):
         members = np.flatnonzero(groups == value)
-        if has_overlaps(geoms[members]):
+        if has_overlaps(geoms[members], pixel_size(DETAIL_ZOOM - 1) ** 2):
             logger.warning("%s: features overlap (group %r), simplified one by one; gaps may show", layer.id, value)
             continue
         result.append(members)

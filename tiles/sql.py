@@ -22,6 +22,7 @@ from psycopg import sql
 
 from layers.catalog import Layer
 from tiles.generalize import DETAIL_ZOOM, generalized_zooms, pixel_size
+from tiles.grid import MAX_ZOOM
 
 # MVT property encodings: ST_AsMVT takes text, numbers and booleans; dates go as ISO text.
 _CASTS = {"date": "text"}
@@ -42,25 +43,36 @@ def property_columns(layer: Layer, names: list[str] | None = None) -> list[sql.C
     return parts
 
 
+def tile_properties(layer: Layer, z: int, names: list[str] | None = None) -> tuple[str, ...]:
+    """The properties a tile at zoom z carries: those whose ``tile_minzoom`` is reached
+    (low zooms carry only what styling needs; clients fetch the rest by feature id)."""
+    return tuple(
+        p.name
+        for p in layer.properties
+        if (names is None or p.name in names) and (p.tile_minzoom is None or z >= p.tile_minzoom)
+    )
+
+
 @dataclass(frozen=True)
 class TileQuery:
-    """A layer's tile SQL in its two forms, with the parameters they bind."""
+    """A layer's tile SQL: detail and generalized forms for each set of properties by zoom."""
 
     layer: Layer
-    detail: sql.Composed
-    generalized: sql.Composed | None
+    by_zoom: dict[int, tuple[sql.Composed, sql.Composed | None]]
 
     def for_zoom(self, z: int) -> tuple[sql.Composed, dict[str, float]]:
         """The query for a zoom and the extra parameters it binds (besides z/x/y)."""
-        if self.generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer):
-            return self.generalized, {"tolerance": pixel_size(z)}
-        return self.detail, {}
+        detail, generalized = self.by_zoom[min(z, MAX_ZOOM)]
+        if generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer):
+            return generalized, {"tolerance": pixel_size(z)}
+        return detail, {}
 
 
 def build_tile_query(
     layer: Layer, properties: list[str] | None = None, where: sql.Composable | None = None
 ) -> TileQuery:
-    """Compose the ST_AsMVT queries of one layer.
+    """Compose the ST_AsMVT queries of one layer for every zoom (shared between zooms that
+    carry the same properties).
 
     Args:
         layer: the validated catalog layer.
@@ -68,6 +80,20 @@ def build_tile_query(
         where: an extra boolean condition on alias ``t`` (a compiled CQL2 filter whose
             values are bound as named parameters).
     """
+    texts: dict[tuple[str, ...], tuple[sql.Composed, sql.Composed | None]] = {}
+    by_zoom = {}
+    for z in range(MAX_ZOOM + 1):
+        names = tile_properties(layer, z, properties)
+        if names not in texts:
+            texts[names] = _compose(layer, list(names), where)
+        by_zoom[z] = texts[names]
+    return TileQuery(layer, by_zoom)
+
+
+def _compose(
+    layer: Layer, properties: list[str], where: sql.Composable | None
+) -> tuple[sql.Composed, sql.Composed | None]:
+    """The detail and generalized ST_AsMVT queries of a layer with given properties."""
     margin = sql.Literal(layer.tiles.buffer / layer.tiles.extent)
     search_area = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(margin)
     select_list = sql.SQL(", ").join(
@@ -119,4 +145,4 @@ def build_tile_query(
             ) AS q
             """
         ).format(**names)
-    return TileQuery(layer, detail, generalized)
+    return detail, generalized
