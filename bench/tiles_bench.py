@@ -254,7 +254,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the synthetic dataset")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes of this service")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of this service (TiPg runs 1)")
     parser.add_argument("--no-tipg", action="store_true", help="skip TiPg (when .bench-venv is missing)")
     args = parser.parse_args()
     prepare_database(args.rebuild)
@@ -270,7 +270,7 @@ def main() -> None:
     results: list[Result] = []
     workdir = Path(tempfile.mkdtemp(prefix="ecomap-bench-"))
     ours_env = {"ECOMAP_DATABASE_URL": database_url(), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
-    serve = [sys.executable, "-m", "gis_service.cli", "serve", "--workers", str(args.workers)]
+    serve = [str(Path(sys.executable).with_name("ecomap")), "serve", "--workers", str(args.workers)]
     with contextlib.ExitStack() as stack:
         off = stack.enter_context(
             server(
@@ -356,7 +356,7 @@ def report(results: list[Result], visible_s: float, args: argparse.Namespace) ->
         "",
         "Command: `.venv/bin/python -m bench.tiles_bench"
         + (f" --duration {args.duration}" if args.duration != 8 else "")
-        + (f" --workers {args.workers}" if args.workers != 1 else "")
+        + (f" --workers {args.workers}" if args.workers != 2 else "")
         + "` (or `make bench`)",
         "",
         "| target | layer | zooms | conc. | tiles/s | p50 ms | p99 ms | mean KB |",

@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from gis_service.cli_data import data_app
 from gis_service.settings import Settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ tiles_app = typer.Typer(help="Vector tiles: generalization, seeding, offline exp
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(tiles_app, name="tiles")
+app.add_typer(data_app)  # import, export, revisions, diff
 
 
 def _fail(message: str) -> None:
@@ -233,10 +235,13 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
     """Serve the map and the APIs with uvicorn."""
+    import socket
+
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     typer.echo(f"EcoMap Xiamen: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(
+    config = uvicorn.Config(
         "gis_service.app:create_app",
         factory=True,
         host=host,
@@ -245,6 +250,14 @@ def serve(
         reload=reload,
         log_level="info",
     )
+    if workers > 1 and not reload:
+        # Worker processes share this socket. Accepted connections inherit TCP_NODELAY from it;
+        # without it, small keep-alive responses wait ~40 ms (Nagle meets delayed ACK).
+        sock = config.bind_socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.run("gis_service.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ after the database has been unreachable.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,22 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gis_service.errors import DatabaseUnavailable
 from gis_service.settings import Settings
+
+
+IDLE_CHECK_S = 2.0
+"""Connections idle longer than this are pinged before use (they may have died meanwhile)."""
+
+
+async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
+    """Ping a connection that sat idle, so the pool replaces it if the database went away.
+
+    Busy connections are not pinged: that would double the round trips of every tile.
+    """
+    now = time.monotonic()
+    last_used = getattr(conn, "_ecomap_last_used", 0.0)
+    conn._ecomap_last_used = now  # type: ignore[attr-defined]
+    if now - last_used > IDLE_CHECK_S:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 def create_pool(settings: Settings) -> AsyncConnectionPool:
@@ -34,7 +51,7 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
             "connect_timeout": max(1, int(settings.db.connect_timeout_s)),
         },
         configure=configure,
-        check=AsyncConnectionPool.check_connection,
+        check=_check_if_idle,
         open=False,
         timeout=settings.db.connect_timeout_s,
         reconnect_timeout=0,  # keep trying for ever: the database may come back

@@ -185,7 +185,7 @@ def test_filters_select_features(client: TestClient, db: psycopg.Connection, fil
     t = TMS.tile(118.1, 24.5, 9)
     url = f"/tiles/protected_area/9/{t.x}/{t.y}.pbf"
     everything = {f["id"] for f in decode(client.get(url).content)["protected_area"]["features"]}
-    matching = {r[0] for r in db.execute(f"SELECT id FROM protected_area WHERE {condition}").fetchall()}  # noqa: S608
+    matching = {r[0] for r in db.execute(f"SELECT id FROM protected_area WHERE {condition}").fetchall()}
     response = client.get(url, params={"filter": filter_text})
     assert response.status_code in (200, 204), response.text
     kept = decode(response.content).get("protected_area", {}).get("features", []) if response.content else []
@@ -253,14 +253,14 @@ def test_generalized_neighbours_leave_no_gaps(db: psycopg.Connection, layer_id: 
     covered (to within a pixel) and neighbours do not overlap."""
     layer = CATALOG.get(layer_id)
     group = layer.coverage_by or "NULL"
-    rows = db.execute(f"SELECT id, ST_AsBinary(geom_3857), {group}::text FROM {layer.table}").fetchall()  # noqa: S608
+    rows = db.execute(f"SELECT id, ST_AsBinary(geom_3857), {group}::text FROM {layer.table}").fetchall()
     originals = {r[0]: shapely.make_valid(shapely.from_wkb(bytes(r[1]))) for r in rows}
     groups = {r[0]: r[2] for r in rows}
     for z in (15, 12, 10, 8):
         assert z in generalized_zooms(layer)
         generalized = {
             r[0]: shapely.from_wkb(bytes(r[1]))
-            for r in db.execute(f"SELECT id, ST_AsBinary(geom) FROM {layer.table}_gen WHERE z = %s", [z]).fetchall()  # noqa: S608
+            for r in db.execute(f"SELECT id, ST_AsBinary(geom) FROM {layer.table}_gen WHERE z = %s", [z]).fetchall()
         }
         tolerance = pixel_size(z)
         for value in set(groups.values()):

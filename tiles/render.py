@@ -21,9 +21,8 @@ async def render_layer(
     """Run one layer's tile query; returns the MVT bytes (empty when no feature)."""
     text, extra = query.for_zoom(tile.z)
     async with connect() as conn:
-        cursor = await conn.execute(
-            text, {"z": tile.z, "x": tile.x, "y": tile.y, **extra, **(params or {})}, prepare=True
-        )
+        cursor = conn.cursor(binary=True)  # bytea arrives as bytes, not as hex text to decode
+        await cursor.execute(text, {"z": tile.z, "x": tile.x, "y": tile.y, **extra, **(params or {})}, prepare=True)
         row = await cursor.fetchone()
     return bytes(row[0]) if row and row[0] else b""
 

@@ -1,0 +1,1 @@
+"""Browser tests of the map UI (Playwright + system Chromium)."""

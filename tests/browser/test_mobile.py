@@ -1,0 +1,55 @@
+"""The map on a phone-sized touch screen: full-screen map, panels in a drawer, big targets."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import PHONE, MapPage
+
+pytestmark = pytest.mark.browser
+
+
+def test_phone_layout_is_usable(phone_page: MapPage) -> None:
+    phone_page.open()
+    page = phone_page.page
+    canvas = page.locator(".maplibregl-canvas").bounding_box()
+    assert canvas and canvas["width"] >= PHONE["width"] - 1, "the map should span the phone's width"
+    assert canvas["height"] >= PHONE["height"] * 0.8
+    # The side panel is a closed drawer until the menu button opens it.
+    sidebar = page.locator("#sidebar")
+    assert not sidebar.is_visible() or sidebar.bounding_box()["x"] + sidebar.bounding_box()["width"] <= 0
+    menu = page.locator("#drawer-toggle")
+    assert menu.is_visible()
+    assert menu.get_attribute("aria-expanded") == "false"
+    phone_page.screenshot("phone-map")
+    menu.tap()
+    page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+    assert menu.get_attribute("aria-expanded") == "true"
+    phone_page.screenshot("phone-drawer")
+    # Touch targets in the drawer are finger-sized.
+    for selector in ["#tab-layers", "#tab-zone", "#tab-chief", "#drawer-toggle"]:
+        box = page.locator(selector).bounding_box()
+        assert box and box["height"] >= 40, selector
+    # Tapping a layer's label toggles it.
+    page.locator('label[for="layer-toggle-station"]').tap()
+    assert phone_page.js("() => window.ecomapMap.getLayoutProperty('station-circle', 'visibility')") == "none"
+    # Closing the drawer gives the map back.
+    menu.tap()
+    page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().right <= 0")
+    assert page.locator("#search-input").is_visible()
+    assert page.locator(".maplibregl-ctrl-scale").is_visible()
+    assert phone_page.errors == []
+
+
+def test_phone_popup_fits_the_screen(phone_page: MapPage) -> None:
+    phone_page.open("#map=11.00/24.60000/118.10000")
+    hit = phone_page.find_feature_pixel("protected_area-fill", clear_of=["station-circle"])
+    assert hit, "no protected area on screen"
+    x, y = phone_page.canvas_point(hit["x"], hit["y"])
+    phone_page.page.touchscreen.tap(x, y)
+    popup = phone_page.page.locator(".maplibregl-popup")
+    popup.wait_for()
+    box = popup.bounding_box()
+    assert box and box["width"] <= PHONE["width"]
+    assert "自然保护地" in popup.inner_text()
+    phone_page.screenshot("phone-popup")

@@ -1,0 +1,314 @@
+"""Zone check: overlaps measured independently, verdicts from the rules, CRSs, uploads, limits, report."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import psycopg
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from pyproj import Geod, Transformer
+from shapely.geometry import Point, box, mapping
+
+from gis_service.rules import load_rules
+from layers.catalog import load_catalog
+from layers.gcj02 import wgs84_to_gcj02
+
+GEOD = Geod(ellps="WGS84")
+OPEN_SEA = (119.6, 23.0)  # the Taiwan Strait, far from every Xiamen feature
+
+
+def check(client: TestClient, geometry: dict, **options: object) -> dict:
+    response = client.post("/api/zone-check", json={"geometry": geometry, **options})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def feature_geometry(db: psycopg.Connection, table: str, condition: str) -> tuple[int, shapely.Geometry]:
+    row = db.execute(f"SELECT id, ST_AsBinary(geom) FROM {table} WHERE {condition} ORDER BY id LIMIT 1").fetchone()
+    assert row is not None, f"the demo data should have a {table} where {condition}"
+    return row[0], shapely.from_wkb(row[1])
+
+
+def inside_point(geometry: shapely.Geometry) -> tuple[float, float]:
+    point = geometry.point_on_surface()
+    return point.x, point.y
+
+
+def square(lon: float, lat: float, side_m: float) -> shapely.Polygon:
+    dx = side_m / 2 / (111_320 * math.cos(math.radians(lat)))
+    dy = side_m / 2 / 110_574
+    return box(lon - dx, lat - dy, lon + dx, lat + dy)
+
+
+def geodesic_area(geometry: shapely.Geometry) -> float:
+    return abs(GEOD.geometry_area_perimeter(shapely.orient_polygons(geometry))[0])
+
+
+def test_rules_file_matches_the_catalog() -> None:
+    rules = load_rules()
+    rules.check_catalog(load_catalog())
+    assert {"prohibited", "restricted", "caution"} == {rule.verdict for rule in rules.rules}
+
+
+def test_overlap_area_matches_an_independent_computation(client: TestClient, db: psycopg.Connection) -> None:
+    feature_id, zone = feature_geometry(db, "protected_area", "zone = '核心区'")
+    corner = shapely.get_coordinates(zone.exterior if zone.geom_type == "Polygon" else zone.geoms[0].exterior)[0]
+    site = square(corner[0], corner[1], 1200)
+    result = check(client, mapping(site))
+    overlap = next(o for o in result["overlaps"] if o["layer"] == "protected_area" and o["id"] == feature_id)
+    expected = geodesic_area(site.intersection(zone))
+    assert 0 < expected < geodesic_area(site)
+    assert overlap["overlap_m2"] == pytest.approx(expected, rel=1e-4)
+    assert result["input"]["area_m2"] == pytest.approx(geodesic_area(site), rel=1e-6)
+    assert overlap["share"] == pytest.approx(expected / geodesic_area(site), rel=1e-3)
+    assert overlap["distance_m"] is None
+
+
+def test_point_in_core_zone_is_prohibited(client: TestClient, db: psycopg.Connection) -> None:
+    feature_id, zone = feature_geometry(db, "protected_area", "zone IN ('核心区', '核心保护区')")
+    lon, lat = inside_point(zone)
+    result = check(client, {"type": "Point", "coordinates": [lon, lat]})
+    assert result["verdict"] == "prohibited"
+    reason = next(r for r in result["reasons"] if r["layer"] == "protected_area")
+    assert reason["rule"] == "protected_core" and reason["id"] == feature_id
+    assert reason["message"]["zh"] and reason["message"]["en"]
+    overlap = next(o for o in result["overlaps"] if o["layer"] == "protected_area")
+    assert overlap["share"] == 1.0 and overlap["zone"] in ("核心区", "核心保护区")
+
+
+def test_open_sea_is_clear(client: TestClient) -> None:
+    result = check(client, {"type": "Point", "coordinates": list(OPEN_SEA)}, buffer_m=1000)
+    assert result["verdict"] == "clear"
+    assert result["reasons"] == [] and result["overlaps"] == [] and result["stations"] == []
+    assert result["chiefs"] == []
+    assert set(result["revisions"]) >= {"redline", "protected_area", "water_source_zone", "station"}
+    assert result["computed_at"].endswith("Z")
+
+
+def test_grade_one_water_source_is_prohibited(client: TestClient, db: psycopg.Connection) -> None:
+    feature_id, zone = feature_geometry(db, "water_source_zone", "zone = '一级'")
+    lon, lat = inside_point(zone)
+    result = check(client, {"type": "Point", "coordinates": [lon, lat]})
+    assert result["verdict"] == "prohibited"
+    assert {"rule": "water_source_grade1", "layer": "water_source_zone", "id": feature_id}.items() <= next(
+        r for r in result["reasons"] if r["rule"] == "water_source_grade1"
+    ).items()
+
+
+def test_inside_a_land_red_line_is_restricted(client: TestClient, db: psycopg.Connection) -> None:
+    feature_id, redline = feature_geometry(
+        db,
+        "redline",
+        "domain = '陆域' AND NOT EXISTS (SELECT 1 FROM protected_area p WHERE ST_Intersects(p.geom, redline.geom))"
+        " AND NOT EXISTS (SELECT 1 FROM water_source_zone w WHERE ST_DWithin(w.geom, redline.geom, 0.01))",
+    )
+    lon, lat = inside_point(redline)
+    result = check(client, {"type": "Point", "coordinates": [lon, lat]})
+    assert result["verdict"] == "restricted"
+    reason = next(r for r in result["reasons"] if r["layer"] == "redline")
+    assert reason["rule"] == "redline" and reason["id"] == feature_id
+    assert len(reason["allowed_activities"]) >= 5
+
+
+def test_buffer_reports_distance_of_nearby_features(client: TestClient, db: psycopg.Connection) -> None:
+    feature_id, zone = feature_geometry(db, "protected_area", "zone = '核心区'")
+    lon, lat = inside_point(zone.buffer(0.01).difference(zone.buffer(0.004)))  # 400–1000 m outside
+    point = {"type": "Point", "coordinates": [lon, lat]}
+    expected = db.execute(
+        "SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) "
+        "FROM protected_area WHERE id = %s",
+        [lon, lat, feature_id],
+    ).fetchone()[0]
+    near = check(client, point, buffer_m=2000)
+    overlap = next(o for o in near["overlaps"] if o["layer"] == "protected_area" and o["id"] == feature_id)
+    assert overlap["distance_m"] == pytest.approx(expected, abs=1.0)
+    assert overlap["overlap_m2"] is None and overlap["share"] is None
+    far = check(client, point, buffer_m=0)
+    assert all(o["distance_m"] is None for o in far["overlaps"])
+
+
+def test_stations_nearest_first_within_radius(client: TestClient, db: psycopg.Connection) -> None:
+    lon, lat = db.execute("SELECT ST_X(geom) + 0.003, ST_Y(geom) FROM station WHERE code = '1287A'").fetchone()
+    result = check(client, {"type": "Point", "coordinates": [lon, lat]}, station_radius_m=4000)
+    expected = db.execute(
+        "SELECT id, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) d FROM station "
+        "WHERE ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 4000) ORDER BY d",
+        [lon, lat, lon, lat],
+    ).fetchall()
+    assert [s["id"] for s in result["stations"]] == [row[0] for row in expected]
+    assert [s["distance_m"] for s in result["stations"]] == pytest.approx([row[1] for row in expected], abs=0.5)
+    assert result["stations"][0]["code"] == "1287A"
+
+
+def test_chiefs_of_the_rivers_touched(client: TestClient, db: psycopg.Connection) -> None:
+    river_id, line = feature_geometry(db, "river", "true")
+    middle = line.interpolate(0.5, normalized=True)
+    site = square(middle.x, middle.y, 300)
+    result = check(client, mapping(site))
+    rivers = {o["id"] for o in result["overlaps"] if o["layer"] == "river"}
+    assert river_id in rivers
+    expected = {
+        (row[0], row[1])
+        for row in db.execute(
+            "SELECT chief_id, feature_id FROM chief_assignment WHERE layer = 'river' AND feature_id = ANY(%s)",
+            [list(rivers)],
+        ).fetchall()
+    }
+    assert expected
+    assert {(c["id"], c["feature_id"]) for c in result["chiefs"] if c["layer"] == "river"} == expected
+    levels = [c["level"] for c in result["chiefs"]]
+    order = ["city", "district", "town", "village"]
+    assert levels == sorted(levels, key=order.index)
+
+
+def overlap_ids(result: dict) -> set[tuple[str, int]]:
+    return {(o["layer"], o["id"]) for o in result["overlaps"]}
+
+
+def test_gcj02_and_projected_input(client: TestClient, db: psycopg.Connection) -> None:
+    _, zone = feature_geometry(db, "protected_area", "zone = '核心区'")
+    lon, lat = zone.exterior.coords[0] if zone.geom_type == "Polygon" else zone.geoms[0].exterior.coords[0]
+    site = square(lon, lat, 1000)
+    reference = check(client, mapping(site))
+    coords = shapely.get_coordinates(site)
+    glon, glat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+    gcj = shapely.set_coordinates(site, np.column_stack([glon, glat]))
+    converted = check(client, mapping(gcj), crs="GCJ-02")
+    assert overlap_ids(converted) == overlap_ids(reference)
+    assert converted["input"]["area_m2"] == pytest.approx(reference["input"]["area_m2"], rel=1e-3)
+    to_gk = Transformer.from_crs("EPSG:4326", "EPSG:4548", always_xy=True)
+    projected = shapely.transform(site, lambda xy: np.column_stack(to_gk.transform(xy[:, 0], xy[:, 1])))
+    gk = check(client, mapping(projected), crs="EPSG:4548")
+    assert overlap_ids(gk) == overlap_ids(reference)
+    by_id = {(o["layer"], o["id"]): o for o in reference["overlaps"]}
+    for overlap in gk["overlaps"]:
+        assert overlap["overlap_m2"] == pytest.approx(by_id[overlap["layer"], overlap["id"]]["overlap_m2"], rel=1e-3)
+
+
+def test_feature_and_feature_collection_input(client: TestClient) -> None:
+    site = mapping(square(118.09, 24.47, 500))
+    plain = check(client, site)
+    feature = check(client, {"type": "Feature", "properties": {"name": "site"}, "geometry": site})
+    collection = check(client, {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": site}]})
+    assert overlap_ids(plain) == overlap_ids(feature) == overlap_ids(collection)
+
+
+def upload(client: TestClient, name: str, content: bytes, **fields: str):
+    return client.post("/api/zone-check", files={"file": (name, content)}, data=fields)
+
+
+def test_uploads_geojson_shapefile_and_kml(client: TestClient, tmp_path: Path) -> None:
+    site = square(118.09, 24.47, 800)
+    reference = check(client, mapping(site))
+    frame = gpd.GeoDataFrame({"name": ["site"]}, geometry=[site], crs=4326)
+    geojson = upload(client, "site.geojson", frame.to_json().encode())
+    assert geojson.status_code == 200, geojson.text
+    assert overlap_ids(geojson.json()) == overlap_ids(reference)
+    shapefile_dir = tmp_path / "shp"
+    shapefile_dir.mkdir()
+    frame.to_crs(4548).to_file(shapefile_dir / "site.shp")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in shapefile_dir.iterdir():
+            zipped.write(path, f"folder/{path.name}")
+    shp = upload(client, "site.zip", archive.getvalue(), buffer_m="100")
+    assert shp.status_code == 200, shp.text
+    assert overlap_ids(reference) <= overlap_ids(shp.json())
+    assert shp.json()["input"]["area_m2"] == pytest.approx(reference["input"]["area_m2"], rel=1e-3)
+    frame.to_file(tmp_path / "site.kml", driver="KML")
+    kml = upload(client, "site.kml", (tmp_path / "site.kml").read_bytes())
+    assert kml.status_code == 200, kml.text
+    assert overlap_ids(kml.json()) == overlap_ids(reference)
+
+
+def _many_vertices(count: int) -> dict:
+    angles = np.linspace(0, 2 * math.pi, count, endpoint=False)
+    ring = np.column_stack([118.1 + 0.01 * np.cos(angles), 24.5 + 0.01 * np.sin(angles)]).tolist()
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (
+            {
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[118, 24], [118.1, 24.1], [118.1, 24], [118, 24.1], [118, 24]]],
+                }
+            },
+            400,
+            "Self-intersection",
+        ),
+        ({"geometry": _many_vertices(20_001)}, 413, "20000"),
+        ({"geometry": mapping(square(118.1, 24.6, 25_000))}, 413, "km²"),
+        ({"geometry": {"type": "Point", "coordinates": [118.1, 200]}}, 400, "longitude/latitude"),
+        ({"geometry": {"type": "Point", "coordinates": ["a", 1]}}, 400, "numbers"),
+        ({"geometry": {"type": "Circle", "coordinates": [118.1, 24.5]}}, 400, "Circle"),
+        ({"geometry": {"type": "FeatureCollection", "features": []}}, 400, "non-empty"),
+        ({"geometry": {"type": "Feature", "geometry": None}}, 400, "without geometry"),
+        (
+            {
+                "geometry": {
+                    "type": "GeometryCollection",
+                    "geometries": [{"type": "Point", "coordinates": [118, 24]}, mapping(square(118, 24, 100))],
+                }
+            },
+            400,
+            "mixes",
+        ),
+        ({"geometry": {"type": "Point", "coordinates": [118.1, 24.5]}, "crs": "EPSG:3857"}, 400, "crs"),
+        ({"geometry": {"type": "Point", "coordinates": [118.1, 24.5]}, "crs": "EPSG:4548"}, 400, "outside"),
+        ({"geometry": {"type": "Point", "coordinates": [118.1, 24.5]}, "buffer_m": -5}, 400, "buffer_m"),
+        ({"buffer_m": 5}, 400, "geometry"),
+    ],
+)
+def test_bad_input_gets_a_4xx_that_says_why(client: TestClient, body: dict, status: int, words: str) -> None:
+    response = client.post("/api/zone-check", json=body)
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"]
+
+
+def test_bad_uploads(client: TestClient) -> None:
+    text = upload(client, "notes.txt", b"this is not a map")
+    assert text.status_code == 415 and "GeoJSON" in text.json()["detail"]
+    empty_zip = io.BytesIO()
+    with zipfile.ZipFile(empty_zip, "w") as zipped:
+        zipped.writestr("readme.txt", "nothing here")
+    assert upload(client, "site.zip", empty_zip.getvalue()).status_code == 415
+    huge = b'{"type": "FeatureCollection", "features": [' + b" " * (11 * 1024 * 1024) + b"]}"
+    too_big = upload(client, "big.geojson", huge)
+    assert too_big.status_code == 413 and "MB" in too_big.json()["detail"]
+    broken = upload(client, "site.geojson", b'{"type": "FeatureCollection", "features": [')
+    assert broken.status_code in (400, 415)
+    no_file = client.post("/api/zone-check", data={"buffer_m": "10"}, files={"other": ("x", b"1")})
+    assert no_file.status_code == 400 and "file" in no_file.json()["detail"]
+    plain = client.post("/api/zone-check", content=b"118.1,24.5", headers={"content-type": "text/plain"})
+    assert plain.status_code == 415
+
+
+def test_report_is_a_printable_page(client: TestClient, db: psycopg.Connection) -> None:
+    _, zone = feature_geometry(db, "protected_area", "zone = '核心区'")
+    lon, lat = inside_point(zone)
+    body = {"geometry": mapping(Point(lon, lat).buffer(0.002)), "buffer_m": 300}
+    response = client.post("/api/zone-check/report", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    result = client.post("/api/zone-check", json=body).json()
+    assert "禁止" in page and "Prohibited" in page
+    assert "@media print" in page and "leaflet" in page.lower() and "folium-map" in page
+    for overlap in result["overlaps"]:
+        assert overlap["name"] in page
+    revision = db.execute("SELECT revision FROM layer_state WHERE layer = 'protected_area'").fetchone()[0]
+    assert f">{revision}<" in page
+    assert result["computed_at"][:10] in page
+    assert json.dumps("拟选址 Site")[1:-1] in page or "拟选址 Site" in page
