@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import TileFastPath
-from gis_service.routers import health, layers, ogc_tiles, tiles
+from gis_service.routers import analysis, config, health, layers, ogc, ogc_tiles, tiles, zone_check
+from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
 from layers.catalog import load_catalog
@@ -53,8 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TileFastPath, state=app.state)  # outermost: plain tile requests skip the stack
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(config.router)
+    app.include_router(revisions_router.router)
     app.include_router(tiles.router)
     app.include_router(ogc_tiles.router)
+    app.include_router(ogc.router)
+    app.include_router(zone_check.router)
+    app.include_router(analysis.router)
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

@@ -14,7 +14,7 @@ say() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[bootstrap] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # --- apt packages -----------------------------------------------------------------
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin fonts-noto-cjk python3-venv nodejs npm)
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin fonts-wqy-microhei python3-venv nodejs npm)
 [ "$WITH_TEST" = 1 ] && APT_PACKAGES+=(chromium wrk)
 
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -58,7 +58,7 @@ fi
 
 # --- Frontend build -----------------------------------------------------------------------
 if [ -f frontend/package.json ]; then
-  SRC_HASH="$(cd frontend && find package.json package-lock.json index.html vite.config.* src public -type f 2>/dev/null | sort | xargs sha1sum | sha1sum | cut -c1-12)"
+  SRC_HASH="$(cd frontend && { find package.json package-lock.json index.html vite.config.* src public scripts -type f 2>/dev/null || true; } | sort | xargs -r sha1sum | sha1sum | cut -c1-12)"
   if [ ! -f "frontend/dist/.build-$SRC_HASH" ]; then
     say "building the frontend (npm ci && npm run build)"
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent) || die "the frontend build failed"

@@ -198,7 +198,14 @@ def test_feature_and_feature_collection_input(client: TestClient) -> None:
     plain = check(client, site)
     feature = check(client, {"type": "Feature", "properties": {"name": "site"}, "geometry": site})
     collection = check(client, {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": site}]})
-    assert overlap_ids(plain) == overlap_ids(feature) == overlap_ids(collection)
+    geometries = check(client, {"type": "GeometryCollection", "geometries": [site]})
+    assert overlap_ids(plain) == overlap_ids(feature) == overlap_ids(collection) == overlap_ids(geometries)
+    halves = [mapping(square(118.09 + dx, 24.47, 500)) for dx in (0.0, 0.003)]
+    two = check(client, {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": g} for g in halves]})
+    assert two["input"]["geometry_type"] == "Polygon"  # overlapping parts are dissolved
+    assert two["input"]["area_m2"] < 2 * plain["input"]["area_m2"]
+    line = check(client, {"type": "LineString", "coordinates": [[118.08, 24.47], [118.10, 24.48]]})
+    assert line["input"]["length_m"] > 2000 and line["input"]["area_m2"] == 0
 
 
 def upload(client: TestClient, name: str, content: bytes, **fields: str):

@@ -1,0 +1,88 @@
+// The service's public HTTP API, and nothing else: every request of the UI goes through here.
+// Paths are relative so the UI works wherever the service mounts it.
+
+/** An API call that failed; `status` is 0 when the service could not be reached at all. */
+export class ApiError extends Error {
+  constructor(message, status, url) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.url = url;
+  }
+
+  /** True when the endpoint does not exist (yet) on this service. */
+  get missing() {
+    return this.status === 404 || this.status === 405 || this.status === 501;
+  }
+}
+
+/** Turns FastAPI's `detail` (a string or a list of validation errors) into one sentence. */
+function detailText(detail) {
+  if (!detail) return '';
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => (d && d.msg ? `${(d.loc || []).join('.')}: ${d.msg}` : JSON.stringify(d))).join('; ');
+  }
+  return JSON.stringify(detail);
+}
+
+async function request(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError(`network error (${err.message})`, 0, path);
+  }
+  if (!response.ok) {
+    let detail = '';
+    try {
+      detail = detailText((await response.json()).detail);
+    } catch {
+      // Not a JSON error body; the status line says enough.
+    }
+    const status = `HTTP ${response.status}`;
+    throw new ApiError(detail ? `${detail} (${status})` : status, response.status, path);
+  }
+  return response;
+}
+
+async function getJSON(path, options) {
+  return (await request(path, options)).json();
+}
+
+/** Body of a zone-check request: JSON for a geometry, multipart for an uploaded file. */
+function zoneCheckBody({ geometry, file, bufferM = 0 }) {
+  if (file) {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    form.append('buffer_m', String(bufferM));
+    return { method: 'POST', body: form };
+  }
+  return {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ geometry, buffer_m: bufferM, crs: 'EPSG:4326' }),
+  };
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(key, value);
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export const api = {
+  layers: () => getJSON('api/layers'),
+  style: () => getJSON('styles/default.json'),
+  config: () => getJSON('api/config'),
+  search: (q, { limit = 10, signal } = {}) => getJSON(`api/search${query({ q, limit })}`, { signal }),
+  zoneCheck: (input) => getJSON('api/zone-check', zoneCheckBody(input)),
+  zoneCheckReport: async (input) => (await request('api/zone-check/report', zoneCheckBody(input))).blob(),
+  chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
+  chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
+  upstream: (riverId) => getJSON(`api/rivers/${encodeURIComponent(riverId)}/upstream`),
+};

@@ -1,0 +1,287 @@
+// The chief view (河长/湾长): pick a chief (or open /#chief={id}) to frame their jurisdiction,
+// list the stations, outfalls, red lines and protected areas in it, and trace a river segment
+// upstream.
+
+import { api } from './api.js';
+import { formatNumber, getLang, onLangChange, t, valueLabel } from './i18n.js';
+import { fitBbox } from './map.js';
+import { h, notice, setChildren } from './ui.js';
+
+const ROLES = ['river', 'bay'];
+const LEVELS = ['city', 'district', 'town', 'village'];
+
+function bboxOfAll(boxes) {
+  const valid = boxes.filter((b) => Array.isArray(b) && b.length >= 4);
+  if (!valid.length) return null;
+  return [
+    Math.min(...valid.map((b) => b[0])),
+    Math.min(...valid.map((b) => b[1])),
+    Math.max(...valid.map((b) => b[2])),
+    Math.max(...valid.map((b) => b[3])),
+  ];
+}
+
+/**
+ * Builds the chief panel in `root`. `onChiefChange(id|null)` keeps the URL hash in step.
+ * Returns {open(id), showList()}.
+ */
+export function createChiefView(root, map, { highlighter, control, onChiefChange, drawerUi }) {
+  const filters = { role: '', level: '' };
+  let view = 'list';
+  let chiefs = null;
+  let listError = null;
+  let detail = null;
+  let detailError = null;
+  let upstream = null; // {segment, data} or {segment, error}
+  let loadingId = null;
+
+  const select = (id, label, values, key) =>
+    h(
+      'label',
+      { class: 'field', for: id },
+      h('span', {}, t(label)),
+      h(
+        'select',
+        {
+          id,
+          onchange: (event) => {
+            filters[key] = event.target.value;
+            loadList();
+          },
+        },
+        h('option', { value: '' }, t('chiefAll')),
+        values.map((v) => h('option', { value: v, selected: filters[key] === v }, valueLabel(v))),
+      ),
+    );
+
+  async function loadList() {
+    listError = null;
+    render();
+    try {
+      chiefs = (await api.chiefs(filters)).chiefs || [];
+    } catch (err) {
+      chiefs = null;
+      listError = t('chiefUnavailable', { detail: err.message });
+    }
+    render();
+  }
+
+  function renderList() {
+    const items =
+      chiefs === null
+        ? listError
+          ? notice('error', listError)
+          : notice('info', t('loading'))
+        : chiefs.length
+          ? h(
+              'ul',
+              { class: 'chief-list', 'aria-label': t('chiefList') },
+              chiefs.map((c) =>
+                h(
+                  'li',
+                  {},
+                  h(
+                    'button',
+                    { type: 'button', class: 'link-btn', 'data-chief': c.id, onclick: () => open(c.id) },
+                    h('strong', {}, c.name),
+                    h('span', { class: 'muted' }, ` ${valueLabel(c.level)}${valueLabel(c.role)}`),
+                    c.title ? h('span', { class: 'muted small' }, ` · ${c.title}`) : null,
+                    c.rivers != null || c.bays != null
+                      ? h('span', { class: 'muted small chief-counts' }, t('chiefCounts', { rivers: c.rivers ?? 0, bays: c.bays ?? 0 }))
+                      : null,
+                  ),
+                ),
+              ),
+            )
+          : h('p', { class: 'muted' }, t('chiefNone'));
+    return [
+      h('p', { class: 'intro' }, t('chiefIntro')),
+      h('div', { class: 'filter-row' }, select('chief-role', 'chiefRole', ROLES, 'role'), select('chief-level', 'chiefLevel', LEVELS, 'level')),
+      h('h3', { class: 'panel-title' }, t('chiefList')),
+      items,
+    ];
+  }
+
+  /** The bbox of a listed item: its own bbox, or its point. */
+  const itemBbox = (item) =>
+    item.bbox || (Number.isFinite(item.lon) && Number.isFinite(item.lat) ? [item.lon, item.lat, item.lon, item.lat] : null);
+
+  /** A list entry that zooms to the item and highlights it, when the answer locates it. */
+  function zoomButton(item, layer, label = item.name || `#${item.id}`) {
+    const bbox = itemBbox(item);
+    if (!bbox) return h('span', {}, label);
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: 'link-btn',
+        'aria-label': t('zoomTo', { name: label }),
+        onclick: () => {
+          fitBbox(map, bbox, { maxZoom: 15 });
+          control.setVisible(layer, true);
+          highlighter.set('selection', [{ layer, id: item.id }]);
+          drawerUi.closeOnPhone();
+        },
+      },
+      label,
+    );
+  }
+
+  function simpleList(title, items, format) {
+    return [
+      h('h4', {}, title, h('span', { class: 'count' }, ` (${items.length})`)),
+      items.length ? h('ul', { class: 'plain-list' }, items.map((item) => h('li', {}, format(item)))) : h('p', { class: 'muted' }, t('none')),
+    ];
+  }
+
+  const stationLabel = (st) => `${st.code ? `${st.code} ` : ''}${st.name}`;
+  const stationEntry = (st) => [
+    zoomButton(st, 'station', stationLabel(st)),
+    h(
+      'span',
+      { class: 'muted small' },
+      [
+        st.kind ? ` · ${valueLabel(st.kind)}` : '',
+        st.distance_km != null ? ` · ${t('distanceKm', { d: formatNumber(st.distance_km, 1) })}` : '',
+      ].join(''),
+    ),
+  ];
+
+  function renderUpstream() {
+    if (!upstream) return null;
+    const title = h('h4', {}, t('upstreamOf', { name: upstream.segment.name }));
+    if (upstream.error) return [title, notice('error', upstream.error)];
+    if (!upstream.data) return [title, notice('info', t('loading'))];
+    const d = upstream.data;
+    return h(
+      'section',
+      { class: 'upstream', id: 'chief-upstream' },
+      title,
+      d.total_length_km != null ? h('p', { class: 'muted small' }, t('upstreamLength', { d: formatNumber(d.total_length_km, 1) })) : null,
+      simpleList(t('upstreamSegments'), d.segments || [], (seg) => [
+        `${seg.name}${seg.segment ? ` · ${seg.segment}` : ''}`,
+        seg.distance_km != null ? h('span', { class: 'muted small' }, ` · ${t('distanceKm', { d: formatNumber(seg.distance_km, 1) })}`) : null,
+      ]),
+      simpleList(t('upstreamWatersheds'), d.watersheds || [], (w) => zoomButton(w, 'watershed', getLang() === 'en' && w.name_en ? w.name_en : w.name)),
+      simpleList(t('stations'), d.stations || [], stationEntry),
+      simpleList(t('outfalls'), d.outfalls || [], stationEntry),
+    );
+  }
+
+  async function traceUpstream(segment) {
+    upstream = { segment };
+    render();
+    try {
+      const data = await api.upstream(segment.id);
+      upstream = { segment, data };
+      highlighter.set('upstream', [
+        ...(data.segments || []).map((seg) => ({ layer: 'river', id: seg.id })),
+        ...[...(data.stations || []), ...(data.outfalls || [])].map((st) => ({ layer: 'station', id: st.id })),
+      ]);
+      control.setVisible('river', true);
+      const bbox = bboxOfAll([segment.bbox, ...[...(data.watersheds || []), ...(data.stations || [])].map(itemBbox)]);
+      if (bbox) fitBbox(map, bbox, { maxZoom: 14 });
+    } catch (err) {
+      upstream = { segment, error: t('upstreamUnavailable', { detail: err.message }) };
+    }
+    render();
+    root.querySelector('#chief-upstream, .upstream')?.scrollIntoView?.({ block: 'nearest' });
+  }
+
+  function renderDetail() {
+    const back = h('button', { type: 'button', class: 'btn', id: 'chief-back', onclick: showList }, `← ${t('chiefBack')}`);
+    if (detailError) return [back, notice('error', detailError)];
+    if (!detail) return [back, notice('info', t('loading'))];
+    const c = detail.chief;
+    return [
+      back,
+      h(
+        'section',
+        { class: 'chief-card', id: 'chief-detail', 'data-chief': c.id },
+        h('h3', {}, c.name, h('span', { class: 'muted' }, ` ${valueLabel(c.level)}${valueLabel(c.role)}`)),
+        c.title ? h('p', {}, c.title) : null,
+        c.contact ? h('p', {}, `${t('contact')}: `, h('a', { href: `tel:${c.contact}` }, c.contact)) : null,
+      ),
+      h('h4', {}, t('jurisdiction')),
+      h(
+        'ul',
+        { class: 'plain-list' },
+        (detail.jurisdiction || []).map((j) =>
+          h(
+            'li',
+            {},
+            zoomButton(j, j.layer),
+            j.layer === 'river'
+              ? h(
+                  'button',
+                  { type: 'button', class: 'btn small', 'data-upstream': j.id, onclick: () => traceUpstream(j) },
+                  t('upstream'),
+                )
+              : null,
+          ),
+        ),
+      ),
+      simpleList(t('stations'), detail.stations || [], stationEntry),
+      simpleList(t('outfalls'), detail.outfalls || [], stationEntry),
+      simpleList(t('redlines'), detail.redlines || [], (r) => zoomButton(r, 'redline')),
+      simpleList(t('protectedAreas'), detail.protected_areas || [], (p) => zoomButton(p, 'protected_area')),
+      renderUpstream(),
+    ];
+  }
+
+  function render() {
+    setChildren(root, view === 'list' ? renderList() : renderDetail());
+    root.dataset.lang = getLang();
+  }
+
+  /** Opens chief `id`: frames the jurisdiction and highlights it. */
+  async function open(id) {
+    view = 'detail';
+    detail = null;
+    detailError = null;
+    upstream = null;
+    loadingId = String(id);
+    highlighter.clear('upstream');
+    onChiefChange?.(String(id));
+    render();
+    try {
+      const data = await api.chief(id);
+      if (loadingId !== String(id)) return;
+      detail = data;
+      const jurisdiction = data.jurisdiction || [];
+      highlighter.set('chief', jurisdiction.map((j) => ({ layer: j.layer, id: j.id })));
+      for (const layer of new Set(jurisdiction.map((j) => j.layer))) control.setVisible(layer, true);
+      const bbox = data.bbox || bboxOfAll(jurisdiction.map((j) => j.bbox));
+      if (bbox) fitBbox(map, bbox, { maxZoom: 14 });
+    } catch (err) {
+      if (loadingId !== String(id)) return;
+      // A 404 with FastAPI's bare "Not Found" means the route itself is missing.
+      const unknownChief = err.status === 404 && !/^Not Found/i.test(err.message);
+      detailError = unknownChief ? t('chiefNotFound', { id }) : t('chiefUnavailable', { detail: err.message });
+    }
+    render();
+  }
+
+  function showList() {
+    view = 'list';
+    detail = null;
+    upstream = null;
+    loadingId = null;
+    highlighter.clear('chief');
+    highlighter.clear('upstream');
+    onChiefChange?.(null);
+    render();
+    if (chiefs === null && !listError) loadList();
+  }
+
+  onLangChange(render);
+  render();
+  return {
+    open,
+    showList,
+    /** Loads the list the first time the tab is shown. */
+    activate() {
+      if (view === 'list' && chiefs === null) loadList();
+    },
+  };
+}

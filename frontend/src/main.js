@@ -1,0 +1,176 @@
+// EcoMap Xiamen map UI: loads the catalog and style from the service, builds the map and wires
+// the panels (layers, search, site check, chiefs) and the shareable URL state together.
+
+import './style.css';
+import { api } from './api.js';
+import { applyBasemap } from './basemaps.js';
+import { createChiefView } from './chief.js';
+import { createHighlighter } from './highlight.js';
+import { getLang, onLangChange, setLang, t, translateDom } from './i18n.js';
+import { createLayerControl } from './layer-control.js';
+import { createLayersPanel } from './layers-panel.js';
+import { createMap, setupCoordinates } from './map.js';
+import { setupFeatureInteraction } from './popup.js';
+import { setupSearch } from './search.js';
+import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
+import { readViewState, writeViewState } from './url-state.js';
+import { createZoneCheck } from './zone-check.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** GET /api/config is optional: without it there is no Tianditu key. */
+async function loadConfig() {
+  try {
+    const config = await api.config();
+    return { tiandituKey: config.tianditu_key || null };
+  } catch {
+    return { tiandituKey: null };
+  }
+}
+
+function showFatal(err) {
+  const retry = h('button', { type: 'button', class: 'btn', onclick: () => window.location.reload() }, t('retry'));
+  const box = h('div', { class: 'fatal', role: 'alert' }, h('p', {}, t('loadFailed', { detail: err.message || String(err) })), retry);
+  setChildren($('panel-layers'), notice('error', t('loadFailed', { detail: err.message || String(err) })));
+  $('map').append(box);
+}
+
+async function start() {
+  const initial = readViewState();
+  if (initial.lang) setLang(initial.lang);
+  else translateDom();
+  document.documentElement.lang = getLang() === 'zh' ? 'zh-CN' : 'en';
+  $('search-form').addEventListener('submit', (event) => event.preventDefault());
+
+  const drawerUi = setupDrawer({ button: $('drawer-toggle'), drawer: $('sidebar') });
+  $('lang-toggle').addEventListener('click', () => setLang(getLang() === 'zh' ? 'en' : 'zh'));
+
+  let layersDoc;
+  let style;
+  let config;
+  try {
+    [layersDoc, style, config] = await Promise.all([api.layers(), api.style(), loadConfig()]);
+  } catch (err) {
+    showFatal(err);
+    return;
+  }
+  const catalog = new Map(layersDoc.layers.map((layer) => [layer.id, layer]));
+  $('sample-banner').hidden = !layersDoc.layers.some((layer) => layer.sample_data);
+
+  const map = await createMap({ container: 'map', style, view: initial });
+  map.on('error', (event) => {
+    // Tile or resource failures: keep the map usable and say so once in a while.
+    console.error('map error:', event.error?.message || event.error);
+  });
+
+  const highlighter = createHighlighter(map, catalog);
+  const syncHash = () => writeViewState({ layers: control.visibleIds() });
+  const control = createLayerControl(map, catalog, { onChange: (kind) => kind === 'visibility' && syncHash() });
+  if (initial.layers) control.setVisibleIds(initial.layers);
+
+  let basemapId = 'none';
+  const selectBasemap = (id) => {
+    basemapId = applyBasemap(map, id, config).id;
+    writeViewState({ basemap: basemapId === 'none' ? null : basemapId });
+    layersPanel?.render();
+  };
+  let layersPanel = null;
+  if (initial.basemap) selectBasemap(initial.basemap);
+  layersPanel = createLayersPanel($('panel-layers'), {
+    layersDoc,
+    control,
+    map,
+    basemap: {
+      get current() {
+        return basemapId;
+      },
+      config,
+      onSelect: selectBasemap,
+    },
+  });
+  // Re-render the panel when visibility changes outside it (search, chief view, hash).
+  const rerender = () => layersPanel.render();
+  const baseSetVisible = control.setVisible;
+  control.setVisible = (id, on) => {
+    const before = control.isVisible(id);
+    baseSetVisible(id, on);
+    if (before !== on) rerender();
+  };
+
+  const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi });
+  const popups = setupFeatureInteraction(map, catalog, {
+    isClickCaptured: () => zoneCheck.isCapturing(),
+    getLang,
+  });
+  const chiefView = createChiefView($('panel-chief'), map, {
+    highlighter,
+    control,
+    drawerUi,
+    onChiefChange: (id) => writeViewState({ chief: id }),
+  });
+  const tabs = setupTabs($('sidebar').querySelector('[role="tablist"]'), (name) => {
+    if (name === 'chief') chiefView.activate();
+  });
+
+  setupSearch({
+    input: $('search-input'),
+    list: $('search-results'),
+    status: $('search-status'),
+    map,
+    catalog,
+    control,
+    highlighter,
+    onSelect: () => {
+      popups.close();
+      drawerUi.closeOnPhone();
+    },
+    onChief: (id) => {
+      tabs.select('chief');
+      drawerUi.open();
+      chiefView.open(id);
+    },
+  });
+
+  const coords = setupCoordinates(map, $('coords'));
+  const saveView = () => {
+    const center = map.getCenter();
+    writeViewState({ center: [center.lng, center.lat], zoom: map.getZoom(), layers: control.visibleIds() });
+  };
+  map.on('moveend', saveView);
+  saveView();
+
+  onLangChange((lang) => {
+    translateDom();
+    control.setLabelLanguage(lang);
+    coords.render();
+    writeViewState({ lang: lang === 'zh' ? null : lang });
+  });
+  if (getLang() !== 'zh') {
+    translateDom();
+    control.setLabelLanguage(getLang());
+  }
+
+  const openChiefFromHash = (state) => {
+    if (!state.chief) return;
+    tabs.select('chief');
+    drawerUi.open();
+    chiefView.open(state.chief);
+  };
+  openChiefFromHash(initial);
+  window.addEventListener('hashchange', () => {
+    const state = readViewState();
+    if (state.lang && state.lang !== getLang()) setLang(state.lang);
+    if (state.layers) control.setVisibleIds(state.layers);
+    if (state.center && state.zoom != null) map.jumpTo({ center: state.center, zoom: state.zoom });
+    openChiefFromHash(state);
+  });
+
+  // For tests and for people poking around in the console.
+  window.ecomap = { map, catalog, control, highlighter, zoneCheck, chiefView, toast };
+  document.body.dataset.ready = 'true';
+}
+
+start().catch((err) => {
+  console.error(err);
+  showFatal(err);
+});

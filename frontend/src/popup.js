@@ -1,0 +1,133 @@
+// Feature popups: click a feature to see its attributes, titled in the current language.
+// Hovering a feature highlights it through feature-state (the style reacts to `hover`).
+
+import * as maplibregl from 'maplibre-gl';
+import { catalogLayerOf, interactiveLayerIds } from './map.js';
+import { formatNumber, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { h } from './ui.js';
+
+const SOURCE = 'ecomap';
+const MAX_FEATURES = 4;
+
+/** A feature's display name: the catalog's name property, English name in English if present. */
+export function featureName(layer, properties, lang) {
+  if (lang === 'en' && properties.name_en) return properties.name_en;
+  const key = layer?.name_property || 'name';
+  return properties[key] ?? properties.name ?? properties.name_zh ?? '';
+}
+
+function formatValue(property, value) {
+  if (value === null || value === undefined || value === '') return null;
+  if (property.type === 'boolean') return value === true || value === 'true' ? t('yes') : t('no');
+  if (property.type === 'number') return formatNumber(value, 2);
+  return valueLabel(value);
+}
+
+/** The popup body for a list of rendered features (top-most first). */
+export function popupContent(features, catalog, lang) {
+  const sections = features.map((feature) => {
+    const layer = catalog.get(feature.layerId);
+    const props = feature.properties || {};
+    const rows = [];
+    for (const property of layer?.properties || []) {
+      if (property.name === 'is_sample') continue;
+      const value = formatValue(property, props[property.name]);
+      if (value === null) continue;
+      rows.push(h('tr', {}, h('th', { scope: 'row' }, pick(property.title)), h('td', {}, value)));
+    }
+    const sample = props.is_sample === true || props.is_sample === 'true' || (layer?.sample_data && props.is_sample == null);
+    return h(
+      'section',
+      { class: 'popup-feature' },
+      h(
+        'header',
+        {},
+        h('div', { class: 'popup-layer' }, pick(layer?.title) || feature.layerId),
+        h('h3', { class: 'popup-name' }, featureName(layer, props, lang) || `#${feature.id}`),
+        sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
+      ),
+      rows.length ? h('table', { class: 'attr-table' }, h('tbody', {}, rows)) : null,
+    );
+  });
+  return h('div', { class: 'popup-body', role: 'dialog', 'aria-label': t('featureCount', { n: features.length }) }, sections);
+}
+
+/**
+ * Wires hover highlighting and click popups. `isClickCaptured()` lets a tool (zone check)
+ * take map clicks for itself. Returns {showAt(lngLat, features), close()}.
+ */
+export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang }) {
+  let hovered = null;
+  const popup = new maplibregl.Popup({ maxWidth: '340px', focusAfterOpen: false, className: 'ecomap-popup' });
+  let popupFeatures = null;
+
+  const setHover = (feature) => {
+    if (hovered && (!feature || hovered.id !== feature.id || hovered.sourceLayer !== feature.sourceLayer)) {
+      map.setFeatureState({ source: SOURCE, sourceLayer: hovered.sourceLayer, id: hovered.id }, { hover: false });
+      hovered = null;
+    }
+    if (feature && feature.id !== undefined && !hovered) {
+      hovered = { id: feature.id, sourceLayer: feature.sourceLayer };
+      map.setFeatureState({ source: SOURCE, sourceLayer: hovered.sourceLayer, id: hovered.id }, { hover: true });
+    }
+  };
+
+  const pickFeatures = (point, tolerance) => {
+    const box = [
+      [point.x - tolerance, point.y - tolerance],
+      [point.x + tolerance, point.y + tolerance],
+    ];
+    const layers = interactiveLayerIds(map).filter((id) => map.getLayoutProperty(id, 'visibility') !== 'none');
+    const seen = new Set();
+    const out = [];
+    for (const feature of map.queryRenderedFeatures(box, { layers })) {
+      const layerId = catalogLayerOf(feature.layer);
+      const key = `${layerId}/${feature.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ layerId, id: feature.id, sourceLayer: feature.sourceLayer, properties: feature.properties });
+    }
+    return out;
+  };
+
+  map.on('mousemove', (event) => {
+    if (isClickCaptured()) {
+      setHover(null);
+      return;
+    }
+    const [top] = pickFeatures(event.point, 3);
+    setHover(top || null);
+    map.getCanvas().style.cursor = top ? 'pointer' : '';
+  });
+  map.getCanvas().addEventListener('mouseleave', () => setHover(null));
+
+  const show = (lngLat, features) => {
+    popupFeatures = features;
+    popup.setLngLat(lngLat).setDOMContent(popupContent(features, catalog, getLang())).addTo(map);
+  };
+
+  map.on('click', (event) => {
+    if (isClickCaptured()) return;
+    // Points and lines are hard to hit with a finger: search a wider box on touch screens.
+    const tolerance = matchMedia('(pointer: coarse)').matches ? 10 : 4;
+    let features = pickFeatures(event.point, tolerance);
+    // Districts cover all land: list them only when nothing more specific was hit.
+    const specific = features.filter((f) => catalog.get(f.layerId)?.group !== 'admin');
+    if (specific.length) features = specific;
+    features = features.slice(0, MAX_FEATURES);
+    if (!features.length) {
+      popup.remove();
+      return;
+    }
+    show(event.lngLat, features);
+  });
+
+  onLangChange(() => {
+    if (popup.isOpen() && popupFeatures) popup.setDOMContent(popupContent(popupFeatures, catalog, getLang()));
+  });
+
+  return {
+    showAt: show,
+    close: () => popup.remove(),
+  };
+}

@@ -1,0 +1,372 @@
+// The site check (选址核查): pick a point, draw an area or upload a file, POST it to
+// /api/zone-check and show the verdict, the overlapped zones (highlighted on the map), the
+// responsible chiefs and nearby stations, with a link to the printable report.
+
+import { api } from './api.js';
+import { createDrawer } from './draw.js';
+import { formatNumber, getLang, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { fitBbox } from './map.js';
+import { downloadBlob, h, notice, setChildren, toast } from './ui.js';
+
+const VERDICTS = ['prohibited', 'restricted', 'caution', 'clear'];
+
+function shareText(share) {
+  if (share === null || share === undefined) return '';
+  const percent = share <= 1 ? share * 100 : share;
+  return `${formatNumber(percent, 1)}%`;
+}
+
+function areaText(m2) {
+  if (m2 === null || m2 === undefined) return '';
+  const ha = m2 / 10_000;
+  return `${formatNumber(m2, 0)} m² (${formatNumber(ha, ha < 10 ? 2 : 1)} ha)`;
+}
+
+/** Reads a GeoJSON file to draw it on the map (the service does the real parsing). */
+async function geojsonGeometries(file) {
+  if (!/\.(geo)?json$/i.test(file.name)) return [];
+  try {
+    const doc = JSON.parse(await file.text());
+    if (doc.type === 'FeatureCollection') return doc.features.filter((f) => f?.geometry);
+    if (doc.type === 'Feature') return [doc];
+    if (doc.type && doc.coordinates) return [doc];
+  } catch {
+    // Not valid JSON: the service will say what is wrong with it.
+  }
+  return [];
+}
+
+/**
+ * Builds the panel in `root`. `ui` = {catalog, highlighter, drawer: {open, closeOnPhone}}.
+ * Returns {isCapturing()} so popups stay quiet while the tool takes map clicks.
+ */
+export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
+  const draw = createDrawer(map);
+  let mode = null;
+  let input = null; // {geometry} or {file}
+  let lastResult = null;
+  let lastError = null;
+  let busy = false;
+  let corners = 0;
+
+  const bufferInput = h('input', {
+    type: 'number',
+    id: 'zone-buffer',
+    min: 0,
+    max: 10000,
+    step: 10,
+    value: 0,
+    inputmode: 'numeric',
+  });
+  const fileInput = h('input', {
+    type: 'file',
+    id: 'zone-file',
+    accept: '.geojson,.json,.zip,.kml,application/geo+json,application/json,application/zip,application/vnd.google-earth.kml+xml',
+    onchange: async () => {
+      const file = fileInput.files?.[0];
+      if (!file) return;
+      input = { file };
+      draw.show(await geojsonGeometries(file));
+      run();
+    },
+  });
+  const resultBox = h('div', { class: 'zone-result', 'aria-live': 'polite' });
+  const controls = h('div', { class: 'zone-controls' });
+
+  const bufferM = () => Math.max(0, Number(bufferInput.value) || 0);
+
+  function setMode(next) {
+    mode = next;
+    draw.cancel();
+    corners = 0;
+    if (next === 'point') {
+      drawerUi.closeOnPhone();
+      draw.pickPoint((geometry) => {
+        input = { geometry };
+        mode = null;
+        run();
+      });
+    } else if (next === 'polygon') {
+      drawerUi.closeOnPhone();
+      draw.drawPolygon({
+        onChange: (n) => {
+          corners = n;
+          renderControls();
+        },
+        onFinish: (geometry) => {
+          input = { geometry };
+          mode = null;
+          run();
+        },
+      });
+    }
+    renderControls();
+  }
+
+  function modeButton(name, label) {
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: `btn toggle${mode === name ? ' active' : ''}`,
+        'aria-pressed': String(mode === name),
+        onclick: () => setMode(mode === name ? null : name),
+      },
+      t(label),
+    );
+  }
+
+  function renderControls() {
+    const hint =
+      mode === 'point'
+        ? t('zonePointHint')
+        : mode === 'polygon'
+          ? t('zonePolygonHint')
+          : mode === 'file'
+            ? t('zoneFileHint')
+            : null;
+    setChildren(
+      controls,
+      h(
+        'div',
+        { class: 'btn-row', role: 'group', 'aria-label': t('tabZone') },
+        modeButton('point', 'zoneModePoint'),
+        modeButton('polygon', 'zoneModePolygon'),
+        modeButton('file', 'zoneModeFile'),
+      ),
+      hint ? h('p', { class: 'hint' }, hint) : null,
+      mode === 'polygon'
+        ? h(
+            'div',
+            { class: 'btn-row' },
+            h('button', { type: 'button', class: 'btn primary', disabled: corners < 3, onclick: finishPolygon }, t('zoneFinish')),
+            h('button', { type: 'button', class: 'btn', disabled: corners < 1, onclick: () => { corners = draw.undo(); renderControls(); } }, t('zoneUndo')),
+            h('button', { type: 'button', class: 'btn', onclick: () => setMode(null) }, t('zoneCancel')),
+          )
+        : null,
+      mode === 'file' ? h('label', { class: 'file-label', for: 'zone-file' }, t('zoneFileLabel')) : null,
+      mode === 'file' ? fileInput : null,
+      h('label', { class: 'field', for: 'zone-buffer' }, h('span', {}, t('zoneBuffer')), bufferInput),
+      h(
+        'div',
+        { class: 'btn-row' },
+        h('button', { type: 'button', class: 'btn primary', id: 'zone-run', disabled: busy, onclick: () => run() }, busy ? t('zoneChecking') : t('zoneRun')),
+        h('button', { type: 'button', class: 'btn', id: 'zone-clear', onclick: clear }, t('zoneClear')),
+      ),
+    );
+  }
+
+  function finishPolygon() {
+    if (!draw.finish()) toast(t('zoneTooFewPoints'), 'warn');
+  }
+
+  function clear() {
+    setMode(null);
+    draw.clear();
+    input = null;
+    lastResult = null;
+    lastError = null;
+    fileInput.value = '';
+    highlighter.clear('zone');
+    renderResult();
+  }
+
+  async function run() {
+    if (!input) {
+      lastError = t('zoneNeedGeometry');
+      renderResult();
+      return;
+    }
+    busy = true;
+    lastError = null;
+    renderControls();
+    setChildren(resultBox, notice('info', t('zoneChecking')));
+    drawerUi.open();
+    try {
+      lastResult = await api.zoneCheck({ ...input, bufferM: bufferM() });
+      highlighter.set('zone', [
+        ...(lastResult.overlaps || []).map((o) => ({ layer: o.layer, id: o.id })),
+        ...(lastResult.stations || []).map((s) => ({ layer: 'station', id: s.id })),
+      ]);
+      if (lastResult.input?.bbox) fitBbox(map, lastResult.input.bbox, { maxZoom: 15 });
+    } catch (err) {
+      lastResult = null;
+      highlighter.clear('zone');
+      lastError = err.missing ? t('zoneUnavailable', { detail: err.message }) : t('zoneFailed', { detail: err.message });
+    } finally {
+      busy = false;
+      renderControls();
+      renderResult();
+    }
+  }
+
+  async function openReport() {
+    // Open the tab now, inside the click, so popup blockers allow it; fill it when the HTML is in.
+    const win = window.open('', '_blank');
+    if (win) win.document.title = t('report');
+    try {
+      const blob = await api.zoneCheckReport({ ...input, bufferM: bufferM() });
+      const url = URL.createObjectURL(new Blob([blob], { type: 'text/html;charset=utf-8' }));
+      if (win && !win.closed) {
+        win.location.href = url;
+        toast(t('reportOpened'));
+      } else {
+        downloadBlob(blob, 'zone-check-report.html');
+      }
+      setTimeout(() => URL.revokeObjectURL(url), 120_000);
+    } catch (err) {
+      win?.close();
+      toast(t('reportFailed', { detail: err.message }), 'error', 8000);
+    }
+  }
+
+  function overlapsTable(overlaps) {
+    if (!overlaps.length) return h('p', { class: 'muted' }, t('noOverlaps'));
+    return h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'data-table', id: 'zone-overlaps' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['colName', 'colOverlap', 'colShare', 'colDistance'].map((k) => h('th', { scope: 'col' }, t(k))),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          overlaps.map((o) =>
+            h(
+              'tr',
+              { 'data-layer': o.layer, 'data-id': o.id },
+              h(
+                'td',
+                {},
+                h('div', { class: 'cell-name' }, o.name || `#${o.id}`),
+                h(
+                  'div',
+                  { class: 'cell-sub' },
+                  [pick(catalog.get(o.layer)?.title) || o.layer, ...[o.category, o.zone].filter(Boolean).map(valueLabel)].join(' · '),
+                ),
+              ),
+              h('td', { class: 'num' }, formatNumber(o.overlap_m2, 0)),
+              h('td', { class: 'num' }, shareText(o.share)),
+              h('td', { class: 'num' }, o.distance_m ? formatNumber(o.distance_m, 0) : '0'),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function chiefList(chiefs) {
+    if (!chiefs.length) return null;
+    return [
+      h('h4', {}, t('chiefs')),
+      h(
+        'ul',
+        { class: 'plain-list' },
+        chiefs.map((c) =>
+          h(
+            'li',
+            {},
+            h('a', { href: `#chief=${encodeURIComponent(c.id)}` }, c.name),
+            ` · ${valueLabel(c.level)} ${valueLabel(c.role)}`,
+            c.title ? ` · ${c.title}` : '',
+            c.contact ? [' · ', h('a', { href: `tel:${c.contact}` }, c.contact)] : '',
+          ),
+        ),
+      ),
+    ];
+  }
+
+  function stationList(stations) {
+    return [
+      h('h4', {}, t('nearbyStations')),
+      stations.length
+        ? h(
+            'ul',
+            { class: 'plain-list' },
+            stations.map((s) =>
+              h('li', {}, `${s.code ? `${s.code} ` : ''}${s.name} · ${valueLabel(s.kind)} · ${formatNumber(s.distance_m, 0)} m`),
+            ),
+          )
+        : h('p', { class: 'muted' }, t('noStations')),
+    ];
+  }
+
+  function renderResult() {
+    if (lastError) {
+      setChildren(resultBox, notice('error', lastError));
+      return;
+    }
+    if (!lastResult) {
+      setChildren(resultBox);
+      return;
+    }
+    const r = lastResult;
+    const verdict = VERDICTS.includes(r.verdict) ? r.verdict : 'caution';
+    const lang = getLang();
+    setChildren(
+      resultBox,
+      h(
+        'div',
+        { class: `verdict verdict-${verdict}`, id: 'zone-verdict', 'data-verdict': verdict, role: 'status' },
+        h('span', { class: 'verdict-label' }, t('verdict')),
+        h('strong', {}, t(`verdict_${verdict}`)),
+      ),
+      r.reasons?.length
+        ? h(
+            'ul',
+            { class: 'reasons', 'aria-label': t('reasons') },
+            r.reasons.map((reason) =>
+              h(
+                'li',
+                { class: reason.verdict ? `reason-${reason.verdict}` : null },
+                pick(reason.message) || reason.rule,
+                reason.allowed_activities?.length
+                  ? h(
+                      'details',
+                      { class: 'allowed' },
+                      h('summary', {}, t('allowedActivities', { n: reason.allowed_activities.length })),
+                      h('ul', {}, reason.allowed_activities.map((a) => h('li', {}, pick(a)))),
+                    )
+                  : null,
+              ),
+            ),
+          )
+        : null,
+      r.input?.area_m2 ? h('p', {}, `${t('inputArea')}: ${areaText(r.input.area_m2)}`) : null,
+      h('h4', {}, t('overlaps')),
+      overlapsTable(r.overlaps || []),
+      chiefList(r.chiefs || []),
+      stationList(r.stations || []),
+      h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn primary', id: 'zone-report', onclick: openReport }, t('report'))),
+    );
+    resultBox.dataset.lang = lang;
+  }
+
+  setChildren(root, h('p', { class: 'intro' }, t('zoneIntro')), controls, resultBox);
+  renderControls();
+  onLangChange(() => {
+    root.querySelector('.intro').textContent = t('zoneIntro');
+    renderControls();
+    renderResult();
+  });
+
+  return {
+    isCapturing: () => draw.active,
+    /** Runs a check for a geometry directly (used by tests and deep links). */
+    checkGeometry(geometry, buffer = 0) {
+      bufferInput.value = String(buffer);
+      input = { geometry };
+      draw.show([geometry]);
+      return run();
+    },
+  };
+}

@@ -1,0 +1,250 @@
+"""``ecomap import / export / revisions / diff``: official data in and out, and its history.
+
+Registered in :mod:`gis_service.cli` with ``app.add_typer(data_app)`` (the commands are
+merged into the top level). Errors print ``error: ...`` on stderr and exit with 1 (the
+data or the database refused) or 2 (a wrong argument).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from gis_service.settings import Settings
+
+data_app = typer.Typer(add_completion=False)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=code)
+
+
+def _layer(layer_id: str) -> Any:
+    from layers.catalog import load_catalog
+
+    catalog = load_catalog(Settings().catalog_dir)
+    try:
+        return catalog.get(layer_id)
+    except KeyError as exc:
+        _fail(str(exc.args[0]), EXIT_USAGE)
+
+
+def _connect(autocommit: bool = True) -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(Settings().dsn, autocommit=autocommit, application_name="ecomap-cli")
+    except psycopg.OperationalError as exc:
+        _fail(f"cannot reach the database ({exc}); is it running? (`scripts/pgcluster.sh start`)")
+
+
+def _parse_mapping(pairs: list[str] | None) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs or []:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            _fail(f"--map {pair!r}: write SOURCE_FIELD=PROPERTY, e.g. --map MC=name", EXIT_USAGE)
+        mapping[src.strip()] = dst.strip()
+    return mapping
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@data_app.command("import")
+def import_command(
+    layer: Annotated[str, typer.Argument(help="Target layer id, e.g. redline (see GET /api/layers)")],
+    path: Annotated[
+        Path, typer.Argument(help="File to import: .shp, .zip (zipped shapefile/any), .gpkg, .geojson, .kml, .csv")
+    ],
+    layer_name: Annotated[
+        str | None, typer.Option("--layer-name", help="Layer inside a multi-layer file (GeoPackage, KML, zip)")
+    ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS of the coordinates when the file declares none (required for CSV), e.g. EPSG:4527"),
+    ] = None,
+    datum: Annotated[
+        str | None, typer.Option(help="'gcj02': coordinates come from AMap/Tencent maps; convert them to WGS84")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Text encoding of the attributes, e.g. gbk (default: .cpg or detected)")
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="replace: the layer becomes the file; append: add the features; upsert: update by --key, add new"
+        ),
+    ] = "replace",
+    key: Annotated[
+        str | None,
+        typer.Option(help="Property identifying a feature for upsert/replace (default: a unique column, e.g. code)"),
+    ] = None,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="SOURCE=PROPERTY: take a property from a differently named field (repeatable)"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the report; write nothing")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse invalid geometries instead of repairing them with make_valid")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report and the result as JSON")] = False,
+    author: Annotated[
+        str | None, typer.Option(help="Who imports, recorded with the revision (default: $ECOMAP_AUTHOR or login)")
+    ] = None,
+    approval: Annotated[
+        str | None, typer.Option(help="Approval document of this revision, e.g. '厦府〔2025〕12号'")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="A note recorded with the revision")] = None,
+    generalize: Annotated[
+        bool,
+        typer.Option(help="Recompute the low-zoom tile geometry in the import transaction (else in the background)"),
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Validate a file and import it into a layer, all or nothing (one transaction).
+
+    The validation report is printed first; with errors nothing is written and the exit
+    code is 1. Red lines and protected areas get a new revision (see `ecomap revisions`).
+    """
+    from layers.importer import MODES, ImportFailed, ValidationFailed, import_layer
+
+    target = _layer(layer)
+    if mode not in MODES:
+        _fail(f"--mode {mode!r}: use one of {', '.join(MODES)}", EXIT_USAGE)
+    chosen_author = author or os.environ.get("ECOMAP_AUTHOR") or getpass.getuser()
+    with _connect() as conn:
+        try:
+            result = import_layer(
+                conn, target, path, layer_name=layer_name, crs=crs, datum=datum, encoding=encoding,
+                mode=mode,  # type: ignore[arg-type]
+                key=key, mapping=_parse_mapping(mapping), dry_run=dry_run, strict=strict, author=chosen_author,
+                approval=approval, note=note, generalize=generalize, progress=progress and sys.stderr.isatty(),
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            if as_json:
+                _print_json({"applied": False, "report": exc.report.to_dict()})
+            else:
+                typer.echo(exc.report.to_text())
+            _fail(f"{exc} — nothing was written")
+        except ImportFailed as exc:
+            _fail(f"{exc} — nothing was written")
+    if as_json:
+        _print_json(result.to_dict())
+        if not result.report.ok:
+            raise typer.Exit(EXIT_FAILED)
+        return
+    typer.echo(result.report.to_text())
+    if dry_run:
+        typer.echo("dry run: nothing written" + ("" if result.report.ok else "; fix the errors above first"))
+        if not result.report.ok:
+            raise typer.Exit(EXIT_FAILED)
+        return
+    revision = f"; revision {result.revision} (`ecomap diff {layer}` shows the changes)" if result.revision else ""
+    typer.echo(
+        f"imported {result.report.features} features into {layer} ({result.mode}): {result.inserted} inserted,"
+        f" {result.updated} updated, {result.deleted} deleted{revision}"
+    )
+
+
+@data_app.command("export")
+def export_command(
+    layer: Annotated[str, typer.Argument(help="Layer id, e.g. redline")],
+    out: Annotated[
+        Path, typer.Argument(help="Output file: .gpkg, .shp, .zip (zipped shapefile), .geojson, .csv or .kml")
+    ],
+    crs: Annotated[str | None, typer.Option(help="CRS of the output, e.g. EPSG:4548 (default EPSG:4326)")] = None,
+    revision: Annotated[int | None, typer.Option(help="Export the layer as of this revision")] = None,
+    asof: Annotated[
+        str | None, typer.Option(help="Export the layer as of a date or date-time (ISO, China time by default)")
+    ] = None,
+) -> None:
+    """Export a layer (current, or as of a revision or date) to a file."""
+    from layers.crs import CRSProblem
+    from layers.exporter import ExportError, export_layer
+    from layers.history import HistoryError
+
+    target = _layer(layer)
+    with _connect() as conn:
+        try:
+            result = export_layer(conn, target, out, crs=crs, revision=revision, asof=asof)
+        except (ExportError, CRSProblem, HistoryError) as exc:
+            _fail(str(exc), EXIT_USAGE)
+    for warning in result.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"exported {result.features} features of {layer} to {result.path} ({result.format}, {result.crs})")
+
+
+@data_app.command("revisions")
+def revisions_command(
+    layer: Annotated[str, typer.Argument(help="redline or protected_area")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List the revisions of a layer, newest first: when, who, file, checksum, approval, counts."""
+    from layers.history import HistoryError, list_revisions
+
+    target = _layer(layer)
+    with _connect() as conn:
+        try:
+            revisions = list_revisions(conn, target)
+        except HistoryError as exc:
+            _fail(str(exc), EXIT_USAGE)
+    if as_json:
+        _print_json({"layer": layer, "revisions": revisions})
+        return
+    if not revisions:
+        typer.echo(f"{layer} has no revision yet")
+    for rev in revisions:
+        counts = f"+{rev['features_added']} -{rev['features_removed']} ~{rev['features_changed']}"
+        source = f" {rev['source_file']} sha256:{rev['checksum'][:12]}" if rev["source_file"] else ""
+        approval = f" [{rev['approval_doc']}]" if rev["approval_doc"] else ""
+        typer.echo(
+            f"{rev['number']:>4}  {rev['created_at'][:19]}  {rev['author']}  {rev['origin']}  "
+            f"{rev['feature_count']} features ({counts}){source}{approval}  {rev['note'] or ''}"
+        )
+
+
+@data_app.command("diff")
+def diff_command(
+    layer: Annotated[str, typer.Argument(help="redline or protected_area")],
+    start: Annotated[int | None, typer.Option("--from", help="Older revision (default: the one before --to)")] = None,
+    end: Annotated[int | None, typer.Option("--to", help="Newer revision (default: the latest)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full diff as JSON")] = False,
+) -> None:
+    """Features added, removed and changed between two revisions, with areas gained and lost (km², ellipsoid)."""
+    from layers.history import HistoryError, diff_revisions
+
+    target = _layer(layer)
+    with _connect() as conn:
+        try:
+            diff = diff_revisions(conn, target, start, end)
+        except HistoryError as exc:
+            _fail(str(exc), EXIT_USAGE)
+    if as_json:
+        _print_json(diff)
+        return
+    s = diff["summary"]
+    typer.echo(
+        f"{layer}: revision {diff['from']} -> {diff['to']}: {s['added']} added, {s['removed']} removed,"
+        f" {s['changed']} changed; area {s['area_from_km2']:.3f} -> {s['area_to_km2']:.3f} km²"
+        f" (+{s['area_gained_km2']:.3f} / -{s['area_lost_km2']:.3f} km²)"
+    )
+    for item in diff["features"]:
+        detail = ""
+        if item["change"] == "changed":
+            parts = [f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changed_properties"].items()]
+            if item["geometry_changed"]:
+                parts.append(f"geometry +{item['area_gained_km2']:.4f}/-{item['area_lost_km2']:.4f} km²")
+            detail = "  " + "; ".join(parts)
+        typer.echo(f"  {item['change']:8} #{item['id']} {item['name'] or ''}{detail}")

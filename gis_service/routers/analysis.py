@@ -1,0 +1,87 @@
+"""Chiefs and their jurisdictions, river network tracing, station catchments and name search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import HTMLResponse
+from psycopg import AsyncConnection
+
+from gis_service.routers.deps import get_catalog, get_connection
+from gis_service.services import chiefs, network
+from gis_service.services.report import chief_map
+from gis_service.services.search import MAX_RESULTS, search
+from layers.catalog import Catalog
+
+router = APIRouter(prefix="/api", tags=["chiefs, rivers and search"])
+
+Id = Annotated[int, Path(ge=1, le=2**31 - 1, description="Feature or chief id")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such chief, segment or station"}}
+
+
+@router.get("/chiefs", summary="River and bay chiefs (河长/湾长)")
+async def list_chiefs(
+    role: Annotated[Literal["river", "bay"] | None, Query(description="river (河长) or bay (湾长)")] = None,
+    level: Annotated[Literal["city", "district", "town", "village"] | None, Query(description="Level")] = None,
+    adcode: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District code, e.g. 350212")] = None,
+    conn: AsyncConnection = Depends(get_connection),
+) -> dict[str, Any]:
+    """Chiefs filtered by role, level and district, city level first, with their number of units."""
+    return {"chiefs": await chiefs.list_chiefs(conn, role, level, adcode)}
+
+
+@router.get("/chiefs/{chief_id}", summary="A chief's jurisdiction", responses=NOT_FOUND)
+async def chief_detail(
+    chief_id: Id, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
+) -> dict[str, Any]:
+    """The chief, their rivers/bays/watersheds with extents, the stations and outfalls in them (on a
+    segment or within 500 m of it; inside a bay or watershed), and the red lines and protected areas
+    that touch them."""
+    return await chiefs.chief_detail(conn, catalog, chief_id)
+
+
+@router.get(
+    "/chiefs/{chief_id}/map",
+    summary="A chief's jurisdiction as a standalone HTML map",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, **NOT_FOUND},
+)
+async def chief_map_page(
+    chief_id: Id, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
+) -> HTMLResponse:
+    """A folium (Leaflet) map of the jurisdiction with its stations, outfalls, red lines and protected areas."""
+    return HTMLResponse(await chief_map(conn, catalog, chief_id))
+
+
+@router.get("/rivers/{river_id}/upstream", summary="What lies upstream of a river segment", responses=NOT_FOUND)
+async def upstream(river_id: Id, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+    """Segments upstream (with `distance_km` along the network from this segment's upstream end to
+    each segment's downstream end), the watersheds draining to it, and the stations and outfalls on them."""
+    return await network.trace(conn, river_id, "upstream")
+
+
+@router.get("/rivers/{river_id}/downstream", summary="What lies downstream of a river segment", responses=NOT_FOUND)
+async def downstream(river_id: Id, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+    """Segments downstream (with `distance_km` from this segment's downstream end), their watersheds,
+    stations and outfalls."""
+    return await network.trace(conn, river_id, "downstream")
+
+
+@router.get("/stations/{station_id}/catchment", summary="The catchment draining to a station", responses=NOT_FOUND)
+async def catchment(station_id: Id, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+    """Segments and watersheds draining to the station (distances in km from it), stations and outfalls
+    upstream, the catchment area, and all of it as a GeoJSON FeatureCollection (`geojson`)."""
+    return await network.catchment(conn, station_id)
+
+
+@router.get("/search", summary="Search names across all layers and the chiefs")
+async def search_names(
+    q: Annotated[str, Query(min_length=1, max_length=100, description="Chinese or English name, code…")],
+    limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+) -> dict[str, Any]:
+    """Features (and chiefs) whose names match, ranked exact > prefix > substring, shorter names first;
+    each with its layer, id, name, English name and bbox to zoom to."""
+    return {"results": await search(conn, catalog, q, limit)}

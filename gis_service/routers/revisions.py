@@ -1,0 +1,115 @@
+"""Revisions of red lines and protected areas, features as of a revision or date, exports."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import FileResponse
+from psycopg import AsyncConnection
+from starlette.background import BackgroundTask
+
+from gis_service.errors import NotFound
+from gis_service.routers.deps import get_catalog, get_connection
+from gis_service.services import revisions as service
+from layers.catalog import Catalog, Layer
+from layers.exporter import FORMATS
+
+router = APIRouter(prefix="/api/layers", tags=["revisions"])
+
+NOT_FOUND = {404: {"description": "Unknown layer or revision, or a layer without history"}}
+LayerId = Annotated[str, Path(description="Layer id", examples=["redline"])]
+Revision = Annotated[int | None, Query(ge=0, description="Revision number (0 = before the first revision)")]
+AsOf = Annotated[
+    str | None,
+    Query(
+        description="Date or date-time (ISO 8601); a date means the end of that day, China time",
+        examples=["2025-06-30"],
+    ),
+]
+
+
+def _layer(layer: str, catalog: Catalog) -> Layer:
+    try:
+        return catalog.get(layer)
+    except KeyError as exc:
+        raise NotFound(str(exc.args[0])) from None
+
+
+@router.get("/{layer}/revisions", summary="Revisions of a layer, newest first", responses=NOT_FOUND)
+async def revisions(
+    layer: LayerId, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
+) -> dict[str, Any]:
+    """Each revision: number, time, author, origin (import / sql / migration), source file and
+    SHA-256, approval document, note, and the features it added, removed and changed."""
+    return await service.list_revisions(conn, _layer(layer, catalog))
+
+
+@router.get("/{layer}/diff", summary="What changed between two revisions", responses=NOT_FOUND)
+async def diff(
+    layer: LayerId,
+    start: Annotated[int | None, Query(alias="from", ge=0, description="Older revision (default: to - 1)")] = None,
+    end: Annotated[int | None, Query(alias="to", ge=0, description="Newer revision (default: the latest)")] = None,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+) -> dict[str, Any]:
+    """Features added, removed and changed (with the properties that changed), and the area of
+    the layer at both revisions and the area gained and lost, in km² on the WGS84 ellipsoid."""
+    return await service.diff(conn, _layer(layer, catalog), start, end)
+
+
+@router.get(
+    "/{layer}/features",
+    summary="Features of a layer as GeoJSON, current or as of a revision or date",
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}, **NOT_FOUND},
+)
+async def features(
+    layer: LayerId,
+    revision: Revision = None,
+    asof: AsOf = None,
+    limit: Annotated[int, Query(ge=1, le=50_000, description="Features per page")] = 10_000,
+    offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+) -> Response:
+    """A FeatureCollection (WGS84) ordered by feature id, with the `revision` it shows.
+    `revision`/`asof` are available for layers with history (redline, protected_area)."""
+    chosen = _layer(layer, catalog)
+    body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset)
+    headers = {"Cache-Control": "no-cache"}
+    if number is not None:
+        headers["X-Layer-Revision"] = str(number)
+    if more:
+        headers["Link"] = f'<?offset={offset + limit}&limit={limit}>; rel="next"'
+    return Response(body, media_type="application/geo+json", headers=headers)
+
+
+@router.get(
+    "/{layer}/export",
+    summary="Download a layer as GeoPackage, Shapefile (zip), GeoJSON, CSV or KML",
+    response_class=FileResponse,
+    responses={200: {"content": {f.media_type: {} for f in FORMATS.values()}}, **NOT_FOUND},
+)
+async def export(
+    layer: LayerId,
+    format: Annotated[
+        Literal["gpkg", "geojson", "shp", "csv", "kml"], Query(description="File format (shp = zip with .prj/.cpg)")
+    ] = "gpkg",
+    crs: Annotated[str | None, Query(description="Output CRS, e.g. EPSG:4548 (default EPSG:4326)")] = None,
+    revision: Revision = None,
+    asof: AsOf = None,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+) -> FileResponse:
+    """The layer (current, or as of a revision or date) in the chosen format and CRS, with every
+    property and the feature id. Attributes are UTF-8 (shapefiles carry a .cpg saying so)."""
+    result = await service.export(conn, _layer(layer, catalog), format, crs, revision, asof)
+    return FileResponse(
+        result.path,
+        media_type=FORMATS[format].media_type,
+        filename=result.path.name,
+        headers={"Cache-Control": "no-cache", "X-Feature-Count": str(result.features)},
+        background=BackgroundTask(shutil.rmtree, result.path.parent, ignore_errors=True),
+    )

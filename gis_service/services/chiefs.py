@@ -1,0 +1,192 @@
+"""River and bay chiefs (河长/湾长): who they are and what lies in their jurisdiction.
+
+A chief's jurisdiction is the river segments, bays and watersheds assigned to them in
+``chief_assignment``. Stations and outfalls belong to it when they are linked to one of
+its segments (``station.river_id``) or lie within ``RIVER_REACH_M`` of it, or lie inside
+one of its bays or watersheds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from gis_service.errors import NotFound
+from layers.catalog import Catalog, Layer
+
+RIVER_REACH_M = 500.0
+"""Stations this close to a river segment count as on it."""
+JURISDICTION_LAYERS = ("river", "bay", "watershed")
+STATION_KINDS = ["water_auto", "section", "outfall", "drinking_intake", "seawater"]
+"""Stations that belong to a water jurisdiction (air stations do not)."""
+LEVELS = ("city", "district", "town", "village")
+ROLES = ("river", "bay")
+
+
+def _rows(cursor_description: Any, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    columns = [c.name for c in cursor_description or []]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _label(layer: Layer) -> sql.Composable:
+    """A feature's display name: its name, and for river segments the segment too."""
+    name = sql.SQL("t.{}::text").format(sql.Identifier(layer.name_property))
+    if layer.get_property("segment") is not None:
+        return sql.SQL("concat_ws(' ', {}, t.{})").format(name, sql.Identifier("segment"))
+    return name
+
+
+def _bbox_columns(geom: sql.Composable) -> sql.Composable:
+    return sql.SQL("ARRAY[ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g})] AS bbox").format(g=geom)
+
+
+async def list_chiefs(
+    conn: AsyncConnection, role: str | None = None, level: str | None = None, adcode: str | None = None
+) -> list[dict[str, Any]]:
+    """Chiefs matching the filters (city level first), with the count of units per layer."""
+    cursor = await conn.execute(
+        """
+        SELECT c.id, c.name, c.role, c.level, c.adcode, c.title, c.contact, c.is_sample,
+               count(a.id) FILTER (WHERE a.layer = 'river')::int AS rivers,
+               count(a.id) FILTER (WHERE a.layer = 'bay')::int AS bays,
+               count(a.id) FILTER (WHERE a.layer = 'watershed')::int AS watersheds
+        FROM chief AS c LEFT JOIN chief_assignment AS a ON a.chief_id = c.id
+        WHERE (%(role)s::text IS NULL OR c.role = %(role)s)
+          AND (%(level)s::text IS NULL OR c.level = %(level)s)
+          AND (%(adcode)s::text IS NULL OR c.adcode = %(adcode)s)
+        GROUP BY c.id
+        ORDER BY array_position(ARRAY['city', 'district', 'town', 'village'], c.level), c.adcode, c.id
+        """,
+        {"role": role, "level": level, "adcode": adcode},
+    )
+    return _rows(cursor.description, await cursor.fetchall())
+
+
+async def get_chief(conn: AsyncConnection, chief_id: int) -> dict[str, Any]:
+    """One chief's record; NotFound when there is none."""
+    cursor = await conn.execute(
+        "SELECT id, name, role, level, adcode, title, contact, is_sample FROM chief WHERE id = %(id)s",
+        {"id": chief_id},
+    )
+    rows = _rows(cursor.description, await cursor.fetchall())
+    if not rows:
+        raise NotFound(f"chief {chief_id} does not exist; GET /api/chiefs lists them")
+    return rows[0]
+
+
+def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
+    """The chief's units with name, bbox and geometry (alias-free UNION over the three layers)."""
+    parts = []
+    for layer_id in JURISDICTION_LAYERS:
+        layer = catalog.get(layer_id)
+        geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
+        parts.append(
+            sql.SQL(
+                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {bbox}, {geom} AS geom "
+                "FROM chief_assignment AS a JOIN {table} AS t ON t.{id} = a.feature_id "
+                "WHERE a.chief_id = %(chief)s AND a.layer = {layer_id}"
+            ).format(
+                layer_id=sql.Literal(layer.id),
+                id=sql.Identifier(layer.id_column),
+                label=_label(layer),
+                bbox=_bbox_columns(geom),
+                geom=geom,
+                table=sql.Identifier(layer.table),
+            )
+        )
+    return sql.SQL(" UNION ALL ").join(parts)
+
+
+async def jurisdiction_geojson(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> list[dict[str, Any]]:
+    """The chief's units as GeoJSON features (for maps)."""
+    statement = sql.SQL(
+        "SELECT j.layer, j.id, j.name, ST_AsGeoJSON(j.geom, 6)::json AS geometry FROM ({}) AS j ORDER BY j.layer, j.id"
+    ).format(_jurisdiction_query(catalog))
+    cursor = await conn.execute(statement, {"chief": chief_id})
+    return _rows(cursor.description, await cursor.fetchall())
+
+
+async def chief_detail(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> dict[str, Any]:
+    """A chief, their rivers/bays/watersheds with extents, and what lies in or touches them."""
+    chief = await get_chief(conn, chief_id)
+    jurisdiction_sql = _jurisdiction_query(catalog)
+    cursor = await conn.execute(
+        sql.SQL("SELECT layer, id, name, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql),
+        {"chief": chief_id},
+    )
+    jurisdiction = _rows(cursor.description, await cursor.fetchall())
+    stations = await _stations(conn, catalog, jurisdiction_sql, chief_id)
+    touching = {
+        layer_id: await _touching(conn, catalog.get(layer_id), jurisdiction_sql, chief_id, fields)
+        for layer_id, fields in (("redline", ("function_type", "domain")), ("protected_area", ("category", "zone")))
+    }
+    bbox = None
+    if jurisdiction:
+        boxes = [j["bbox"] for j in jurisdiction]
+        bbox = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    return {
+        "chief": chief,
+        "jurisdiction": jurisdiction,
+        "bbox": bbox,
+        "stations": [s for s in stations if s["kind"] != "outfall"],
+        "outfalls": [s for s in stations if s["kind"] == "outfall"],
+        "redlines": touching["redline"],
+        "protected_areas": touching["protected_area"],
+    }
+
+
+async def _stations(
+    conn: AsyncConnection, catalog: Catalog, jurisdiction_sql: sql.Composable, chief_id: int
+) -> list[dict[str, Any]]:
+    layer = catalog.get("station")
+    statement = sql.SQL(
+        """
+        WITH j AS MATERIALIZED ({jurisdiction})
+        SELECT DISTINCT ON (t.{id}) t.{id} AS id, t.code, t.name, t.kind, t.status, t.river_id,
+               j.layer AS via_layer, j.id AS via_id,
+               CASE WHEN j.layer = 'river'
+                    THEN round(ST_Distance(t.{geom}::geography, j.geom::geography)::numeric, 1)::float8 END
+                    AS distance_m,
+               ST_X(t.{geom}) AS lon, ST_Y(t.{geom}) AS lat
+        FROM {table} AS t JOIN j ON t.kind = ANY(%(kinds)s) AND
+             CASE WHEN j.layer = 'river'
+                  THEN t.river_id = j.id OR ST_DWithin(t.{geom}::geography, j.geom::geography, %(reach)s)
+                  ELSE ST_Intersects(t.{geom}, j.geom) END
+        ORDER BY t.{id}, (t.river_id = j.id AND j.layer = 'river') DESC, j.layer = 'river' DESC, j.id
+        """
+    ).format(
+        jurisdiction=jurisdiction_sql,
+        id=sql.Identifier(layer.id_column),
+        geom=sql.Identifier(layer.geometry_column),
+        table=sql.Identifier(layer.table),
+    )
+    cursor = await conn.execute(statement, {"chief": chief_id, "reach": RIVER_REACH_M, "kinds": STATION_KINDS})
+    return _rows(cursor.description, await cursor.fetchall())
+
+
+async def _touching(
+    conn: AsyncConnection, layer: Layer, jurisdiction_sql: sql.Composable, chief_id: int, fields: tuple[str, str]
+) -> list[dict[str, Any]]:
+    geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
+    statement = sql.SQL(
+        """
+        WITH j AS MATERIALIZED ({jurisdiction})
+        SELECT t.{id} AS id, {label} AS name, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}, {bbox},
+               array_agg(DISTINCT j.layer || ':' || j.id) AS touches
+        FROM {table} AS t JOIN j ON ST_Intersects({geom}, j.geom)
+        GROUP BY t.{id}
+        ORDER BY t.{id}
+        """
+    ).format(
+        jurisdiction=jurisdiction_sql,
+        id=sql.Identifier(layer.id_column),
+        label=_label(layer),
+        f0=sql.Identifier(fields[0]),
+        f1=sql.Identifier(fields[1]),
+        bbox=_bbox_columns(geom),
+        geom=geom,
+        table=sql.Identifier(layer.table),
+    )
+    cursor = await conn.execute(statement, {"chief": chief_id})
+    return _rows(cursor.description, await cursor.fetchall())

@@ -1,0 +1,294 @@
+"""Standalone HTML pages with folium (Leaflet) maps: the zone-check report and a chief's map.
+
+Both are single files that open in any browser (Leaflet itself loads from its CDN);
+feature geometries are clipped to the map view and simplified so pages stay small.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import folium
+import jinja2
+import shapely
+from psycopg import AsyncConnection, sql
+from shapely.geometry.base import BaseGeometry
+
+from gis_service.services import chiefs as chief_service
+from gis_service.services.layers import layer_states
+from gis_service.services.zone_check import Site
+from layers.catalog import Catalog
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+)
+VERDICT_LABELS = {
+    "prohibited": {"zh": "禁止", "en": "Prohibited"},
+    "restricted": {"zh": "限制", "en": "Restricted"},
+    "caution": {"zh": "需注意", "en": "Caution"},
+    "clear": {"zh": "未发现限制", "en": "Clear"},
+}
+STATION_COLORS = {
+    "air_national": "#d95f02",
+    "air_local": "#fdae6b",
+    "water_auto": "#1b9e77",
+    "seawater": "#7570b3",
+    "drinking_intake": "#1f78b4",
+    "outfall": "#e7298a",
+    "section": "#66a61e",
+}
+SIMPLIFY_DEGREES = 0.00002  # ~2 m: invisible at report scales
+
+
+def _color(catalog: Catalog, layer_id: str, properties: dict[str, Any]) -> str:
+    style = catalog.get(layer_id).style
+    if style.categories is not None:
+        value = properties.get(style.categories.property)
+        if value in style.categories.colors:
+            return style.categories.colors[value]
+    return style.color
+
+
+async def _features(
+    conn: AsyncConnection, catalog: Catalog, targets: list[tuple[str, int]], view: tuple[float, float, float, float]
+) -> list[dict[str, Any]]:
+    """GeoJSON features of (layer, id) pairs, clipped to a view box and simplified for display."""
+    features: list[dict[str, Any]] = []
+    for layer_id in dict.fromkeys(layer for layer, _ in targets):
+        layer = catalog.get(layer_id)
+        ids = [fid for lid, fid in targets if lid == layer_id]
+        props = [
+            p for p in (layer.name_property, "segment", "zone", "function_type", "category") if layer.get_property(p)
+        ]
+        statement = sql.SQL(
+            """
+            SELECT json_build_object(
+                'type', 'Feature', 'id', t.{id},
+                'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_ClipByBox2D(
+                    t.{geom}, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)), %(tolerance)s), 6)::json,
+                'properties', json_build_object('layer', {layer_id}, 'id', t.{id}, {props}))
+            FROM {table} AS t WHERE t.{id} = ANY(%(ids)s)
+            """
+        ).format(
+            id=sql.Identifier(layer.id_column),
+            geom=sql.Identifier(layer.geometry_column),
+            layer_id=sql.Literal(layer.id),
+            props=sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(p), sql.Identifier(p)) for p in props),
+            table=sql.Identifier(layer.table),
+        )
+        x0, y0, x1, y1 = view
+        params = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "tolerance": SIMPLIFY_DEGREES, "ids": ids}
+        cursor = await conn.execute(statement, params)
+        features.extend(row[0] for row in await cursor.fetchall())
+    return [f for f in features if f["geometry"] is not None]
+
+
+def _view(
+    bounds: tuple[float, float, float, float] | list[float], margin_m: float
+) -> tuple[float, float, float, float]:
+    minx, miny, maxx, maxy = bounds
+    dy = margin_m / 111_000
+    dx = margin_m / 100_000  # generous at Xiamen's latitude
+    return (minx - dx, miny - dy, maxx + dx, maxy + dy)
+
+
+def _new_map(view: tuple[float, float, float, float]) -> folium.Map:
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
+    m.fit_bounds([[view[1], view[0]], [view[3], view[2]]])
+    return m
+
+
+def _add_features(m: folium.Map, catalog: Catalog, features: list[dict[str, Any]]) -> None:
+    for layer_id in dict.fromkeys(f["properties"]["layer"] for f in features):
+        chosen = [f for f in features if f["properties"]["layer"] == layer_id]
+        layer = catalog.get(layer_id)
+        group = folium.FeatureGroup(name=f"{layer.title.zh} {layer.title.en}")
+        line = layer.geometry_type.endswith("LineString") or layer.style.kind == "line"
+        for feature in chosen:
+            color = _color(catalog, layer_id, feature["properties"])
+            label = " ".join(str(feature["properties"].get(k) or "") for k in ("name", "name_zh", "segment", "zone"))
+            folium.GeoJson(
+                feature,
+                style_function=lambda _f, c=color, is_line=line: {
+                    "color": c,
+                    "weight": 3 if is_line else 1.5,
+                    "fillColor": c,
+                    "fillOpacity": 0 if is_line else 0.3,
+                },
+                tooltip=html.escape(f"{layer.title.zh}: {label.strip()} (#{feature['id']})"),
+            ).add_to(group)
+        group.add_to(m)
+
+
+def _add_stations(m: folium.Map, stations: list[dict[str, Any]], name: str) -> None:
+    group = folium.FeatureGroup(name=name)
+    for station in stations:
+        distance = f" · {station['distance_m']:.0f} m" if station.get("distance_m") is not None else ""
+        folium.CircleMarker(
+            location=[station["lat"], station["lon"]],
+            radius=6,
+            color="#ffffff",
+            weight=1.5,
+            fill=True,
+            fill_color=STATION_COLORS.get(station["kind"], "#636363"),
+            fill_opacity=0.95,
+            tooltip=html.escape(f"{station['name']} ({station['code']}, {station['kind']}){distance}"),
+        ).add_to(group)
+    group.add_to(m)
+
+
+def _svg_path(geometry: BaseGeometry, project: Any) -> str:
+    """SVG path data of a (multi)polygon or (multi)line in map units."""
+    parts = []
+    for part in shapely.get_parts(geometry):
+        rings = [part.exterior, *part.interiors] if part.geom_type == "Polygon" else [part]
+        for ring in rings:
+            points = project(shapely.get_coordinates(ring))
+            if len(points):
+                closing = "Z" if part.geom_type == "Polygon" else ""
+                parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in points) + closing)
+    return "".join(parts)
+
+
+def sketch_svg(
+    catalog: Catalog,
+    features: list[dict[str, Any]],
+    site: BaseGeometry,
+    stations: list[dict[str, Any]],
+    view: tuple[float, float, float, float],
+    width: int = 900,
+) -> str:
+    """A print-safe sketch map (inline SVG, no basemap): zones, site and stations, with a scale bar.
+
+    It needs no network, unlike the Leaflet map, so the printed report always shows the site.
+    """
+    x0, y0, x1, y1 = view
+    ratio = math.cos(math.radians((y0 + y1) / 2))
+    scale = width / ((x1 - x0) * ratio)
+    height = max(1, round((y1 - y0) * scale))
+
+    def project(coords: Any) -> Any:
+        return [((x - x0) * ratio * scale, (y1 - y) * scale) for x, y in coords]
+
+    shapes = []
+    for feature in features:
+        layer_id = feature["properties"]["layer"]
+        layer = catalog.get(layer_id)
+        color = _color(catalog, layer_id, feature["properties"])
+        geometry = shapely.geometry.shape(feature["geometry"])
+        line = geometry.geom_type.endswith("LineString")
+        fill = "none" if line else color
+        title = html.escape(f"{layer.title.zh}: {feature['properties'].get('name') or feature['id']}")
+        shapes.append(
+            f'<path d="{_svg_path(geometry, project)}" fill="{fill}" fill-opacity="0.3" fill-rule="evenodd" '
+            f'stroke="{color}" stroke-width="{2.5 if line else 1}"><title>{title}</title></path>'
+        )
+    if site.geom_type.endswith("Point"):
+        for x, y in project(shapely.get_coordinates(site)):
+            shapes.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="#ffff00" stroke="#000" stroke-width="2"/>')
+    else:
+        shapes.append(
+            f'<path d="{_svg_path(site, project)}" fill="#000" fill-opacity="0.06" fill-rule="evenodd" stroke="#000" '
+            'stroke-width="2.5" stroke-dasharray="8 5"><title>拟选址 Site</title></path>'
+        )
+    for station in stations:
+        ((x, y),) = project([(station["lon"], station["lat"])])
+        color = STATION_COLORS.get(station["kind"], "#636363")
+        title = html.escape(f"{station['name']} ({station['code']})")
+        shapes.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color}" stroke="#fff"><title>{title}</title></circle>'
+        )
+    metres_per_px = 111_320 / scale
+    bar_m = next((m for m in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if m / metres_per_px >= 80), 50000)
+    bar_px = bar_m / metres_per_px
+    label = f"{bar_m // 1000} km" if bar_m >= 1000 else f"{bar_m} m"
+    shapes.append(
+        f'<g transform="translate(12,{height - 14})"><rect x="-4" y="-16" width="{bar_px + 60:.0f}" height="24" '
+        f'fill="#fff" opacity="0.8"/><path d="M0,0H{bar_px:.1f}" stroke="#000" stroke-width="3"/>'
+        f'<text x="{bar_px + 6:.1f}" y="4" font-size="12">{label}</text></g>'
+        f'<text x="{width - 14}" y="22" font-size="16" text-anchor="end">N ↑</text>'
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="sketch" '
+        f'role="img" aria-label="Sketch map of the site">'
+        f'<rect width="{width}" height="{height}" fill="#f4f8fb"/>{"".join(shapes)}</svg>'
+    )
+
+
+def _map_parts(m: folium.Map) -> dict[str, str]:
+    """Header (scripts, styles), body and script of a folium map, to embed in a page."""
+    folium.LayerControl(collapsed=False).add_to(m)
+    root = m.get_root()
+    root.render()
+    return {"map_header": root.header.render(), "map_html": root.html.render(), "map_script": root.script.render()}
+
+
+async def zone_check_report(conn: AsyncConnection, catalog: Catalog, site: Site, result: dict[str, Any]) -> str:
+    """The printable zone-check report of a computed result."""
+    view = _view(site.geometry.bounds, max(result["input"]["buffer_m"], 300.0) + 200.0)
+    targets = [(o["layer"], o["id"]) for o in result["overlaps"] if o["layer"] != "district"]
+    features = await _features(conn, catalog, targets, view)
+    m = _new_map(view)
+    _add_features(m, catalog, features)
+    folium.GeoJson(
+        shapely.geometry.mapping(_display(site.geometry)),
+        name="拟选址 Site",
+        style_function=lambda _f: {"color": "#000000", "weight": 3, "dashArray": "6 4", "fillOpacity": 0.05},
+        marker=folium.CircleMarker(radius=8, color="#000000", fill=True, fill_color="#ffff00", fill_opacity=1),
+        tooltip="拟选址 Site",
+    ).add_to(m)
+    _add_stations(m, result["stations"], "监测站点 Stations")
+    states = await layer_states(conn)
+    revisions = {
+        layer: {"revision": revision, "updated_at": states.get(layer, {}).get("updated_at", "")}
+        for layer, revision in result["revisions"].items()
+    }
+    return TEMPLATES.get_template("zone_check_report.html").render(
+        **{**result, "revisions": revisions},
+        **_map_parts(m),
+        sketch=sketch_svg(catalog, features, _display(site.geometry), result["stations"], view),
+        verdict_label=VERDICT_LABELS[result["verdict"]],
+        layer_titles={layer.id: f"{layer.title.zh} {layer.title.en}" for layer in catalog},
+        sample_data=any(state.get("sample_data") for state in states.values()),
+    )
+
+
+def _display(geometry: BaseGeometry) -> BaseGeometry:
+    return geometry if shapely.get_num_coordinates(geometry) < 5000 else geometry.simplify(SIMPLIFY_DEGREES)
+
+
+async def chief_map(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> str:
+    """A standalone folium map of a chief's jurisdiction with its stations, outfalls, red lines
+    and protected areas."""
+    detail = await chief_service.chief_detail(conn, catalog, chief_id)
+    chief = detail["chief"]
+    bbox = detail["bbox"] or [117.85, 24.38, 118.45, 24.92]
+    view = _view(bbox, 500.0)
+    targets = [("redline", r["id"]) for r in detail["redlines"]]
+    targets += [("protected_area", p["id"]) for p in detail["protected_areas"]]
+    targets += [(j["layer"], j["id"]) for j in detail["jurisdiction"]]
+    features = await _features(conn, catalog, targets, view)
+    m = _new_map(view)
+    _add_features(m, catalog, features)
+    _add_stations(m, detail["stations"], "监测站点 Stations")
+    _add_stations(m, detail["outfalls"], "排口 Outfalls")
+    role = "河长" if chief["role"] == "river" else "湾长"
+    title = f"{chief['name']} · {chief.get('title') or ''} · {role}（{chief['level']}）"
+    units = "、".join(j["name"] for j in detail["jurisdiction"]) or "—"
+    panel = (
+        '<div style="position:fixed;top:10px;left:50px;z-index:1000;background:#fff;padding:8px 12px;'
+        'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px sans-serif;max-width:420px">'
+        f"<b>{html.escape(title)}</b><br>负责 Jurisdiction: {html.escape(units)}<br>"
+        f"站点 Stations: {len(detail['stations'])} · 排口 Outfalls: {len(detail['outfalls'])} · "
+        f"红线 Red lines: {len(detail['redlines'])} · 保护地 Protected areas: {len(detail['protected_areas'])}"
+        "</div>"
+    )
+    m.get_root().html.add_child(folium.Element(panel))
+    m.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)} – EcoMap Xiamen</title>"))
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m.get_root().render()

@@ -1,0 +1,147 @@
+"""Revisions, diffs, features as of a revision or date, and exports of a layer.
+
+The SQL comes from :mod:`layers.history` and :mod:`layers.exporter` (shared with the
+CLI); these functions run it on the service's async connections and translate history
+errors into service errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from gis_service.errors import InvalidRequest, NotFound
+from layers.catalog import Layer
+from layers.crs import CRSProblem
+from layers.exporter import ExportError, ExportResult, export_sql, export_to_temp, format_for, rows_to_frame
+from layers.history import (
+    HistoryError,
+    RevisionNotFound,
+    diff_features_sql,
+    diff_totals_sql,
+    features_as_of_sql,
+    has_history,
+    latest_revision_sql,
+    require_history,
+    resolve_range,
+    revision_at_sql,
+    revision_record,
+    revisions_sql,
+    shape_diff,
+)
+
+GEOJSON_DECIMALS = 8
+"""Coordinate decimals in GeoJSON (1e-8° ≈ 1 mm)."""
+
+
+def _require_history(layer: Layer) -> None:
+    try:
+        require_history(layer)
+    except HistoryError as exc:
+        raise NotFound(str(exc)) from None
+
+
+async def _latest(conn: AsyncConnection, layer: Layer) -> int:
+    cursor = await conn.execute(*latest_revision_sql(layer))
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def list_revisions(conn: AsyncConnection, layer: Layer) -> dict[str, Any]:
+    """The layer's revisions, newest first."""
+    _require_history(layer)
+    cursor = await conn.execute(*revisions_sql(layer))
+    return {"layer": layer.id, "revisions": [revision_record(row) for row in await cursor.fetchall()]}
+
+
+async def diff(conn: AsyncConnection, layer: Layer, start: int | None, end: int | None) -> dict[str, Any]:
+    """Features added, removed and changed between two revisions, with areas gained and lost."""
+    _require_history(layer)
+    try:
+        span = resolve_range(await _latest(conn, layer), start, end)
+    except RevisionNotFound as exc:
+        raise NotFound(str(exc)) from None
+    cursor = await conn.execute(*diff_features_sql(layer, span))
+    features = await cursor.fetchall()
+    cursor = await conn.execute(*diff_totals_sql(layer, span))
+    totals = await cursor.fetchone()
+    return shape_diff(layer, span, features, totals)
+
+
+async def check_revision(conn: AsyncConnection, layer: Layer, revision: int | None, asof: str | None) -> int | None:
+    """Validate ``revision``/``asof`` for a layer; returns the revision number they select (None = current)."""
+    if revision is None and asof is None:
+        return await _latest(conn, layer) if has_history(layer) else None
+    _require_history(layer)
+    if revision is not None and asof is not None:
+        raise InvalidRequest("give either revision or asof, not both")
+    try:
+        if revision is not None:
+            latest = await _latest(conn, layer)
+            if not 0 <= revision <= latest:
+                raise NotFound(f"revision {revision} of {layer.id} does not exist; revisions are 1 to {latest}")
+            return revision
+        cursor = await conn.execute(*revision_at_sql(layer, asof))  # type: ignore[arg-type]
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+    except HistoryError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+async def features_geojson(
+    conn: AsyncConnection, layer: Layer, revision: int | None, asof: str | None, limit: int, offset: int
+) -> tuple[str, bool, int | None]:
+    """A GeoJSON FeatureCollection (text) of the layer as of a revision or date.
+
+    Returns the document, whether more features follow, and the revision it shows.
+    """
+    number = await check_revision(conn, layer, revision, asof)
+    subquery, params = features_as_of_sql(layer, number if (revision is not None or asof is not None) else None)
+    properties: list[sql.Composable] = []
+    for prop in layer.properties:
+        properties.extend([sql.Literal(prop.name), sql.SQL("t.{}").format(sql.Identifier(prop.name))])
+    query = sql.SQL(
+        "SELECT json_build_object('type', 'Feature', 'id', t.{id},"
+        " 'geometry', ST_AsGeoJSON(t.{geom}, {decimals})::json, 'properties', json_build_object({props}))::text"
+        " FROM ({features}) AS t ORDER BY t.{id} LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(
+        id=sql.Identifier(layer.id_column),
+        geom=sql.Identifier(layer.geometry_column),
+        decimals=sql.Literal(GEOJSON_DECIMALS),
+        props=sql.SQL(", ").join(properties),
+        features=subquery,
+    )
+    cursor = await conn.execute(query, {**params, "limit": limit + 1, "offset": offset})
+    rows = [row[0] for row in await cursor.fetchall()]
+    more = len(rows) > limit
+    header = f'{{"type":"FeatureCollection","layer":"{layer.id}","revision":{"null" if number is None else number},'
+    body = header + f'"numberReturned":{min(len(rows), limit)},"features":[' + ",".join(rows[:limit]) + "]}"
+    return body, more, number
+
+
+async def export(
+    conn: AsyncConnection, layer: Layer, fmt: str, crs: str | None, revision: int | None, asof: str | None
+) -> ExportResult:
+    """Write the layer to a file in a new temporary directory (the caller deletes it)."""
+    try:
+        export_format = format_for(f"export.{fmt}", fmt)
+    except ExportError as exc:
+        raise InvalidRequest(str(exc)) from None
+    number = await check_revision(conn, layer, revision, asof)
+    historic = revision is not None or asof is not None
+    cursor = await conn.execute(*export_sql(layer, number if historic else None))
+    rows = await cursor.fetchall()
+    name = (
+        layer.id + (f"_r{number}" if historic else "") + (f"_{re.sub(r'[^A-Za-z0-9]+', '', crs)[:24]}" if crs else "")
+    )
+    try:
+        return await asyncio.to_thread(_write, layer, rows, export_format, crs, name)
+    except (ExportError, CRSProblem) as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _write(layer: Layer, rows: list[tuple[Any, ...]], fmt: Any, crs: str | None, name: str) -> ExportResult:
+    return export_to_temp(rows_to_frame(layer, rows), layer, fmt, crs, name)

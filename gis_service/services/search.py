@@ -1,0 +1,108 @@
+"""Name search across every layer and the chiefs.
+
+Each layer contributes its name property and the other naming properties it has
+(English name, code, segment, protected-area or water-source name). Matches rank
+exact > prefix > substring (case-insensitive), then shorter names first. ILIKE with a
+bound, escaped pattern is plenty for this data size (a few thousand names).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from layers.catalog import Catalog, Layer
+
+SEARCHED_PROPERTIES = ("name", "name_zh", "name_en", "code", "segment", "area_name", "source_name")
+MAX_RESULTS = 100
+SCORES = {"exact": 3.0, "prefix": 2.0, "substring": 1.0}
+
+
+def escape_like(text: str) -> str:
+    """Escape LIKE wildcards so user text matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _columns(layer: Layer) -> list[str]:
+    names = [layer.name_property]
+    names += [n for n in SEARCHED_PROPERTIES if n != layer.name_property and layer.get_property(n) is not None]
+    return names
+
+
+def _score(columns: list[sql.Composable]) -> sql.Composable:
+    """The best match class over some text columns (3 exact, 2 prefix, 1 substring, 0 none)."""
+    cases = [
+        sql.SQL(
+            "CASE WHEN lower({c}) = lower(%(q)s) THEN 3 WHEN {c} ILIKE %(prefix)s ESCAPE '\\' THEN 2 "
+            "WHEN {c} ILIKE %(substring)s ESCAPE '\\' THEN 1 ELSE 0 END"
+        ).format(c=c)
+        for c in columns
+    ]
+    return sql.SQL("GREATEST({})").format(sql.SQL(", ").join(cases)) if len(cases) > 1 else cases[0]
+
+
+def _layer_part(layer: Layer) -> sql.Composable:
+    names = _columns(layer)
+    columns = [sql.SQL("t.{}::text").format(sql.Identifier(n)) for n in names]
+    geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
+    name_en = sql.SQL("t.name_en") if layer.get_property("name_en") is not None else sql.SQL("NULL::text")
+    detail_names = [n for n in ("segment", "code", "area_name") if n in names]
+    detail = sql.SQL("t.{}::text").format(sql.Identifier(detail_names[0])) if detail_names else sql.SQL("NULL::text")
+    return sql.SQL(
+        "SELECT {layer} AS layer, t.{id} AS id, t.{name}::text AS name, {name_en} AS name_en, {detail} AS detail, "
+        "{score} AS score, ARRAY[ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g})] AS bbox "
+        "FROM {table} AS t WHERE {score} > 0"
+    ).format(
+        layer=sql.Literal(layer.id),
+        id=sql.Identifier(layer.id_column),
+        name=sql.Identifier(layer.name_property),
+        name_en=name_en,
+        detail=detail,
+        score=_score(columns),
+        g=geom,
+        table=sql.Identifier(layer.table),
+    )
+
+
+_CHIEFS = sql.SQL(
+    """
+    SELECT 'chief' AS layer, c.id, c.name, NULL::text AS name_en, c.title AS detail,
+           {score} AS score,
+           (SELECT ARRAY[min(b.x0), min(b.y0), max(b.x1), max(b.y1)] FROM chief_assignment AS a
+            CROSS JOIN LATERAL (
+                SELECT ST_XMin(g) AS x0, ST_YMin(g) AS y0, ST_XMax(g) AS x1, ST_YMax(g) AS y1 FROM (
+                    SELECT geom AS g FROM river WHERE a.layer = 'river' AND id = a.feature_id
+                    UNION ALL SELECT geom FROM bay WHERE a.layer = 'bay' AND id = a.feature_id
+                    UNION ALL SELECT geom FROM watershed WHERE a.layer = 'watershed' AND id = a.feature_id
+                ) AS u
+            ) AS b WHERE a.chief_id = c.id) AS bbox
+    FROM chief AS c WHERE {score} > 0
+    """
+).format(score=_score([sql.SQL("c.name"), sql.SQL("c.title")]))
+
+
+async def search(conn: AsyncConnection, catalog: Catalog, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Features and chiefs whose names match the query, best first."""
+    text = query.strip()
+    if not text:
+        return []
+    pattern = escape_like(text)
+    parts = [_layer_part(layer) for layer in catalog]
+    parts.append(_CHIEFS)
+    statement = sql.SQL(
+        "SELECT * FROM ({}) AS hits ORDER BY score DESC, length(name), layer, id LIMIT %(limit)s"
+    ).format(sql.SQL(" UNION ALL ").join(parts))
+    cursor = await conn.execute(
+        statement,
+        {"q": text, "prefix": pattern + "%", "substring": "%" + pattern + "%", "limit": min(limit, MAX_RESULTS)},
+    )
+    columns = [c.name for c in cursor.description or []]
+    results = []
+    for row in await cursor.fetchall():
+        hit = dict(zip(columns, row, strict=True))
+        hit["score"] = float(hit["score"])
+        if hit["bbox"] is not None and hit["bbox"][0] is None:
+            hit["bbox"] = None
+        results.append(hit)
+    return results

@@ -1,0 +1,513 @@
+"""Zone check (选址合规初判): what a proposed site touches, who is responsible, and a verdict.
+
+The site arrives as GeoJSON (geometry, Feature or FeatureCollection) or as an uploaded
+file (GeoJSON, zipped Shapefile, KML/KMZ) in WGS84, CGCS2000, GCJ-02 or a Gauss-Krüger
+CRS; it is checked, converted to WGS84 and compared in PostGIS with every layer the
+rules list. Areas and distances are computed on the WGS84 ellipsoid (geography), never
+in degrees. The verdict comes from the rules in ``gis_service/rules/zone_check.yaml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pyogrio
+import shapely
+from psycopg import AsyncConnection, sql
+from pyproj import CRS, Geod, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from gis_service.rules import RuleSet, evaluate
+from layers.catalog import Catalog, Layer
+from layers.gcj02 import geometry_gcj02_to_wgs84
+
+InputCrs = Literal["EPSG:4326", "GCJ-02", "EPSG:4490", "EPSG:4527", "EPSG:4548"]
+INPUT_CRS: tuple[str, ...] = ("EPSG:4326", "GCJ-02", "EPSG:4490", "EPSG:4527", "EPSG:4548")
+
+MAX_VERTICES = 20_000
+MAX_AREA_KM2 = 500.0
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
+MAX_BUFFER_M = 5_000.0
+MAX_STATION_RADIUS_M = 20_000.0
+MAX_STATIONS = 100
+MAX_PARTS = 1_000
+
+GEOD = Geod(ellps="WGS84")
+_GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+_LEVEL_ORDER = {"city": 0, "district": 1, "town": 2, "village": 3}
+_FIX_HINT = "fix it (e.g. QGIS “Fix geometries” or shapely.make_valid) and send it again"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A checked site in WGS84 with its measures."""
+
+    geometry: BaseGeometry
+    dimension: int
+    """0 points, 1 lines, 2 polygons."""
+    area_m2: float
+    length_m: float
+    vertices: int
+
+    @property
+    def bbox(self) -> list[float]:
+        return [round(v, 7) for v in self.geometry.bounds]
+
+    @property
+    def points(self) -> int:
+        return len(shapely.get_parts(self.geometry)) if self.dimension == 0 else 0
+
+
+# --- input --------------------------------------------------------------------------
+
+
+def _geometries(node: Any, path: str, parts: list[dict[str, Any]]) -> None:
+    """Collect the GeoJSON geometry objects of a geometry, Feature, FeatureCollection or collection."""
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        raise InvalidRequest(f"{path} must be a GeoJSON object with a 'type'")
+    kind = node["type"]
+    if kind == "Feature":
+        if node.get("geometry") is None:
+            raise InvalidRequest(f"{path} is a Feature without geometry")
+        _geometries(node["geometry"], f"{path}.geometry", parts)
+    elif kind == "FeatureCollection":
+        features = node.get("features")
+        if not isinstance(features, list) or not features:
+            raise InvalidRequest(f"{path}.features must be a non-empty array")
+        for index, feature in enumerate(features):
+            _geometries(feature, f"{path}.features[{index}]", parts)
+    elif kind == "GeometryCollection":
+        members = node.get("geometries")
+        if not isinstance(members, list) or not members:
+            raise InvalidRequest(f"{path}.geometries must be a non-empty array")
+        for index, member in enumerate(members):
+            _geometries(member, f"{path}.geometries[{index}]", parts)
+    elif kind in _GEOMETRY_TYPES:
+        if not isinstance(node.get("coordinates"), list):
+            raise InvalidRequest(f"{path}.coordinates must be an array of positions")
+        parts.append({"type": kind, "coordinates": node["coordinates"]})
+    else:
+        raise InvalidRequest(
+            f"{path} has type {kind!r}; expected a GeoJSON geometry (Point, LineString, Polygon, Multi*), "
+            "a Feature or a FeatureCollection"
+        )
+    if len(parts) > MAX_PARTS:
+        raise PayloadTooLarge(f"the input has more than {MAX_PARTS} parts; merge them or check fewer at once")
+
+
+def geometry_from_geojson(document: Any) -> BaseGeometry:
+    """Parse a GeoJSON geometry, Feature or FeatureCollection into one shapely geometry (unchecked CRS)."""
+    parts: list[dict[str, Any]] = []
+    _geometries(document, "geometry", parts)
+    try:  # GEOS's strict GeoJSON reader: positions of 2 or 3 finite numbers, rings of positions...
+        shapes = list(shapely.from_geojson([orjson.dumps(part) for part in parts]))
+    except (orjson.JSONEncodeError, shapely.errors.GEOSException) as exc:
+        message = str(exc).replace("ParseException: Error parsing JSON: ", "")
+        raise InvalidRequest(f"the geometry cannot be read ({message}); coordinates must be [x, y] numbers") from None
+    return combine(shapes)
+
+
+def combine(shapes: list[BaseGeometry]) -> BaseGeometry:
+    """Join parts of one dimension into a single (multi-part) geometry."""
+    shapes = [shapely.force_2d(s) for s in shapes if s is not None and not s.is_empty]
+    if not shapes:
+        raise InvalidRequest("the input holds no geometry")
+    parts = [p for s in shapes for p in shapely.get_parts(s)]
+    dimensions = {shapely.get_dimensions(p) for p in parts}
+    if len(dimensions) > 1:
+        raise InvalidRequest("the input mixes points, lines and polygons; check one kind of geometry at a time")
+    if len(shapes) == 1 and shapes[0].geom_type != "GeometryCollection":
+        return shapes[0]
+    dimension = dimensions.pop()
+    if dimension == 0:
+        return shapely.multipoints(parts)
+    if dimension == 1:
+        return shapely.multilinestrings(parts)
+    for index, part in enumerate(parts):
+        _require_valid(part, f"part {index + 1}")
+    return shapely.union_all(parts)
+
+
+def _sniff(content: bytes) -> str:
+    head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if content.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"{"):
+        return "geojson"
+    if head.startswith(b"<") and b"<kml" in content[:4096].lower():
+        return "kml"
+    raise UnsupportedMediaType(
+        "unsupported file: upload a GeoJSON file (.geojson), a zipped Shapefile (.zip holding .shp, .shx, .dbf "
+        "and .prj), or a KML/KMZ file"
+    )
+
+
+def _read_zip(content: bytes, directory: Path) -> Path:
+    """Extract the one Shapefile (or KML of a KMZ) of a zip into a directory; refuses zip bombs."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnsupportedMediaType(f"the zip file cannot be opened ({exc}); zip the Shapefile again") from None
+    shapefiles = [m for m in members if m.filename.lower().endswith(".shp")]
+    kmls = [m for m in members if m.filename.lower().endswith(".kml")]
+    if len(shapefiles) > 1:
+        raise UnsupportedMediaType(f"the zip holds {len(shapefiles)} Shapefiles; upload one site per file")
+    if shapefiles:
+        stem = shapefiles[0].filename[:-4]
+        wanted = [m for m in members if m.filename.rsplit(".", 1)[0] == stem]
+        extensions = {m.filename.rsplit(".", 1)[-1].lower() for m in wanted}
+        missing = {"shp", "shx", "dbf"} - extensions
+        if missing:
+            raise UnsupportedMediaType(f"the Shapefile in the zip lacks its .{', .'.join(sorted(missing))} part(s)")
+    elif len(kmls) == 1:
+        wanted = kmls
+    else:
+        raise UnsupportedMediaType("the zip holds no Shapefile (.shp with .shx and .dbf) nor a single KML")
+    if sum(m.file_size for m in wanted) > MAX_UNZIPPED_BYTES:
+        raise PayloadTooLarge(f"the unzipped file is larger than {MAX_UNZIPPED_BYTES // 2**20} MB")
+    target = directory / "upload.shp"
+    for member in wanted:
+        extension = member.filename.rsplit(".", 1)[-1].lower()
+        path = directory / f"upload.{extension}"
+        try:
+            path.write_bytes(archive.read(member))
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
+            raise UnsupportedMediaType(f"cannot unzip {member.filename}: {exc}") from None
+        if extension == "kml":
+            target = path
+    return target
+
+
+def geometry_from_file(content: bytes, declared_crs: str | None) -> tuple[BaseGeometry, str]:
+    """Read every feature of an uploaded file into one geometry; returns it and its CRS name.
+
+    A CRS stored in the file (.prj, GeoJSON ``crs``) wins, except that a declared GCJ-02
+    applies to files that claim plain WGS84 (as AMap exports do).
+    """
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; simplify or split the site")
+    kind = _sniff(content)
+    with tempfile.TemporaryDirectory(prefix="ecomap-upload-") as tmp:
+        if kind == "zip":
+            source = _read_zip(content, Path(tmp))
+        else:
+            source = Path(tmp) / f"upload.{kind}"
+            source.write_bytes(content)
+        try:
+            layers = pyogrio.list_layers(source)
+            frames = [pyogrio.read_dataframe(source, layer=index) for index in range(len(layers))]
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.GeometryError) as exc:
+            raise UnsupportedMediaType(f"the {kind} file cannot be read: {str(exc).split(';')[0]}") from None
+        except (RuntimeError, ValueError) as exc:
+            raise UnsupportedMediaType(f"the {kind} file cannot be read: {exc}") from None
+    shapes: list[BaseGeometry] = []
+    file_crs = None
+    for frame in frames:
+        if "geometry" not in frame or frame.geometry.isna().all():
+            continue
+        file_crs = file_crs or frame.crs
+        shapes.extend(g for g in frame.geometry if g is not None)
+    if not shapes:
+        raise InvalidRequest(f"the {kind} file holds no geometry")
+    geometry = combine(shapes)
+    if file_crs is None or (declared_crs == "GCJ-02" and file_crs.to_epsg() == 4326):
+        return geometry, declared_crs or "EPSG:4326"
+    epsg = file_crs.to_epsg()
+    if epsg in (4326, 4490):
+        return geometry, f"EPSG:{epsg}"
+    try:
+        transformer = Transformer.from_crs(file_crs, "EPSG:4326", always_xy=True)
+    except Exception as exc:  # pyproj raises several types (CRSError, ProjError...) for unusable CRSs
+        raise InvalidRequest(f"the file's coordinate system cannot be converted to WGS84: {exc}") from None
+    return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))), "file"
+
+
+def to_wgs84(geometry: BaseGeometry, crs: str) -> BaseGeometry:
+    """Convert a geometry from an accepted input CRS to WGS84 longitude/latitude."""
+    if crs in ("EPSG:4326", "file"):
+        return geometry
+    if crs == "GCJ-02":
+        return geometry_gcj02_to_wgs84(geometry)
+    transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    converted = shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    area = CRS.from_user_input(crs).area_of_use
+    if crs != "EPSG:4490" and area is not None and np.isfinite(shapely.get_coordinates(converted)).all():
+        minx, miny, maxx, maxy = converted.bounds
+        if minx < area.west - 1 or maxx > area.east + 1 or miny < area.south - 1 or maxy > area.north + 1:
+            raise InvalidRequest(
+                f"the coordinates fall outside the area where {crs} is used ({area.name}); "
+                "check the CRS you declared (EPSG:4548: x ≈ 500,000 m; EPSG:4527: x ≈ 39,500,000 m)"
+            )
+    return converted
+
+
+def _require_valid(geometry: BaseGeometry, what: str = "the geometry") -> None:
+    if not shapely.is_valid(geometry):
+        raise InvalidRequest(f"{what} is not valid ({shapely.is_valid_reason(geometry)}); {_FIX_HINT}")
+
+
+def check_site(geometry: BaseGeometry, crs: str) -> Site:
+    """Enforce the limits and validity, convert to WGS84 and measure on the ellipsoid."""
+    vertices = int(shapely.get_num_coordinates(geometry))
+    if vertices > MAX_VERTICES:
+        raise PayloadTooLarge(f"the geometry has {vertices} vertices; the limit is {MAX_VERTICES}: simplify it")
+    if geometry.is_empty:
+        raise InvalidRequest("the geometry is empty")
+    if crs in ("EPSG:4326", "GCJ-02", "EPSG:4490"):
+        _check_lon_lat(geometry, crs)
+    geometry = to_wgs84(geometry, crs)
+    coordinates = shapely.get_coordinates(geometry)
+    if not np.isfinite(coordinates).all():
+        raise InvalidRequest(f"some coordinates lie outside the area where {crs} can be converted to WGS84")
+    _check_lon_lat(geometry, "WGS84 after conversion from " + crs)
+    dimension = int(shapely.get_dimensions(geometry))
+    if dimension > 0:
+        _require_valid(geometry)
+    if dimension == 2:
+        geometry = shapely.orient_polygons(geometry)
+    area = abs(GEOD.geometry_area_perimeter(geometry)[0]) if dimension == 2 else 0.0
+    if area > MAX_AREA_KM2 * 1e6:
+        raise PayloadTooLarge(
+            f"the site covers {area / 1e6:.1f} km²; the limit is {MAX_AREA_KM2:.0f} km²: check it in smaller parts"
+        )
+    length = GEOD.geometry_length(geometry) if dimension == 1 else 0.0
+    return Site(geometry, dimension, area, length, vertices)
+
+
+def _check_lon_lat(geometry: BaseGeometry, crs: str) -> None:
+    minx, miny, maxx, maxy = geometry.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InvalidRequest(
+            f"coordinates {geometry.bounds} are not longitude/latitude in {crs}: give [longitude, latitude] "
+            "in degrees, or declare the CRS (crs=EPSG:4527, EPSG:4548 for Gauss-Krüger metres)"
+        )
+
+
+# --- database -----------------------------------------------------------------------
+
+
+def _search_degrees(site: Site, metres: float) -> float:
+    """A box margin in degrees that surely covers ``metres`` around the site."""
+    latitude = min(89.0, max(abs(site.geometry.bounds[1]), abs(site.geometry.bounds[3])) + 0.5)
+    return (metres + 100.0) / (111_000.0 * math.cos(math.radians(latitude)))
+
+
+def local_crs(site: Site) -> str:
+    """A Lambert azimuthal equal-area projection of the WGS84 ellipsoid centred on the site.
+
+    Areas in it are those of the ellipsoid; distances within the ~25 km a check looks at
+    are off by a few parts per million. It is several times faster than geography
+    functions on polygons of hundreds of vertices.
+    """
+    minx, miny, maxx, maxy = site.geometry.bounds
+    return f"+proj=laea +lat_0={(miny + maxy) / 2:.6f} +lon_0={(minx + maxx) / 2:.6f} +datum=WGS84 +units=m +no_defs"
+
+
+def _candidates(layer: Layer, fields: dict[str, str | None], rule_properties: list[str], box: str) -> sql.Composed:
+    """A layer's features in a search box of the site, in the shape shared by all layers."""
+
+    def text_of(name: str | None) -> sql.Composable:
+        return sql.SQL("t.{}::text").format(sql.Identifier(name)) if name else sql.SQL("NULL::text")
+
+    attributes = (
+        sql.SQL("json_build_object({})").format(
+            sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(p), sql.Identifier(p)) for p in rule_properties)
+        )
+        if rule_properties
+        else sql.SQL("NULL::json")
+    )
+    geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
+    return sql.SQL(
+        "SELECT {layer_id} AS layer, t.{id} AS id, {name} AS name, {category} AS category, {zone} AS zone, "
+        "{attributes} AS attributes, {polygonal} AS polygonal, {geom} AS geom "
+        "FROM {table} AS t, site AS s WHERE {geom} && s.{box}"
+    ).format(
+        layer_id=sql.Literal(layer.id),
+        id=sql.Identifier(layer.id_column),
+        name=text_of(layer.name_property),
+        category=text_of(fields.get("category")),
+        zone=text_of(fields.get("zone")),
+        attributes=attributes,
+        polygonal=sql.Literal(layer.is_polygon),
+        geom=geom,
+        table=sql.Identifier(layer.table),
+        box=sql.Identifier(box),
+    )
+
+
+_MEASURES = {
+    # What a touching polygon covers of the site: area (m²), length (m) or number of points.
+    2: "CASE WHEN c.geom ~ s.g AND ST_CoveredBy(s.g, c.geom) THEN s.measure "
+    "ELSE ST_Area(ST_Transform(ST_Intersection(c.geom, s.g), %(local_crs)s)) END",
+    1: "CASE WHEN c.geom ~ s.g AND ST_CoveredBy(s.g, c.geom) THEN s.measure "
+    "ELSE ST_Length(ST_Transform(ST_Intersection(c.geom, s.g), %(local_crs)s)) END",
+    0: "ST_NumGeometries(ST_Intersection(c.geom, s.g))::float8",
+}
+
+
+def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed:
+    """One statement measuring every candidate against the site.
+
+    The site is parsed and projected once, and each PostGIS function appears once, so the
+    prepared site geometry and the projection are set up once per request.
+    """
+    return sql.SQL(
+        """
+        WITH site AS MATERIALIZED (
+            SELECT g, ST_Transform(g, %(local_crs)s) AS local, %(measure)s::float8 AS measure,
+                   ST_Expand(g, %(degrees)s)::box2d AS search_box,
+                   ST_Expand(g, %(station_degrees)s)::box2d AS station_box
+            FROM (SELECT ST_GeomFromWKB(%(wkb)s, 4326) AS g) AS raw
+        ),
+        candidates AS ({candidates})
+        SELECT c.layer, c.id, c.name, c.category, c.zone, c.attributes,
+               CASE WHEN i.touches AND c.polygonal THEN {measure} END AS measure,
+               d.distance_m,
+               ST_XMin(c.geom) AS x0, ST_YMin(c.geom) AS y0, ST_XMax(c.geom) AS x1, ST_YMax(c.geom) AS y1
+        FROM candidates AS c
+        CROSS JOIN site AS s
+        CROSS JOIN LATERAL (SELECT ST_Intersects(c.geom, s.g) AS touches) AS i
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN NOT i.touches
+                        THEN ST_Distance(ST_Transform(ST_ClipByBox2D(c.geom, s.station_box), %(local_crs)s), s.local)
+                   END AS distance_m
+        ) AS d
+        WHERE i.touches OR d.distance_m <= CASE WHEN c.layer = 'station' THEN %(radius_m)s ELSE %(search_m)s END
+        """
+    ).format(candidates=sql.SQL(" UNION ALL ").join(candidates), measure=sql.SQL(_MEASURES[dimension]))
+
+
+async def find_features(
+    conn: AsyncConnection, catalog: Catalog, rules: RuleSet, site: Site, buffer_m: float, station_radius_m: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Features of the checked layers touching the site or within the search distance of it,
+    and the stations within the radius (nearest first), in one statement."""
+    search_m = max(buffer_m, rules.search_distance_m)
+    station = catalog.get("station")
+    candidates = [
+        _candidates(catalog.get(layer_id), fields.model_dump(), rules.properties_of(layer_id), "search_box")
+        for layer_id, fields in rules.layers.items()
+    ]
+    candidates.append(_candidates(station, {"category": "kind", "zone": "code"}, [], "station_box"))
+    total = {2: site.area_m2, 1: site.length_m}.get(site.dimension, float(site.points))
+    params = {
+        "wkb": shapely.to_wkb(site.geometry, include_srid=False),
+        "measure": total,
+        "local_crs": local_crs(site),
+        "degrees": _search_degrees(site, search_m),
+        "station_degrees": _search_degrees(site, max(search_m, station_radius_m)),
+        "search_m": search_m,
+        "radius_m": station_radius_m,
+    }
+    cursor = await conn.execute(_statement(candidates, site.dimension), params)
+    columns = [c.name for c in cursor.description or []]
+    found, stations = [], []
+    for row in await cursor.fetchall():
+        record = dict(zip(columns, row, strict=True))
+        measure = record.pop("measure")
+        x0, y0, x1, y1 = (record.pop(k) for k in ("x0", "y0", "x1", "y1"))
+        distance = record["distance_m"]
+        if record["layer"] == station.id:
+            stations.append(
+                {
+                    "id": record["id"],
+                    "code": record["zone"],
+                    "name": record["name"],
+                    "kind": record["category"],
+                    "distance_m": round(distance or 0.0, 1),
+                    "lon": x0,
+                    "lat": y0,
+                }
+            )
+            continue
+        touches = distance is None
+        record["overlap_m2"] = (
+            (round(measure, 2) if site.dimension == 2 and measure is not None else 0.0) if touches else None
+        )
+        record["share"] = round(min(1.0, measure / total), 6) if touches and measure is not None and total else None
+        record["distance_m"] = None if touches else round(distance, 1)
+        record["attributes"] = record["attributes"] or {}
+        record["bbox"] = [round(v, 7) for v in (x0, y0, x1, y1)]
+        found.append(record)
+    order = {layer_id: index for index, layer_id in enumerate(rules.layers)}
+    found.sort(key=lambda r: (r["distance_m"] is not None, r["distance_m"] or 0, order[r["layer"]], r["id"]))
+    stations.sort(key=lambda s: (s["distance_m"], s["id"]))
+    return found, stations[:MAX_STATIONS]
+
+
+async def responsible_chiefs(conn: AsyncConnection, targets: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Chiefs assigned to any of the (layer, feature id) pairs, city level first."""
+    if not targets:
+        return []
+    cursor = await conn.execute(
+        """
+        SELECT c.id, c.name, c.role, c.level, c.title, c.contact, a.layer, a.feature_id
+        FROM chief_assignment AS a
+        JOIN chief AS c ON c.id = a.chief_id
+        JOIN unnest(%(layers)s::text[], %(ids)s::int[]) AS t(layer, id) ON t.layer = a.layer AND t.id = a.feature_id
+        ORDER BY a.layer, a.feature_id, c.id
+        """,
+        {"layers": [layer for layer, _ in targets], "ids": [fid for _, fid in targets]},
+    )
+    columns = [c.name for c in cursor.description or []]
+    chiefs = [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+    chiefs.sort(key=lambda c: (_LEVEL_ORDER.get(c["level"], 9), c["layer"], c["feature_id"], c["id"]))
+    return chiefs
+
+
+async def layer_revisions(conn: AsyncConnection, layer_ids: list[str]) -> dict[str, int]:
+    """The change-tracking revision of each layer (what the result was computed on)."""
+    cursor = await conn.execute(
+        "SELECT layer, revision FROM layer_state WHERE layer = ANY(%(layers)s) ORDER BY layer", {"layers": layer_ids}
+    )
+    return {layer: int(revision) for layer, revision in await cursor.fetchall()}
+
+
+async def zone_check(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    rules: RuleSet,
+    site: Site,
+    *,
+    buffer_m: float = 0.0,
+    station_radius_m: float = 3000.0,
+) -> dict[str, Any]:
+    """The full zone-check answer for a checked site (see the API docs for the contract)."""
+    found, stations = await find_features(conn, catalog, rules, site, buffer_m, station_radius_m)
+    verdict, reasons = evaluate(rules, found)
+    overlaps = [r for r in found if r["distance_m"] is None or r["distance_m"] <= buffer_m]
+    involved = [(r["layer"], r["id"]) for r in overlaps if r["layer"] in ("river", "bay", "watershed")]
+    chiefs = await responsible_chiefs(conn, involved)
+    revisions = await layer_revisions(conn, [*rules.layers, "station"])
+    for record in overlaps:
+        record.pop("attributes", None)
+    return {
+        "verdict": verdict,
+        "reasons": reasons,
+        "input": {
+            "area_m2": round(site.area_m2, 2),
+            "length_m": round(site.length_m, 2),
+            "bbox": site.bbox,
+            "vertices": site.vertices,
+            "geometry_type": site.geometry.geom_type,
+            "buffer_m": buffer_m,
+            "station_radius_m": station_radius_m,
+        },
+        "overlaps": overlaps,
+        "chiefs": chiefs,
+        "stations": stations,
+        "revisions": revisions,
+        "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }

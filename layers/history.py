@@ -1,0 +1,347 @@
+"""Revision history of red lines and protected areas: SQL for features as of a revision or
+date, the revision log, and diffs between revisions.
+
+The tables and triggers are created by migration 0004 (``layer_revision`` and
+``<table>_history``). Everything here builds SQL from validated catalog identifiers
+(``sql.Identifier``) with values bound as *named* parameters, so the same statements
+run on the sync connections of the CLI and the async ones of the service, and a
+subquery can be embedded in a larger statement (e.g. the tile SQL) without clashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from layers.catalog import Layer
+
+HISTORY_LAYERS = ("redline", "protected_area")
+"""Layers whose every revision is kept (migration 0004)."""
+
+CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+"""Dates without a time of day (``asof=2025-06-30``) mean the end of that day in China."""
+
+EXTRA_COLUMNS = ("geom_3857", "is_sample", "updated_at")
+"""Table columns besides the id, properties and geometry that a features subquery keeps."""
+
+
+class HistoryError(ValueError):
+    """A request about history that cannot be answered (no history kept, unknown revision)."""
+
+
+class RevisionNotFound(HistoryError):
+    """The requested revision does not exist (yet)."""
+
+
+def has_history(layer: Layer) -> bool:
+    """True when the layer keeps a revision history."""
+    return layer.id in HISTORY_LAYERS
+
+
+def require_history(layer: Layer) -> None:
+    """Raise HistoryError naming the layers that do keep history."""
+    if not has_history(layer):
+        raise HistoryError(
+            f"layer {layer.id!r} keeps no revision history; revisions are kept for: {', '.join(HISTORY_LAYERS)}"
+        )
+
+
+def history_table(layer: Layer) -> sql.Identifier:
+    return sql.Identifier(f"{layer.table}_history")
+
+
+def feature_columns(layer: Layer) -> list[str]:
+    """The columns a features subquery exposes, the same for current and historic data."""
+    columns = [layer.id_column, *layer.property_names, layer.geometry_column]
+    return columns + [c for c in EXTRA_COLUMNS if c not in columns]
+
+
+def parse_asof(value: str | dt.date | dt.datetime) -> dt.datetime:
+    """Read an ``asof`` value: an ISO date (end of that day, China time) or date-time.
+
+    A date-time without a UTC offset is taken as China Standard Time (UTC+8).
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time.max)
+    else:
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time.max)
+            else:
+                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise HistoryError(
+                f"asof {value!r} is not a date or date-time; use e.g. 2025-06-30 or 2025-06-30T12:00:00+08:00"
+            ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_STANDARD_TIME)
+
+
+def features_as_of_sql(
+    layer: Layer,
+    revision: int | None = None,
+    asof: dt.datetime | dt.date | str | None = None,
+    *,
+    prefix: str = "asof_",
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """A ``SELECT`` of the layer's features as of a revision or a moment, and its parameters.
+
+    With neither ``revision`` nor ``asof`` it selects the current table. The columns are
+    the same in every case (:func:`feature_columns`: id, properties, ``geom``,
+    ``geom_3857``, ``is_sample``, ``updated_at``), so callers embed it as
+    ``FROM ({subquery}) AS t`` in place of the table; spatial filters on ``geom`` or
+    ``geom_3857`` still use the history table's GiST indexes. Parameters are named
+    ``%(<prefix>...)s`` so two of these can share one statement.
+
+    Raises:
+        HistoryError: the layer keeps no history, or both revision and asof were given.
+    """
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in feature_columns(layer))
+    if revision is None and asof is None:
+        return sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(layer.table)), {}
+    require_history(layer)
+    if revision is not None and asof is not None:
+        raise HistoryError("give either a revision or an asof date, not both")
+    rev_param = sql.Placeholder(f"{prefix}revision")
+    if revision is not None:
+        if revision < 0:
+            raise HistoryError(f"revision must be 0 or more, not {revision}")
+        query = sql.SQL(
+            "SELECT {columns} FROM {hist} WHERE revision_from <= {rev} AND (revision_to IS NULL OR revision_to > {rev})"
+        ).format(columns=columns, hist=history_table(layer), rev=rev_param)
+        return query, {f"{prefix}revision": int(revision)}
+    moment = parse_asof(asof)  # type: ignore[arg-type]
+    query = sql.SQL(
+        "SELECT {columns} FROM {hist} AS h,"
+        " (SELECT coalesce(max(number), 0) AS n FROM layer_revision"
+        " WHERE layer = {layer} AND created_at <= {moment}) AS asof"
+        " WHERE h.revision_from <= asof.n AND (h.revision_to IS NULL OR h.revision_to > asof.n)"
+    ).format(
+        columns=sql.SQL(", ").join(sql.SQL("h.{}").format(sql.Identifier(c)) for c in feature_columns(layer)),
+        hist=history_table(layer),
+        layer=sql.Placeholder(f"{prefix}layer"),
+        moment=sql.Placeholder(f"{prefix}time"),
+    )
+    return query, {f"{prefix}layer": layer.id, f"{prefix}time": moment}
+
+
+def revision_at_sql(layer: Layer, asof: dt.datetime | dt.date | str) -> tuple[sql.Composed, dict[str, Any]]:
+    """The number of the layer's latest revision created at or before a moment (0 = none)."""
+    query = sql.SQL(
+        "SELECT coalesce(max(number), 0) FROM layer_revision WHERE layer = %(layer)s AND created_at <= %(moment)s"
+    )
+    return sql.Composed([query]), {"layer": layer.id, "moment": parse_asof(asof)}
+
+
+REVISION_FIELDS = (
+    "number",
+    "created_at",
+    "author",
+    "origin",
+    "source_file",
+    "checksum",
+    "approval_doc",
+    "note",
+    "feature_count",
+    "features_added",
+    "features_removed",
+    "features_changed",
+)
+
+
+def revisions_sql(layer: Layer) -> tuple[sql.Composed, dict[str, Any]]:
+    """The layer's revisions, newest first (columns: :data:`REVISION_FIELDS`)."""
+    query = sql.SQL("SELECT {} FROM layer_revision WHERE layer = %(layer)s ORDER BY number DESC").format(
+        sql.SQL(", ").join(sql.Identifier(f) for f in REVISION_FIELDS)
+    )
+    return query, {"layer": layer.id}
+
+
+def latest_revision_sql(layer: Layer) -> tuple[sql.Composed, dict[str, Any]]:
+    """The number of the layer's latest revision (0 when it has none)."""
+    return sql.Composed([sql.SQL("SELECT coalesce(max(number), 0) FROM layer_revision WHERE layer = %(layer)s")]), {
+        "layer": layer.id
+    }
+
+
+def revision_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of :func:`revisions_sql` as JSON-ready data."""
+    record = dict(zip(REVISION_FIELDS, row, strict=True))
+    record["created_at"] = record["created_at"].isoformat()
+    return record
+
+
+@dataclass(frozen=True)
+class DiffRange:
+    """Two revisions to compare; 0 stands for the empty layer before its first revision."""
+
+    start: int
+    end: int
+
+
+def resolve_range(latest: int, start: int | None, end: int | None) -> DiffRange:
+    """Default ``end`` to the latest revision and ``start`` to the one before; check both exist."""
+    if latest == 0:
+        raise RevisionNotFound("the layer has no revision yet; import data first")
+    end = latest if end is None else end
+    start = max(end - 1, 0) if start is None else start
+    for name, value in (("from", start), ("to", end)):
+        if not 0 <= value <= latest:
+            raise RevisionNotFound(f"revision {name}={value} does not exist; revisions are 1 to {latest} (0 = empty)")
+    return DiffRange(start, end)
+
+
+def _props_json(layer: Layer, alias: str) -> sql.Composed:
+    parts: list[sql.Composable] = []
+    for name in layer.property_names:
+        parts.extend([sql.Literal(name), sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))])
+    return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(parts))
+
+
+def _pairs_cte(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, Any]]:
+    """``a`` / ``b`` = the features at the two revisions, ``pairs`` = joined by feature id."""
+    before, before_params = features_as_of_sql(layer, span.start, prefix="from_")
+    after, after_params = features_as_of_sql(layer, span.end, prefix="to_")
+    query = sql.SQL(
+        """
+        WITH a AS ({before}), b AS ({after}),
+        pairs AS (
+            SELECT coalesce(b.{id}, a.{id}) AS id, a.{id} IS NULL AS added, b.{id} IS NULL AS removed,
+                   a.{geom} AS ga, b.{geom} AS gb, {props_a} AS pa, {props_b} AS pb
+            FROM a FULL JOIN b ON a.{id} = b.{id}
+        )
+        """
+    ).format(
+        before=before,
+        after=after,
+        id=sql.Identifier(layer.id_column),
+        geom=sql.Identifier(layer.geometry_column),
+        props_a=_props_json(layer, "a"),
+        props_b=_props_json(layer, "b"),
+    )
+    return query, {**before_params, **after_params}
+
+
+def diff_features_sql(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, Any]]:
+    """Features added, removed or changed between two revisions, with their areas (km², ellipsoidal).
+
+    Columns: id, change, properties before, properties after, geometry changed,
+    area before, area after, area gained, area lost.
+    """
+    pairs, params = _pairs_cte(layer, span)
+    query = sql.SQL(
+        """{pairs}
+        SELECT id, CASE WHEN added THEN 'added' WHEN removed THEN 'removed' ELSE 'changed' END,
+               CASE WHEN added THEN NULL ELSE pa END, CASE WHEN removed THEN NULL ELSE pb END,
+               ga IS DISTINCT FROM gb,
+               ST_Area(ga::geography) / 1e6, ST_Area(gb::geography) / 1e6,
+               CASE WHEN added THEN ST_Area(gb::geography)
+                    WHEN removed OR ga = gb THEN 0
+                    ELSE ST_Area(ST_Difference(ST_MakeValid(gb), ST_MakeValid(ga))::geography) END / 1e6,
+               CASE WHEN removed THEN ST_Area(ga::geography)
+                    WHEN added OR ga = gb THEN 0
+                    ELSE ST_Area(ST_Difference(ST_MakeValid(ga), ST_MakeValid(gb))::geography) END / 1e6
+        FROM pairs
+        WHERE added OR removed OR pa IS DISTINCT FROM pb OR ga IS DISTINCT FROM gb
+        ORDER BY id
+        """
+    ).format(pairs=pairs)
+    return query, params
+
+
+def diff_totals_sql(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, Any]]:
+    """Area of the layer at both revisions and the territory gained and lost (km², ellipsoidal).
+
+    Gained = union(after) minus union(before), lost = the reverse. Only moved geometry is
+    unioned: features whose geometry did not change are in both unions and are only
+    subtracted where they touch the moved parts.
+    """
+    pairs, params = _pairs_cte(layer, span)
+    query = sql.SQL(
+        """{pairs},
+        moved_a AS (SELECT ST_Union(ST_MakeValid(ga)) AS g FROM pairs WHERE ga IS NOT NULL AND ga IS DISTINCT FROM gb),
+        moved_b AS (SELECT ST_Union(ST_MakeValid(gb)) AS g FROM pairs WHERE gb IS NOT NULL AND ga IS DISTINCT FROM gb),
+        empty AS (SELECT 'SRID=4326;GEOMETRYCOLLECTION EMPTY'::geometry AS g),
+        kept_near_b AS (SELECT ST_Union(ST_MakeValid(ga)) AS g FROM pairs, moved_b WHERE ga = gb AND ga && moved_b.g),
+        kept_near_a AS (SELECT ST_Union(ST_MakeValid(gb)) AS g FROM pairs, moved_a WHERE ga = gb AND gb && moved_a.g)
+        SELECT
+            (SELECT coalesce(sum(ST_Area(ga::geography)), 0) FROM pairs) / 1e6,
+            (SELECT coalesce(sum(ST_Area(gb::geography)), 0) FROM pairs) / 1e6,
+            coalesce(ST_Area(ST_Difference(
+                mb.g, ST_Union(ARRAY[coalesce(ma.g, e.g), coalesce(kb.g, e.g)]))::geography), 0) / 1e6,
+            coalesce(ST_Area(ST_Difference(
+                ma.g, ST_Union(ARRAY[coalesce(mb.g, e.g), coalesce(ka.g, e.g)]))::geography), 0) / 1e6
+        FROM moved_a AS ma, moved_b AS mb, empty AS e, kept_near_a AS ka, kept_near_b AS kb
+        """
+    ).format(pairs=pairs)
+    return query, params
+
+
+def _km2(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+def shape_diff(
+    layer: Layer, span: DiffRange, features: list[tuple[Any, ...]], totals: tuple[Any, ...] | None
+) -> dict[str, Any]:
+    """Turn the rows of :func:`diff_features_sql` and :func:`diff_totals_sql` into the diff document."""
+    items = []
+    counts = {"added": 0, "removed": 0, "changed": 0}
+    for fid, change, before, after, geometry_changed, area_a, area_b, gained, lost in features:
+        counts[change] += 1
+        props = after if after is not None else before
+        item: dict[str, Any] = {
+            "id": fid,
+            "change": change,
+            "name": (props or {}).get(layer.name_property),
+            "properties": props,
+            "area_from_km2": _km2(area_a),
+            "area_to_km2": _km2(area_b),
+            "area_gained_km2": _km2(gained),
+            "area_lost_km2": _km2(lost),
+        }
+        if change == "changed":
+            item["geometry_changed"] = bool(geometry_changed)
+            item["changed_properties"] = {
+                key: {"from": before.get(key), "to": after.get(key)}
+                for key in layer.property_names
+                if before.get(key) != after.get(key)
+            }
+        items.append(item)
+    area_a, area_b, gained, lost = totals or (0.0, 0.0, 0.0, 0.0)
+    return {
+        "layer": layer.id,
+        "from": span.start,
+        "to": span.end,
+        "summary": {
+            **counts,
+            "area_from_km2": _km2(area_a),
+            "area_to_km2": _km2(area_b),
+            "area_gained_km2": _km2(gained),
+            "area_lost_km2": _km2(lost),
+            "area_method": "ellipsoidal (PostGIS geography, WGS84)",
+        },
+        "features": items,
+    }
+
+
+def diff_revisions(conn: Any, layer: Layer, start: int | None = None, end: int | None = None) -> dict[str, Any]:
+    """The diff between two revisions on a sync psycopg connection (the CLI's)."""
+    require_history(layer)
+    latest = conn.execute(*latest_revision_sql(layer)).fetchone()[0]
+    span = resolve_range(latest, start, end)
+    features = conn.execute(*diff_features_sql(layer, span)).fetchall()
+    totals = conn.execute(*diff_totals_sql(layer, span)).fetchone()
+    return shape_diff(layer, span, features, totals)
+
+
+def list_revisions(conn: Any, layer: Layer) -> list[dict[str, Any]]:
+    """The layer's revisions, newest first, on a sync psycopg connection."""
+    require_history(layer)
+    return [revision_record(row) for row in conn.execute(*revisions_sql(layer)).fetchall()]
