@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import TileFastPath
-from gis_service.routers import analysis, config, health, layers, ogc, ogc_tiles, tiles, zone_check
+from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(revisions_router.router)
     app.include_router(tiles.router)
     app.include_router(ogc_tiles.router)
+    app.include_router(archives.router)
     app.include_router(ogc.router)
     app.include_router(zone_check.router)
     app.include_router(analysis.router)

@@ -29,6 +29,7 @@ class TileSettings(BaseModel):
     cache_enabled: bool = True
     cache_memory_mb: int = Field(default=256, ge=0)
     cache_dir: Path | None = Field(default=None, description="On-disk tile store; none keeps tiles in memory only")
+    archive_dir: Path | None = Field(default=None, description="Directory of .pmtiles archives served at /archives")
     max_age_s: int = Field(
         default=0, ge=0, description="Cache-Control max-age for tiles; 0 sends no-cache (revalidate by ETag)"
     )

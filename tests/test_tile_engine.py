@@ -333,3 +333,45 @@ def test_tiles_cli_rejects_bad_input(database_url: str) -> None:
         )
         assert result.returncode != 0
         assert message in result.stderr
+
+
+def test_service_serves_a_pmtiles_archive(database_url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ECOMAP_DATABASE_URL": database_url}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gis_service.cli",
+            "tiles",
+            "export",
+            str(tmp_path / "offline.pmtiles"),
+            "--layers",
+            "district",
+            "--minzoom",
+            "8",
+            "--maxzoom",
+            "9",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    settings = make_settings(database_url, tiles={"archive_dir": tmp_path})
+    with TestClient(create_app(settings)) as client:
+        meta = client.get("/archives/offline.json").json()
+        assert meta["tiles"][0].endswith("/archives/offline/{z}/{x}/{y}.pbf")
+        t = TMS.tile(118.1, 24.6, 9)
+        archived = client.get(f"/archives/offline/9/{t.x}/{t.y}.pbf")
+        live = client.get(f"/tiles/district/9/{t.x}/{t.y}.pbf")
+        assert archived.status_code == 200
+        assert decode(archived.content) == decode(live.content)
+        assert client.get("/archives/offline/12/0/0.pbf").status_code == 204
+        missing = client.get("/archives/nope.json")
+        assert missing.status_code == 404
+        assert "offline" in missing.json()["detail"]

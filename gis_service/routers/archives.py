@@ -1,0 +1,79 @@
+"""Serving PMTiles archives (e.g. exported by ``ecomap tiles export``) as XYZ tiles.
+
+Archives are files ``<name>.pmtiles`` in ``ECOMAP_TILES__ARCHIVE_DIR``; they are opened
+once (memory-mapped) and answered with the same ETag/gzip/204 semantics as live tiles.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from gis_service.errors import InvalidRequest, NotFound
+from gis_service.routers.deps import base_url
+from gis_service.routers.tiles import tile_response
+from gis_service.tile_http import MVT_MEDIA_TYPE
+from tiles.cache import CachedTile
+from tiles.grid import TileAddressError, tile_address
+from tiles.offline import PMTilesArchive
+
+router = APIRouter(prefix="/archives", tags=["tiles"])
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def _archive(request: Request, name: str) -> PMTilesArchive:
+    directory = request.app.state.settings.tiles.archive_dir
+    if directory is None:
+        raise NotFound("no tile archives are configured: set ECOMAP_TILES__ARCHIVE_DIR to a directory of .pmtiles")
+    path = directory / f"{name}.pmtiles"
+    if not NAME.match(name) or not path.is_file():
+        available = sorted(p.stem for p in directory.glob("*.pmtiles"))
+        raise NotFound(f"no archive {name!r}; available: {', '.join(available) or 'none'}")
+    opened: dict[str, PMTilesArchive] = getattr(request.app.state, "archives", {})
+    request.app.state.archives = opened
+    if name not in opened:
+        opened[name] = PMTilesArchive(path)
+    return opened[name]
+
+
+@router.get("/{name}.json", summary="TileJSON of a PMTiles archive")
+async def archive_tilejson(request: Request, name: str, base: str = Depends(base_url)) -> dict[str, Any]:
+    archive = _archive(request, name)
+    header, metadata = archive.header, archive.metadata
+    return {
+        "tilejson": "3.0.0",
+        "name": metadata.get("name", name),
+        "tiles": [f"{base}/archives/{name}/{{z}}/{{x}}/{{y}}.pbf"],
+        "minzoom": header["min_zoom"],
+        "maxzoom": header["max_zoom"],
+        "bounds": [
+            header["min_lon_e7"] / 1e7,
+            header["min_lat_e7"] / 1e7,
+            header["max_lon_e7"] / 1e7,
+            header["max_lat_e7"] / 1e7,
+        ],
+        "vector_layers": metadata.get("vector_layers", []),
+    }
+
+
+@router.get(
+    "/{name}/{z}/{x}/{y}.pbf",
+    summary="A tile from a PMTiles archive",
+    response_class=Response,
+    responses={200: {"content": {MVT_MEDIA_TYPE: {}}}, 204: {"description": "No tile in the archive here"}},
+)
+async def archive_tile(
+    request: Request,
+    name: str,
+    z: Annotated[int, Path(ge=0, le=24)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+) -> Response:
+    archive = _archive(request, name)
+    try:
+        address = tile_address(z, x, y)
+    except TileAddressError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return tile_response(request, CachedTile(archive.tile(address.z, address.x, address.y)))
