@@ -58,6 +58,11 @@ def _parse_mapping(pairs: list[str] | None) -> dict[str, str]:
     return mapping
 
 
+def _short(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -108,9 +113,13 @@ def import_command(
     ] = None,
     note: Annotated[str | None, typer.Option(help="A note recorded with the revision")] = None,
     generalize: Annotated[
-        bool,
-        typer.Option(help="Recompute the low-zoom tile geometry in the import transaction (else in the background)"),
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--generalize/--no-generalize",
+            help="Recompute the low-zoom tile geometry in the import transaction, or leave it to the service's"
+            " background job (default: in the transaction when the layer is small)",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
 ) -> None:
     """Validate a file and import it into a layer, all or nothing (one transaction).
@@ -243,7 +252,7 @@ def diff_command(
     for item in diff["features"]:
         detail = ""
         if item["change"] == "changed":
-            parts = [f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changed_properties"].items()]
+            parts = [f"{k}: {_short(v['from'])} -> {_short(v['to'])}" for k, v in item["changed_properties"].items()]
             if item["geometry_changed"]:
                 parts.append(f"geometry +{item['area_gained_km2']:.4f}/-{item['area_lost_km2']:.4f} km²")
             detail = "  " + "; ".join(parts)

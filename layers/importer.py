@@ -10,7 +10,10 @@ Everything runs in one transaction: a ``layer_revision`` is opened for layers wi
 history (author, file, SHA-256, approval document), the layer changes (``replace``,
 ``append`` or ``upsert`` by a key; ``replace`` with a key keeps the ids of features
 that stay, so revisions diff feature by feature), and the low-zoom tile generalization
-is recomputed (``tiles.generalize.generalize_layer``), then commit. Any failure rolls
+is recomputed (``tiles.generalize.generalize_layer``) when the layer is small enough to
+do it quickly (``GENERALIZE_INLINE_MAX_BYTES``); a larger layer keeps its new features
+in ``gen_dirty`` (tiles simplify them on the fly) and the service's background
+scheduler, notified by the commit, regeneralizes it. Then commit. Any failure rolls
 all of it back: the layer stays exactly as it was and readers never see half an import.
 """
 
@@ -62,6 +65,8 @@ _SAME_GEOMETRY = sql.SQL(
     " FROM ST_DumpPoints(ST_ForcePolygonCCW({stored})) AS a"
     " JOIN ST_DumpPoints(ST_ForcePolygonCCW(s.geom)) AS b USING (path)), false)))"
 )
+GENERALIZE_INLINE_MAX_BYTES = 32 * 1024 * 1024
+"""Layers up to this size (table + TOAST) are regeneralized inside the import transaction."""
 _LOCATE_LIMIT = 20_000
 """When the database refuses a row, at most this many rows are retried one by one to name it."""
 
@@ -395,7 +400,7 @@ def import_layer(
     approval: str | None = None,
     note: str | None = None,
     region: Region = XIAMEN_REGION,
-    generalize: bool = True,
+    generalize: bool | None = None,
     progress: bool = False,
 ) -> ImportResult:
     """Validate a file and, unless ``dry_run``, write it to a layer in one transaction.
@@ -415,8 +420,9 @@ def import_layer(
         mapping: source field -> layer property, besides same-name fields.
         dry_run: validate and report only. strict: refuse invalid geometry instead of repairing it.
         author, approval, note: recorded with the new revision (layers with history).
-        generalize: recompute the tile generalization in the transaction; if False the
-            new features stay in ``gen_dirty`` and the service regeneralizes them.
+        generalize: True: recompute the tile generalization in the transaction; False:
+            leave the new features in ``gen_dirty`` for the service to regeneralize in the
+            background; None (default): in the transaction when the layer is small.
 
     Raises:
         ImportFailed: the file cannot be read or used; ValidationFailed: errors were found.
@@ -437,7 +443,7 @@ def import_layer(
 def _import(
     conn: psycopg.Connection, layer: Layer, source: Source, *, crs: str | None, datum: str | None, mode: str,
     key: str | None, mapping: dict[str, str] | None, dry_run: bool, strict: bool, author: str | None,
-    approval: str | None, note: str | None, region: Region, generalize: bool, progress: bool,
+    approval: str | None, note: str | None, region: Region, generalize: bool | None, progress: bool,
 ) -> ImportResult:  # fmt: skip
     report = ValidationReport(file=source.display, layer=layer.id, source_layer=source.layer, driver=source.driver)
     report.encoding = source.encoding_note
@@ -498,14 +504,21 @@ def _import(
             if not report.ok:
                 raise ValidationFailed(report)
             _apply(conn, stage, layer, table, source, result, written, author=author, approval=approval, note=note)
-            if generalize:
+            if generalize or (generalize is None and _small(conn, layer)):
                 from tiles.generalize import generalize_layer
 
                 result.generalized = generalize_layer(conn, layer)
+            else:
+                report.add("info", "generalize_later", "tile generalization left to the service (background)", count=1)
     except psycopg.Error as exc:
         raise ImportFailed(f"{source.display}: the import failed and was rolled back: {exc}") from None
     result.applied = not dry_run
     return result
+
+
+def _small(conn: psycopg.Connection, layer: Layer) -> bool:
+    size = conn.execute("SELECT pg_table_size(%s::regclass)", [layer.table]).fetchone()
+    return bool(size and size[0] <= GENERALIZE_INLINE_MAX_BYTES)
 
 
 def _hint_crs(report: ValidationReport, source_crs: Any, raw_bounds: np.ndarray, region: Region) -> None:

@@ -313,7 +313,7 @@ def resolve_mapping(
     return mapping, [f for f in fields if f not in mapping]
 
 
-def read_chunks(source: Source, progress: bool = False, first_chunk: int = 2_000) -> Iterator[tuple[int, Any]]:
+def read_chunks(source: Source, progress: bool = False, first_chunk: int = 500) -> Iterator[tuple[int, Any]]:
     """Yield ``(start index, GeoDataFrame)`` chunks sized to about TARGET_VERTICES_PER_CHUNK vertices."""
     start, size = 0, first_chunk
     with tqdm(total=source.count, unit="feature", disable=not progress, desc=Path(source.display).name) as bar:

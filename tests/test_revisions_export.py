@@ -341,3 +341,24 @@ def test_done_when_official_gbk_shapefile_in_4527_to_revision_diff_map_and_4548_
     assert info["crs"] == "EPSG:4548" and info["features"] == len(official)
     exported = pyogrio.read_dataframe(path)
     assert "新增红线" in set(exported["name"])
+
+
+def test_cli_revisions_diff_and_export(rev_url, rev_db, tmp_path):
+    env = {"ECOMAP_DATABASE_URL": rev_url}
+    runner = CliRunner()
+    rev_db.execute("UPDATE redline SET name = '命令行测试' WHERE id = (SELECT min(id) FROM redline)")
+    listing = runner.invoke(cli_app, ["revisions", "redline"], env=env)
+    assert listing.exit_code == 0 and listing.output.splitlines()[0].split()[0] == str(latest(rev_db)[0])
+    diff = runner.invoke(cli_app, ["diff", "redline"], env=env)
+    assert diff.exit_code == 0 and "1 changed" in diff.output and "命令行测试" in diff.output
+    as_json = runner.invoke(cli_app, ["diff", "redline", "--from", "1", "--json"], env=env)
+    assert as_json.exit_code == 0 and '"from": 1' in as_json.output
+    out = tmp_path / "redline_r1.shp"
+    exported = runner.invoke(cli_app, ["export", "redline", str(out), "--revision", "1", "--crs", "EPSG:4548"], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert pyogrio.read_info(out)["crs"] == "EPSG:4548" and out.with_suffix(".cpg").exists()
+    assert "命令行测试" not in set(pyogrio.read_dataframe(out)["name"])
+    wrong = runner.invoke(cli_app, ["revisions", "station"], env=env)
+    assert wrong.exit_code == 2 and "keeps no revision history" in wrong.output
+    bad = runner.invoke(cli_app, ["export", "redline", str(tmp_path / "x.dwg")], env=env)
+    assert bad.exit_code == 2 and "unknown export format" in bad.output

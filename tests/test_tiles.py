@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from layers.catalog import load_catalog
+from tiles.sql import has_label_points
 
 CATALOG = load_catalog()
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -21,6 +22,17 @@ def expected_ids(db: psycopg.Connection, layer_id: str, z: int, x: int, y: int) 
     margin = layer.tiles.buffer / layer.tiles.extent
     query = sql.SQL(
         "SELECT id FROM {} WHERE ST_Intersects(ST_Transform(geom, 3857), ST_TileEnvelope(%s, %s, %s, margin => %s))"
+    ).format(sql.Identifier(layer.table))
+    return {row[0] for row in db.execute(query, [z, x, y, margin]).fetchall()}
+
+
+def expected_label_ids(db: psycopg.Connection, layer_id: str, z: int, x: int, y: int) -> set[int]:
+    """Features whose label point (a point on their surface) lies in the tile plus its buffer."""
+    layer = CATALOG.get(layer_id)
+    margin = layer.tiles.buffer / layer.tiles.extent
+    query = sql.SQL(
+        "SELECT id FROM {} WHERE ST_Intersects(ST_Transform(ST_PointOnSurface(geom), 3857),"
+        " ST_TileEnvelope(%s, %s, %s, margin => %s))"
     ).format(sql.Identifier(layer.table))
     return {row[0] for row in db.execute(query, [z, x, y, margin]).fetchall()}
 
@@ -52,11 +64,17 @@ def test_tile_holds_every_intersecting_feature(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     decoded = decode(response.content)
-    assert list(decoded) == [layer_id]
+    layer = CATALOG.get(layer_id)
+    if has_label_points(layer, z):
+        assert list(decoded) == [layer_id, f"{layer_id}_label"]
+        labels = decoded[f"{layer_id}_label"]["features"]
+        assert {f["id"] for f in labels} == expected_label_ids(db, layer_id, z, tile.x, tile.y)
+        assert all(f["geometry"]["type"] == "Point" and layer.style.label.property in f["properties"] for f in labels)
+    else:
+        assert list(decoded) == [layer_id]
     features = decoded[layer_id]["features"]
     assert {f["id"] for f in features} == expected
     assert decoded[layer_id]["extent"] == 4096
-    layer = CATALOG.get(layer_id)
     for feature in features:
         assert set(feature["properties"]) <= set(layer.property_names)
         assert layer.name_property in feature["properties"]
@@ -76,8 +94,8 @@ def test_composite_tile_has_one_layer_per_catalog_layer(client: TestClient, db: 
     response = client.get(f"/tiles/district,redline,river/10/{tile.x}/{tile.y}.pbf")
     assert response.status_code == 200
     decoded = decode(response.content)
-    assert set(decoded) == {"district", "redline", "river"}
-    for layer_id in decoded:
+    assert set(decoded) == {"district", "district_label", "redline", "river"}  # district labels from z9
+    for layer_id in ("district", "redline", "river"):
         assert {f["id"] for f in decoded[layer_id]["features"]} == expected_ids(db, layer_id, 10, tile.x, tile.y)
 
 

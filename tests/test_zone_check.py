@@ -84,6 +84,15 @@ def test_point_in_core_zone_is_prohibited(client: TestClient, db: psycopg.Connec
     assert overlap["share"] == 1.0 and overlap["zone"] in ("核心区", "核心保护区")
 
 
+def test_share_of_a_multipoint_counts_points(client: TestClient, db: psycopg.Connection) -> None:
+    feature_id, zone = feature_geometry(db, "protected_area", "zone = '核心区'")
+    inside = list(inside_point(zone))
+    result = check(client, {"type": "MultiPoint", "coordinates": [inside, list(OPEN_SEA)]})
+    overlap = next(o for o in result["overlaps"] if o["layer"] == "protected_area" and o["id"] == feature_id)
+    assert overlap["share"] == 0.5
+    assert result["verdict"] == "prohibited"
+
+
 def test_open_sea_is_clear(client: TestClient) -> None:
     result = check(client, {"type": "Point", "coordinates": list(OPEN_SEA)}, buffer_m=1000)
     assert result["verdict"] == "clear"

@@ -80,20 +80,36 @@ def build_tile_query(
         where: an extra boolean condition on alias ``t`` (a compiled CQL2 filter whose
             values are bound as named parameters).
     """
-    texts: dict[tuple[str, ...], tuple[sql.Composed, sql.Composed | None]] = {}
+    texts: dict[tuple, tuple[sql.Composed, sql.Composed | None]] = {}
     by_zoom = {}
     for z in range(MAX_ZOOM + 1):
-        names = tile_properties(layer, z, properties)
-        if names not in texts:
-            texts[names] = _compose(layer, list(names), where)
-        by_zoom[z] = texts[names]
+        key = (tile_properties(layer, z, properties), has_label_points(layer, z))
+        if key not in texts:
+            texts[key] = _compose(layer, list(key[0]), where, labels=key[1])
+        by_zoom[z] = texts[key]
     return TileQuery(layer, by_zoom)
 
 
+def has_label_points(layer: Layer, z: int) -> bool:
+    """Whether tiles at zoom z carry a ``<layer>_label`` MVT layer of label points: for
+    labelled polygons, whose clipped parts would otherwise repeat the label in every tile."""
+    return layer.is_polygon and layer.style.label is not None and z >= layer.style.label.minzoom
+
+
+def label_properties(layer: Layer) -> list[str]:
+    """Properties carried by label points: the label, and its English form when there is one."""
+    assert layer.style.label is not None  # noqa: S101 - only called for labelled layers
+    names = [layer.style.label.property]
+    if "name_en" in layer.property_names and "name_en" not in names:
+        names.append("name_en")
+    return names
+
+
 def _compose(
-    layer: Layer, properties: list[str], where: sql.Composable | None
+    layer: Layer, properties: list[str], where: sql.Composable | None, labels: bool = False
 ) -> tuple[sql.Composed, sql.Composed | None]:
-    """The detail and generalized ST_AsMVT queries of a layer with given properties."""
+    """The detail and generalized ST_AsMVT queries of a layer with given properties
+    (followed, with ``labels``, by the MVT layer of its label points)."""
     margin = sql.Literal(layer.tiles.buffer / layer.tiles.extent)
     search_area = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(margin)
     select_list = sql.SQL(", ").join(
@@ -145,4 +161,29 @@ def _compose(
             ) AS q
             """
         ).format(**names)
+    if labels:
+        label_query = sql.SQL(
+            """
+            SELECT ST_AsMVT(l, {label_name}, {extent}, '__geom', '__id')
+            FROM (
+                SELECT t.{id} AS __id, {label_columns},
+                       ST_AsMVTGeom(t.label_3857, {envelope}, {extent}, {buffer}, true) AS __geom
+                FROM {table} AS t
+                WHERE t.label_3857 && {search_area}{condition}
+            ) AS l
+            """
+        ).format(
+            label_name=sql.Literal(f"{layer.id}_label"),
+            label_columns=sql.SQL(", ").join(property_columns(layer, label_properties(layer))),
+            **names,
+        )
+        detail = _concat(detail, label_query)
+        generalized = _concat(generalized, label_query) if generalized is not None else None
     return detail, generalized
+
+
+def _concat(*queries: sql.Composed) -> sql.Composed:
+    """One statement returning the concatenated MVT layers of several queries."""
+    return sql.SQL("SELECT {}").format(
+        sql.SQL(" || ").join(sql.SQL("COALESCE(({}), ''::bytea)").format(q) for q in queries)
+    )

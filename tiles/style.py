@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from layers.catalog import Catalog, Layer
+from tiles.sql import label_properties
 
 XIAMEN_BOUNDS = (117.85, 24.38, 118.45, 24.93)
 XIAMEN_CENTER = (118.10, 24.60, 10)
@@ -94,11 +95,12 @@ def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
             layout["symbol-placement"] = "line"
         elif style.kind == "circle":
             layout.update({"text-offset": [0, 1.2], "text-anchor": "top", "text-optional": True})
+        source_layer = f"{layer.id}_label" if layer.is_polygon else layer.id  # polygons: one point each
         result.append(
             {
                 "id": f"{layer.id}-label",
                 "type": "symbol",
-                **{**common, "minzoom": max(layer.minzoom, label.minzoom)},
+                **{**common, "source-layer": source_layer, "minzoom": max(layer.minzoom, label.minzoom)},
                 "layout": layout,
                 "paint": {"text-color": label.color, "text-halo-color": "#ffffff", "text-halo-width": 1.5},
             }
@@ -130,6 +132,17 @@ def tilejson(catalog: Catalog, layer_ids: list[str], base_url: str) -> dict[str,
                 "fields": {p.name: p.title.en for p in layer.properties},
             }
             for layer in chosen
+        ]
+        + [
+            {
+                "id": f"{layer.id}_label",
+                "description": f"Label points of {layer.title.en}",
+                "minzoom": max(layer.minzoom, layer.style.label.minzoom),
+                "maxzoom": layer.maxzoom,
+                "fields": {name: layer.get_property(name).title.en for name in label_properties(layer)},
+            }
+            for layer in chosen
+            if layer.is_polygon and layer.style.label is not None
         ],
     }
 

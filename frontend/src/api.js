@@ -85,4 +85,9 @@ export const api = {
   chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
   chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
   upstream: (riverId) => getJSON(`api/rivers/${encodeURIComponent(riverId)}/upstream`),
+  /** One feature with all its attributes (tiles carry only some of them at low zooms). */
+  feature: (layerId, id) =>
+    getJSON(`ogc/collections/${encodeURIComponent(layerId)}/items/${encodeURIComponent(id)}`, {
+      headers: { Accept: 'application/geo+json' },
+    }),
 };

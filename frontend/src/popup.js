@@ -4,6 +4,7 @@
 import * as maplibregl from 'maplibre-gl';
 import { catalogLayerOf, interactiveLayerIds } from './map.js';
 import { formatNumber, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { api } from './api.js';
 import { h } from './ui.js';
 
 const SOURCE = 'ecomap';
@@ -101,9 +102,31 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
   });
   map.getCanvas().addEventListener('mouseleave', () => setHover(null));
 
+  const render = () => popup.setDOMContent(popupContent(popupFeatures, catalog, getLang()));
+
+  // Low-zoom tiles carry only the attributes needed to draw; fetch the rest by feature id.
+  const completeAttributes = async (features) => {
+    await Promise.all(
+      features.map(async (feature) => {
+        if (feature.id === undefined || feature.complete || !catalog.get(feature.layerId)) return;
+        try {
+          const full = await api.feature(feature.layerId, feature.id);
+          feature.properties = { ...feature.properties, ...(full.properties || {}) };
+          feature.complete = true;
+        } catch {
+          // Keep what the tile had: the popup still shows the drawn attributes.
+        }
+      }),
+    );
+    if (popup.isOpen() && popupFeatures === features) render();
+  };
+
   const show = (lngLat, features) => {
     popupFeatures = features;
-    popup.setLngLat(lngLat).setDOMContent(popupContent(features, catalog, getLang())).addTo(map);
+    popup.setLngLat(lngLat);
+    render();
+    popup.addTo(map);
+    completeAttributes(features);
   };
 
   map.on('click', (event) => {
@@ -123,7 +146,7 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
   });
 
   onLangChange(() => {
-    if (popup.isOpen() && popupFeatures) popup.setDOMContent(popupContent(popupFeatures, catalog, getLang()));
+    if (popup.isOpen() && popupFeatures) render();
   });
 
   return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from psycopg import AsyncConnection
 from starlette.background import BackgroundTask
@@ -67,6 +67,7 @@ async def diff(
 )
 async def features(
     layer: LayerId,
+    request: Request,
     revision: Revision = None,
     asof: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=50_000, description="Features per page")] = 10_000,
@@ -82,7 +83,7 @@ async def features(
     if number is not None:
         headers["X-Layer-Revision"] = str(number)
     if more:
-        headers["Link"] = f'<?offset={offset + limit}&limit={limit}>; rel="next"'
+        headers["Link"] = f'<{request.url.include_query_params(offset=offset + limit, limit=limit)}>; rel="next"'
     return Response(body, media_type="application/geo+json", headers=headers)
 
 

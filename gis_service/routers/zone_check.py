@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -175,6 +175,7 @@ async def read_site(request: Request) -> tuple[service.Site, ZoneCheckOptions]:
     "/zone-check",
     summary="Check a proposed site against red lines, protected areas, water-source zones…",
     openapi_extra=REQUEST_BODY,
+    response_class=JSONResponse,
     responses={200: {"description": "The verdict, reasons, overlaps, chiefs and stations"}, **ERRORS},
 )
 async def zone_check(
@@ -182,7 +183,7 @@ async def zone_check(
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     rules: RuleSet = Depends(get_rules),
-) -> JSONResponse:
+) -> Response:
     """Every red line, protected-area zone, drinking-water source zone, watershed, bay, river segment
     and district the site touches (overlap in m² and share of the site, on the ellipsoid), those within
     `buffer_m` (with their distance), the chiefs of the rivers/bays/watersheds involved, the stations
@@ -195,7 +196,7 @@ async def zone_check(
     result = await service.zone_check(
         conn, catalog, rules, site, buffer_m=options.buffer_m, station_radius_m=options.station_radius_m
     )
-    return JSONResponse(result)
+    return Response(orjson.dumps(result), media_type="application/json")
 
 
 @router.post(

@@ -350,10 +350,12 @@ def _candidates(layer: Layer, fields: dict[str, str | None], rule_properties: li
 _MEASURES = {
     # What a touching polygon covers of the site: area (m²), length (m) or number of points.
     2: "CASE WHEN c.geom ~ s.g AND ST_CoveredBy(s.g, c.geom) THEN s.measure "
+    "WHEN c.geom @ s.g AND ST_CoveredBy(c.geom, s.g) THEN ST_Area(ST_Transform(c.geom, %(local_crs)s)) "
     "ELSE ST_Area(ST_Transform(ST_Intersection(c.geom, s.g), %(local_crs)s)) END",
     1: "CASE WHEN c.geom ~ s.g AND ST_CoveredBy(s.g, c.geom) THEN s.measure "
     "ELSE ST_Length(ST_Transform(ST_Intersection(c.geom, s.g), %(local_crs)s)) END",
-    0: "ST_NumGeometries(ST_Intersection(c.geom, s.g))::float8",
+    0: "CASE WHEN ST_NumGeometries(s.g) = 1 THEN 1.0 "
+    "ELSE (SELECT count(*) FROM ST_Dump(s.g) AS p WHERE ST_Intersects(c.geom, p.geom))::float8 END",
 }
 
 
@@ -389,6 +391,31 @@ def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed
     ).format(candidates=sql.SQL(" UNION ALL ").join(candidates), measure=sql.SQL(_MEASURES[dimension]))
 
 
+_STATEMENTS: dict[tuple[int, int, int], tuple[Catalog, RuleSet, str]] = {}
+
+
+def _cached_statement(conn: AsyncConnection, catalog: Catalog, rules: RuleSet, dimension: int) -> str:
+    """The zone-check statement for a site dimension, composed once per catalog and rule set.
+
+    Composing it takes a few milliseconds of Python: it only depends on the catalog, the
+    rules and the site's dimension, so it is kept (as text; values stay bound parameters).
+    """
+    key = (id(catalog), id(rules), dimension)
+    cached = _STATEMENTS.get(key)
+    if cached is not None and cached[0] is catalog and cached[1] is rules:
+        return cached[2]
+    candidates = [
+        _candidates(catalog.get(layer_id), fields.model_dump(), rules.properties_of(layer_id), "search_box")
+        for layer_id, fields in rules.layers.items()
+    ]
+    candidates.append(_candidates(catalog.get("station"), {"category": "kind", "zone": "code"}, [], "station_box"))
+    text = _statement(candidates, dimension).as_string(conn)
+    if len(_STATEMENTS) > 64:
+        _STATEMENTS.clear()
+    _STATEMENTS[key] = (catalog, rules, text)  # holding them keeps their ids from being reused
+    return text
+
+
 async def find_features(
     conn: AsyncConnection, catalog: Catalog, rules: RuleSet, site: Site, buffer_m: float, station_radius_m: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -396,11 +423,6 @@ async def find_features(
     and the stations within the radius (nearest first), in one statement."""
     search_m = max(buffer_m, rules.search_distance_m)
     station = catalog.get("station")
-    candidates = [
-        _candidates(catalog.get(layer_id), fields.model_dump(), rules.properties_of(layer_id), "search_box")
-        for layer_id, fields in rules.layers.items()
-    ]
-    candidates.append(_candidates(station, {"category": "kind", "zone": "code"}, [], "station_box"))
     total = {2: site.area_m2, 1: site.length_m}.get(site.dimension, float(site.points))
     params = {
         "wkb": shapely.to_wkb(site.geometry, include_srid=False),
@@ -411,7 +433,7 @@ async def find_features(
         "search_m": search_m,
         "radius_m": station_radius_m,
     }
-    cursor = await conn.execute(_statement(candidates, site.dimension), params)
+    cursor = await conn.execute(_cached_statement(conn, catalog, rules, site.dimension), params)
     columns = [c.name for c in cursor.description or []]
     found, stations = [], []
     for row in await cursor.fetchall():
