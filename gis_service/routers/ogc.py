@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog, get_connection
+from gis_service.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from gis_service.services import features
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError, parse_filter
@@ -45,6 +46,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
     "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
+    *TILES_CONFORMANCE,
 ]
 
 ITEMS_PARAMETERS = {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs"}
@@ -94,6 +96,12 @@ async def landing(base: str = Depends(base_url), f: Format = None) -> Response:
                 _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
                 _link(f"{root}/conformance", "conformance", JSON, "Conformance classes"),
                 _link(f"{root}/collections", "data", JSON, "The collections"),
+                _link(
+                    f"{root}/tileMatrixSets",
+                    "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                    JSON,
+                    "Tile matrix sets (OGC API - Tiles)",
+                ),
             ],
         }
     )
@@ -121,6 +129,7 @@ async def _collection_document(conn: AsyncConnection, layer: Layer, base: str) -
             _link(url, "self", JSON, "This collection"),
             _link(f"{url}/items", "items", GEOJSON, "Features as GeoJSON"),
             _link(f"{url}/queryables", REL_QUERYABLES, SCHEMA_JSON, "Queryable properties"),
+            _link(f"{url}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "Vector tilesets"),
         ],
     }
     if extent is not None:
