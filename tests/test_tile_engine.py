@@ -375,3 +375,46 @@ def test_service_serves_a_pmtiles_archive(database_url: str, tmp_path: Path) -> 
         missing = client.get("/archives/nope.json")
         assert missing.status_code == 404
         assert "offline" in missing.json()["detail"]
+
+
+def test_tiles_as_of_a_revision(client: TestClient, db: psycopg.Connection) -> None:
+    """?revision= and ?asof= show a layer as it was; the current tile shows the edit."""
+    before = db.execute("SELECT max(number) FROM layer_revision WHERE layer = 'redline'").fetchone()[0]
+    feature_id = db.execute("SELECT min(id) FROM redline").fetchone()[0]
+    tile = feature_tile(db, "redline", feature_id, 13)
+    url = f"/tiles/redline/13/{tile.x}/{tile.y}.pbf"
+    envelope = "ST_TileEnvelope(13, %s, %s, margin => 64.0 / 4096)"
+
+    def ids(response) -> set[int]:  # noqa: ANN001
+        return {f["id"] for f in decode(response.content)["redline"]["features"]} if response.content else set()
+
+    try:
+        db.execute("UPDATE redline SET geom = ST_Translate(geom, 0.3, 0) WHERE id = %s", [feature_id])
+        current = {
+            r[0]
+            for r in db.execute(
+                f"SELECT id FROM redline WHERE ST_Intersects(geom_3857, {envelope})", [tile.x, tile.y]
+            ).fetchall()
+        }  # noqa: S608
+        historic = {
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM redline_history WHERE revision_from <= %s AND (revision_to IS NULL OR revision_to > %s)"
+                f" AND ST_Intersects(geom_3857, {envelope})",
+                [before, before, tile.x, tile.y],
+            ).fetchall()
+        }  # noqa: S608
+        assert feature_id in historic and feature_id not in current
+        assert ids(client.get(url)) == current
+        assert ids(client.get(url, params={"revision": before})) == historic
+        created = db.execute(
+            "SELECT created_at FROM layer_revision WHERE layer = 'redline' AND number = %s", [before]
+        ).fetchone()[0]
+        assert ids(client.get(url, params={"asof": created.isoformat()})) == historic
+        refused = client.get("/tiles/station/13/0/0.pbf", params={"revision": 1})
+        assert refused.status_code == 400
+        assert "keeps no revision history" in refused.json()["detail"]
+        both = client.get(url, params={"revision": 1, "asof": "2025-01-01"})
+        assert both.status_code == 400
+    finally:
+        db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.3, 0) WHERE id = %s", [feature_id])

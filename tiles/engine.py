@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError, parse_filter
+from layers.history import features_as_of_sql
 from tiles.cache import BBox, CachedTile, CacheKey, TileCache
 from tiles.grid import TileAddress
 from tiles.render import Connect, render_tile
@@ -54,16 +55,18 @@ class TileEngine:
         return [self.catalog.get(i) for i in ids]
 
     def variant(
-        self, layer: Layer, properties: tuple[str, ...] | None, filter_text: str | None
+        self, layer: Layer, properties: tuple[str, ...] | None, filter_text: str | None, revision: int | None = None
     ) -> tuple[TileQuery, dict[str, object]]:
-        """The tile query of a layer for a properties subset and CQL2 filter, built once and kept.
+        """The tile query of a layer for a properties subset, a CQL2 filter and a past revision,
+        built once and kept.
 
         Raises:
             FilterError: unknown properties or an unusable filter (the message says why).
+            HistoryError: a revision of a layer that keeps no history.
         """
-        if properties is None and not filter_text:
+        if properties is None and not filter_text and revision is None:
             return self.queries[layer.id], {}
-        key = (layer.id, properties, filter_text)
+        key = (layer.id, properties, filter_text, revision)
         found = self._variants.get(key)
         if found is None:
             if properties is not None and (unknown := sorted(set(properties) - set(layer.property_names))):
@@ -71,10 +74,16 @@ class TileEngine:
                     f"unknown properties {unknown} for layer {layer.id}; available: {', '.join(layer.property_names)}"
                 )
             compiled = parse_filter(filter_text, layer, prefix=f"{layer.id}_") if filter_text else None
+            source, source_params = (None, {})
+            if revision is not None:
+                source, source_params = features_as_of_sql(layer, revision, prefix=f"{layer.id}_asof_")
             query = build_tile_query(
-                layer, list(properties) if properties is not None else None, compiled.where if compiled else None
+                layer,
+                list(properties) if properties is not None else None,
+                compiled.where if compiled else None,
+                source,
             )
-            found = (query, compiled.params if compiled else {})
+            found = (query, {**(compiled.params if compiled else {}), **source_params})
             self._variants[key] = found
             if len(self._variants) > 256:
                 self._variants.popitem(last=False)
@@ -87,17 +96,19 @@ class TileEngine:
         *,
         properties: tuple[str, ...] | None = None,
         filter_text: str | None = None,
+        revision: int | None = None,
     ) -> CachedTile:
         """The composite tile of some layers at an address, from the cache when possible.
 
         Args:
             properties: only these properties in the tile (default: all exposed ones).
             filter_text: a CQL2 text filter applied to every layer of the tile.
+            revision: the layers as of this revision (layers with history only).
         """
-        variants = [self.variant(layer, properties, filter_text) for layer in layers]
+        variants = [self.variant(layer, properties, filter_text, revision) for layer in layers]
         variant_id = ""
-        if properties is not None or filter_text:
-            variant_id = hashlib.blake2b(repr((properties, filter_text)).encode(), digest_size=8).hexdigest()
+        if properties is not None or filter_text or revision is not None:
+            variant_id = hashlib.blake2b(repr((properties, filter_text, revision)).encode(), digest_size=8).hexdigest()
         key = CacheKey(tuple(layer.id for layer in layers), address.z, address.x, address.y, variant_id)
         cache = self.cache if self.cache_active else None
         if cache is not None and (hit := cache.get(key)) is not None:

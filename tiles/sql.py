@@ -69,7 +69,10 @@ class TileQuery:
 
 
 def build_tile_query(
-    layer: Layer, properties: list[str] | None = None, where: sql.Composable | None = None
+    layer: Layer,
+    properties: list[str] | None = None,
+    where: sql.Composable | None = None,
+    source: sql.Composable | None = None,
 ) -> TileQuery:
     """Compose the ST_AsMVT queries of one layer for every zoom (shared between zooms that
     carry the same properties).
@@ -79,13 +82,15 @@ def build_tile_query(
         properties: subset of exposed properties to include (default: all).
         where: an extra boolean condition on alias ``t`` (a compiled CQL2 filter whose
             values are bound as named parameters).
+        source: a subquery standing in for the table (e.g. the features as of a revision,
+            ``layers.history``); such tiles use full-detail geometry and carry no label points.
     """
     texts: dict[tuple, tuple[sql.Composed, sql.Composed | None]] = {}
     by_zoom = {}
     for z in range(MAX_ZOOM + 1):
-        key = (tile_properties(layer, z, properties), has_label_points(layer, z))
+        key = (tile_properties(layer, z, properties), source is None and has_label_points(layer, z))
         if key not in texts:
-            texts[key] = _compose(layer, list(key[0]), where, labels=key[1])
+            texts[key] = _compose(layer, list(key[0]), where, labels=key[1], source=source)
         by_zoom[z] = texts[key]
     return TileQuery(layer, by_zoom)
 
@@ -106,7 +111,11 @@ def label_properties(layer: Layer) -> list[str]:
 
 
 def _compose(
-    layer: Layer, properties: list[str], where: sql.Composable | None, labels: bool = False
+    layer: Layer,
+    properties: list[str],
+    where: sql.Composable | None,
+    labels: bool = False,
+    source: sql.Composable | None = None,
 ) -> tuple[sql.Composed, sql.Composed | None]:
     """The detail and generalized ST_AsMVT queries of a layer with given properties
     (followed, with ``labels``, by the MVT layer of its label points)."""
@@ -123,7 +132,7 @@ def _compose(
         "buffer": sql.Literal(layer.tiles.buffer),
         "select_list": select_list,
         "id": sql.Identifier(layer.id_column),
-        "table": sql.Identifier(layer.table),
+        "table": sql.Identifier(layer.table) if source is None else sql.SQL("({})").format(source),
         "gen_table": sql.Identifier(f"{layer.table}_gen"),
         "search_area": search_area,
         "envelope": _ENVELOPE,
@@ -140,6 +149,8 @@ def _compose(
         ) AS q
         """
     ).format(**names)
+    if source is not None:  # historic features: full detail (no precomputed generalization)
+        return detail, None
     generalized = None
     if generalized_zooms(layer):
         generalized = sql.SQL(

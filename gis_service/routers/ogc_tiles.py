@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from gis_service.errors import NotFound
 from gis_service.routers.deps import base_url, get_catalog
-from gis_service.routers.tiles import FilterParam, PropertiesParam, serve_tile
+from gis_service.routers.tiles import AsOfParam, FilterParam, PropertiesParam, RevisionParam, serve_tile
 from gis_service.tile_http import MVT_MEDIA_TYPE
 from layers.catalog import Catalog, Layer
 from tiles.grid import TMS
@@ -161,10 +161,14 @@ async def layer_tile(
     tileCol: Annotated[int, Path(ge=0)],
     filter_text: FilterParam = None,
     properties: PropertiesParam = None,
+    revision: RevisionParam = None,
+    asof: AsOfParam = None,
     catalog: Catalog = Depends(get_catalog),
 ) -> Response:
     """The same tile as `/tiles/{layer}/{z}/{x}/{y}.pbf`; an empty tile answers 204."""
     _check_tms(tileMatrixSetId)
     layer = _layer(catalog, layer_id)
     engine = request.app.state.tile_engine
-    return await serve_tile(request, engine, [layer], (tileMatrix, tileCol, tileRow), properties, filter_text)
+    return await serve_tile(
+        request, engine, [layer], (tileMatrix, tileCol, tileRow), properties, filter_text, revision, asof
+    )

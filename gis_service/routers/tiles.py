@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from gis_service.db import connection
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from gis_service.tile_http import MVT_MEDIA_TYPE, tile_reply
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError
+from layers.history import HistoryError, require_history, revision_at_sql
 from tiles.cache import CachedTile
 from tiles.engine import TileEngine, UnknownLayerError
 from tiles.grid import TileAddressError, tile_address
@@ -39,6 +41,32 @@ FilterParam = Annotated[
 PropertiesParam = Annotated[
     str | None, Query(description="Comma-separated properties to include (default: all)", max_length=2000)
 ]
+RevisionParam = Annotated[
+    int | None,
+    Query(ge=0, description="Features as of this revision (red lines and protected areas keep history)"),
+]
+AsOfParam = Annotated[
+    str | None,
+    Query(description="Features as of a date or time, e.g. 2025-06-30 or 2025-06-30T12:00+08:00", max_length=40),
+]
+
+
+async def resolve_revision(request: Request, layers: list[Layer], revision: int | None, asof: str | None) -> int | None:
+    """The revision a tile shows: given, or the one current at ``asof`` (resolved once, so
+    the cache key names an immutable revision)."""
+    if revision is not None and asof is not None:
+        raise InvalidRequest("give either revision or asof, not both")
+    try:
+        for layer in layers if (revision is not None or asof is not None) else []:
+            require_history(layer)
+        if asof is None:
+            return revision
+        query, params = revision_at_sql(layers[0], asof)
+    except HistoryError as exc:
+        raise InvalidRequest(str(exc)) from None
+    async with connection(request.app.state.pool) as conn:
+        row = await (await conn.execute(query, params)).fetchone()
+    return int(row[0]) if row else 0
 
 
 async def serve_tile(
@@ -48,6 +76,8 @@ async def serve_tile(
     zxy: tuple[int, int, int],
     properties: str | None,
     filter_text: str | None,
+    revision: int | None = None,
+    asof: str | None = None,
 ) -> Response:
     """Validate the address and options, get the tile from the engine and reply."""
     try:
@@ -55,9 +85,10 @@ async def serve_tile(
     except TileAddressError as exc:
         raise InvalidRequest(str(exc)) from None
     chosen = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
+    revision = await resolve_revision(request, layers, revision, asof)
     try:
-        tile = await engine.tile(layers, address, properties=chosen, filter_text=filter_text)
-    except FilterError as exc:
+        tile = await engine.tile(layers, address, properties=chosen, filter_text=filter_text, revision=revision)
+    except (FilterError, HistoryError) as exc:
         raise InvalidRequest(str(exc)) from None
     return tile_response(request, tile)
 
@@ -93,6 +124,8 @@ async def vector_tile(
     request: Request,
     filter_text: FilterParam = None,
     properties: PropertiesParam = None,
+    revision: RevisionParam = None,
+    asof: AsOfParam = None,
     engine: TileEngine = Depends(_engine),
 ) -> Response:
     """A composite MVT (one MVT layer per catalog layer, features keep their stable ids).
@@ -104,7 +137,7 @@ async def vector_tile(
         chosen = engine.resolve(layers)
     except UnknownLayerError as exc:
         raise NotFound(str(exc)) from None
-    return await serve_tile(request, engine, chosen, (z, x, y), properties, filter_text)
+    return await serve_tile(request, engine, chosen, (z, x, y), properties, filter_text, revision, asof)
 
 
 @router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of one or more layers")
