@@ -17,7 +17,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from gis_service.errors import DatabaseUnavailable
 from gis_service.settings import Settings
 
-
 IDLE_CHECK_S = 2.0
 """Connections idle longer than this are pinged before use (they may have died meanwhile)."""
 

@@ -34,10 +34,8 @@ class TcpProxy:
     def disable(self) -> None:
         """Refuse new connections and reset the open ones."""
         if self._listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -145,7 +145,7 @@ def test_tilejson(client: TestClient) -> None:
     body = client.get("/tiles/redline,station.json").json()
     assert body["tilejson"] == "3.0.0"
     assert body["tiles"][0].endswith("/tiles/redline,station/{z}/{x}/{y}.pbf")
-    assert [v["id"] for v in body["vector_layers"]] == ["redline", "station"]
+    assert [v["id"] for v in body["vector_layers"]] == ["redline", "station", "redline_label"]
     assert "function_type" in body["vector_layers"][0]["fields"]
     west, south, east, north = body["bounds"]
     assert west < 118.1 < east and south < 24.6 < north

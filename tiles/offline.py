@@ -21,7 +21,7 @@ from layers.catalog import Layer
 from tiles.cache import BBox, CachedTile
 from tiles.engine import TileEngine
 from tiles.grid import TMS, TileAddress
-from tiles.style import XIAMEN_BOUNDS
+from tiles.style import XIAMEN_BOUNDS, vector_layers
 
 Progress = Callable[[int], None]
 
@@ -88,16 +88,7 @@ def _metadata(layers: list[Layer], minzoom: int, maxzoom: int, bbox: BBox) -> di
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": list(bbox),
-        "vector_layers": [
-            {
-                "id": layer.id,
-                "description": layer.title.en,
-                "minzoom": layer.minzoom,
-                "maxzoom": layer.maxzoom,
-                "fields": {p.name: p.title.en for p in layer.properties},
-            }
-            for layer in layers
-        ],
+        "vector_layers": vector_layers(layers),
     }
 
 

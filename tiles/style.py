@@ -123,28 +123,34 @@ def tilejson(catalog: Catalog, layer_ids: list[str], base_url: str) -> dict[str,
         "maxzoom": max(layer.maxzoom for layer in chosen),
         "bounds": list(XIAMEN_BOUNDS),
         "center": list(XIAMEN_CENTER),
-        "vector_layers": [
-            {
-                "id": layer.id,
-                "description": layer.title.en,
-                "minzoom": layer.minzoom,
-                "maxzoom": layer.maxzoom,
-                "fields": {p.name: p.title.en for p in layer.properties},
-            }
-            for layer in chosen
-        ]
-        + [
-            {
-                "id": f"{layer.id}_label",
-                "description": f"Label points of {layer.title.en}",
-                "minzoom": max(layer.minzoom, layer.style.label.minzoom),
-                "maxzoom": layer.maxzoom,
-                "fields": {name: layer.get_property(name).title.en for name in label_properties(layer)},
-            }
-            for layer in chosen
-            if layer.is_polygon and layer.style.label is not None
-        ],
+        "vector_layers": vector_layers(chosen),
     }
+
+
+def vector_layers(layers: list[Layer]) -> list[dict[str, Any]]:
+    """TileJSON ``vector_layers`` of some catalog layers, with their label-point layers."""
+    described = [
+        {
+            "id": layer.id,
+            "description": layer.title.en,
+            "minzoom": layer.minzoom,
+            "maxzoom": layer.maxzoom,
+            "fields": {p.name: p.title.en for p in layer.properties},
+        }
+        for layer in layers
+    ]
+    for layer in layers:
+        if layer.is_polygon and layer.style.label is not None:
+            described.append(
+                {
+                    "id": f"{layer.id}_label",
+                    "description": f"Label points of {layer.title.en}",
+                    "minzoom": max(layer.minzoom, layer.style.label.minzoom),
+                    "maxzoom": layer.maxzoom,
+                    "fields": {name: layer.get_property(name).title.en for name in label_properties(layer)},
+                }
+            )
+    return described
 
 
 def default_style(catalog: Catalog, base_url: str) -> dict[str, Any]:

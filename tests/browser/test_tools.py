@@ -29,10 +29,11 @@ def contains(view: dict, lon: float, lat: float) -> bool:
 def test_search_flies_to_a_feature_and_highlights_it(map_page: MapPage, live_server: str) -> None:
     map_page.open()
     # Search for a station by the name the map itself shows.
-    station = map_page.js(
-        "() => window.ecomapMap.queryRenderedFeatures({layers: ['station-circle']})[0]?.properties.name"
-    )
-    assert station, "no station rendered to search for"
+    station_id = map_page.js("() => window.ecomapMap.queryRenderedFeatures({layers: ['station-circle']})[0]?.id")
+    assert station_id is not None, "no station rendered to search for"
+    station = httpx.get(f"{live_server}/ogc/collections/station/items/{station_id}", timeout=10).json()["properties"][
+        "name"
+    ]
     page = map_page.page
     zoom_before = map_page.js("() => window.ecomapMap.getZoom()")
     page.locator("#search-input").fill(station)
