@@ -32,6 +32,7 @@ import morecantile
 import psycopg
 
 from bench import synthetic
+from layers import db as layer_db
 from layers.catalog import load_catalog
 from tiles.generalize import generalize_catalog
 
@@ -88,6 +89,7 @@ def prepare_database(rebuild: bool) -> None:
                 ready = bench.execute("SELECT to_regclass('redline_gen') IS NOT NULL").fetchone()[0]
                 if ready and bench.execute("SELECT count(*) FROM redline").fetchone()[0] == 5000:
                     print("reusing the synthetic dataset in", BENCH_DB)
+                    layer_db.upgrade(database_url())
                     return
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
