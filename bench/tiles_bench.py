@@ -85,12 +85,13 @@ def prepare_database(rebuild: bool) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
         if exists and not rebuild:
-            with psycopg.connect(database_url()) as bench:
+            with psycopg.connect(database_url(), autocommit=True) as bench:
                 ready = bench.execute("SELECT to_regclass('redline_gen') IS NOT NULL").fetchone()[0]
-                if ready and bench.execute("SELECT count(*) FROM redline").fetchone()[0] == 5000:
-                    print("reusing the synthetic dataset in", BENCH_DB)
-                    layer_db.upgrade(database_url())
-                    return
+                ready = ready and bench.execute("SELECT count(*) FROM redline").fetchone()[0] == 5000
+            if ready:
+                print("reusing the synthetic dataset in", BENCH_DB)
+                layer_db.upgrade(database_url())
+                return
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     with psycopg.connect(database_url(), autocommit=True) as conn:
