@@ -58,9 +58,9 @@ class TileQuery:
     """A layer's tile SQL: detail and generalized forms for each set of properties by zoom."""
 
     layer: Layer
-    by_zoom: dict[int, tuple[sql.Composed, sql.Composed | None]]
+    by_zoom: dict[int, tuple[bytes, bytes | None]]
 
-    def for_zoom(self, z: int) -> tuple[sql.Composed, dict[str, float]]:
+    def for_zoom(self, z: int) -> tuple[bytes, dict[str, float]]:
         """The query for a zoom and the extra parameters it binds (besides z/x/y)."""
         detail, generalized = self.by_zoom[min(z, MAX_ZOOM)]
         if generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer):
@@ -85,12 +85,14 @@ def build_tile_query(
         source: a subquery standing in for the table (e.g. the features as of a revision,
             ``layers.history``); such tiles use full-detail geometry and carry no label points.
     """
-    texts: dict[tuple, tuple[sql.Composed, sql.Composed | None]] = {}
+    texts: dict[tuple, tuple[bytes, bytes | None]] = {}
     by_zoom = {}
     for z in range(MAX_ZOOM + 1):
         key = (tile_properties(layer, z, properties), source is None and has_label_points(layer, z))
         if key not in texts:
-            texts[key] = _compose(layer, list(key[0]), where, labels=key[1], source=source)
+            # Rendered to bytes once: composing SQL objects on every execution costs ~0.3 ms.
+            detail, generalized = _compose(layer, list(key[0]), where, labels=key[1], source=source)
+            texts[key] = (detail.as_bytes(None), generalized.as_bytes(None) if generalized is not None else None)
         by_zoom[z] = texts[key]
     return TileQuery(layer, by_zoom)
 
