@@ -85,17 +85,25 @@ def demo_load(
 @tiles_app.command("generalize")
 def tiles_generalize(
     layers: Annotated[list[str] | None, typer.Option("--layer", help="Only this layer (repeatable)")] = None,
+    if_dirty: Annotated[
+        bool, typer.Option("--if-dirty", help="Only layers with features edited since, and not already in progress")
+    ] = False,
 ) -> None:
     """Recompute the low-zoom generalized geometry of polygon and line layers."""
     import psycopg
 
     from layers.catalog import load_catalog
     from tiles.generalize import generalize_catalog
+    from tiles.maintenance import regenerate_if_dirty
 
     catalog = load_catalog()
     for layer_id in layers or []:
         if layer_id not in catalog:
             _fail(f"unknown layer {layer_id!r}; valid layers: {', '.join(catalog.ids)}")
+    if if_dirty:
+        done = [i for i in layers or catalog.ids if regenerate_if_dirty(_database_url(), catalog.get(i))]
+        typer.echo(f"generalized: {', '.join(done) or 'nothing to do'}")
+        return
     with psycopg.connect(_database_url(), autocommit=True) as conn:
         written = generalize_catalog(conn, catalog, layers)
     typer.echo("generalized: " + ", ".join(f"{k} {v}" for k, v in written.items()))

@@ -422,3 +422,23 @@ def test_tiles_as_of_a_revision(client: TestClient, db: psycopg.Connection) -> N
         assert both.status_code == 400
     finally:
         db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.3, 0) WHERE id = %s", [feature_id])
+
+
+def test_edited_features_are_regeneralized_in_the_background(cached_client: TestClient, db: psycopg.Connection) -> None:
+    """An edit marks the feature dirty (simplified on the fly); the service recomputes the
+    layer's generalization shortly after, in a child process, and clears the mark."""
+    feature_id = db.execute("SELECT max(id) FROM redline").fetchone()[0]
+    generalized = "SELECT count(*) FROM redline_gen WHERE id = %s"
+    dirty = "SELECT count(*) FROM gen_dirty WHERE layer = 'redline' AND id = %s"
+    assert db.execute(generalized, [feature_id]).fetchone()[0] > 0
+    try:
+        db.execute("UPDATE redline SET geom = ST_Translate(geom, 0.001, 0) WHERE id = %s", [feature_id])
+        assert db.execute(dirty, [feature_id]).fetchone()[0] == 1
+        assert db.execute(generalized, [feature_id]).fetchone()[0] == 0  # stale rows went at once
+        t = feature_tile(db, "redline", feature_id, 10)
+        on_the_fly = decode(cached_client.get(f"/tiles/redline/10/{t.x}/{t.y}.pbf").content)
+        assert feature_id in {f["id"] for f in on_the_fly["redline"]["features"]}
+        wait_for(lambda: db.execute(dirty, [feature_id]).fetchone()[0] == 0, timeout=60)
+        assert db.execute(generalized, [feature_id]).fetchone()[0] > 0
+    finally:
+        db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.001, 0) WHERE id = %s", [feature_id])

@@ -2,17 +2,19 @@
 
 Edited features are simplified on the fly (see ``tiles.sql``) until their layer's
 generalization is recomputed; this scheduler does that a moment after the edits stop
-(debounced), in a worker thread, and only in one process at a time (advisory lock).
+(debounced), in a child process, and only one at a time per layer (advisory lock).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 
 import psycopg
 
-from layers.catalog import Catalog
+from layers.catalog import Catalog, Layer
 from tiles.generalize import generalize_layer
 
 logger = logging.getLogger(__name__)
@@ -37,26 +39,29 @@ class GeneralizationScheduler:
 
     def _start(self, layer_id: str) -> None:
         self._pending.pop(layer_id, None)
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.regenerate, layer_id))
+        task = asyncio.get_running_loop().create_task(self._run(layer_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def regenerate(self, layer_id: str) -> bool:
-        """Recompute one layer if it has dirty features and no other process is at it."""
-        layer = self.catalog.get(layer_id)
-        try:
-            with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
-                locked = conn.execute(
-                    "SELECT pg_try_advisory_xact_lock(hashtext('ecomap-generalize:' || %s))", [layer_id]
-                ).fetchone()
-                dirty = conn.execute("SELECT 1 FROM gen_dirty WHERE layer = %s LIMIT 1", [layer_id]).fetchone()
-                if not (locked and locked[0]) or dirty is None:
-                    return False
-                generalize_layer(conn, layer)
-                return True
-        except psycopg.Error as exc:
-            logger.warning("could not regeneralize %s: %s", layer_id, exc)
-            return False
+    async def _run(self, layer_id: str) -> None:
+        """Regeneralize in a child process (``ecomap tiles generalize --if-dirty``): a large layer
+        takes minutes of CPU and GBs of memory that must not burden the serving worker."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gis_service.cli",
+            "tiles",
+            "generalize",
+            "--layer",
+            layer_id,
+            "--if-dirty",
+            env={**os.environ, "ECOMAP_DATABASE_URL": self.dsn},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, errors = await process.communicate()
+        if process.returncode != 0:
+            logger.warning("could not regeneralize %s: %s", layer_id, errors.decode(errors="replace")[-500:])
 
     async def close(self) -> None:
         for handle in self._pending.values():
@@ -64,3 +69,16 @@ class GeneralizationScheduler:
         self._pending.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def regenerate_if_dirty(dsn: str, layer: Layer) -> bool:
+    """Recompute one layer if it has dirty features and no other process is at it."""
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        locked = conn.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtext('ecomap-generalize:' || %s))", [layer.id]
+        ).fetchone()
+        dirty = conn.execute("SELECT 1 FROM gen_dirty WHERE layer = %s LIMIT 1", [layer.id]).fetchone()
+        if not (locked and locked[0]) or dirty is None:
+            return False
+        generalize_layer(conn, layer)
+        return True
