@@ -159,6 +159,8 @@ def run_wrk(urls: list[str], concurrency: int, duration: int, workdir: Path) -> 
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = parse_ms(m.group(1)) if (m := re.search(r"^\s+50%\s+(\S+)$", output, re.MULTILINE)) else float("nan")
     p99 = parse_ms(m.group(1)) if (m := re.search(r"^\s+99%\s+(\S+)$", output, re.MULTILINE)) else float("nan")
+    if p50 != p50 or p99 != p99:  # NaN: wrk printed no latency distribution (e.g. too few replies)
+        print("   note: no latency percentiles in wrk's output:\n" + output)
     if "Non-2xx" in output:
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
         print(f"   warning: {bad.group(1) if bad else '?'} non-2xx responses")
