@@ -41,6 +41,8 @@ MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
 MAX_BUFFER_M = 5_000.0
 MAX_STATION_RADIUS_M = 20_000.0
 MAX_STATIONS = 100
+STATION_CANDIDATES = 4 * MAX_STATIONS
+"""Stations measured: the nearest by planar degrees, enough to hold the nearest MAX_STATIONS in metres."""
 MAX_PARTS = 1_000
 
 GEOD = Geod(ellps="WGS84")
@@ -368,7 +370,7 @@ def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed
     return sql.SQL(
         """
         WITH site AS MATERIALIZED (
-            SELECT g, ST_Transform(g, %(local_crs)s) AS local, %(measure)s::float8 AS measure,
+            SELECT g, g::geography AS geog, %(measure)s::float8 AS measure,
                    ST_Expand(g, %(degrees)s)::box2d AS search_box,
                    ST_Expand(g, %(station_degrees)s)::box2d AS station_box
             FROM (SELECT ST_GeomFromWKB(%(wkb)s, 4326) AS g) AS raw
@@ -382,8 +384,9 @@ def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed
         CROSS JOIN site AS s
         CROSS JOIN LATERAL (SELECT ST_Intersects(c.geom, s.g) AS touches) AS i
         CROSS JOIN LATERAL (
+            -- Distances on the ellipsoid (geography).
             SELECT CASE WHEN NOT i.touches
-                        THEN ST_Distance(ST_Transform(ST_ClipByBox2D(c.geom, s.station_box), %(local_crs)s), s.local)
+                        THEN ST_Distance(ST_ClipByBox2D(c.geom, s.station_box)::geography, s.geog)
                    END AS distance_m
         ) AS d
         WHERE i.touches OR d.distance_m <= CASE WHEN c.layer = 'station' THEN %(radius_m)s ELSE %(search_m)s END
@@ -408,7 +411,12 @@ def _cached_statement(conn: AsyncConnection, catalog: Catalog, rules: RuleSet, d
         _candidates(catalog.get(layer_id), fields.model_dump(), rules.properties_of(layer_id), "search_box")
         for layer_id, fields in rules.layers.items()
     ]
-    candidates.append(_candidates(catalog.get("station"), {"category": "kind", "zone": "code"}, [], "station_box"))
+    # Only the nearest stations are reported: take them by index order (KNN), with a margin
+    # since degrees are not metres, instead of measuring every station of the search box.
+    stations = _candidates(catalog.get("station"), {"category": "kind", "zone": "code"}, [], "station_box")
+    candidates.append(
+        sql.SQL("({} ORDER BY t.geom <-> s.g LIMIT {})").format(stations, sql.Literal(STATION_CANDIDATES))
+    )
     text = _statement(candidates, dimension).as_string(conn)
     if len(_STATEMENTS) > 64:
         _STATEMENTS.clear()
