@@ -39,11 +39,6 @@ def tile_address(z: int, x: int, y: int) -> TileAddress:
     return TileAddress(z, x, y)
 
 
-def tiles_covering(bbox: tuple[float, float, float, float], minzoom: int, maxzoom: int) -> list[TileAddress]:
-    """All tiles of zooms minzoom..maxzoom intersecting a lon/lat bbox."""
-    return [TileAddress(t.z, t.x, t.y) for t in TMS.tiles(*bbox, zooms=list(range(minzoom, maxzoom + 1)))]
-
-
 def lonlat_to_tile_fraction(lon: float, lat: float, z: int) -> tuple[float, float]:
     """Fractional tile coordinates of a lon/lat at zoom z (Web Mercator)."""
     lat = max(min(lat, 85.0511287798), -85.0511287798)
