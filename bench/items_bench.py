@@ -11,9 +11,9 @@ pages/s and features/s (median of 3 passes over the first 20,000 features).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +39,7 @@ def main() -> None:
     tipg_python = ROOT / ".bench-venv" / "bin" / "python"
     if not tipg_python.exists():
         sys.exit("TiPg is not installed: run `make bench` once (it creates .bench-venv)")
-    workdir = Path(os.environ.get("TMPDIR", "/tmp"))
+    workdir = Path(tempfile.mkdtemp(prefix="ecomap-items-"))
     ours = [str(Path(sys.executable).with_name("ecomap")), "serve", "--port", "8111"]
     tipg = [str(tipg_python), "-m", "uvicorn", "tipg.main:app", "--port", "8112", "--log-level", "warning"]
     tipg_env = {"DATABASE_URL": database_url(), "TIPG_DB_SCHEMAS": '["public"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}

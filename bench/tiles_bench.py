@@ -174,7 +174,8 @@ def raw_sql(layer: str) -> str:
     margin = spec.tiles.buffer / spec.tiles.extent
     return (
         f"SELECT ST_AsMVT(q, '{layer}', 4096, 'geom', 'id') FROM ("
-        f" SELECT t.id, {columns}, ST_AsMVTGeom(ST_Transform(t.geom, 3857), ST_TileEnvelope(b.z, b.x, b.y), 4096, 64, true) AS geom"
+        f" SELECT t.id, {columns},"
+        " ST_AsMVTGeom(ST_Transform(t.geom, 3857), ST_TileEnvelope(b.z, b.x, b.y), 4096, 64, true) AS geom"
         f" FROM {layer} t, bench_tiles b WHERE b.band = :band AND b.i = :i"
         f" AND t.geom && ST_Transform(ST_TileEnvelope(b.z, b.x, b.y, margin => {margin}), 4326)) q;"
     )
@@ -290,7 +291,8 @@ def main() -> None:
         if not args.no_tipg:
             if not tipg_python.exists():
                 sys.exit(
-                    "TiPg is not installed: python3 -m venv .bench-venv && .bench-venv/bin/pip install tipg==1.6.1 'uvicorn[standard]==0.54.0'"
+                    "TiPg is not installed: python3 -m venv .bench-venv && "
+                    ".bench-venv/bin/pip install tipg==1.6.1 'uvicorn[standard]==0.54.0' (make bench does it)"
                 )
             tipg_env = {
                 "DATABASE_URL": database_url(),
@@ -329,14 +331,16 @@ def main() -> None:
                     rate, p50, p99 = run_wrk(urls(name, base, layer, band), concurrency, args.duration, workdir)
                     results.append(Result(name, layer, band, concurrency, rate, p50, p99, sizes.get(name)))
                     print(
-                        f"{name:22s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
+                        f"{name:22s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s"
+                        f"  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
                     )
                 rate, p50, p99 = run_pgbench(
                     layer, list(BANDS).index(band), len(samples[band]), concurrency, args.duration, workdir
                 )
                 results.append(Result("raw ST_AsMVT (pgbench)", layer, band, concurrency, rate, p50, p99))
                 print(
-                    f"{'raw ST_AsMVT (pgbench)':22s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
+                    f"{'raw ST_AsMVT (pgbench)':22s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s"
+                    f"  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
                 )
         visible = statistics.median(edit_visibility(warm) for _ in range(5))
     report(results, visible, args)
@@ -370,7 +374,8 @@ def report(results: list[Result], visible_s: float, args: argparse.Namespace) ->
     for r in results:
         size = f"{r.mean_kb:.1f}" if r.mean_kb is not None else ""
         lines.append(
-            f"| {r.target} | {r.layer} | {r.band} | {r.concurrency} | {r.tiles_per_s:.1f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {size} |"
+            f"| {r.target} | {r.layer} | {r.band} | {r.concurrency} | {r.tiles_per_s:.1f} |"
+            f" {r.p50_ms:.1f} | {r.p99_ms:.1f} | {size} |"
         )
     lines += ["", "## Targets", ""]
     checks = []

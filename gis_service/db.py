@@ -1,8 +1,9 @@
 """The PostGIS connection pool: created and closed in the app's lifespan.
 
 Connections are initialised once (JIT and parallel workers off: they add start-up
-cost to the many small tile queries; a statement timeout; an application name) and checked before use, so the service recovers by itself
-after the database has been unreachable.
+cost to the many small tile queries; a statement timeout; an application name), and
+idle ones are checked before use, so the service recovers by itself after the
+database has been unreachable.
 """
 
 from __future__ import annotations
