@@ -362,3 +362,28 @@ def test_cli_revisions_diff_and_export(rev_url, rev_db, tmp_path):
     assert wrong.exit_code == 2 and "keeps no revision history" in wrong.output
     bad = runner.invoke(cli_app, ["export", "redline", str(tmp_path / "x.dwg")], env=env)
     assert bad.exit_code == 2 and "unknown export format" in bad.output
+
+
+def test_ogc_items_as_of_a_revision(client, db) -> None:
+    """/ogc items accept ?revision= and ?asof= for layers with history, like the tiles."""
+    before = db.execute("SELECT max(number) FROM layer_revision WHERE layer = 'redline'").fetchone()[0]
+    feature_id = db.execute("SELECT min(id) FROM redline").fetchone()[0]
+    old_name = db.execute("SELECT name FROM redline WHERE id = %s", [feature_id]).fetchone()[0]
+    url = f"/ogc/collections/redline/items/{feature_id}"
+    try:
+        db.execute("UPDATE redline SET name = %s WHERE id = %s", ["改名测试", feature_id])
+        assert client.get(url).json()["properties"]["name"] == "改名测试"
+        page = client.get("/ogc/collections/redline/items", params={"revision": before, "limit": 1000}).json()
+        names = {f["id"]: f["properties"]["name"] for f in page["features"]}
+        assert names[feature_id] == old_name
+        created = db.execute(
+            "SELECT created_at FROM layer_revision WHERE layer = 'redline' AND number = %s", [before]
+        ).fetchone()[0]
+        page = client.get("/ogc/collections/redline/items", params={"asof": created.isoformat(), "limit": 1000})
+        assert {f["id"]: f["properties"]["name"] for f in page.json()["features"]}[feature_id] == old_name
+        refused = client.get("/ogc/collections/station/items", params={"revision": 1})
+        assert refused.status_code == 400
+        assert "keeps no revision history" in refused.json()["detail"]
+        assert client.get("/ogc/collections/redline/items", params={"asof": "not a date"}).status_code == 400
+    finally:
+        db.execute("UPDATE redline SET name = %s WHERE id = %s", [old_name, feature_id])

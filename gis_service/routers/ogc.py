@@ -22,6 +22,7 @@ from gis_service.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from gis_service.services import features
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError, parse_filter
+from layers.history import HistoryError, parse_asof, require_history
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 
@@ -50,7 +51,7 @@ CONFORMANCE = [
 ]
 
 ITEMS_PARAMETERS = {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs"}
-ITEMS_PARAMETERS |= {"properties", "sortby", "f", "datetime"}
+ITEMS_PARAMETERS |= {"properties", "sortby", "f", "datetime", "revision", "asof"}
 
 Format = Annotated[
     str | None,
@@ -217,6 +218,17 @@ def _items_query(request: Request, layer: Layer, limit: int, offset: int) -> fea
             raise InvalidRequest(str(exc)) from None
     properties = features.parse_properties(params["properties"], layer) if "properties" in params else None
     sortby = features.parse_sortby(params["sortby"], layer) if params.get("sortby") else []
+    revision = int(params["revision"]) if params.get("revision") else None  # validated by the route (ge=0)
+    asof = params.get("asof") or None
+    if revision is not None or asof is not None:
+        try:
+            require_history(layer)
+            if revision is not None and asof is not None:
+                raise HistoryError("give either revision or asof, not both")
+            if asof is not None:
+                parse_asof(asof)
+        except HistoryError as exc:
+            raise InvalidRequest(str(exc)) from None
     return features.ItemsQuery(
         limit=min(limit, features.MAX_LIMIT),
         offset=offset,
@@ -226,6 +238,8 @@ def _items_query(request: Request, layer: Layer, limit: int, offset: int) -> fea
         properties=properties,
         sortby=sortby,
         crs=crs,
+        revision=revision,
+        asof=asof,
     )
 
 
@@ -272,6 +286,12 @@ async def items(
     ] = None,
     sortby: Annotated[
         str | None, Query(description="e.g. `name,-area_km2` (`-` descending); ties by id", max_length=400)
+    ] = None,
+    revision: Annotated[
+        int | None, Query(ge=0, description="Features as of this revision (red lines, protected areas)")
+    ] = None,
+    asof: Annotated[
+        str | None, Query(description="Features as of a date or time, e.g. 2025-06-30", max_length=40)
     ] = None,
     f: Format = None,
     conn: AsyncConnection = Depends(get_connection),

@@ -21,6 +21,7 @@ from psycopg import AsyncConnection, sql
 from gis_service.errors import InvalidRequest, NotFound
 from layers.catalog import Layer, LayerProperty
 from layers.filters import CompiledFilter
+from layers.history import features_as_of_sql
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CGCS2000 = "http://www.opengis.net/def/crs/EPSG/0/4490"
@@ -55,6 +56,10 @@ class ItemsQuery:
     sortby: list[tuple[str, bool]] = field(default_factory=list)
     """(property, descending) pairs."""
     crs: str = CRS84
+    revision: int | None = None
+    """The layer as of this revision (layers with history)."""
+    asof: str | None = None
+    """The layer as of this date or time (layers with history)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,11 @@ def feature_select(layer: Layer, properties: list[str] | None, crs: str) -> sql.
 def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, dict[str, Any]]:
     """Compose the page query of a layer; fetches ``limit + 1`` rows to know whether more follow."""
     params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
+    table: sql.Composable = sql.Identifier(layer.table)
+    if query.revision is not None or query.asof is not None:
+        source, source_params = features_as_of_sql(layer, query.revision, query.asof)
+        table = sql.SQL("({})").format(source)
+        params.update(source_params)
     conditions: list[sql.Composable] = []
     geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
     if query.bbox is not None:
@@ -217,7 +227,7 @@ def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, di
     return (
         statement.format(
             select=feature_select(layer, query.properties, query.crs),
-            table=sql.Identifier(layer.table),
+            table=table,
             where=where,
             order=sql.SQL(", ").join(order),
         ),
