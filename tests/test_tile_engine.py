@@ -446,3 +446,23 @@ def test_edited_features_are_regeneralized_in_the_background(cached_client: Test
         assert db.execute(generalized, [feature_id]).fetchone()[0] > 0
     finally:
         db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.001, 0) WHERE id = %s", [feature_id])
+
+
+def test_attribute_edits_keep_the_generalization(db: psycopg.Connection) -> None:
+    """Only a changed geometry makes a feature's generalized geometry stale."""
+    feature_id, name = db.execute("SELECT id, name FROM river ORDER BY id LIMIT 1").fetchone()
+    rows = "SELECT count(*) FROM river_gen WHERE id = %s"
+    dirty = "SELECT count(*) FROM gen_dirty WHERE layer = 'river' AND id = %s"
+    before = db.execute(rows, [feature_id]).fetchone()[0]
+    assert before > 0
+    try:
+        db.execute("UPDATE river SET name = name || '（改）' WHERE id = %s", [feature_id])
+        assert db.execute(rows, [feature_id]).fetchone()[0] == before
+        assert db.execute(dirty, [feature_id]).fetchone()[0] == 0
+        db.execute("UPDATE river SET geom = ST_Translate(geom, 0.0001, 0) WHERE id = %s", [feature_id])
+        assert db.execute(rows, [feature_id]).fetchone()[0] == 0
+        assert db.execute(dirty, [feature_id]).fetchone()[0] == 1
+    finally:
+        db.execute(
+            "UPDATE river SET name = %s, geom = ST_Translate(geom, -0.0001, 0) WHERE id = %s", [name, feature_id]
+        )
