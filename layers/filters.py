@@ -8,7 +8,6 @@ the filter text is ever pasted into SQL.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,11 +41,6 @@ class CompiledFilter:
     where: sql.Composable
     params: dict[str, Any] = field(default_factory=dict)
     text: str = ""
-
-    @property
-    def cache_id(self) -> str:
-        """A short stable id of the filter, for cache keys."""
-        return hashlib.blake2b(self.text.encode(), digest_size=8).hexdigest()
 
 
 class _Compiler:

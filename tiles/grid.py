@@ -24,10 +24,6 @@ class TileAddress:
     def __str__(self) -> str:
         return f"{self.z}/{self.x}/{self.y}"
 
-    def bounds_lonlat(self) -> tuple[float, float, float, float]:
-        b = TMS.bounds(morecantile.Tile(self.x, self.y, self.z))
-        return (b.left, b.bottom, b.right, b.top)
-
 
 def tile_address(z: int, x: int, y: int) -> TileAddress:
     """Validate a z/x/y against the grid."""
