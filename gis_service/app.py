@@ -31,7 +31,7 @@ Errors answer `{"detail": "..."}` with a 4xx status saying what to fix.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Settings default to the ``ECOMAP_*`` environment, read now."""
     settings = settings or Settings()
-    catalog = load_catalog(settings.catalog_dir)
+    catalog = load_catalog(settings.catalog_dir, raster_dirs=[settings.rasters.catalog_dir])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap"
+REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 class DatabaseSettings(BaseModel):
@@ -35,6 +36,21 @@ class TileSettings(BaseModel):
     )
 
 
+class RasterSettings(BaseModel):
+    """Raster layers: where their Cloud-Optimized GeoTIFFs and registrations live."""
+
+    data_dir: Path = Field(
+        default=REPO_DIR / ".data" / "rasters",
+        description="Directory of the raster files (COGs); rasters added with `ecomap raster add` are "
+        "registered in its catalog/ subdirectory",
+    )
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Where ``ecomap raster add`` registers rasters (YAML files merged into the catalog)."""
+        return self.data_dir / "catalog"
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -46,11 +62,12 @@ class Settings(BaseSettings):
         description="PostGIS to use; DATABASE_URL is accepted too",
     )
     catalog_dir: Path | None = Field(default=None, description="Layer catalog directory (default: bundled)")
-    frontend_dir: Path = Field(default=Path(__file__).resolve().parent.parent / "frontend" / "dist")
+    frontend_dir: Path = Field(default=REPO_DIR / "frontend" / "dist")
     public_url: str | None = Field(default=None, description="External base URL used in links, if behind a proxy")
     tianditu_key: str | None = Field(default=None, description="Tianditu (天地图) developer key for the basemap")
     db: DatabaseSettings = DatabaseSettings()
     tiles: TileSettings = TileSettings()
+    rasters: RasterSettings = RasterSettings()
 
     @property
     def dsn(self) -> str:

@@ -3,14 +3,21 @@
 Every part of the product (API, tiles, frontend, import/export) reads layers from
 here and nowhere else. SQL identifiers (tables, columns) are only ever taken from a
 validated catalog, which restricts them to plain lower-case names.
+
+Vector layers (PostGIS tables) and raster layers (Cloud-Optimized GeoTIFFs, files with
+``kind: raster``) share the catalog directory. ``Catalog.layers`` (and iterating the
+catalog) gives the vector layers only; ``Catalog.rasters`` gives the raster layers.
+Rasters registered with ``ecomap raster add`` live in an extra directory
+(``<raster data dir>/catalog``) passed to :func:`load_catalog` as ``raster_dirs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +37,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "rivers_bays": {"zh": "河湖海湾", "en": "Rivers and bays"},
     "monitoring": {"zh": "监测站点", "en": "Monitoring stations"},
     "admin": {"zh": "行政区划", "en": "Administrative divisions"},
+    "land": {"zh": "土地覆被与地形", "en": "Land cover and terrain"},
 }
 """Layer groups of the map's layer panel, in display order."""
 
@@ -166,10 +174,99 @@ class Layer(_Strict):
         return self.geometry_type in ("Polygon", "MultiPolygon")
 
 
+class RasterClass(_Strict):
+    """One class of a categorical raster: its pixel value, name and colour."""
+
+    value: int = Field(ge=0, le=255, description="Pixel value (categorical rasters are 8-bit)")
+    name: Title
+    color: HexColor
+
+
+class ColorRamp(_Strict):
+    """Colour stops of a continuous raster, in data values (linear interpolation between stops)."""
+
+    stops: list[tuple[float, HexColor]] = Field(min_length=2)
+
+    @field_validator("stops")
+    @classmethod
+    def _increasing(cls, stops: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        values = [value for value, _ in stops]
+        if any(b <= a for a, b in pairwise(values)):
+            raise ValueError(f"stop values must increase strictly (got {values})")
+        return stops
+
+
+RasterRole = Literal["land_cover", "elevation", "slope"]
+RASTER_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.tiff?$"
+
+
+class RasterLayer(_Strict):
+    """One raster layer: a single-band Cloud-Optimized GeoTIFF under the raster data directory,
+    drawn with a class table (categorical) or a colour ramp over a range (continuous)."""
+
+    kind: Literal["raster"] = "raster"
+    id: Identifier
+    title: Title
+    description: Title | None = None
+    group: Literal["redline", "protected", "water", "rivers_bays", "monitoring", "admin", "land"] = "land"
+    order: int = Field(default=10, description="Drawing order among rasters: lower values are drawn first.")
+    file: str = Field(pattern=RASTER_FILE_PATTERN, description="File name of the COG in the raster data directory")
+    band: int = Field(default=1, ge=1, description="Band of the file holding the values (1-based)")
+    band_meaning: Title
+    unit: str | None = None
+    role: RasterRole | None = Field(
+        default=None, description="What zonal statistics use it for: land cover, elevation or slope"
+    )
+    categorical: bool = False
+    classes: list[RasterClass] | None = None
+    colormap: ColorRamp | None = None
+    range: tuple[float, float] | None = Field(
+        default=None, description="Value range of the colour ramp and legend (continuous rasters)"
+    )
+    nodata: float | None = Field(default=None, description="No-data value of the file (drawn transparent)")
+    minzoom: int = Field(default=0, ge=0, le=24)
+    maxzoom: int = Field(default=18, ge=0, le=24)
+    opacity: float = Field(default=0.7, ge=0, le=1, description="Default opacity on the map")
+    is_sample: bool = False
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> RasterLayer:
+        if self.minzoom > self.maxzoom:
+            raise ValueError(f"minzoom {self.minzoom} is greater than maxzoom {self.maxzoom}")
+        if self.categorical:
+            if not self.classes:
+                raise ValueError("a categorical raster needs classes: [{value, name: {zh, en}, color}, ...]")
+            if self.colormap is not None or self.range is not None:
+                raise ValueError("a categorical raster takes classes, not colormap/range")
+            values = [c.value for c in self.classes]
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate class values: {duplicates}")
+            if self.nodata is not None and self.nodata in values:
+                raise ValueError(f"nodata {self.nodata:g} is also a class value")
+        else:
+            if self.classes is not None:
+                raise ValueError("classes are for categorical rasters (set categorical: true)")
+            if self.colormap is None or self.range is None:
+                raise ValueError("a continuous raster needs colormap: {stops: [[value, color], ...]} and range")
+            if self.range[0] >= self.range[1]:
+                raise ValueError(f"range minimum {self.range[0]:g} must be below the maximum {self.range[1]:g}")
+        return self
+
+    def path(self, data_dir: Path) -> Path:
+        """Where the raster's file lives, given the raster data directory."""
+        return data_dir / self.file
+
+    def class_by_value(self) -> dict[int, RasterClass]:
+        """Classes of a categorical raster keyed by pixel value (empty for continuous ones)."""
+        return {c.value: c for c in self.classes or []}
+
+
 class Catalog(_Strict):
-    """All layers, in drawing order."""
+    """All layers, in drawing order: vector layers in ``layers``, raster layers in ``rasters``."""
 
     layers: list[Layer]
+    rasters: list[RasterLayer] = []
 
     @field_validator("layers")
     @classmethod
@@ -179,6 +276,22 @@ class Catalog(_Strict):
         if duplicates:
             raise ValueError(f"duplicate layer ids: {', '.join(duplicates)}")
         return sorted(layers, key=lambda layer: (layer.order, layer.id))
+
+    @field_validator("rasters")
+    @classmethod
+    def _unique_raster_ids(cls, rasters: list[RasterLayer]) -> list[RasterLayer]:
+        ids = [raster.id for raster in rasters]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate raster ids: {', '.join(duplicates)}")
+        return sorted(rasters, key=lambda raster: (raster.order, raster.id))
+
+    @model_validator(mode="after")
+    def _distinct_kinds(self) -> Catalog:
+        shared = sorted({layer.id for layer in self.layers} & {raster.id for raster in self.rasters})
+        if shared:
+            raise ValueError(f"ids used by both a vector and a raster layer: {', '.join(shared)}")
+        return self
 
     def __iter__(self) -> Iterator[Layer]:  # type: ignore[override]
         return iter(self.layers)
@@ -197,6 +310,21 @@ class Catalog(_Strict):
                 return layer
         raise KeyError(f"unknown layer {layer_id!r}; valid layers: {', '.join(self.ids)}")
 
+    @cached_property
+    def raster_ids(self) -> list[str]:
+        return [raster.id for raster in self.rasters]
+
+    def get_raster(self, raster_id: str) -> RasterLayer:
+        """Return a raster layer by id; raises KeyError naming the valid raster ids."""
+        for raster in self.rasters:
+            if raster.id == raster_id:
+                return raster
+        raise KeyError(f"unknown raster {raster_id!r}; valid rasters: {', '.join(self.raster_ids) or '(none)'}")
+
+    def raster_for_role(self, role: str) -> RasterLayer | None:
+        """The first raster (in order) playing a role (land_cover, elevation, slope), if any."""
+        return next((raster for raster in self.rasters if raster.role == role), None)
+
 
 def _format_error(path: Path, error: ValidationError) -> str:
     lines = []
@@ -209,31 +337,74 @@ def _format_error(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_layer_file(path: Path) -> Layer:
-    """Parse and validate one layer YAML file; errors name the file and the key."""
+def _read_yaml(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
     if not isinstance(raw, dict):
         raise CatalogError(f"{path}: expected a mapping of layer settings at the top level")
+    return raw
+
+
+_Entry = TypeVar("_Entry", Layer, RasterLayer)
+
+
+def _validated(path: Path, model: type[_Entry], raw: dict) -> _Entry:
     try:
-        layer = Layer.model_validate(raw)
+        entry = model.model_validate(raw)
     except ValidationError as exc:
         raise CatalogError(_format_error(path, exc)) from None
-    if layer.id != path.stem:
-        raise CatalogError(f"{path}: id {layer.id!r} must match the file name {path.stem!r}")
-    return layer
+    if entry.id != path.stem:
+        raise CatalogError(f"{path}: id {entry.id!r} must match the file name {path.stem!r}")
+    return entry
 
 
-def load_catalog(directory: Path | None = None) -> Catalog:
-    """Load every ``*.yaml`` layer file of a directory (default: the bundled catalog)."""
+def load_layer_file(path: Path) -> Layer | RasterLayer:
+    """Parse and validate one layer YAML file (vector, or ``kind: raster``); errors name the file and the key."""
+    raw = _read_yaml(path)
+    kind = raw.pop("kind", "vector")
+    if kind == "raster":
+        return _validated(path, RasterLayer, raw)
+    if kind != "vector":
+        raise CatalogError(f"{path}: kind: Input should be 'vector' or 'raster' (got {kind!r})")
+    return _validated(path, Layer, raw)
+
+
+def load_raster_file(path: Path) -> RasterLayer:
+    """Parse and validate one raster layer YAML file (``kind: raster``)."""
+    raw = _read_yaml(path)
+    if raw.get("kind") != "raster":
+        raise CatalogError(f"{path}: kind: a raster layer file needs `kind: raster` (got {raw.get('kind')!r})")
+    return _validated(path, RasterLayer, raw)
+
+
+def load_catalog(directory: Path | None = None, raster_dirs: Iterable[Path] = ()) -> Catalog:
+    """Load every ``*.yaml`` layer file of a directory (default: the bundled catalog).
+
+    Args:
+        directory: the catalog directory (vector layers and ``kind: raster`` files).
+        raster_dirs: extra directories of raster layer files (e.g. rasters registered with
+            ``ecomap raster add`` in ``<raster data dir>/catalog``); missing ones are skipped.
+    """
     directory = directory or CATALOG_DIR
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise CatalogError(f"{directory}: no layer files (*.yaml) found")
-    layers = [load_layer_file(path) for path in files]
+    entries = [load_layer_file(path) for path in files]
+    origin = {entry.id: path for entry, path in zip(entries, files, strict=True)}
+    for extra in raster_dirs:
+        for path in sorted(extra.glob("*.yaml")) if extra.is_dir() else []:
+            raster = load_raster_file(path)
+            if raster.id in origin:
+                raise CatalogError(f"{path}: id {raster.id!r} is already declared in {origin[raster.id]}")
+            origin[raster.id] = path
+            entries.append(raster)
+    layers = [entry for entry in entries if isinstance(entry, Layer)]
+    rasters = [entry for entry in entries if isinstance(entry, RasterLayer)]
     try:
-        return Catalog(layers=layers)
+        return Catalog(layers=layers, rasters=rasters)
     except ValidationError as exc:
         raise CatalogError(_format_error(directory, exc)) from None
