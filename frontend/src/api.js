@@ -79,6 +79,8 @@ export const api = {
   layers: () => getJSON('api/layers'),
   style: () => getJSON('styles/default.json'),
   config: () => getJSON('api/config'),
+  /** Raster layers (land cover, terrain): legends and TileJSON URLs. */
+  rasters: () => getJSON('api/rasters'),
   search: (q, { limit = 10, signal } = {}) => getJSON(`api/search${query({ q, limit })}`, { signal }),
   zoneCheck: (input) => getJSON('api/zone-check', zoneCheckBody(input)),
   zoneCheckReport: async (input) => (await request('api/zone-check/report', zoneCheckBody(input))).blob(),

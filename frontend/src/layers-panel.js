@@ -1,8 +1,10 @@
 // The layer panel: basemap choice, then the catalog layers grouped as the service orders them,
 // each with a toggle, an opacity slider, a legend drawn from its style and a sample-data badge.
+// Raster layers (land cover, terrain) join the list the same way, with their own legends.
 
 import { BASEMAPS } from './basemaps.js';
 import { onLangChange, pick, t, valueLabel } from './i18n.js';
+import { rasterLegend } from './raster-legend.js';
 import { h, notice, setChildren } from './ui.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -157,32 +159,98 @@ function layerItem(layer, control, map) {
   );
 }
 
+/** One raster of /api/rasters: toggle, opacity (its own, starting at the catalog default), legend. */
+function rasterItem(raster, rasterControl, map) {
+  const title = pick(raster.title);
+  const checkboxId = `layer-toggle-${raster.id}`;
+  const on = rasterControl.isVisible(raster.id);
+  const opacityValue = Math.round(rasterControl.getOpacity(raster.id) * 100);
+  const zoomHint =
+    on && raster.minzoom != null && map.getZoom() < raster.minzoom
+      ? h('small', { class: 'muted zoom-hint' }, t('zoomIn', { zoom: raster.minzoom }))
+      : null;
+  return h(
+    'li',
+    { class: `layer-item raster-item${on ? ' on' : ''}`, 'data-layer': raster.id, 'data-kind': 'raster' },
+    h(
+      'div',
+      { class: 'layer-head' },
+      h('input', {
+        type: 'checkbox',
+        id: checkboxId,
+        checked: on,
+        'aria-label': t('toggleLayer', { name: title }),
+        onchange: (event) => rasterControl.setVisible(raster.id, event.target.checked),
+      }),
+      h('label', { for: checkboxId, class: 'layer-title', title: pick(raster.description) || null }, title),
+      raster.is_sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
+    ),
+    zoomHint,
+    h(
+      'div',
+      { class: 'layer-opacity' },
+      h('input', {
+        type: 'range',
+        id: `layer-opacity-${raster.id}`,
+        min: 0,
+        max: 100,
+        step: 5,
+        value: opacityValue,
+        'aria-label': t('opacity', { name: title }),
+        'aria-valuetext': `${opacityValue}%`,
+        oninput: (event) => {
+          event.target.setAttribute('aria-valuetext', `${event.target.value}%`);
+          event.target.nextSibling.textContent = `${event.target.value}%`;
+          rasterControl.setOpacity(raster.id, Number(event.target.value) / 100);
+        },
+      }),
+      h('output', { 'aria-hidden': 'true' }, `${opacityValue}%`),
+    ),
+    rasterLegend(raster),
+  );
+}
+
+/** The panel's group title of the rasters' group (a {zh, en} title or a group id). */
+function rasterGroupTitle(group, groupTitles) {
+  if (group && typeof group === 'object') return group;
+  return groupTitles.get(group) || t('rasterGroup');
+}
+
 /**
  * Renders the panel into `root` from the /api/layers answer. `basemap` = {current, config,
  * onSelect}. Returns {render()} to redraw after a language or state change.
  */
-export function createLayersPanel(root, { layersDoc, control, map, basemap }) {
+export function createLayersPanel(root, { layersDoc, control, map, basemap, rasterControl = null }) {
   const render = () => {
     const byGroup = new Map(layersDoc.groups.map((g) => [g.id, []]));
+    const groupTitles = new Map(layersDoc.groups.map((g) => [g.id, g.title]));
     for (const layer of layersDoc.layers) {
       if (!byGroup.has(layer.group)) byGroup.set(layer.group, []);
       byGroup.get(layer.group).push(layer);
     }
-    const groupTitles = new Map(layersDoc.groups.map((g) => [g.id, g.title]));
+    // Rasters go in their group (after the vector groups unless the service lists it).
+    const isRaster = (layer) => Boolean(rasterControl?.has(layer.id) && layer === rasterControl.get(layer.id));
+    for (const raster of rasterControl?.rasters || []) {
+      const groupId = typeof raster.group === 'string' ? raster.group : 'land';
+      if (!groupTitles.has(groupId)) groupTitles.set(groupId, rasterGroupTitle(raster.group, groupTitles));
+      if (!byGroup.has(groupId)) byGroup.set(groupId, []);
+      byGroup.get(groupId).push(raster);
+    }
+    const controlOf = (layer) => (isRaster(layer) ? rasterControl : control);
     const sections = [];
     for (const [groupId, layers] of byGroup) {
       if (!layers.length) continue;
-      layers.sort((a, b) => b.order - a.order);
+      layers.sort((a, b) => (b.order ?? 0) - (a.order ?? 0));
       const groupTitle = pick(groupTitles.get(groupId)) || groupId;
-      const allOn = layers.every((l) => control.isVisible(l.id));
-      const someOn = layers.some((l) => control.isVisible(l.id));
+      const allOn = layers.every((l) => controlOf(l).isVisible(l.id));
+      const someOn = layers.some((l) => controlOf(l).isVisible(l.id));
       const groupToggle = h('input', {
         type: 'checkbox',
         id: `group-toggle-${groupId}`,
         checked: allOn,
         'aria-label': t('toggleGroup', { name: groupTitle }),
         onchange: (event) => {
-          for (const l of layers) control.setVisible(l.id, event.target.checked);
+          for (const l of layers) controlOf(l).setVisible(l.id, event.target.checked);
           render();
         },
       });
@@ -197,7 +265,11 @@ export function createLayersPanel(root, { layersDoc, control, map, basemap }) {
           'section',
           { class: 'layer-group', 'data-group': groupId },
           heading,
-          h('ul', { class: 'layer-list' }, layers.map((layer) => layerItem(layer, control, map))),
+          h(
+            'ul',
+            { class: 'layer-list' },
+            layers.map((layer) => (isRaster(layer) ? rasterItem(layer, rasterControl, map) : layerItem(layer, control, map))),
+          ),
         ),
       );
     }

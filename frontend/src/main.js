@@ -10,6 +10,8 @@ import { getLang, onLangChange, setLang, t, translateDom } from './i18n.js';
 import { createLayerControl } from './layer-control.js';
 import { createLayersPanel } from './layers-panel.js';
 import { createMap, setupCoordinates } from './map.js';
+import { createRasterControl } from './raster-control.js';
+import { RasterLegendControl } from './raster-legend.js';
 import { setupFeatureInteraction } from './popup.js';
 import { setupSearch } from './search.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
@@ -25,6 +27,20 @@ async function loadConfig() {
     return { tiandituKey: config.tianditu_key || null };
   } catch {
     return { tiandituKey: null };
+  }
+}
+
+/**
+ * GET /api/rasters is optional too: a service without raster layers (or an older one) gives a
+ * map without the land cover and terrain group.
+ */
+async function loadRasters() {
+  try {
+    const rasters = await api.rasters();
+    return Array.isArray(rasters) ? rasters : rasters?.rasters || [];
+  } catch (err) {
+    if (!err.missing) console.warn('raster layers unavailable:', err.message);
+    return [];
   }
 }
 
@@ -48,14 +64,15 @@ async function start() {
   let layersDoc;
   let style;
   let config;
+  let rasters;
   try {
-    [layersDoc, style, config] = await Promise.all([api.layers(), api.style(), loadConfig()]);
+    [layersDoc, style, config, rasters] = await Promise.all([api.layers(), api.style(), loadConfig(), loadRasters()]);
   } catch (err) {
     showFatal(err);
     return;
   }
   const catalog = new Map(layersDoc.layers.map((layer) => [layer.id, layer]));
-  $('sample-banner').hidden = !layersDoc.layers.some((layer) => layer.sample_data);
+  $('sample-banner').hidden = !layersDoc.layers.some((layer) => layer.sample_data) && !rasters.some((r) => r.is_sample);
 
   const map = await createMap({ container: 'map', style, view: initial });
   map.on('error', (event) => {
@@ -64,9 +81,28 @@ async function start() {
   });
 
   const highlighter = createHighlighter(map, catalog);
-  const syncHash = () => writeViewState({ layers: control.visibleIds() });
+  let layersPanel = null;
+  // The hash's `layers` lists the visible catalog layers and then the visible rasters.
+  const visibleIds = () => [...control.visibleIds(), ...rasterControl.visibleIds()];
+  const syncHash = () => writeViewState({ layers: visibleIds() });
   const control = createLayerControl(map, catalog, { onChange: (kind) => kind === 'visibility' && syncHash() });
-  if (initial.layers) control.setVisibleIds(initial.layers);
+  let rasterLegendControl = null;
+  const rasterControl = createRasterControl(map, rasters, {
+    catalog,
+    onChange: (kind) => {
+      if (kind !== 'visibility') return;
+      syncHash();
+      rasterLegendControl?.render();
+      layersPanel?.render();
+    },
+  });
+  // The legends of the visible rasters, on the map (the layer panel is a drawer on phones).
+  rasterLegendControl = new RasterLegendControl(rasterControl);
+  map.addControl(rasterLegendControl, 'bottom-left');
+  if (initial.layers) {
+    control.setVisibleIds(initial.layers);
+    rasterControl.setVisibleIds(initial.layers);
+  }
 
   let basemapId = 'none';
   const selectBasemap = (id) => {
@@ -74,11 +110,11 @@ async function start() {
     writeViewState({ basemap: basemapId === 'none' ? null : basemapId });
     layersPanel?.render();
   };
-  let layersPanel = null;
   if (initial.basemap) selectBasemap(initial.basemap);
   layersPanel = createLayersPanel($('panel-layers'), {
     layersDoc,
     control,
+    rasterControl,
     map,
     basemap: {
       get current() {
@@ -134,7 +170,7 @@ async function start() {
   const coords = setupCoordinates(map, $('coords'));
   const saveView = () => {
     const center = map.getCenter();
-    writeViewState({ center: [center.lng, center.lat], zoom: map.getZoom(), layers: control.visibleIds() });
+    writeViewState({ center: [center.lng, center.lat], zoom: map.getZoom(), layers: visibleIds() });
   };
   map.on('moveend', saveView);
   saveView();
@@ -160,13 +196,16 @@ async function start() {
   window.addEventListener('hashchange', () => {
     const state = readViewState();
     if (state.lang && state.lang !== getLang()) setLang(state.lang);
-    if (state.layers) control.setVisibleIds(state.layers);
+    if (state.layers) {
+      control.setVisibleIds(state.layers);
+      rasterControl.setVisibleIds(state.layers);
+    }
     if (state.center && state.zoom != null) map.jumpTo({ center: state.center, zoom: state.zoom });
     openChiefFromHash(state);
   });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, highlighter, zoneCheck, chiefView, toast };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, toast };
   document.body.dataset.ready = 'true';
 }
 

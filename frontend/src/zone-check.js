@@ -1,5 +1,6 @@
 // The site check (选址核查): pick a point, draw an area or upload a file, POST it to
-// /api/zone-check and show the verdict, the overlapped zones (highlighted on the map), the
+// /api/zone-check and show the verdict, the overlapped zones (highlighted on the map), the land
+// it takes (land-cover composition, elevation and slope, when the service has raster layers), the
 // responsible chiefs and nearby stations, with a link to the printable report.
 
 import { api } from './api.js';
@@ -20,6 +21,151 @@ function areaText(m2) {
   if (m2 === null || m2 === undefined) return '';
   const ha = m2 / 10_000;
   return `${formatNumber(m2, 0)} m² (${formatNumber(ha, ha < 10 ? 2 : 1)} ha)`;
+}
+
+/** km² with enough decimals to show small sites (0.0123 km²) without noise on large ones. */
+function km2Text(km2) {
+  if (km2 === null || km2 === undefined) return '';
+  const v = Math.abs(km2);
+  return formatNumber(km2, v >= 100 ? 1 : v >= 1 ? 2 : v >= 0.01 ? 3 : 4);
+}
+
+/** Slope grades of the Chinese land survey (≤2°, 2–6°, 6–15°, 15–25°, >25°). */
+function slopeGrade(degrees) {
+  if (degrees <= 2) return 'slope_flat';
+  if (degrees <= 6) return 'slope_gentle';
+  if (degrees <= 15) return 'slope_moderate';
+  if (degrees <= 25) return 'slope_steep';
+  return 'slope_very_steep';
+}
+
+/** The land-cover composition of the site: class (swatch), km², % with a bar. */
+function landCoverTable(landCover) {
+  const classes = landCover.classes || [];
+  if (!classes.length) return h('p', { class: 'muted' }, t('landCoverEmpty'));
+  const total = landCover.area_km2 ?? classes.reduce((sum, c) => sum + (c.area_km2 || 0), 0);
+  const totalPercent = classes.reduce((sum, c) => sum + (c.percent || 0), 0);
+  return [
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'data-table landcover-table', id: 'zone-landcover' },
+        h('caption', { class: 'visually-hidden' }, t('landCover')),
+        h('thead', {}, h('tr', {}, ['colClass', 'colAreaKm2', 'colPercent'].map((k) => h('th', { scope: 'col' }, t(k))))),
+        h(
+          'tbody',
+          {},
+          classes.map((c) =>
+            h(
+              'tr',
+              { 'data-value': c.value, 'data-percent': c.percent },
+              h(
+                'td',
+                {},
+                h('span', { class: 'class-swatch', style: { background: c.color }, 'aria-hidden': 'true' }),
+                h('span', { class: 'class-name' }, pick(c.name) || String(c.value)),
+              ),
+              h('td', { class: 'num' }, km2Text(c.area_km2)),
+              h(
+                'td',
+                { class: 'num' },
+                h(
+                  'div',
+                  { class: 'share-cell' },
+                  h('span', {}, `${formatNumber(c.percent, 1)}%`),
+                  h(
+                    'span',
+                    { class: 'share-bar', 'aria-hidden': 'true' },
+                    h('span', { style: { width: `${Math.max(0, Math.min(100, c.percent || 0))}%`, background: c.color } }),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+        h(
+          'tfoot',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('total')),
+            h('td', { class: 'num' }, km2Text(total)),
+            h('td', { class: 'num' }, `${formatNumber(totalPercent, 1)}%`),
+          ),
+        ),
+      ),
+    ),
+    landCover.nodata_km2 > 0 ? h('p', { class: 'muted small' }, t('landCoverNodata', { area: km2Text(landCover.nodata_km2) })) : null,
+  ];
+}
+
+/** Elevation min/mean/max (m) and slope mean/max (°), with the slope grade in words. */
+function terrainTable(terrain) {
+  const elevation = terrain.elevation;
+  const slope = terrain.slope;
+  if (!elevation && !slope) return h('p', { class: 'muted' }, t('terrainEmpty'));
+  const cell = (v, digits) => h('td', { class: 'num' }, v === null || v === undefined ? '–' : formatNumber(v, digits));
+  return [
+    slope?.mean != null
+      ? h(
+          'p',
+          { class: `slope-summary slope-${slopeGrade(slope.mean).slice(6)}`, id: 'zone-slope' },
+          t('slopeSummary', { slope: formatNumber(slope.mean, 1), grade: t(slopeGrade(slope.mean)) }),
+        )
+      : null,
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'data-table terrain-table', id: 'zone-terrain' },
+        h('caption', { class: 'visually-hidden' }, t('terrain')),
+        h(
+          'thead',
+          {},
+          h('tr', {}, h('td', {}), ['colMin', 'colMean', 'colMax'].map((k) => h('th', { scope: 'col' }, t(k)))),
+        ),
+        h(
+          'tbody',
+          {},
+          elevation
+            ? h(
+                'tr',
+                { 'data-stat': 'elevation' },
+                h('th', { scope: 'row' }, t('elevationM')),
+                cell(elevation.min, 0),
+                cell(elevation.mean, 0),
+                cell(elevation.max, 0),
+              )
+            : null,
+          slope
+            ? h(
+                'tr',
+                { 'data-stat': 'slope' },
+                h('th', { scope: 'row' }, t('slopeDeg')),
+                cell(slope.min, 1),
+                cell(slope.mean, 1),
+                cell(slope.max, 1),
+              )
+            : null,
+        ),
+      ),
+    ),
+  ];
+}
+
+/** The `rasters` part of a zone-check answer; nothing when the service sends none. */
+function rasterSection(rasters) {
+  if (!rasters || (!rasters.land_cover && !rasters.terrain)) return null;
+  return h(
+    'section',
+    { class: 'zone-rasters', id: 'zone-rasters', 'aria-label': t('zoneLand') },
+    rasters.land_cover ? [h('h4', {}, t('landCover')), landCoverTable(rasters.land_cover)] : null,
+    rasters.terrain ? [h('h4', {}, t('terrain')), terrainTable(rasters.terrain)] : null,
+  );
 }
 
 /** Reads a GeoJSON file to draw it on the map (the service does the real parsing). */
@@ -344,6 +490,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
       r.input?.area_m2 ? h('p', {}, `${t('inputArea')}: ${areaText(r.input.area_m2)}`) : null,
       h('h4', {}, t('overlaps')),
       overlapsTable(r.overlaps || []),
+      rasterSection(r.rasters),
       chiefList(r.chiefs || []),
       stationList(r.stations || []),
       h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn primary', id: 'zone-report', onclick: openReport }, t('report'))),
