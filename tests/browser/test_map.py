@@ -13,7 +13,7 @@ from tests.browser.conftest import MapPage
 
 pytestmark = pytest.mark.browser
 
-GROUP_ORDER = ["redline", "protected", "water", "rivers_bays", "monitoring", "admin"]
+GROUP_ORDER = ["redline", "protected", "water", "rivers_bays", "monitoring", "admin", "land"]
 LAYER_IDS = {"district", "bay", "watershed", "protected_area", "water_source_zone", "redline", "river", "station"}
 
 
@@ -40,7 +40,12 @@ def test_page_loads_without_console_errors(map_page: MapPage, layers_doc: dict) 
     # Groups in the service's order, one list item per catalog layer.
     groups = page.locator(".layer-group").evaluate_all("(els) => els.map((e) => e.dataset.group)")
     assert [g for g in groups if g in GROUP_ORDER] == [g for g in GROUP_ORDER if g in groups]
-    assert set(page.locator(".layer-item").evaluate_all("(els) => els.map((e) => e.dataset.layer)")) == LAYER_IDS
+    vector_items = page.locator('.layer-item:not([data-kind="raster"])')
+    assert set(vector_items.evaluate_all("(els) => els.map((e) => e.dataset.layer)")) == LAYER_IDS
+    # Raster layers (land cover, terrain) are listed too, all off at first.
+    raster_items = page.locator('.layer-item[data-kind="raster"]')
+    assert raster_items.count() >= 1
+    assert page.locator('.layer-item[data-kind="raster"] input[type="checkbox"]:checked').count() == 0
     # Sample data is labelled as such, per layer and in the header.
     sample_layers = {layer["id"] for layer in layers_doc["layers"] if layer["sample_data"]}
     for layer_id in sample_layers:
