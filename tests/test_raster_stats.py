@@ -258,7 +258,7 @@ def test_a_zone_off_the_raster_is_all_nodata(geographic: ZonalRasters) -> None:
 
 def test_missing_or_absent_rasters_give_null(tmp_path: Path, geographic: ZonalRasters) -> None:
     missing = ZonalRasters(land_cover_layer("absent.tif"), None, None, data_dir=tmp_path)
-    assert zonal_statistics(cell_box(1, 1, 2, 2), missing) == {"land_cover": None, "terrain": None}
+    assert zonal_statistics(cell_box(1, 1, 2, 2), missing) == {"measure": "area", "land_cover": None, "terrain": None}
 
 
 def test_a_zone_spanning_too_many_cells_is_refused(tmp_path: Path) -> None:
@@ -269,3 +269,114 @@ def test_a_zone_spanning_too_many_cells_is_refused(tmp_path: Path) -> None:
     rasters = ZonalRasters(land_cover_layer("big.tif"), None, None, data_dir=tmp_path)
     with pytest.raises(PayloadTooLarge, match="cells of raster 'lc'"):
         zonal_statistics(box(118.0, 24.6 - side * 1e-5, 118 + side * 1e-5, 24.6), rasters)
+
+
+# --- the demo rasters through the API -------------------------------------------------
+
+
+def zone_check(client, geometry: dict, **options: object) -> dict:
+    response = client.post("/api/zone-check", json={"geometry": geometry, **options})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wavy_polygon(lon0: float, lat0: float, vertices: int, radius_m: float) -> Polygon:
+    angles = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+    radius = radius_m * (1 + 0.1 * np.sin(7 * angles))
+    return Polygon(
+        np.column_stack(
+            [
+                lon0 + radius * np.cos(angles) / (111_320 * math.cos(math.radians(lat0))),
+                lat0 + radius * np.sin(angles) / 110_574,
+            ]
+        )
+    )
+
+
+def test_zone_check_land_cover_adds_up_to_the_site(client) -> None:
+    site = wavy_polygon(118.02, 24.75, 1_000, 3_000)  # 同安/集美 hills
+    result = zone_check(client, shapely.geometry.mapping(site), buffer_m=200)
+    rasters = result["rasters"]
+    assert rasters["zone"] == {"basis": "site", "buffer_m": 0.0, "measure": "area"}
+    land_cover = rasters["land_cover"]
+    area_km2 = result["input"]["area_m2"] / 1e6
+    assert land_cover["raster"] == "landcover"
+    assert land_cover["area_km2"] == pytest.approx(area_km2, rel=0.01)
+    assert sum(c["area_km2"] for c in land_cover["classes"]) + land_cover["nodata_km2"] == pytest.approx(
+        land_cover["area_km2"], abs=1e-5
+    )
+    assert sum(c["percent"] for c in land_cover["classes"]) == pytest.approx(100, abs=0.01)
+    areas = [c["area_km2"] for c in land_cover["classes"]]
+    assert areas == sorted(areas, reverse=True) and all(a > 0 for a in areas)
+    assert {"name", "color", "value", "percent"} <= set(land_cover["classes"][0])
+    elevation, slope = rasters["terrain"]["elevation"], rasters["terrain"]["slope"]
+    assert elevation["raster"] == "dem" and elevation["unit"] == "m"
+    assert 0 <= elevation["min"] <= elevation["mean"] <= elevation["max"] <= 1000
+    assert slope["raster"] == "slope" and slope["unit"] == "°" and 0 <= slope["mean"] <= slope["max"] < 90
+
+
+def test_a_point_in_a_bay_is_water(client, db) -> None:
+    row = db.execute("SELECT ST_AsBinary(geom) FROM bay ORDER BY ST_Area(geom) DESC LIMIT 1").fetchone()
+    centre = shapely.maximum_inscribed_circle(shapely.from_wkb(row[0])).coords[0]
+    result = zone_check(client, {"type": "Point", "coordinates": list(centre)})
+    rasters = result["rasters"]
+    assert rasters["zone"] == {"basis": "site", "buffer_m": 0.0, "measure": "count"}
+    assert [(c["value"], c["name"]["en"], c["points"], c["percent"]) for c in rasters["land_cover"]["classes"]] == [
+        (80, "Water", 1, 100.0)
+    ]
+    assert rasters["land_cover"]["area_km2"] == 0
+    assert rasters["terrain"]["elevation"]["mean"] is None  # the sea is nodata in the DEM
+
+
+def test_a_point_with_a_buffer_is_measured_over_the_circle(client) -> None:
+    result = zone_check(client, {"type": "Point", "coordinates": [118.02, 24.75]}, buffer_m=500)
+    rasters = result["rasters"]
+    assert rasters["zone"] == {"basis": "buffer", "buffer_m": 500.0, "measure": "area"}
+    assert rasters["land_cover"]["area_km2"] == pytest.approx(math.pi * 0.5**2, rel=0.01)
+
+
+def test_the_report_shows_land_cover_and_terrain(client) -> None:
+    site = wavy_polygon(118.02, 24.75, 100, 1_000)
+    response = client.post("/api/zone-check/report", json={"geometry": shapely.geometry.mapping(site)})
+    assert response.status_code == 200, response.text
+    page = response.text
+    assert "土地覆被与地形" in page and "Land-cover class" in page and "Measured over the site itself" in page
+    result = zone_check(client, shapely.geometry.mapping(site))
+    for entry in result["rasters"]["land_cover"]["classes"]:
+        assert entry["name"]["zh"] in page and "{:,.4f}".format(entry["area_km2"]) in page
+    assert "高程 Elevation (m)" in page and "坡度 Slope (°)" in page
+
+
+def test_red_line_statistics(client, db) -> None:
+    feature_id, name, wkb = db.execute(
+        "SELECT id, name, ST_AsBinary(geom) FROM redline WHERE domain = '陆域' ORDER BY ST_Area(geom) DESC LIMIT 1"
+    ).fetchone()
+    response = client.get(f"/api/layers/redline/{feature_id}/stats")
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert {k: stats[k] for k in ("layer", "id", "name")} == {"layer": "redline", "id": feature_id, "name": name}
+    assert stats["zone"] == {"basis": "feature", "buffer_m": 0.0, "measure": "area"}
+    expected_km2 = geodesic_area(shapely.from_wkb(wkb), 1 / 3600) / 1e6
+    assert stats["land_cover"]["area_km2"] == pytest.approx(expected_km2, rel=1e-4)
+    assert stats["land_cover"]["classes"][0]["value"] == 10  # land red lines are forested in the demo
+    assert stats["terrain"]["elevation"]["max"] > stats["terrain"]["elevation"]["min"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/api/layers/redline/999999/stats", 404, "redline 999999 does not exist"),
+        ("/api/layers/nosuch/1/stats", 404, "'nosuch' does not exist; statistics exist for the polygon layers"),
+        ("/api/layers/station/1/stats", 404, "'station' is not a polygon layer"),
+        ("/api/layers/redline/abc/stats", 400, "feature_id"),
+    ],
+)
+def test_red_line_statistics_errors(client, path: str, status: int, message: str) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+def test_stats_endpoint_is_documented(client) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/api/layers/{layer}/{feature_id}/stats"]["get"]
+    assert "exactextract" in operation["description"] and "404" in operation["responses"]

@@ -1,4 +1,4 @@
-"""Shared request dependencies: the pool connection, the catalog, the base URL."""
+"""Shared request dependencies: the pool connection, the catalog, the zonal-statistics rasters, the base URL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Request
 from psycopg import AsyncConnection
 
 from gis_service.db import connection
+from gis_service.services.raster_stats import ZonalRasters
 from layers.catalog import Catalog
 
 
@@ -19,6 +20,11 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 
 def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
+
+
+def get_zonal_rasters(request: Request) -> ZonalRasters:
+    """The land-cover, elevation and slope rasters zonal statistics read (first of each role)."""
+    return ZonalRasters.from_catalog(request.app.state.catalog, request.app.state.settings.rasters.data_dir)
 
 
 def base_url(request: Request) -> str:

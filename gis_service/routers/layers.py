@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from psycopg import AsyncConnection
 
-from gis_service.routers.deps import base_url, get_catalog, get_connection
+from gis_service.routers.deps import base_url, get_catalog, get_connection, get_zonal_rasters
 from gis_service.services.layers import list_layers
+from gis_service.services.raster_stats import ZonalRasters, feature_statistics
 from layers.catalog import Catalog
 
 router = APIRouter(prefix="/api", tags=["layers"])
@@ -23,3 +24,27 @@ async def layers(
     """Every layer: titles (zh/en), group, geometry type, properties, zoom range, default style,
     the data revision and sample-data flag, and its vector tile and TileJSON URLs."""
     return await list_layers(conn, catalog, base)
+
+
+@router.get(
+    "/layers/{layer}/{feature_id}/stats",
+    summary="Land cover and terrain of a red line (or any polygon feature)",
+    responses={
+        404: {"description": "Unknown or non-polygon layer, or no feature with this id"},
+        413: {"description": "The feature spans more raster cells than one request may read"},
+    },
+)
+async def feature_stats(
+    layer: Annotated[str, Path(description="A polygon layer, e.g. `redline`, `protected_area`")],
+    feature_id: Annotated[int, Path(description="The feature id")],
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    rasters: ZonalRasters = Depends(get_zonal_rasters),
+) -> dict[str, Any]:
+    """Zonal statistics of one feature, e.g. `GET /api/layers/redline/12/stats`: `land_cover` (km²
+    and % of the feature per class, largest first, classes of zero area left out, `nodata_km2`
+    for nodata cells and parts off the raster) and `terrain` (elevation min/mean/max in m, slope
+    mean/max in °, means weighted by covered area). Pixel coverage is exact (exactextract) and
+    areas are on the ellipsoid. `land_cover`/`terrain` are null when the catalog has no raster
+    of that role."""
+    return await feature_statistics(conn, catalog, rasters, layer, feature_id)

@@ -18,9 +18,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from gis_service.routers.deps import get_catalog, get_connection
+from gis_service.routers.deps import get_catalog, get_connection, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
 from gis_service.services import zone_check as service
+from gis_service.services.raster_stats import ZonalRasters
 from gis_service.services.report import zone_check_report
 from layers.catalog import Catalog
 
@@ -183,6 +184,7 @@ async def zone_check(
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     rules: RuleSet = Depends(get_rules),
+    rasters: ZonalRasters = Depends(get_zonal_rasters),
 ) -> Response:
     """Every red line, protected-area zone, drinking-water source zone, watershed, bay, river segment
     and district the site touches (overlap in m² and share of the site, on the ellipsoid), those within
@@ -190,11 +192,23 @@ async def zone_check(
     within `station_radius_m` (nearest first), and a verdict — `prohibited`, `restricted`, `caution` or
     `clear` — with its reasons, from the rules in `gis_service/rules/zone_check.yaml`.
 
+    `rasters` gives the land the site takes: `land_cover` (km² and % per class, largest first,
+    `nodata_km2`) and `terrain` (elevation min/mean/max in m, slope mean/max in °), with exact pixel
+    coverage and areas on the ellipsoid. A polygon is measured as drawn (the buffer only widens the
+    search); points and lines are measured over their buffer when `buffer_m` > 0, otherwise at the
+    cells under them (shares by count or length). `rasters.zone` says which (`basis`, `measure`).
+
     Limits: 20,000 vertices, 500 km², 10 MB uploads. Share is by area for polygons, by length for
     lines and by count for points."""
     site, options = await read_site(request)
     result = await service.zone_check(
-        conn, catalog, rules, site, buffer_m=options.buffer_m, station_radius_m=options.station_radius_m
+        conn,
+        catalog,
+        rules,
+        site,
+        buffer_m=options.buffer_m,
+        station_radius_m=options.station_radius_m,
+        rasters=rasters,
     )
     return Response(orjson.dumps(result), media_type="application/json")
 
@@ -211,13 +225,20 @@ async def zone_check_report_page(
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     rules: RuleSet = Depends(get_rules),
+    rasters: ZonalRasters = Depends(get_zonal_rasters),
 ) -> HTMLResponse:
     """The zone check as a standalone page: a map of the site with the overlapping zones and nearby
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
     site, options = await read_site(request)
     result = await service.zone_check(
-        conn, catalog, rules, site, buffer_m=options.buffer_m, station_radius_m=options.station_radius_m
+        conn,
+        catalog,
+        rules,
+        site,
+        buffer_m=options.buffer_m,
+        station_radius_m=options.station_radius_m,
+        rasters=rasters,
     )
     html = await zone_check_report(conn, catalog, site, result)
     return HTMLResponse(html)

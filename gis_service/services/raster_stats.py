@@ -40,11 +40,12 @@ from affine import Affine
 from exactextract import exact_extract
 from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import NumPyRasterSource
+from psycopg import AsyncConnection, sql
 from pyproj import CRS, Geod, Proj, Transformer
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from gis_service.errors import PayloadTooLarge
+from gis_service.errors import NotFound, PayloadTooLarge
 from layers.catalog import Catalog, RasterLayer
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,9 @@ def geographic_row_areas(grid: Grid, rows: np.ndarray) -> np.ndarray:
 def _cell_areas(grid: Grid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Area (m²) on the ellipsoid of the given cells."""
     if grid.crs.is_geographic:
-        return geographic_row_areas(grid, rows)
+        first = int(rows.min()) if len(rows) else 0
+        per_row = geographic_row_areas(grid, np.arange(first, int(rows.max()) + 1 if len(rows) else 0))
+        return per_row[rows - first]
     t = grid.transform
     unit = grid.crs.axis_info[0].unit_conversion_factor if grid.crs.axis_info else 1.0
     planar = abs(t.a * t.e) * unit * unit
@@ -298,13 +301,18 @@ class _OpenRaster:
             raise ValueError(f"{path} has no CRS")
         self.grid = Grid(CRS.from_wkt(self.dataset.crs.to_wkt()), transform, self.dataset.width, self.dataset.height)
 
-    def read(self, band: int, window: Window) -> np.ma.MaskedArray:
+    def read(self, band: int, window: Window, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """The full-resolution values of a window and where they are valid (not nodata, not NaN)."""
         with self.lock:
-            values = self.dataset.read(band, window=window, masked=True)
+            values = self.dataset.read(band, window=window)
+        nodata = self.dataset.nodatavals[band - 1] if nodata is None else nodata
+        valid = np.ones(values.shape, dtype=bool) if nodata is None or math.isnan(nodata) else values != nodata
+        if values.dtype.kind == "f":
+            valid &= ~np.isnan(values)
         scale, offset = self.dataset.scales[band - 1], self.dataset.offsets[band - 1]
         if scale != 1 or offset != 0:
             values = values.astype(np.float64) * scale + offset
-        return values
+        return values, valid
 
 
 _OPEN: dict[Path, _OpenRaster] = {}
@@ -342,32 +350,40 @@ class ZonalRasters:
         return cls(*(catalog.raster_for_role(role) for role in roles), data_dir=Path(data_dir))
 
 
-def _values(layer: RasterLayer, data_dir: Path, zone: BaseGeometry) -> tuple[np.ma.MaskedArray, Cells, Measure] | None:
-    """Values and weights of the cells under the zone; None when the raster file is unusable."""
-    try:
-        raster = open_raster(layer.path(data_dir))
-    except (OSError, ValueError, rasterio.errors.RasterioError) as exc:
-        log.warning("raster %s cannot be read for statistics: %s", layer.id, exc)
-        return None
-    cells, measure = zone_cells(zone, raster.grid, layer.id)
-    window = cells.window
-    if window is None:
-        return np.ma.masked_all(0), cells, measure
-    block = raster.read(layer.band, window)
-    values = block[cells.rows - window.row_off, cells.cols - window.col_off]
-    if layer.nodata is not None:
-        values = np.ma.masked_equal(values, layer.nodata)
-    return values, cells, measure
+class _Zone:
+    """A zone (WGS84) and its cells on each grid, computed once per grid for the rasters sharing it."""
+
+    def __init__(self, geometry: BaseGeometry) -> None:
+        self.geometry = geometry
+        self._cells: dict[tuple[str, Affine, int, int], tuple[Cells, Measure]] = {}
+
+    def values(self, layer: RasterLayer, data_dir: Path) -> tuple[np.ndarray, np.ndarray, Cells, Measure] | None:
+        """Values, validity and weights of the cells under the zone; None when the file is unusable."""
+        try:
+            raster = open_raster(layer.path(data_dir))
+        except (OSError, ValueError, rasterio.errors.RasterioError) as exc:
+            log.warning("raster %s cannot be read for statistics: %s", layer.id, exc)
+            return None
+        grid = raster.grid
+        key = (grid.crs_wkt, grid.transform, grid.width, grid.height)
+        if key not in self._cells:
+            self._cells[key] = zone_cells(self.geometry, grid, layer.id)
+        cells, measure = self._cells[key]
+        window = cells.window
+        if window is None:
+            return np.empty(0), np.empty(0, dtype=bool), cells, measure
+        block, valid = raster.read(layer.band, window, layer.nodata)
+        rows, cols = cells.rows - window.row_off, cells.cols - window.col_off
+        return block[rows, cols], valid[rows, cols], cells, measure
 
 
-def _land_cover(layer: RasterLayer, data_dir: Path, zone: BaseGeometry) -> dict[str, Any] | None:
-    found = _values(layer, data_dir, zone)
+def _land_cover(layer: RasterLayer, data_dir: Path, zone: _Zone) -> dict[str, Any] | None:
+    found = zone.values(layer, data_dir)
     if found is None:
         return None
-    values, cells, measure = found
-    valid = ~np.ma.getmaskarray(values)
+    values, valid, cells, measure = found
     total = float(cells.weights.sum()) + cells.outside
-    classes_found, inverse = np.unique(np.asarray(values)[valid].astype(np.int64), return_inverse=True)
+    classes_found, inverse = np.unique(values[valid].astype(np.int64), return_inverse=True)
     sums = np.bincount(inverse, weights=cells.weights[valid], minlength=len(classes_found))
     table = layer.class_by_value()
     classes = []
@@ -396,13 +412,13 @@ def _land_cover(layer: RasterLayer, data_dir: Path, zone: BaseGeometry) -> dict[
     }
 
 
-def _terrain(layer: RasterLayer, data_dir: Path, zone: BaseGeometry, *, with_min: bool) -> dict[str, Any] | None:
-    found = _values(layer, data_dir, zone)
+def _terrain(layer: RasterLayer, data_dir: Path, zone: _Zone, *, with_min: bool) -> dict[str, Any] | None:
+    found = zone.values(layer, data_dir)
     if found is None:
         return None
-    values, cells, _ = found
-    valid = ~np.ma.getmaskarray(values) & (cells.weights > 0)
-    data, weights = np.asarray(values, dtype=np.float64)[valid], cells.weights[valid]
+    values, valid, cells, _ = found
+    valid = valid & (cells.weights > 0)
+    data, weights = values[valid].astype(np.float64), cells.weights[valid]
     unit = layer.unit or ("m" if layer.role == "elevation" else "°")
     if not len(data):
         stats = {"min": None, "mean": None, "max": None}
@@ -415,14 +431,71 @@ def _terrain(layer: RasterLayer, data_dir: Path, zone: BaseGeometry, *, with_min
 
 
 def zonal_statistics(zone: BaseGeometry, rasters: ZonalRasters) -> dict[str, Any]:
-    """Land cover and terrain of a zone given in WGS84 (the contract's ``rasters`` object)."""
-    land_cover = rasters.land_cover and _land_cover(rasters.land_cover, rasters.data_dir, zone)
-    elevation = rasters.elevation and _terrain(rasters.elevation, rasters.data_dir, zone, with_min=True)
-    slope = rasters.slope and _terrain(rasters.slope, rasters.data_dir, zone, with_min=False)
+    """Land cover and terrain of a zone given in WGS84 (the contract's ``rasters`` object), and
+    what the weights measure: ``area`` (polygons), ``length`` (lines) or ``count`` (points)."""
+    dimension = int(shapely.get_dimensions(zone))
+    measure: Measure = "area" if dimension == 2 else "length" if dimension == 1 else "count"
+    cells = _Zone(zone)
+    land_cover = rasters.land_cover and _land_cover(rasters.land_cover, rasters.data_dir, cells)
+    elevation = rasters.elevation and _terrain(rasters.elevation, rasters.data_dir, cells, with_min=True)
+    slope = rasters.slope and _terrain(rasters.slope, rasters.data_dir, cells, with_min=False)
     terrain = {"elevation": elevation, "slope": slope} if elevation or slope else None
-    return {"land_cover": land_cover or None, "terrain": terrain}
+    return {"measure": measure, "land_cover": land_cover or None, "terrain": terrain}
 
 
 async def zonal_statistics_async(zone: BaseGeometry, rasters: ZonalRasters) -> dict[str, Any]:
     """``zonal_statistics`` in a worker thread (it is CPU-bound; the service is async)."""
     return await asyncio.to_thread(zonal_statistics, zone, rasters)
+
+
+def buffer_on_ellipsoid(geometry: BaseGeometry, metres: float) -> BaseGeometry:
+    """A WGS84 geometry buffered by ``metres`` in an equal-area projection centred on it."""
+    minx, miny, maxx, maxy = geometry.bounds
+    local = CRS.from_proj4(
+        f"+proj=laea +lat_0={(miny + maxy) / 2:.6f} +lon_0={(minx + maxx) / 2:.6f} +datum=WGS84 +units=m +no_defs"
+    )
+    forward = Transformer.from_crs(WGS84, local, always_xy=True)
+    back = Transformer.from_crs(local, WGS84, always_xy=True)
+    return _transform(_transform(geometry, forward).buffer(metres, quad_segs=16), back)
+
+
+async def site_statistics(
+    geometry: BaseGeometry, dimension: int, buffer_m: float, rasters: ZonalRasters
+) -> dict[str, Any]:
+    """The ``rasters`` part of a zone check.
+
+    A polygon site is measured as it is (the land it would take; the buffer only widens
+    the search for nearby features). Points and lines take no land: with a buffer, the
+    buffered polygon is measured; without one, the cells under the points or along the line.
+    """
+    buffered = dimension < 2 and buffer_m > 0
+    zone = buffer_on_ellipsoid(geometry, buffer_m) if buffered else geometry
+    statistics = await zonal_statistics_async(zone, rasters)
+    measure = statistics.pop("measure")
+    basis = {"basis": "buffer" if buffered else "site", "buffer_m": buffer_m if buffered else 0.0, "measure": measure}
+    return {"zone": basis, **statistics}
+
+
+async def feature_statistics(
+    conn: AsyncConnection, catalog: Catalog, rasters: ZonalRasters, layer_id: str, feature_id: int
+) -> dict[str, Any]:
+    """Land cover and terrain of one feature of a polygon layer (e.g. a red line)."""
+    polygon_layers = [layer.id for layer in catalog if layer.is_polygon]
+    if layer_id not in polygon_layers:
+        known = "is not a polygon layer" if layer_id in catalog else "does not exist"
+        valid = ", ".join(polygon_layers)
+        raise NotFound(f"layer {layer_id!r} {known}; statistics exist for the polygon layers {valid}")
+    layer = catalog.get(layer_id)
+    statement = sql.SQL("SELECT t.{name}::text, ST_AsBinary(t.{geom}) FROM {table} AS t WHERE t.{id} = %(id)s").format(
+        name=sql.Identifier(layer.name_property),
+        geom=sql.Identifier(layer.geometry_column),
+        table=sql.Identifier(layer.table),
+        id=sql.Identifier(layer.id_column),
+    )
+    row = await (await conn.execute(statement, {"id": feature_id})).fetchone()
+    if row is None:
+        raise NotFound(f"{layer_id} {feature_id} does not exist; GET /api/layers/{layer_id}/features lists the ids")
+    name, wkb = row
+    statistics = await zonal_statistics_async(shapely.from_wkb(wkb), rasters)
+    zone = {"basis": "feature", "buffer_m": 0.0, "measure": statistics.pop("measure")}
+    return {"layer": layer_id, "id": feature_id, "name": name, "zone": zone, **statistics}

@@ -44,6 +44,19 @@ STATION_COLORS = {
 SIMPLIFY_DEGREES = 0.00002  # ~2 m: invisible at report scales
 
 
+def raster_basis(rasters: dict[str, Any] | None) -> dict[str, str]:
+    """What the land-cover and terrain statistics of a zone check were measured over, in words."""
+    zone = (rasters or {}).get("zone") or {}
+    if zone.get("basis") == "buffer":
+        metres = f"{zone['buffer_m']:g}"
+        return {"zh": f"按拟选址外扩 {metres} m 缓冲区统计", "en": f"Measured over the site buffered by {metres} m"}
+    if zone.get("measure") == "count":
+        return {"zh": "按点位所在像元统计（占比为点数比例）", "en": "At the cells under the points (shares of points)"}
+    if zone.get("measure") == "length":
+        return {"zh": "沿线按长度统计", "en": "Along the line (shares of its length)"}
+    return {"zh": "按拟选址范围统计（缓冲区不计入）", "en": "Measured over the site itself (not its buffer)"}
+
+
 def _color(catalog: Catalog, layer_id: str, properties: dict[str, Any]) -> str:
     style = catalog.get(layer_id).style
     if style.categories is not None:
@@ -253,6 +266,7 @@ async def zone_check_report(conn: AsyncConnection, catalog: Catalog, site: Site,
         **_map_parts(m),
         sketch=sketch_svg(catalog, features, _display(site.geometry), result["stations"], view),
         verdict_label=VERDICT_LABELS[result["verdict"]],
+        raster_basis=raster_basis(result.get("rasters")),
         layer_titles={layer.id: f"{layer.title.zh} {layer.title.en}" for layer in catalog},
         sample_data=any(state.get("sample_data") for state in states.values()),
     )

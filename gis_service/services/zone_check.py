@@ -9,6 +9,7 @@ in degrees. The verdict comes from the rules in ``gis_service/rules/zone_check.y
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import math
@@ -28,6 +29,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gis_service.rules import RuleSet, evaluate
+from gis_service.services.raster_stats import ZonalRasters, site_statistics
 from layers.catalog import Catalog, Layer
 from layers.gcj02 import geometry_gcj02_to_wgs84
 
@@ -513,14 +515,27 @@ async def zone_check(
     *,
     buffer_m: float = 0.0,
     station_radius_m: float = 3000.0,
+    rasters: ZonalRasters | None = None,
 ) -> dict[str, Any]:
-    """The full zone-check answer for a checked site (see the API docs for the contract)."""
-    found, stations = await find_features(conn, catalog, rules, site, buffer_m, station_radius_m)
-    verdict, reasons = evaluate(rules, found)
-    overlaps = [r for r in found if r["distance_m"] is None or r["distance_m"] <= buffer_m]
-    involved = [(r["layer"], r["id"]) for r in overlaps if r["layer"] in ("river", "bay", "watershed")]
-    chiefs = await responsible_chiefs(conn, involved)
-    revisions = await layer_revisions(conn, [*rules.layers, "station"])
+    """The full zone-check answer for a checked site (see the API docs for the contract).
+
+    With ``rasters``, the land cover and terrain of the site (see ``site_statistics``) are
+    computed in a worker thread while PostGIS answers the queries.
+    """
+    statistics = (
+        asyncio.ensure_future(site_statistics(site.geometry, site.dimension, buffer_m, rasters)) if rasters else None
+    )
+    try:
+        found, stations = await find_features(conn, catalog, rules, site, buffer_m, station_radius_m)
+        verdict, reasons = evaluate(rules, found)
+        overlaps = [r for r in found if r["distance_m"] is None or r["distance_m"] <= buffer_m]
+        involved = [(r["layer"], r["id"]) for r in overlaps if r["layer"] in ("river", "bay", "watershed")]
+        chiefs = await responsible_chiefs(conn, involved)
+        revisions = await layer_revisions(conn, [*rules.layers, "station"])
+    except BaseException:
+        if statistics is not None:
+            statistics.cancel()
+        raise
     for record in overlaps:
         record.pop("attributes", None)
     return {
@@ -538,6 +553,7 @@ async def zone_check(
         "overlaps": overlaps,
         "chiefs": chiefs,
         "stations": stations,
+        "rasters": await statistics if statistics is not None else None,
         "revisions": revisions,
         "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
