@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import TileFastPath
-from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, tiles, zone_check
+from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.pool = running.pool
             app.state.tile_engine = running.engine
             app.state.change_listener = running.listener
+            app.state.raster_tiler = running.rasters
             yield
 
     app = FastAPI(
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers.router)
     app.include_router(config.router)
     app.include_router(revisions_router.router)
+    app.include_router(rasters.router)  # before the vector tiles: /tiles/raster/... is more specific
     app.include_router(tiles.router)
     app.include_router(ogc_tiles.router)
     app.include_router(archives.router)

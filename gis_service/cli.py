@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import text
@@ -11,6 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from gis_service.cli_data import data_app
 from gis_service.settings import Settings
+
+if TYPE_CHECKING:
+    from layers.demo import DemoDataset
 
 app = typer.Typer(
     help="EcoMap Xiamen (生态环境一张图): PostGIS-backed eco-environment map service.",
@@ -77,9 +80,35 @@ def demo_load(
             _fail(f"the layers already hold {existing} features; use --force to replace them with the demo data")
         if existing:
             conn.execute(text("TRUNCATE chief_assignment, chief, " + ", ".join(LAYER_TABLES) + " CASCADE"))
-        counts = load_demo(conn, build_demo_dataset(seed))
+        dataset = build_demo_dataset(seed)
+        counts = load_demo(conn, dataset)
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     tiles_generalize(layers=None)
+    _write_demo_rasters(seed, force=False, dataset=dataset)
+
+
+@demo_app.command("rasters")
+def demo_rasters(
+    force: Annotated[bool, typer.Option("--force", help="Regenerate even when the files are up to date")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator")] = 2025,
+) -> None:
+    """Generate the demo rasters (land cover, DEM, slope: sample data) as COGs into the raster
+    data directory (ECOMAP_RASTERS__DATA_DIR); skipped when present and made by this version."""
+    _write_demo_rasters(seed, force)
+
+
+def _write_demo_rasters(seed: int, force: bool, dataset: DemoDataset | None = None) -> None:
+    from layers.demo.rasters import write_demo_rasters
+
+    data_dir = Settings().rasters.data_dir
+    try:
+        written = write_demo_rasters(data_dir, dataset, seed=seed, force=force)
+    except OSError as exc:
+        _fail(f"cannot write the demo rasters into {data_dir}: {exc}")
+    if written:
+        typer.echo(f"demo rasters written to {data_dir}: " + ", ".join(p.name for p in written.values()))
+    else:
+        typer.echo(f"demo rasters in {data_dir} are up to date")
 
 
 @tiles_app.command("generalize")
@@ -229,6 +258,7 @@ def setup(
     db_upgrade("head")
     if demo:
         demo_load(force=False, if_empty=True, seed=2025)
+        _write_demo_rasters(seed=2025, force=False)  # also when the database already held data
     with psycopg.connect(_database_url(), autocommit=True) as conn:
         stale = dirty_layers(conn)
     if stale:

@@ -16,6 +16,7 @@ from tiles.cache import TileCache
 from tiles.engine import TileEngine
 from tiles.listener import ChangeListener
 from tiles.maintenance import GeneralizationScheduler
+from tiles.raster import RasterTiler
 
 
 @dataclass
@@ -23,23 +24,26 @@ class Runtime:
     pool: AsyncConnectionPool
     engine: TileEngine
     listener: ChangeListener
+    rasters: RasterTiler
 
 
 @contextlib.asynccontextmanager
 async def runtime(settings: Settings, catalog: Catalog, *, regeneralize: bool = True) -> AsyncIterator[Runtime]:
-    """Open the pool, build the tile engine and keep its cache exact while the context lasts."""
+    """Open the pool, build the tile engine and raster tiler, and keep the cache exact while the context lasts."""
     pool = create_pool(settings)
     await pool.open(wait=False)  # start even when the database is down: /healthz reports it
     cache = None
     if settings.tiles.cache_enabled:
         cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
     engine = TileEngine(catalog, lambda: connection(pool), cache)
+    rasters = RasterTiler(catalog, settings.rasters.data_dir, cache)  # same cache; keys carry file revisions
     scheduler = GeneralizationScheduler(settings.dsn, catalog)
     listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule if regeneralize else None)
     listening = asyncio.create_task(listener.run(), name="tile-change-listener")
     try:
-        yield Runtime(pool, engine, listener)
+        yield Runtime(pool, engine, listener, rasters)
     finally:
+        rasters.close()
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening

@@ -30,3 +30,20 @@ def tile_reply(
         headers["content-encoding"] = "gzip"
         return 200, headers, tile.gzipped
     return 200, headers, tile.data
+
+
+def image_tile_reply(
+    tile: CachedTile, if_none_match: str, max_age_s: int, media_type: str
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a raster (PNG/WebP) tile: like ``tile_reply``, never gzipped
+    (the image formats compress already)."""
+    headers = {
+        "etag": tile.etag,
+        "cache-control": f"public, max-age={max_age_s}" if max_age_s else "no-cache",
+    }
+    if tile.etag in if_none_match:
+        return 304, headers, b""
+    if not tile.data:
+        return 204, headers, b""
+    headers["content-type"] = media_type
+    return 200, headers, tile.data

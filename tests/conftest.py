@@ -88,6 +88,23 @@ def demo():
     return build_demo_dataset()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def raster_dir(tmp_path_factory: pytest.TempPathFactory, demo) -> Iterator[Path]:
+    """The demo rasters (land cover, DEM, slope) generated into a temporary raster data directory,
+    which ``ECOMAP_RASTERS__DATA_DIR`` names for the whole session (apps, CLI runs, live server)."""
+    from layers.demo.rasters import write_demo_rasters
+
+    directory = tmp_path_factory.mktemp("rasters")
+    write_demo_rasters(directory, demo)
+    previous = os.environ.get("ECOMAP_RASTERS__DATA_DIR")
+    os.environ["ECOMAP_RASTERS__DATA_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("ECOMAP_RASTERS__DATA_DIR", None)
+    else:
+        os.environ["ECOMAP_RASTERS__DATA_DIR"] = previous
+
+
 @pytest.fixture()
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A direct autocommit connection to the test database, for independent checks."""

@@ -1,0 +1,100 @@
+"""Raster layers: their list with legends, TileJSON, and PNG/WebP tiles."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from gis_service.errors import InvalidRequest, NotFound
+from gis_service.routers.deps import base_url
+from gis_service.services.rasters import list_rasters, raster_tilejson
+from gis_service.tile_http import image_tile_reply
+from layers.catalog import RasterLayer
+from tiles.grid import TileAddressError, tile_address
+from tiles.raster import MEDIA_TYPES, RasterTiler, RasterUnavailable
+
+router = APIRouter(tags=["rasters"])
+
+RasterId = Annotated[str, Path(description="A raster layer id (see `GET /api/rasters`)", examples=["landcover"])]
+
+
+class ImageFormat(StrEnum):
+    png = "png"
+    webp = "webp"
+
+
+def _tiler(request: Request) -> RasterTiler:
+    return request.app.state.raster_tiler
+
+
+def _raster(raster_id: RasterId, tiler: RasterTiler = Depends(_tiler)) -> RasterLayer:
+    try:
+        return tiler.get(raster_id)
+    except KeyError as exc:
+        raise NotFound(str(exc.args[0])) from None
+
+
+@router.get("/api/rasters", summary="Raster layers with legends and tile URLs")
+async def rasters(tiler: RasterTiler = Depends(_tiler), base: str = Depends(base_url)) -> list[dict[str, Any]]:
+    """Every raster layer (land cover, elevation, slope, and rasters added with `ecomap raster add`):
+    titles, role, unit, legend (classes with names and colours, or a colour ramp over a range),
+    TileJSON and tile URL template, zoom range, lon/lat bounds of the file, default opacity and the
+    sample-data flag. `available` is false while a raster's file is missing."""
+    return list_rasters(tiler, base)
+
+
+@router.get("/tiles/raster/{raster_id}.json", summary="TileJSON 3.0.0 of a raster layer")
+async def tilejson(
+    raster: RasterLayer = Depends(_raster), tiler: RasterTiler = Depends(_tiler), base: str = Depends(base_url)
+) -> dict[str, Any]:
+    """TileJSON with the PNG tile URL template (the same path ending in `.webp` gives WebP), the
+    zoom range and the bounds of the raster's file."""
+    try:
+        return raster_tilejson(raster, tiler, base)
+    except RasterUnavailable as exc:
+        raise NotFound(str(exc)) from None
+
+
+@router.api_route(
+    "/tiles/raster/{raster_id}/{z}/{x}/{y}.{image_format}",
+    methods=["GET", "HEAD"],
+    summary="PNG or WebP tile of a raster layer",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}, "image/webp": {}}, "description": "The tile, 256×256 RGBA"},
+        204: {"description": "Nothing to draw: outside the raster, only no-data cells, or below its minzoom"},
+        304: {"description": "Not modified (the `If-None-Match` ETag matches)"},
+        400: {"description": "z/x/y outside the WebMercatorQuad grid, or a format other than png/webp"},
+        404: {"description": "Unknown raster (the message lists the valid ones) or its file is missing"},
+    },
+)
+async def raster_tile(
+    z: Annotated[int, Path(ge=0, le=24, description="Zoom level")],
+    x: Annotated[int, Path(ge=0, description="Column")],
+    y: Annotated[int, Path(ge=0, description="Row")],
+    image_format: Annotated[ImageFormat, Path(description="Image format: png or webp (lossless)")],
+    request: Request,
+    raster: RasterLayer = Depends(_raster),
+    tiler: RasterTiler = Depends(_tiler),
+) -> Response:
+    """A 256×256 WebMercatorQuad tile drawn with the catalog's colours: class colours for a
+    categorical raster, the colour ramp over the range for a continuous one. No-data cells are
+    transparent (alpha 0). Strong `ETag` (`If-None-Match` → 304) and the same `Cache-Control` as
+    vector tiles; the tile changes when the raster's file is replaced."""
+    try:
+        address = tile_address(z, x, y)
+    except TileAddressError as exc:
+        raise InvalidRequest(str(exc)) from None
+    try:
+        tile = await tiler.tile(raster, address, image_format.value)
+    except RasterUnavailable as exc:
+        raise NotFound(str(exc)) from None
+    status, headers, body = image_tile_reply(
+        tile,
+        request.headers.get("if-none-match", ""),
+        request.app.state.settings.tiles.max_age_s,
+        MEDIA_TYPES[image_format.value],
+    )
+    return Response(body, status_code=status, headers=headers)

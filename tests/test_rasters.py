@@ -1,0 +1,248 @@
+"""Raster layers: the catalog, the demo rasters, PNG/WebP tiles decoded pixel by pixel, the
+raster list with legends, and ``ecomap raster add`` on real GeoTIFFs written here."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import morecantile
+import numpy as np
+import pytest
+import rasterio
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from layers.catalog import CATALOG_DIR, CatalogError, load_catalog
+from layers.demo.rasters import BOUNDS, demo_rasters_current
+from layers.rasters import is_valid_cog, slope_degrees
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+CATALOG = load_catalog()
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def class_color(raster_id: str, value: int) -> tuple[int, int, int]:
+    return hex_rgb(CATALOG.get_raster(raster_id).class_by_value()[value].color)
+
+
+def pixel_of(lon: float, lat: float, z: int) -> tuple[morecantile.Tile, int, int]:
+    """The tile holding a lon/lat at zoom z and the pixel of that point inside the 256-px tile."""
+    tile = TMS.tile(lon, lat, z)
+    west, south, east, north = TMS.xy_bounds(tile)
+    x, y = TMS.xy(lon, lat)
+    return tile, int((x - west) / (east - west) * 256), int((north - y) / (north - south) * 256)
+
+
+def get_image(client: TestClient, raster_id: str, tile: morecantile.Tile, fmt: str = "png") -> Image.Image:
+    response = client.get(f"/tiles/raster/{raster_id}/{tile.z}/{tile.x}/{tile.y}.{fmt}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == f"image/{fmt}"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (256, 256)
+    return image.convert("RGBA")
+
+
+def sample(path: Path, lon: float, lat: float) -> float:
+    with rasterio.open(path) as dataset:
+        return next(dataset.sample([(lon, lat)]))[0]
+
+
+# --- the catalog -------------------------------------------------------------------------
+
+
+def test_bundled_rasters_are_separate_from_vector_layers() -> None:
+    assert CATALOG.raster_ids == ["landcover", "dem", "slope"]
+    assert not set(CATALOG.raster_ids) & set(CATALOG.ids)
+    assert all(not hasattr(layer, "band") for layer in CATALOG)  # iterating the catalog: vector layers only
+    assert CATALOG.raster_for_role("elevation").id == "dem"
+    with pytest.raises(KeyError, match="valid rasters: landcover, dem, slope"):
+        CATALOG.get_raster("ndvi")
+
+
+def _catalog_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, target)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("file", "replace", "by", "message"),
+    [
+        ("dem.yaml", "unit: m", "unit: m\ncolour: red", "unknown key 'colour'"),
+        ("dem.yaml", "range: [0, 900]", "range: [900, 0]", "range minimum 900 must be below the maximum 0"),
+        ("dem.yaml", "    - [50, ", "    - [-50, ", "stop values must increase strictly"),
+        ("dem.yaml", "range: [0, 900]\n", "", "a continuous raster needs colormap"),
+        ("landcover.yaml", "{value: 30,", "{value: 10,", "duplicate class values: [10]"),
+        ("landcover.yaml", 'color: "#ffff4c"', 'color: "yellow"', "classes.1.color: String should match pattern"),
+        ("landcover.yaml", "categorical: true", "categorical: false", "classes are for categorical rasters"),
+        ("landcover.yaml", "file: landcover.tif", "file: ../etc/passwd", "file: String should match pattern"),
+        ("slope.yaml", "kind: raster", "kind: image", "kind: Input should be 'vector' or 'raster'"),
+        ("slope.yaml", "role: slope", "role: steepness", "role: Input should be"),
+    ],
+)
+def test_invalid_raster_entries_name_file_and_key(tmp_path: Path, file: str, replace: str, by: str, message: str):
+    directory = _catalog_copy(tmp_path)
+    path = directory / file
+    text = path.read_text(encoding="utf-8")
+    assert replace in text
+    path.write_text(text.replace(replace, by, 1), encoding="utf-8")
+    with pytest.raises(CatalogError) as error:
+        load_catalog(directory)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_registered_raster_may_not_reuse_an_id(tmp_path: Path) -> None:
+    extra = tmp_path / "registered"
+    extra.mkdir()
+    (extra / "dem.yaml").write_text((CATALOG_DIR / "dem.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"registered/dem\.yaml: id 'dem' is already declared in .*dem\.yaml"):
+        load_catalog(raster_dirs=[extra])
+    (extra / "dem.yaml").unlink()
+    (extra / "river.yaml").write_text((CATALOG_DIR / "river.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(CatalogError, match="a raster layer file needs `kind: raster`"):
+        load_catalog(raster_dirs=[extra])
+
+
+# --- the demo rasters ----------------------------------------------------------------------
+
+
+def test_demo_rasters_are_cogs_consistent_with_the_vector_demo(raster_dir: Path) -> None:
+    assert demo_rasters_current(raster_dir)
+    for name in ("landcover", "dem", "slope"):
+        path = raster_dir / f"{name}.tif"
+        assert is_valid_cog(path)
+        with rasterio.open(path) as dataset:
+            assert dataset.crs.to_epsg() == 4326
+            assert dataset.overviews(1), "COGs carry overviews"
+            assert dataset.tags()["ECOMAP_SAMPLE"] == "true"
+            assert tuple(round(v, 6) for v in dataset.bounds) == BOUNDS
+    landcover, dem = raster_dir / "landcover.tif", raster_dir / "dem.tif"
+    assert sample(landcover, 118.19, 24.60) == 80  # 同安湾: water
+    assert sample(landcover, 118.05, 24.49) == 80  # 西海域
+    assert sample(landcover, 118.132, 24.803) == 80  # 汀溪水库
+    assert sample(landcover, 117.93, 24.61) == 10  # 天竺山: forest
+    assert sample(landcover, 118.22, 24.65) == 95  # 下潭尾: mangroves
+    assert sample(landcover, 118.38, 24.45) == 0  # 金门 (not Xiamen): no data
+    assert sample(dem, 118.19, 24.60) == -32768  # the sea has no elevation
+    assert 600 < sample(dem, 117.93, 24.61) <= 900  # 天竺山
+    assert sample(dem, 118.096, 24.477) < 120  # 筼筜湖 on the island: low
+    with rasterio.open(dem) as dataset:
+        heights = dataset.read(1, masked=True)
+        assert 880 <= heights.max() <= 900
+
+
+def test_slope_uses_metric_cell_sizes_on_the_ellipsoid() -> None:
+    """A plane rising 1 m per metre eastwards is 45°, on a lon/lat grid at Xiamen's latitude."""
+    resolution = 1 / 3600
+    transform = rasterio.transform.from_origin(118.0, 24.6, resolution, resolution)
+    lat = 24.6 - (np.arange(5) + 0.5) * resolution
+    east_m = 6_378_137.0 / np.sqrt(1 - 6.69438e-3 * np.sin(np.radians(lat)) ** 2) * np.cos(np.radians(lat))
+    east_m *= np.radians(resolution)
+    dem = np.cumsum(np.broadcast_to(east_m[:, None], (5, 6)), axis=1)
+    slope = slope_degrees(dem, np.ones_like(dem, dtype=bool), transform, geographic=True)
+    assert np.allclose(slope[1:-1, 1:-1], 45.0, atol=0.01)
+
+
+# --- tiles ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_tile_over_a_bay_has_the_water_colour(client: TestClient, fmt: str) -> None:
+    tile, px, py = pixel_of(118.19, 24.60, 12)  # 同安湾
+    image = get_image(client, "landcover", tile, fmt)
+    assert image.getpixel((px, py)) == (*class_color("landcover", 80), 255)
+
+
+def test_tile_colours_are_the_catalog_classes(client: TestClient) -> None:
+    tile, px, py = pixel_of(117.93, 24.61, 13)  # 天竺山
+    image = get_image(client, "landcover", tile)
+    assert image.getpixel((px, py)) == (*class_color("landcover", 10), 255)
+    allowed = {(*hex_rgb(c.color), 255) for c in CATALOG.get_raster("landcover").classes} | {(0, 0, 0, 0)}
+    assert {color for _, color in image.getcolors(maxcolors=65536)} <= allowed
+
+
+def test_nodata_is_transparent(client: TestClient) -> None:
+    # On the Kinmen shore at zoom 11 a tile holds Xiamen's sea and, east of the territory, no data.
+    tile, px, py = pixel_of(118.38, 24.45, 11)
+    image = get_image(client, "landcover", tile)
+    assert image.getpixel((px, py))[3] == 0
+    alpha = np.asarray(image)[..., 3]
+    assert (alpha == 255).any() and (alpha == 0).any()
+    dem_tile, sx, sy = pixel_of(118.19, 24.60, 12)  # the sea is no data in the DEM
+    assert get_image(client, "dem", dem_tile).getpixel((sx, sy))[3] == 0
+
+
+def test_continuous_tile_follows_the_ramp(client: TestClient, raster_dir: Path) -> None:
+    lon, lat = 117.93, 24.61
+    tile, px, py = pixel_of(lon, lat, 14)
+    image = get_image(client, "dem", tile)
+    raster = CATALOG.get_raster("dem")
+    height = sample(raster_dir / "dem.tif", lon, lat)
+    stops = raster.colormap.stops
+    expected = [np.interp(height, [v for v, _ in stops], [hex_rgb(c)[i] for _, c in stops]) for i in range(3)]
+    got = image.getpixel((px, py))
+    assert got[3] == 255
+    assert all(abs(g - e) <= 12 for g, e in zip(got[:3], expected, strict=True)), (got, expected, height)
+
+
+def test_tile_outside_the_raster_and_below_minzoom_is_204(client: TestClient) -> None:
+    assert client.get("/tiles/raster/landcover/12/0/0.png").status_code == 204
+    tile = TMS.tile(118.1, 24.6, 5)
+    assert client.get(f"/tiles/raster/landcover/5/{tile.x}/{tile.y}.png").status_code == 204
+
+
+def test_tile_errors_say_what_to_fix(client: TestClient) -> None:
+    response = client.get("/tiles/raster/ndvi/12/3400/1760.png")
+    assert response.status_code == 404
+    assert "valid rasters: landcover, dem, slope" in response.json()["detail"]
+    response = client.get("/tiles/raster/dem/3/9/1.png")
+    assert response.status_code == 400
+    assert "x and y must be between 0 and 7" in response.json()["detail"]
+    response = client.get("/tiles/raster/dem/12/3400/1760.gif")
+    assert response.status_code == 400
+    assert "'png' or 'webp'" in response.json()["detail"]
+
+
+def test_etag_and_304(client: TestClient) -> None:
+    tile, _, _ = pixel_of(118.1, 24.6, 12)
+    url = f"/tiles/raster/slope/{tile.z}/{tile.x}/{tile.y}.png"
+    first = client.get(url)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and first.headers["cache-control"] == "no-cache"
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert client.get(url).content == first.content
+
+
+def test_tilejson(client: TestClient) -> None:
+    body = client.get("/tiles/raster/landcover.json").json()
+    assert body["tilejson"] == "3.0.0"
+    assert body["tiles"] == ["http://testserver/tiles/raster/landcover/{z}/{x}/{y}.png"]
+    assert body["bounds"] == list(BOUNDS)
+    assert body["minzoom"] == 6 and body["maxzoom"] == 18
+    assert body["tileSize"] == 256 and body["format"] == "png"
+    assert client.get("/tiles/raster/ndvi.json").status_code == 404
+
+
+def test_raster_list_has_legends(client: TestClient) -> None:
+    body = {item["id"]: item for item in client.get("/api/rasters").json()}
+    assert list(body) == ["landcover", "dem", "slope"]
+    landcover = body["landcover"]
+    assert landcover["legend"]["type"] == "categorical"
+    water = next(c for c in landcover["legend"]["classes"] if c["value"] == 80)
+    assert water == {"value": 80, "name": {"zh": "水体", "en": "Water"}, "color": "#0064c8"}
+    assert landcover["role"] == "land_cover" and landcover["is_sample"] and landcover["available"]
+    assert landcover["tilejson"] == "http://testserver/tiles/raster/landcover.json"
+    assert landcover["tiles"] == "http://testserver/tiles/raster/landcover/{z}/{x}/{y}.png"
+    assert landcover["bounds"] == list(BOUNDS)
+    dem = body["dem"]["legend"]
+    assert dem["type"] == "continuous" and (dem["min"], dem["max"], dem["unit"]) == (0, 900, "m")
+    assert dem["stops"][0] == [0, "#2f7d4a"]
+    assert body["slope"]["unit"] == "°" and body["slope"]["role"] == "slope"

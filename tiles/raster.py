@@ -1,0 +1,224 @@
+"""Raster tiles: catalog rasters drawn as 256-px PNG/WebP web tiles with rio-tiler.
+
+rio-tiler reads the WebMercatorQuad tile from the COG (picking the overview, warping from
+the file's CRS), and this module colours it with the catalog's class table (categorical)
+or colour ramp over the range (continuous); no-data cells are transparent. Reads run in
+a small thread pool, never on the event loop; each thread keeps its dataset handles open
+and reopens a file when it is replaced. Tiles go through the shared tile cache under keys
+that carry the file's content revision, so a new file is never answered from old tiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.utils import render
+
+from layers.catalog import Catalog, RasterLayer
+from layers.rasters import content_revision
+from tiles.cache import CachedTile, CacheKey, TileCache
+from tiles.grid import TileAddress
+
+TILE_SIZE = 256
+ImageFormat = Literal["png", "webp"]
+MEDIA_TYPES: dict[str, str] = {"png": "image/png", "webp": "image/webp"}
+_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
+    "png": ("PNG", {"ZLEVEL": "6"}),
+    "webp": ("WEBP", {"LOSSLESS": "TRUE"}),
+}
+
+
+class RasterUnavailable(Exception):
+    """A catalog raster's file is missing or unreadable; the message says how to produce it."""
+
+
+@dataclass(frozen=True)
+class RasterFileInfo:
+    """Facts read from a raster's file: its content revision and lon/lat bounds."""
+
+    revision: str
+    bounds: tuple[float, float, float, float]
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def color_table(raster: RasterLayer) -> np.ndarray:
+    """256×4 RGBA lookup table: class colours by value, or the ramp sampled over the range.
+
+    For a continuous raster entry ``i`` is the colour of ``min + i/255·(max - min)``.
+    """
+    table = np.zeros((256, 4), dtype=np.uint8)
+    if raster.categorical:
+        for item in raster.classes or []:
+            table[item.value] = (*_hex_rgb(item.color), 255)
+        return table
+    assert raster.colormap is not None and raster.range is not None  # noqa: S101 - validated by the catalog
+    low, high = raster.range
+    values = np.linspace(low, high, 256)
+    stops = [value for value, _ in raster.colormap.stops]
+    colors = np.array([_hex_rgb(color) for _, color in raster.colormap.stops], dtype=np.float64)
+    for channel in range(3):
+        table[:, channel] = np.round(np.interp(values, stops, colors[:, channel]))
+    table[:, 3] = 255
+    return table
+
+
+def colorize(raster: RasterLayer, table: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RGBA bands (4, H, W) of a tile's values; cells outside ``mask``, NaN or unclassified are transparent."""
+    if raster.categorical:
+        valid = mask & (values >= 0) & (values <= 255)
+        index = np.where(valid, values, 0).astype(np.uint8)
+    else:
+        low, high = raster.range  # type: ignore[misc]
+        valid = mask & np.isfinite(values)
+        scaled = (np.where(valid, values, low).astype(np.float32) - low) * (255.0 / (high - low))
+        index = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    rgba = table[index]
+    rgba[..., 3] = np.where(valid, rgba[..., 3], 0)
+    return np.moveaxis(rgba, -1, 0)
+
+
+class _Handles(threading.local):
+    """Open readers of one worker thread: path -> (revision, reader)."""
+
+    def __init__(self) -> None:
+        self.readers: dict[Path, tuple[str, Reader]] = {}
+
+
+class RasterTiler:
+    """Renders and caches the raster tiles of the catalog's rasters."""
+
+    def __init__(self, catalog: Catalog, data_dir: Path, cache: TileCache | None = None, threads: int = 4) -> None:
+        self.catalog = catalog
+        self.data_dir = data_dir
+        self.cache = cache
+        self._tables = {raster.id: color_table(raster) for raster in catalog.rasters}
+        self._threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="raster-tiles")
+        self._handles = _Handles()
+        self._info: dict[str, tuple[str, RasterFileInfo]] = {}
+        self._pending: dict[CacheKey, asyncio.Future[CachedTile]] = {}
+
+    def get(self, raster_id: str) -> RasterLayer:
+        """The catalog raster of an id; KeyError names the valid ids."""
+        return self.catalog.get_raster(raster_id)
+
+    def path(self, raster: RasterLayer) -> Path:
+        return raster.path(self.data_dir)
+
+    def revision(self, raster: RasterLayer) -> str:
+        """The content revision of the raster's file (changes when the file is replaced)."""
+        try:
+            return content_revision(self.path(raster))
+        except OSError:
+            raise RasterUnavailable(
+                f"the file of raster {raster.id!r} is missing ({self.path(raster)}); "
+                "run `ecomap demo rasters` for the demo rasters or `ecomap raster add` to register it again"
+            ) from None
+
+    def file_info(self, raster: RasterLayer) -> RasterFileInfo:
+        """Revision and lon/lat bounds of the raster's file (read once per revision)."""
+        revision = self.revision(raster)
+        known = self._info.get(raster.id)
+        if known is not None and known[0] == revision:
+            return known[1]
+        with Reader(str(self.path(raster))) as reader:
+            bounds = tuple(round(v, 6) for v in reader.get_geographic_bounds(reader.tms.rasterio_geographic_crs))
+        info = RasterFileInfo(revision, bounds)  # type: ignore[arg-type]
+        self._info[raster.id] = (revision, info)
+        return info
+
+    async def tile(self, raster: RasterLayer, address: TileAddress, image_format: ImageFormat) -> CachedTile:
+        """The tile of a raster at an address (empty data: nothing to draw there), cached."""
+        revision = self.revision(raster)
+        key = CacheKey((f"raster.{raster.id}",), address.z, address.x, address.y, f"{image_format}.{revision}")
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            data = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.render, raster, revision, address, image_format
+            )
+            entry = CachedTile(data)
+            if self.cache is not None:
+                self.cache.put(key, entry)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            del self._pending[key]
+
+    def render(self, raster: RasterLayer, revision: str, address: TileAddress, image_format: ImageFormat) -> bytes:
+        """Read and encode one tile (blocking; runs in the thread pool). Empty bytes: nothing to draw."""
+        if address.z < raster.minzoom:
+            return b""
+        reader = self._reader(self.path(raster), revision)
+        method = "nearest" if raster.categorical else "bilinear"
+        options = {"nodata": raster.nodata} if raster.nodata is not None else {}
+        try:
+            image = reader.tile(
+                address.x,
+                address.y,
+                address.z,
+                tilesize=TILE_SIZE,
+                indexes=raster.band,
+                resampling_method=method,
+                reproject_method=method,
+                **options,
+            )
+        except TileOutsideBounds:
+            return b""
+        mask = image.mask > 0
+        if not mask.any():
+            return b""
+        rgba = colorize(raster, self._tables[raster.id], image.array.data[0], mask)
+        if not rgba[3].any():
+            return b""
+        driver, creation = _ENCODERS[image_format]
+        return render(rgba[:3], rgba[3], img_format=driver, **creation)
+
+    def _reader(self, path: Path, revision: str) -> Reader:
+        readers = self._handles.readers
+        known = readers.get(path)
+        if known is not None and known[0] == revision:
+            return known[1]
+        if known is not None:
+            known[1].close()
+        reader = Reader(str(path))
+        readers[path] = (revision, reader)
+        return reader
+
+    def close(self) -> None:
+        """Close the open datasets, each in the thread that opened it (GDAL's environment is
+        per thread), and stop the thread pool."""
+        barrier = threading.Barrier(self._threads)
+
+        def close_own_readers() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)  # one task per thread: all of them hold here together
+            for _, reader in self._handles.readers.values():
+                reader.close()
+            self._handles.readers.clear()
+
+        futures = [self._executor.submit(close_own_readers) for _ in range(self._threads)]
+        concurrent.futures.wait(futures, timeout=30)
+        self._executor.shutdown(wait=True, cancel_futures=True)
