@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from gis_service.cli_data import data_app
+from gis_service.cli_rasters import raster_app
 from gis_service.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(tiles_app, name="tiles")
 app.add_typer(data_app)  # import, export, revisions, diff
+app.add_typer(raster_app, name="raster")  # raster add, list, remove
 
 
 def _fail(message: str) -> None:

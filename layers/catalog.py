@@ -326,7 +326,8 @@ class Catalog(_Strict):
         return next((raster for raster in self.rasters if raster.role == role), None)
 
 
-def _format_error(path: Path, error: ValidationError) -> str:
+def format_validation_error(path: Path, error: ValidationError) -> str:
+    """One line per problem, naming the file and the key (``unknown key 'style.glow'``)."""
     lines = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "(top level)"
@@ -356,7 +357,7 @@ def _validated(path: Path, model: type[_Entry], raw: dict) -> _Entry:
     try:
         entry = model.model_validate(raw)
     except ValidationError as exc:
-        raise CatalogError(_format_error(path, exc)) from None
+        raise CatalogError(format_validation_error(path, exc)) from None
     if entry.id != path.stem:
         raise CatalogError(f"{path}: id {entry.id!r} must match the file name {path.stem!r}")
     return entry
@@ -407,4 +408,4 @@ def load_catalog(directory: Path | None = None, raster_dirs: Iterable[Path] = ()
     try:
         return Catalog(layers=layers, rasters=rasters)
     except ValidationError as exc:
-        raise CatalogError(_format_error(directory, exc)) from None
+        raise CatalogError(format_validation_error(directory, exc)) from None

@@ -10,8 +10,10 @@ also derives slope from a DEM with the cell size measured on the ellipsoid.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 import rasterio
 import rasterio.warp
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 from rio_cogeo.cogeo import cog_translate, cog_validate
@@ -170,30 +172,54 @@ def slope_degrees(dem: np.ndarray, valid: np.ndarray, transform: Affine, geograp
     return np.degrees(np.arctan(rise)).astype(np.float32)
 
 
+class _GdalErrors(logging.Handler):
+    """Collects the I/O errors GDAL reports as warnings (damaged tags, truncated strips)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "error" in message.lower():
+            self.messages.append(message)
+
+
 def inspect_geotiff(path: Path, band: int = 1, nodata: float | None = None) -> RasterInfo:
     """Check that a file is a readable GeoTIFF with a CRS, the band and a nodata value.
+
+    The band is read over the whole extent (decimated) so a damaged or truncated file is
+    refused here rather than half-converted.
 
     Raises:
         RasterFileError: with a message naming the file and the fix.
     """
     if not path.is_file():
         raise RasterFileError(f"{path}: no such file")
+    gdal_log = logging.getLogger("rasterio._env")
+    errors = _GdalErrors()
+    gdal_log.addHandler(errors)
     try:
-        with rasterio.open(path) as dataset:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # reported below as "no CRS"
+            dataset = rasterio.open(path)
+        with dataset:
             if dataset.driver not in ("GTiff", "COG"):
                 raise RasterFileError(f"{path}: a {dataset.driver} file, not a GeoTIFF; convert it with gdal_translate")
+            if not 1 <= band <= dataset.count:
+                raise RasterFileError(f"{path}: band {band} requested but the file has {dataset.count} band(s)")
+            dataset.read(band, out_shape=(min(dataset.height, 256), min(dataset.width, 256)))
+            if errors.messages:
+                raise RasterFileError(f"{path}: the GeoTIFF is damaged ({errors.messages[0]}); export it again")
             if dataset.crs is None:
                 raise RasterFileError(
                     f"{path}: the GeoTIFF has no coordinate reference system; assign one first, e.g. "
                     "`gdal_edit.py -a_srs EPSG:4326 FILE` (or EPSG:4490/4527/4548 for CGCS2000 data)"
                 )
-            if not 1 <= band <= dataset.count:
-                raise RasterFileError(f"{path}: band {band} requested but the file has {dataset.count} band(s)")
             if dataset.nodata is None and nodata is None:
                 raise RasterFileError(
                     f"{path}: the file defines no nodata value; give the value of empty cells with --nodata"
                 )
-            dataset.read(band, window=((0, min(dataset.height, 64)), (0, min(dataset.width, 64))))
             bounds = rasterio.warp.transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
             return RasterInfo(
                 path=path,
@@ -207,7 +233,10 @@ def inspect_geotiff(path: Path, band: int = 1, nodata: float | None = None) -> R
                 bounds_lonlat=tuple(bounds),  # type: ignore[arg-type]
             )
     except RasterioIOError as exc:
-        raise RasterFileError(f"{path}: not a readable GeoTIFF ({exc})") from None
+        detail = exc.__cause__ or exc.__context__ or exc  # GDAL's own message, when rasterio wraps it
+        raise RasterFileError(f"{path}: not a readable GeoTIFF ({detail}); export it again") from None
+    finally:
+        gdal_log.removeHandler(errors)
 
 
 def is_valid_cog(path: Path) -> bool:

@@ -246,3 +246,153 @@ def test_raster_list_has_legends(client: TestClient) -> None:
     assert dem["type"] == "continuous" and (dem["min"], dem["max"], dem["unit"]) == (0, 900, "m")
     assert dem["stops"][0] == [0, "#2f7d4a"]
     assert body["slope"]["unit"] == "°" and body["slope"]["role"] == "slope"
+
+
+# --- ecomap raster add / list / remove -------------------------------------------------------
+
+
+def write_geotiff(path: Path, data: np.ndarray, crs: str | None = "EPSG:4548", nodata: float | None = 0) -> Path:
+    """A small GeoTIFF near Xiamen (CGCS2000 / 3-degree GK CM 117E by default, 100 m cells)."""
+    transform = rasterio.transform.from_origin(615_000, 2_720_000, 100, 100)
+    profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1], "count": 1, "dtype": data.dtype}
+    with rasterio.open(path, "w", **profile, crs=crs, transform=transform, nodata=nodata) as dataset:
+        dataset.write(data, 1)
+    return path
+
+
+CLASSES_YAML = """\
+- {value: 1, name: {zh: 林地, en: Forest}, color: "#1b7837"}
+- {value: 2, name: {zh: 水体, en: Water}, color: "#2166ac"}
+"""
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "rasters"
+    directory.mkdir()
+    return directory
+
+
+def run_cli(args: list[str], data_dir: Path):
+    from typer.testing import CliRunner
+
+    from gis_service.cli import app as cli_app
+
+    return CliRunner().invoke(cli_app, args, env={"ECOMAP_RASTERS__DATA_DIR": str(data_dir)})
+
+
+def files_in(directory: Path) -> set[str]:
+    return {str(p.relative_to(directory)) for p in directory.rglob("*")}
+
+
+def test_raster_add_registers_a_categorical_cog(tmp_path: Path, data_dir: Path, database_url: str) -> None:
+    from gis_service import create_app
+    from gis_service.settings import RasterSettings, Settings
+
+    data = np.zeros((300, 400), dtype=np.uint8)
+    data[:, :200] = 1
+    data[:, 200:380] = 2  # the last 20 columns stay 0: nodata
+    source = write_geotiff(tmp_path / "landuse.tif", data)
+    classes = tmp_path / "classes.yaml"
+    classes.write_text(CLASSES_YAML, encoding="utf-8")
+    result = run_cli(
+        ["raster", "add", "landuse", str(source), "--categorical", "--classes", str(classes), "--title-zh", "土地利用"],
+        data_dir,
+    )
+    assert result.exit_code == 0, result.output
+    assert "raster 'landuse' registered" in result.output
+    assert files_in(data_dir) == {"landuse.tif", "catalog", "catalog/landuse.yaml"}
+    assert is_valid_cog(data_dir / "landuse.tif")
+    catalog = load_catalog(raster_dirs=[data_dir / "catalog"])
+    layer = catalog.get_raster("landuse")
+    assert layer.categorical and layer.title.zh == "土地利用" and layer.nodata == 0
+    assert run_cli(["raster", "list"], data_dir).output.count("registered") == 1
+
+    settings = Settings(database_url=database_url, rasters=RasterSettings(data_dir=data_dir))
+    with TestClient(create_app(settings)) as client:
+        listed = {item["id"]: item for item in client.get("/api/rasters").json()}
+        west, south, east, north = listed["landuse"]["bounds"]
+        lat = (south + north) / 2
+        forest_lon = west + (east - west) * 0.25
+        tile, px, py = pixel_of(forest_lon, lat, 13)
+        image = get_image(client, "landuse", tile)
+        assert image.getpixel((px, py)) == (0x1B, 0x78, 0x37, 255)
+        tile, px, py = pixel_of(west + (east - west) * 0.97, lat, 11)  # the nodata columns in the east
+        image = get_image(client, "landuse", tile)
+        assert image.getpixel((px, py))[3] == 0
+        colors = {color for _, color in image.getcolors()}
+        assert (0x21, 0x66, 0xAC, 255) in colors  # water cells next to them
+
+    again = run_cli(["raster", "add", "landuse", str(source), "--categorical", "--classes", str(classes)], data_dir)
+    assert again.exit_code == 1 and "add --replace to replace it" in again.output
+    assert run_cli(["raster", "remove", "landuse"], data_dir).exit_code == 0
+    assert files_in(data_dir) == {"catalog"}
+
+
+def test_raster_add_continuous_with_given_nodata(tmp_path: Path, data_dir: Path) -> None:
+    data = np.linspace(0, 50, 200 * 200, dtype=np.float32).reshape(200, 200)
+    data[:10] = -1
+    source = write_geotiff(tmp_path / "ndvi.tif", data, crs="EPSG:4326", nodata=None)
+    result = run_cli(["raster", "add", "ndvi", str(source), "--nodata", "-1", "--unit", "%"], data_dir)
+    assert result.exit_code == 0, result.output
+    layer = load_catalog(raster_dirs=[data_dir / "catalog"]).get_raster("ndvi")
+    assert not layer.categorical and layer.nodata == -1 and layer.unit == "%"
+    assert layer.range[0] > 0 and layer.range[1] == pytest.approx(50)
+    assert is_valid_cog(data_dir / "ndvi.tif")
+    with rasterio.open(data_dir / "ndvi.tif") as dataset:
+        assert dataset.nodata == -1 and dataset.crs.to_epsg() == 4326
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        ("corrupt", [], "not a readable GeoTIFF"),
+        ("truncated", [], "not a readable GeoTIFF"),
+        ("text", [], "not a readable GeoTIFF"),
+        ("no_crs", [], "has no coordinate reference system; assign one first"),
+        ("no_nodata", [], "defines no nodata value; give the value of empty cells with --nodata"),
+        ("good", ["--band", "3"], "band 3 requested but the file has 1 band(s)"),
+        ("good", ["--categorical"], "a categorical raster needs --classes FILE"),
+        ("good", ["--role", "height"], "role: Input should be 'land_cover', 'elevation' or 'slope'"),
+        ("good_float", ["--categorical", "--classes", "CLASSES"], "needs integer cells, this band is float32"),
+        ("missing", [], "no such file"),
+    ],
+)
+def test_raster_add_refuses_bad_input_and_writes_nothing(
+    tmp_path: Path, data_dir: Path, make: str, args: list[str], message: str
+) -> None:
+    path = tmp_path / "input.tif"
+    data = np.ones((50, 50), dtype=np.uint8)
+    if make in ("corrupt", "truncated"):
+        write_geotiff(path, np.arange(200 * 300, dtype=np.float32).reshape(200, 300))
+        path.write_bytes(path.read_bytes()[: 300 if make == "corrupt" else 150_000])
+    elif make == "text":
+        path.write_text("not a raster", encoding="utf-8")
+    elif make == "no_crs":
+        write_geotiff(path, data, crs=None)
+    elif make == "no_nodata":
+        write_geotiff(path, data, nodata=None)
+    elif make == "good":
+        write_geotiff(path, data)
+    elif make == "good_float":
+        write_geotiff(path, data.astype(np.float32))
+    classes = tmp_path / "classes.yaml"
+    classes.write_text(CLASSES_YAML, encoding="utf-8")
+    args = [str(classes) if a == "CLASSES" else a for a in args]
+    result = run_cli(["raster", "add", "site", str(path), *args], data_dir)
+    assert result.exit_code in (1, 2), result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    assert files_in(data_dir) == set() or files_in(data_dir) == {"catalog"}
+    assert not list(data_dir.rglob("*.tif")) and not list(data_dir.rglob("*.yaml")) and not list(data_dir.rglob(".*"))
+
+
+def test_raster_add_refuses_bundled_ids_and_bad_ids(tmp_path: Path, data_dir: Path) -> None:
+    source = write_geotiff(tmp_path / "x.tif", np.ones((20, 20), dtype=np.uint8))
+    result = run_cli(["raster", "add", "dem", str(source)], data_dir)
+    assert result.exit_code == 1 and "'dem' is a layer of the bundled catalog" in result.output
+    result = run_cli(["raster", "add", "redline", str(source)], data_dir)
+    assert result.exit_code == 1 and "bundled catalog" in result.output
+    result = run_cli(["raster", "add", "Bad-Id", str(source)], data_dir)
+    assert result.exit_code == 1 and "invalid raster id 'Bad-Id'" in result.output
+    assert files_in(data_dir) == set()
