@@ -232,9 +232,10 @@ def _polygon_cells(zone: BaseGeometry, grid: Grid, raster_id: str) -> Cells:
         )
     x0, y1 = t @ (col0, row0)
     x1, y0 = t @ (col1, row1)
-    source = NumPyRasterSource(np.zeros((nrows, ncols), dtype=np.uint8), x0, y0, x1, y1)
-    (feature,) = exact_extract(source, _WkbSource(zone), ["cell_id", "coverage"], output="geojson")
-    ids = np.asarray(feature["properties"]["cell_id"], dtype=np.int64)
+    # The values of a raster of cell numbers: the same as exactextract's cell_id, at half the cost.
+    numbers = NumPyRasterSource(np.arange(nrows * ncols, dtype=np.int32).reshape(nrows, ncols), x0, y0, x1, y1)
+    (feature,) = exact_extract(numbers, _WkbSource(zone), ["values", "coverage"], output="geojson")
+    ids = np.asarray(feature["properties"]["values"], dtype=np.int64)
     coverage = np.asarray(feature["properties"]["coverage"], dtype=np.float64)
     rows, cols = row0 + ids // ncols, col0 + ids % ncols
     return Cells(rows, cols, coverage * _cell_areas(grid, rows, cols), outside)
@@ -383,8 +384,13 @@ def _land_cover(layer: RasterLayer, data_dir: Path, zone: _Zone) -> dict[str, An
         return None
     values, valid, cells, measure = found
     total = float(cells.weights.sum()) + cells.outside
-    classes_found, inverse = np.unique(values[valid].astype(np.int64), return_inverse=True)
-    sums = np.bincount(inverse, weights=cells.weights[valid], minlength=len(classes_found))
+    if values.dtype.kind == "u" and values.dtype.itemsize <= 2:  # classes index the sums directly
+        sums = np.bincount(values[valid], weights=cells.weights[valid])
+        classes_found = np.flatnonzero(sums)
+        sums = sums[classes_found]
+    else:
+        classes_found, inverse = np.unique(values[valid].astype(np.int64), return_inverse=True)
+        sums = np.bincount(inverse, weights=cells.weights[valid], minlength=len(classes_found))
     table = layer.class_by_value()
     classes = []
     for value, weight in sorted(zip(classes_found.tolist(), sums.tolist(), strict=True), key=lambda p: (-p[1], p[0])):
@@ -423,7 +429,7 @@ def _terrain(layer: RasterLayer, data_dir: Path, zone: _Zone, *, with_min: bool)
     if not len(data):
         stats = {"min": None, "mean": None, "max": None}
     else:
-        stats = {"min": data.min(), "mean": float(np.dot(data, weights) / weights.sum()), "max": data.max()}
+        stats = {"min": data.min(), "mean": float((data * weights).sum() / weights.sum()), "max": data.max()}
     result = {"raster": layer.id, **{k: None if v is None else round(float(v), 2) for k, v in stats.items()}}
     if not with_min:
         result.pop("min")
@@ -451,12 +457,16 @@ async def zonal_statistics_async(zone: BaseGeometry, rasters: ZonalRasters) -> d
 def buffer_on_ellipsoid(geometry: BaseGeometry, metres: float) -> BaseGeometry:
     """A WGS84 geometry buffered by ``metres`` in an equal-area projection centred on it."""
     minx, miny, maxx, maxy = geometry.bounds
-    local = CRS.from_proj4(
-        f"+proj=laea +lat_0={(miny + maxy) / 2:.6f} +lon_0={(minx + maxx) / 2:.6f} +datum=WGS84 +units=m +no_defs"
+    # A PROJ pipeline rather than CRS objects: no CRS database lookups (~15 ms a request).
+    local = Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +proj=laea +lat_0={(miny + maxy) / 2:.6f} +lon_0={(minx + maxx) / 2:.6f} +ellps=WGS84"
     )
-    forward = Transformer.from_crs(WGS84, local, always_xy=True)
-    back = Transformer.from_crs(local, WGS84, always_xy=True)
-    return _transform(_transform(geometry, forward).buffer(metres, quad_segs=16), back)
+    projected = shapely.transform(geometry, lambda xy: np.column_stack(local.transform(xy[:, 0], xy[:, 1])))
+    buffered = projected.buffer(metres, quad_segs=16)
+    return shapely.transform(
+        buffered, lambda xy: np.column_stack(local.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))
+    )
 
 
 async def site_statistics(
