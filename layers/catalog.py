@@ -223,7 +223,9 @@ class RasterLayer(_Strict):
     range: tuple[float, float] | None = Field(
         default=None, description="Value range of the colour ramp and legend (continuous rasters)"
     )
-    nodata: float | None = Field(default=None, description="No-data value of the file (drawn transparent)")
+    nodata: float | None = Field(
+        default=None, description="No-data value, as written in the file's metadata (drawn transparent)"
+    )
     minzoom: int = Field(default=0, ge=0, le=24)
     maxzoom: int = Field(default=18, ge=0, le=24)
     opacity: float = Field(default=0.7, ge=0, le=1, description="Default opacity on the map")
