@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import mapbox_vector_tile
@@ -15,8 +16,9 @@ from fastapi.testclient import TestClient
 from gis_service import create_app
 from layers.catalog import load_catalog
 from tests.conftest import make_settings
-from tiles.generalize import generalized_zooms, pixel_size
+from tiles.generalize import generalize_layer, generalized_zooms, pixel_size
 from tiles.maintenance import regenerate_if_dirty
+from tiles.sql import tile_properties
 
 CATALOG = load_catalog()
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -466,3 +468,52 @@ def test_attribute_edits_keep_the_generalization(db: psycopg.Connection) -> None
         db.execute(
             "UPDATE river SET name = %s, geom = ST_Translate(geom, -0.0001, 0) WHERE id = %s", [name, feature_id]
         )
+
+
+@pytest.mark.parametrize("z", [9, 10, 12, 15])
+def test_generalized_tiles_carry_the_zooms_properties(client: TestClient, db: psycopg.Connection, z: int) -> None:
+    """Low-zoom tiles take their properties from the generalized rows: exactly the
+    properties whose tile_minzoom is reached, with the layer table's values."""
+    layer = CATALOG.get("redline")
+    names = tile_properties(layer, z)
+    columns = ", ".join(f"{name}::text" if layer.get_property(name).type == "date" else name for name in names)
+    rows = {row[0]: row[1:] for row in db.execute(f"SELECT id, {columns} FROM redline").fetchall()}
+    feature_id = min(rows)
+    t = feature_tile(db, "redline", feature_id, z)
+    features = decode(client.get(f"/tiles/redline/{z}/{t.x}/{t.y}.pbf").content)["redline"]["features"]
+    assert feature_id in {f["id"] for f in features}
+    for feature in features:
+        expected = {n: v for n, v in zip(names, rows[feature["id"]], strict=True) if v is not None}
+        actual = feature["properties"]
+        assert set(actual) == set(expected), (z, feature["id"])
+        for name, value in expected.items():
+            assert actual[name] == pytest.approx(float(value)) if isinstance(value, Decimal) else actual[name] == value
+
+
+def test_attribute_edit_shows_in_low_zoom_tiles_at_once(
+    cached_client: TestClient, db: psycopg.Connection, database_url: str
+) -> None:
+    """An attribute edit clears the stored low-zoom properties of the feature: its tiles
+    show the new value at once (read from the layer table), and again after the layer is
+    generalized anew (stored again)."""
+    feature_id, old = db.execute("SELECT id, function_type FROM redline ORDER BY id LIMIT 1").fetchone()
+    new = next(v for v in CATALOG.get("redline").get_property("function_type").values if v != old)
+    t = feature_tile(db, "redline", feature_id, 9)
+    url = f"/tiles/redline/9/{t.x}/{t.y}.pbf"
+
+    def shown() -> str:
+        features = decode(cached_client.get(url).content)["redline"]["features"]
+        return next(f["properties"]["function_type"] for f in features if f["id"] == feature_id)
+
+    assert shown() == old
+    try:
+        db.execute("UPDATE redline SET function_type = %s WHERE id = %s", [new, feature_id])
+        stored = "SELECT count(*) FROM redline_gen WHERE id = %s AND props IS NOT NULL"
+        assert db.execute(stored, [feature_id]).fetchone()[0] == 0
+        wait_for(lambda: shown() == new, timeout=2)
+        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+            generalize_layer(conn, CATALOG.get("redline"))
+        assert db.execute(stored, [feature_id]).fetchone()[0] > 0
+        wait_for(lambda: shown() == new, timeout=2)
+    finally:
+        db.execute("UPDATE redline SET function_type = %s WHERE id = %s", [old, feature_id])

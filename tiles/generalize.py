@@ -139,9 +139,19 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
     table = sql.Identifier(layer.table)
     gen_table = sql.Identifier(f"{layer.table}_gen")
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
-    group = sql.Identifier(layer.coverage_by) if layer.coverage_by else sql.SQL("NULL")
+    group = sql.SQL("t.{}::text").format(sql.Identifier(layer.coverage_by)) if layer.coverage_by else sql.SQL("NULL")
+    # The properties tiles carry at each zoom, stored with the geometry (one jsonb per set).
+    from tiles.sql import properties_object, tile_properties  # tiles.sql builds on this module
+
+    sets = {z: tile_properties(layer, z) for z in generalized_zooms(layer)}
+    distinct = list(dict.fromkeys(sets.values()))
+    props_columns = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(properties_object(layer, names)) for names in distinct
+    )
     rows = conn.execute(
-        sql.SQL("SELECT id, ST_AsBinary(geom_3857), {}::text FROM {} ORDER BY id").format(group, table)
+        sql.SQL("SELECT t.id, ST_AsBinary(t.geom_3857), {}, {} FROM {} AS t ORDER BY t.id").format(
+            group, props_columns, table
+        )
     ).fetchall()
     conn.execute(sql.SQL("DELETE FROM {}").format(gen_table))
     written = 0
@@ -149,12 +159,13 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
         ids = np.array([r[0] for r in rows])
         geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
         groups = np.array([r[2] or "" for r in rows], dtype=object)
-        copy_sql = sql.SQL("COPY {} (id, z, geom) FROM STDIN").format(gen_table)
+        props = {names: np.array([r[3 + i] for r in rows], dtype=object) for i, names in enumerate(distinct)}
+        copy_sql = sql.SQL("COPY {} (id, z, geom, props) FROM STDIN").format(gen_table)
         with conn.cursor().copy(copy_sql) as copy:
             for z, keep, simplified in simplify_levels(layer, geoms, groups):
                 ewkb = shapely.to_wkb(shapely.set_srid(simplified[keep], 3857), hex=True, include_srid=True)
-                for feature_id, value in zip(ids[keep], ewkb, strict=True):
-                    copy.write_row((int(feature_id), z, value))
+                for feature_id, value, feature_props in zip(ids[keep], ewkb, props[sets[z]][keep], strict=True):
+                    copy.write_row((int(feature_id), z, value, feature_props))
                 written += int(keep.sum())
     conn.execute("DELETE FROM gen_dirty WHERE layer = %s", [layer.id])
     notify_generalized(conn, layer)

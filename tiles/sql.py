@@ -43,6 +43,21 @@ def property_columns(layer: Layer, names: list[str] | None = None) -> list[sql.C
     return parts
 
 
+def properties_object(layer: Layer, names: tuple[str, ...] | list[str]) -> sql.Composable:
+    """A jsonb object of properties on alias ``t`` (NULLs left out, as ST_AsMVT leaves out
+    NULL columns), which ST_AsMVT expands into feature properties."""
+    pairs = [
+        sql.SQL("{}, t.{}{}").format(
+            sql.Literal(prop.name),
+            sql.Identifier(prop.name),
+            sql.SQL("::" + _CASTS[prop.type]) if prop.type in _CASTS else sql.SQL(""),
+        )
+        for prop in layer.properties
+        if prop.name in names
+    ]
+    return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(pairs))
+
+
 def tile_properties(layer: Layer, z: int, names: list[str] | None = None) -> tuple[str, ...]:
     """The properties a tile at zoom z carries: those whose ``tile_minzoom`` is reached
     (low zooms carry only what styling needs; clients fetch the rest by feature id)."""
@@ -91,7 +106,9 @@ def build_tile_query(
         key = (tile_properties(layer, z, properties), source is None and has_label_points(layer, z))
         if key not in texts:
             # Rendered to bytes once: composing SQL objects on every execution costs ~0.3 ms.
-            detail, generalized = _compose(layer, list(key[0]), where, labels=key[1], source=source)
+            detail, generalized = _compose(
+                layer, list(key[0]), where, labels=key[1], source=source, stored=properties is None and where is None
+            )
             texts[key] = (detail.as_bytes(None), generalized.as_bytes(None) if generalized is not None else None)
         by_zoom[z] = texts[key]
     return TileQuery(layer, by_zoom)
@@ -118,9 +135,16 @@ def _compose(
     where: sql.Composable | None,
     labels: bool = False,
     source: sql.Composable | None = None,
+    stored: bool = False,
 ) -> tuple[sql.Composed, sql.Composed | None]:
     """The detail and generalized ST_AsMVT queries of a layer with given properties
-    (followed, with ``labels``, by the MVT layer of its label points)."""
+    (followed, with ``labels``, by the MVT layer of its label points).
+
+    With ``stored`` (the zoom's default properties, no filter), generalized tiles take the
+    properties stored with the generalized geometry (``<table>_gen.props``) instead of
+    joining the layer table; features edited since the generalization (dirty geometry, or
+    props cleared by an attribute edit) read theirs from the layer table.
+    """
     margin = sql.Literal(layer.tiles.buffer / layer.tiles.extent)
     search_area = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(margin)
     select_list = sql.SQL(", ").join(
@@ -154,7 +178,27 @@ def _compose(
     if source is not None:  # historic features: full detail (no precomputed generalization)
         return detail, None
     generalized = None
-    if generalized_zooms(layer):
+    if generalized_zooms(layer) and stored:
+        generalized = sql.SQL(
+            """
+            WITH candidates AS (
+                SELECT g.id, g.geom, g.props FROM {gen_table} AS g
+                WHERE g.z = %(z)s AND g.geom && {search_area}
+                UNION ALL
+                SELECT d.id, ST_SimplifyPreserveTopology(t.geom_3857, %(tolerance)s), NULL
+                FROM gen_dirty AS d JOIN {table} AS t ON t.{id} = d.id
+                WHERE d.layer = {layer} AND t.geom_3857 && {search_area}
+            )
+            SELECT ST_AsMVT(q, {name}, {extent}, '__geom', '__id')
+            FROM (
+                SELECT c.id AS __id,
+                       COALESCE(c.props, (SELECT {props} FROM {table} AS t WHERE t.{id} = c.id)) AS __props,
+                       ST_AsMVTGeom(c.geom, {envelope}, {extent}, {buffer}, true) AS __geom
+                FROM candidates AS c
+            ) AS q
+            """
+        ).format(props=properties_object(layer, properties), **names)
+    elif generalized_zooms(layer):
         generalized = sql.SQL(
             """
             WITH candidates AS (
