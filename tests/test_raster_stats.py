@@ -256,7 +256,13 @@ def test_a_zone_off_the_raster_is_all_nodata(geographic: ZonalRasters) -> None:
     }
 
 
-def test_missing_or_absent_rasters_give_null(tmp_path: Path, geographic: ZonalRasters) -> None:
+def test_missing_or_unusable_rasters_give_null(tmp_path: Path, geographic: ZonalRasters) -> None:
+    ones = np.ones((10, 10), np.uint8)
+    write_raster(tmp_path / "nocrs.tif", ones, None, from_origin(*ORIGIN, RES, RES), 0)
+    write_raster(tmp_path / "rotated.tif", ones, "EPSG:4326", Affine(RES, RES / 10, ORIGIN[0], 0, -RES, ORIGIN[1]), 0)
+    for name in ("nocrs.tif", "rotated.tif"):
+        unusable = ZonalRasters(land_cover_layer(name), None, None, data_dir=tmp_path)
+        assert zonal_statistics(cell_box(1, 1, 2, 2), unusable)["land_cover"] is None
     missing = ZonalRasters(land_cover_layer("absent.tif"), None, None, data_dir=tmp_path)
     assert zonal_statistics(cell_box(1, 1, 2, 2), missing) == {"measure": "area", "land_cover": None, "terrain": None}
 

@@ -151,6 +151,11 @@ def _to_geodetic(crs_wkt: str) -> Transformer:
 
 
 @lru_cache(maxsize=32)
+def _projection(crs_wkt: str) -> Proj:
+    return Proj(CRS.from_wkt(crs_wkt))
+
+
+@lru_cache(maxsize=32)
 def _to_grid(crs_wkt: str) -> Transformer | None:
     """WGS84 longitude/latitude to the grid CRS; None when they coincide (WGS84, CGCS2000)."""
     crs = CRS.from_wkt(crs_wkt)
@@ -201,7 +206,7 @@ def _cell_areas(grid: Grid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     planar = abs(t.a * t.e) * unit * unit
     x, y = t @ (cols + 0.5, rows + 0.5)
     lon, lat = _to_geodetic(grid.crs_wkt).transform(x, y)
-    return planar / np.asarray(Proj(grid.crs).get_factors(lon, lat).areal_scale)
+    return planar / np.asarray(_projection(grid.crs_wkt).get_factors(lon, lat).areal_scale)
 
 
 def _ellipsoidal_area(geometry_in_grid: BaseGeometry, grid: Grid) -> float:
