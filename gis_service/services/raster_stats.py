@@ -159,7 +159,8 @@ def _projection(crs_wkt: str) -> Proj:
 def _to_grid(crs_wkt: str) -> Transformer | None:
     """WGS84 longitude/latitude to the grid CRS; None when they coincide (WGS84, CGCS2000)."""
     crs = CRS.from_wkt(crs_wkt)
-    if crs.is_geographic and crs.datum.name in ("World Geodetic System 1984", "China 2000"):
+    lon_lat_degrees = crs.is_geographic and crs.prime_meridian.longitude == 0 and crs.axis_info[0].unit_name == "degree"
+    if lon_lat_degrees and crs.datum.name.startswith(("World Geodetic System 1984", "China 2000")):
         return None  # CGCS2000 and WGS84 agree within centimetres; PROJ's transformation is a no-op too
     return Transformer.from_crs(WGS84, crs, always_xy=True)
 
