@@ -177,7 +177,7 @@ async def read_site(request: Request) -> tuple[service.Site, ZoneCheckOptions]:
     summary="Check a proposed site against red lines, protected areas, water-source zones…",
     openapi_extra=REQUEST_BODY,
     response_class=JSONResponse,
-    responses={200: {"description": "The verdict, reasons, overlaps, chiefs and stations"}, **ERRORS},
+    responses={200: {"description": "Verdict, reasons, overlaps, chiefs, stations, land cover, terrain"}, **ERRORS},
 )
 async def zone_check(
     request: Request,
