@@ -323,7 +323,19 @@ def test_raster_add_registers_a_categorical_cog(tmp_path: Path, data_dir: Path, 
         colors = {color for _, color in image.getcolors()}
         assert (0x21, 0x66, 0xAC, 255) in colors  # water cells next to them
 
+        # Replacing the file changes the tile at once (cache keys carry the file's revision).
+        forest_tile, px, py = pixel_of(forest_lon, lat, 13)
+        before = client.get(f"/tiles/raster/landuse/13/{forest_tile.x}/{forest_tile.y}.png")
+        write_geotiff(source, np.full((300, 400), 2, dtype=np.uint8))
+        args = ["raster", "add", "landuse", str(source), "--categorical", "--classes", str(classes), "--replace"]
+        replaced = run_cli(args, data_dir)
+        assert replaced.exit_code == 0 and "replaced" in replaced.output, replaced.output
+        after = client.get(f"/tiles/raster/landuse/13/{forest_tile.x}/{forest_tile.y}.png")
+        assert after.headers["etag"] != before.headers["etag"]
+        assert Image.open(io.BytesIO(after.content)).convert("RGBA").getpixel((px, py)) == (0x21, 0x66, 0xAC, 255)
+
     again = run_cli(["raster", "add", "landuse", str(source), "--categorical", "--classes", str(classes)], data_dir)
+    assert files_in(data_dir) == {"landuse.tif", "catalog", "catalog/landuse.yaml"}
     assert again.exit_code == 1 and "add --replace to replace it" in again.output
     assert run_cli(["raster", "remove", "landuse"], data_dir).exit_code == 0
     assert files_in(data_dir) == {"catalog"}
