@@ -162,11 +162,11 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def zonal_stats_section() -> list[str]:
-    """Zonal statistics timing (1,000-vertex polygon): not measured by this script yet."""
+    """Zonal statistics timing (1,000-vertex polygon): measured by bench/raster_stats_bench.py for now."""
     return [
         "## Zonal statistics",
         "",
-        "Not measured by this script yet (zone-check raster statistics: see the zone-check benchmark).",
+        "Measured separately: `.venv/bin/python -m bench.raster_stats_bench` (results in `rasters_zonal.md`).",
     ]
 
 
