@@ -88,7 +88,11 @@ export class RasterLegendControl {
 
   render() {
     if (!this.details) return;
-    const visible = this.rasters.visibleIds().map((id) => this.rasters.get(id));
+    // Top first, like the layer panel: the raster drawn above the others leads.
+    const visible = this.rasters
+      .visibleIds()
+      .map((id) => this.rasters.get(id))
+      .sort((a, b) => (b.order ?? 0) - (a.order ?? 0));
     this.container.hidden = visible.length === 0;
     this.summary.textContent = t('legend');
     setChildren(

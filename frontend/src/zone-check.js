@@ -39,67 +39,95 @@ function slopeGrade(degrees) {
   return 'slope_very_steep';
 }
 
-/** The land-cover composition of the site: class (swatch), km², % with a bar. */
-function landCoverTable(landCover) {
-  const classes = landCover.classes || [];
-  if (!classes.length) return h('p', { class: 'muted' }, t('landCoverEmpty'));
-  const total = landCover.area_km2 ?? classes.reduce((sum, c) => sum + (c.area_km2 || 0), 0);
-  const totalPercent = classes.reduce((sum, c) => sum + (c.percent || 0), 0);
-  return [
+/** The share cell: the percentage and a small bar in the class colour. */
+function shareCell(percent, color) {
+  const width = Math.max(0, Math.min(100, percent || 0));
+  return h(
+    'td',
+    { class: 'num' },
     h(
       'div',
-      { class: 'table-wrap' },
+      { class: 'share-cell' },
+      h('span', {}, `${formatNumber(percent, 1)}%`),
+      h('span', { class: 'share-bar', 'aria-hidden': 'true' }, h('span', { style: { width: `${width}%`, background: color } })),
+    ),
+  );
+}
+
+/**
+ * The land-cover composition of the site: class (swatch), km², % with a bar; the part without
+ * data (sea, outside the raster) as its own row so the shares add up to 100%. For a point or a
+ * line (`measure` count or length) the shares are of the points or of the length.
+ */
+function landCoverTable(landCover, measure = 'area') {
+  const classes = landCover.classes || [];
+  if (!classes.length) return h('p', { class: 'muted' }, t('landCoverEmpty'));
+  const byArea = measure === 'area';
+  const amountHead = byArea ? 'colAreaKm2' : measure === 'length' ? 'colLengthM' : 'colPoints';
+  const amount = (c) => (byArea ? km2Text(c.area_km2) : measure === 'length' ? formatNumber(c.length_m, 0) : formatNumber(c.points, 0));
+  const total = landCover.area_km2 || 0;
+  const nodata = byArea && landCover.nodata_km2 > 0 ? landCover.nodata_km2 : 0;
+  const nodataPercent = nodata && total ? (100 * nodata) / total : 0;
+  const totalPercent = classes.reduce((sum, c) => sum + (c.percent || 0), 0) + nodataPercent;
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: 'data-table landcover-table', id: 'zone-landcover', 'data-measure': measure },
+      h('caption', { class: 'visually-hidden' }, t('landCover')),
+      h('thead', {}, h('tr', {}, ['colClass', amountHead, 'colPercent'].map((k) => h('th', { scope: 'col' }, t(k))))),
       h(
-        'table',
-        { class: 'data-table landcover-table', id: 'zone-landcover' },
-        h('caption', { class: 'visually-hidden' }, t('landCover')),
-        h('thead', {}, h('tr', {}, ['colClass', 'colAreaKm2', 'colPercent'].map((k) => h('th', { scope: 'col' }, t(k))))),
-        h(
-          'tbody',
-          {},
-          classes.map((c) =>
-            h(
-              'tr',
-              { 'data-value': c.value, 'data-percent': c.percent },
-              h(
-                'td',
-                {},
-                h('span', { class: 'class-swatch', style: { background: c.color }, 'aria-hidden': 'true' }),
-                h('span', { class: 'class-name' }, pick(c.name) || String(c.value)),
-              ),
-              h('td', { class: 'num' }, km2Text(c.area_km2)),
-              h(
-                'td',
-                { class: 'num' },
-                h(
-                  'div',
-                  { class: 'share-cell' },
-                  h('span', {}, `${formatNumber(c.percent, 1)}%`),
-                  h(
-                    'span',
-                    { class: 'share-bar', 'aria-hidden': 'true' },
-                    h('span', { style: { width: `${Math.max(0, Math.min(100, c.percent || 0))}%`, background: c.color } }),
-                  ),
-                ),
-              ),
-            ),
-          ),
-        ),
-        h(
-          'tfoot',
-          {},
+        'tbody',
+        {},
+        classes.map((c) =>
           h(
             'tr',
-            {},
-            h('th', { scope: 'row' }, t('total')),
-            h('td', { class: 'num' }, km2Text(total)),
-            h('td', { class: 'num' }, `${formatNumber(totalPercent, 1)}%`),
+            { 'data-value': c.value, 'data-percent': c.percent },
+            h(
+              'td',
+              {},
+              h('span', { class: 'class-swatch', style: { background: c.color }, 'aria-hidden': 'true' }),
+              h('span', { class: 'class-name' }, pick(c.name) || String(c.value)),
+            ),
+            h('td', { class: 'num' }, amount(c)),
+            shareCell(c.percent, c.color),
           ),
         ),
+        nodata
+          ? h(
+              'tr',
+              { class: 'nodata-row', 'data-value': 'nodata', 'data-percent': nodataPercent },
+              h('td', {}, h('span', { class: 'class-swatch nodata', 'aria-hidden': 'true' }), h('span', {}, t('noData'))),
+              h('td', { class: 'num' }, km2Text(nodata)),
+              shareCell(nodataPercent, '#b0bec5'),
+            )
+          : null,
       ),
+      byArea
+        ? h(
+            'tfoot',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, t('total')),
+              h('td', { class: 'num' }, km2Text(total)),
+              h('td', { class: 'num' }, `${formatNumber(totalPercent, 1)}%`),
+            ),
+          )
+        : null,
     ),
-    landCover.nodata_km2 > 0 ? h('p', { class: 'muted small' }, t('landCoverNodata', { area: km2Text(landCover.nodata_km2) })) : null,
-  ];
+  );
+}
+
+/** What the statistics were measured over: the site, its buffer, the points or the line. */
+function rasterBasis(zone) {
+  if (!zone) return null;
+  if (zone.basis === 'buffer') return t('basisBuffer', { m: formatNumber(zone.buffer_m, 0) });
+  if (zone.measure === 'count') return t('basisPoints');
+  if (zone.measure === 'length') return t('basisLine');
+  return t('basisSite');
 }
 
 /** Elevation min/mean/max (m) and slope mean/max (°), with the slope grade in words. */
@@ -163,7 +191,8 @@ function rasterSection(rasters) {
   return h(
     'section',
     { class: 'zone-rasters', id: 'zone-rasters', 'aria-label': t('zoneLand') },
-    rasters.land_cover ? [h('h4', {}, t('landCover')), landCoverTable(rasters.land_cover)] : null,
+    rasterBasis(rasters.zone) ? h('p', { class: 'muted small', id: 'zone-raster-basis' }, rasterBasis(rasters.zone)) : null,
+    rasters.land_cover ? [h('h4', {}, t('landCover')), landCoverTable(rasters.land_cover, rasters.zone?.measure)] : null,
     rasters.terrain ? [h('h4', {}, t('terrain')), terrainTable(rasters.terrain)] : null,
   );
 }

@@ -18,8 +18,9 @@ from tests.browser.conftest import PHONE, MapPage
 
 pytestmark = pytest.mark.browser
 
-# A site on the mainland north of 杏林湾 (Jimei): land, hills and water in one polygon.
-SITE = [[118.02, 24.60], [118.09, 24.60], [118.09, 24.66], [118.02, 24.66], [118.02, 24.60]]
+# A site in the hills of northern Jimei/Tong'an: forest, cropland, water and a little grassland.
+SITE = [[117.96, 24.66], [118.02, 24.66], [118.02, 24.72], [117.96, 24.72], [117.96, 24.66]]
+SITE_VIEW = "#map=11.50/24.69000/117.99000"
 CITY = "#map=11.00/24.60000/118.10000"
 
 
@@ -159,29 +160,30 @@ def draw_site(map_page: MapPage, ring: list[list[float]]) -> None:
     page.locator("#panel-zone button", has_text="完成").click()
 
 
-def test_zone_check_reports_land_cover_and_slope(map_page: MapPage, live_server: str, rasters: dict) -> None:
-    expected = httpx.post(
-        f"{live_server}/api/zone-check",
-        json={"geometry": {"type": "Polygon", "coordinates": [SITE]}, "buffer_m": 0, "crs": "EPSG:4326"},
-        timeout=30,
-    ).json()["rasters"]
-    assert expected and expected["land_cover"] and expected["terrain"], "the zone check reports no raster statistics"
-    map_page.open("#map=11.50/24.63000/118.05500&layers=district,redline,river,landcover")
-    draw_site(map_page, SITE)
+def test_zone_check_reports_land_cover_and_slope(map_page: MapPage, rasters: dict) -> None:
+    map_page.open(f"{SITE_VIEW}&layers=district,redline,river,landcover")
     page = map_page.page
+    with page.expect_response("**/api/zone-check") as answer:
+        draw_site(map_page, SITE)
+    expected = answer.value.json()["rasters"]
+    assert expected and expected["land_cover"] and expected["terrain"], "the zone check reports no raster statistics"
     page.locator("#zone-verdict").wait_for(timeout=30_000)
     table = page.locator("#zone-landcover")
     table.wait_for()
-    rows = table.locator("tbody tr")
+    rows = table.locator("tbody tr:not(.nodata-row)")
     assert rows.count() == len(expected["land_cover"]["classes"])
-    percents = [float(p) for p in rows.evaluate_all("(rs) => rs.map((r) => r.dataset.percent)")]
+    # Shares of the site: the classes and the part without data add up to 100 %.
+    assert table.locator("tbody tr.nodata-row").count() == (1 if expected["land_cover"]["nodata_km2"] > 0 else 0)
+    all_rows = table.locator("tbody tr")
+    percents = [float(p) for p in all_rows.evaluate_all("(rs) => rs.map((r) => r.dataset.percent)")]
     assert abs(sum(percents) - 100) < 0.5, percents
+    assert table.locator("tfoot").inner_text().strip().endswith("100%")
     shown = [name.strip() for name in table.locator("tbody .class-name").all_inner_texts()]
     assert shown == [c["name"]["zh"] for c in expected["land_cover"]["classes"]]
     assert set(shown) <= set(class_names(rasters["landcover"]))
     # Each class has its colour swatch and a share bar.
-    assert table.locator("tbody .class-swatch").count() == rows.count()
-    assert table.locator("tbody .share-bar").count() == rows.count()
+    assert table.locator("tbody .class-swatch").count() == all_rows.count()
+    assert table.locator("tbody .share-bar").count() == all_rows.count()
     # Terrain: elevation min/mean/max and the mean slope, in numbers and in words.
     terrain = expected["terrain"]
     slope = page.locator("#zone-slope").inner_text()
@@ -227,7 +229,7 @@ def test_zone_check_without_raster_statistics_hides_the_section(map_page: MapPag
 
 def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rasters: dict) -> None:
     tiles = raster_tile_responses(phone_page, "landcover")
-    phone_page.open("#map=11.50/24.63000/118.05500&layers=district,redline,river,station,landcover")
+    phone_page.open(f"{SITE_VIEW}&layers=district,redline,river,station,landcover")
     page = phone_page.page
     assert [r for r in tiles if r.status == 200]
     # The map legend starts folded on a phone: a finger-sized button that opens it.
