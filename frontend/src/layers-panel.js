@@ -135,27 +135,32 @@ function layerItem(layer, control, map) {
       layer.sample_data ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
     ),
     zoomHint,
-    h(
-      'div',
-      { class: 'layer-opacity' },
-      h('input', {
-        type: 'range',
-        id: `layer-opacity-${layer.id}`,
-        min: 0,
-        max: 100,
-        step: 5,
-        value: opacityValue,
-        'aria-label': t('opacity', { name: title }),
-        'aria-valuetext': `${opacityValue}%`,
-        oninput: (event) => {
-          event.target.setAttribute('aria-valuetext', `${event.target.value}%`);
-          event.target.nextSibling.textContent = `${event.target.value}%`;
-          control.setOpacity(layer.id, Number(event.target.value) / 100);
-        },
-      }),
-      h('output', { 'aria-hidden': 'true' }, `${opacityValue}%`),
-    ),
+    opacitySlider(layer.id, title, opacityValue, (value) => control.setOpacity(layer.id, value)),
     legendFor(layer),
+  );
+}
+
+/** The opacity slider of a layer or raster (0–100 %, reported to onChange as 0–1). */
+function opacitySlider(id, title, opacityValue, onChange) {
+  return h(
+    'div',
+    { class: 'layer-opacity' },
+    h('input', {
+      type: 'range',
+      id: `layer-opacity-${id}`,
+      min: 0,
+      max: 100,
+      step: 5,
+      value: opacityValue,
+      'aria-label': t('opacity', { name: title }),
+      'aria-valuetext': `${opacityValue}%`,
+      oninput: (event) => {
+        event.target.setAttribute('aria-valuetext', `${event.target.value}%`);
+        event.target.nextSibling.textContent = `${event.target.value}%`;
+        onChange(Number(event.target.value) / 100);
+      },
+    }),
+    h('output', { 'aria-hidden': 'true' }, `${opacityValue}%`),
   );
 }
 
@@ -186,26 +191,7 @@ function rasterItem(raster, rasterControl, map) {
       raster.is_sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
     ),
     zoomHint,
-    h(
-      'div',
-      { class: 'layer-opacity' },
-      h('input', {
-        type: 'range',
-        id: `layer-opacity-${raster.id}`,
-        min: 0,
-        max: 100,
-        step: 5,
-        value: opacityValue,
-        'aria-label': t('opacity', { name: title }),
-        'aria-valuetext': `${opacityValue}%`,
-        oninput: (event) => {
-          event.target.setAttribute('aria-valuetext', `${event.target.value}%`);
-          event.target.nextSibling.textContent = `${event.target.value}%`;
-          rasterControl.setOpacity(raster.id, Number(event.target.value) / 100);
-        },
-      }),
-      h('output', { 'aria-hidden': 'true' }, `${opacityValue}%`),
-    ),
+    opacitySlider(raster.id, title, opacityValue, (value) => rasterControl.setOpacity(raster.id, value)),
     rasterLegend(raster),
   );
 }

@@ -172,6 +172,23 @@ async def read_site(request: Request) -> tuple[service.Site, ZoneCheckOptions]:
     )
 
 
+async def _check(
+    request: Request, conn: AsyncConnection, catalog: Catalog, rules: RuleSet, rasters: ZonalRasters
+) -> tuple[service.Site, dict[str, Any]]:
+    """Read the site from the request and check it."""
+    site, options = await read_site(request)
+    result = await service.zone_check(
+        conn,
+        catalog,
+        rules,
+        site,
+        buffer_m=options.buffer_m,
+        station_radius_m=options.station_radius_m,
+        rasters=rasters,
+    )
+    return site, result
+
+
 @router.post(
     "/zone-check",
     summary="Check a proposed site against red lines, protected areas, water-source zones…",
@@ -200,16 +217,7 @@ async def zone_check(
 
     Limits: 20,000 vertices, 500 km², 10 MB uploads. Share is by area for polygons, by length for
     lines and by count for points."""
-    site, options = await read_site(request)
-    result = await service.zone_check(
-        conn,
-        catalog,
-        rules,
-        site,
-        buffer_m=options.buffer_m,
-        station_radius_m=options.station_radius_m,
-        rasters=rasters,
-    )
+    _, result = await _check(request, conn, catalog, rules, rasters)
     return Response(orjson.dumps(result), media_type="application/json")
 
 
@@ -230,15 +238,6 @@ async def zone_check_report_page(
     """The zone check as a standalone page: a map of the site with the overlapping zones and nearby
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
-    site, options = await read_site(request)
-    result = await service.zone_check(
-        conn,
-        catalog,
-        rules,
-        site,
-        buffer_m=options.buffer_m,
-        station_radius_m=options.station_radius_m,
-        rasters=rasters,
-    )
+    site, result = await _check(request, conn, catalog, rules, rasters)
     html = await zone_check_report(conn, catalog, site, result)
     return HTMLResponse(html)
