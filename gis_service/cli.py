@@ -255,14 +255,15 @@ def setup(
     """Migrate the database and load the demo data if it is empty (idempotent)."""
     import psycopg
 
-    from tiles.generalize import dirty_layers
+    from layers.catalog import load_catalog
+    from tiles.generalize import dirty_layers, unstored_layers
 
     db_upgrade("head")
     if demo:
         demo_load(force=False, if_empty=True, seed=2025)
         _write_demo_rasters(seed=2025, force=False)  # also when the database already held data
     with psycopg.connect(_database_url(), autocommit=True) as conn:
-        stale = dirty_layers(conn)
+        stale = sorted({*dirty_layers(conn), *unstored_layers(conn, load_catalog())})
     if stale:
         tiles_generalize(layers=stale)
 

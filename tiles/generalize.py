@@ -198,3 +198,17 @@ def generalize_catalog(conn: psycopg.Connection, catalog: Catalog, only: list[st
 def dirty_layers(conn: psycopg.Connection) -> list[str]:
     """Layers with features edited since their generalization."""
     return [r[0] for r in conn.execute("SELECT DISTINCT layer FROM gen_dirty").fetchall()]
+
+
+def unstored_layers(conn: psycopg.Connection, catalog: Catalog) -> list[str]:
+    """Layers with generalized rows lacking their stored tile properties (computed before
+    migration 0007, or cleared by attribute edits since): tiles then read those properties
+    from the layer table, correct but slower, until the layer is generalized anew."""
+    return [
+        layer.id
+        for layer in catalog
+        if generalized_zooms(layer)
+        and conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE props IS NULL LIMIT 1").format(sql.Identifier(f"{layer.table}_gen"))
+        ).fetchone()
+    ]
