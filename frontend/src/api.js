@@ -87,6 +87,8 @@ export const api = {
   chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
   chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
   upstream: (riverId) => getJSON(`api/rivers/${encodeURIComponent(riverId)}/upstream`),
+  /** Land cover and terrain of one polygon feature (`land_cover`/`terrain`, each null without rasters). */
+  featureStats: (layerId, id) => getJSON(`api/layers/${encodeURIComponent(layerId)}/${encodeURIComponent(id)}/stats`),
   /** One feature with all its attributes (tiles carry only some of them at low zooms). */
   feature: (layerId, id) =>
     getJSON(`ogc/collections/${encodeURIComponent(layerId)}/items/${encodeURIComponent(id)}`, {

@@ -117,6 +117,11 @@ const MESSAGES = {
     slope_moderate: '缓坡（6–15°）',
     slope_steep: '陡坡（15–25°）',
     slope_very_steep: '急陡坡（>25°）',
+    // The land a polygon covers, in its popup
+    popupLandOther: '其他地类 {percent}',
+    popupElevation: '平均高程 {m} m',
+    popupSlope: '平均坡度 {deg}°',
+    listSeparator: '，',
     // Chief view
     chiefIntro: '选择河长或湾长，查看其负责的河段、海湾及其中的监测站点与排口。',
     chiefRole: '类型',
@@ -258,6 +263,10 @@ const MESSAGES = {
     slope_moderate: 'moderate (6–15°)',
     slope_steep: 'steep (15–25°)',
     slope_very_steep: 'very steep (>25°)',
+    popupLandOther: 'Other classes {percent}',
+    popupElevation: 'Mean elevation {m} m',
+    popupSlope: 'Mean slope {deg}°',
+    listSeparator: ', ',
     chiefIntro: 'Choose a river or bay chief to see their segments and bays, with the stations and outfalls in them.',
     chiefRole: 'Role',
     chiefLevel: 'Level',

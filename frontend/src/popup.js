@@ -5,10 +5,17 @@ import * as maplibregl from 'maplibre-gl';
 import { catalogLayerOf, interactiveLayerIds } from './map.js';
 import { formatNumber, onLangChange, pick, t, valueLabel } from './i18n.js';
 import { api } from './api.js';
+import { landSummary } from './land-stats.js';
 import { h } from './ui.js';
 
 const SOURCE = 'ecomap';
 const MAX_FEATURES = 4;
+const STATS_CACHE_SIZE = 50;
+
+/** True for a layer whose features have an area, so the service can measure the land they cover. */
+export function isPolygonLayer(layer) {
+  return layer?.geometry_type === 'Polygon' || layer?.geometry_type === 'MultiPolygon';
+}
 
 /** A feature's display name: the catalog's name property, English name in English if present. */
 export function featureName(layer, properties, lang) {
@@ -39,7 +46,7 @@ export function popupContent(features, catalog, lang) {
     const sample = props.is_sample === true || props.is_sample === 'true' || (layer?.sample_data && props.is_sample == null);
     return h(
       'section',
-      { class: 'popup-feature' },
+      { class: 'popup-feature', 'data-layer': feature.layerId, 'data-id': feature.id },
       h(
         'header',
         {},
@@ -48,6 +55,7 @@ export function popupContent(features, catalog, lang) {
         sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
       ),
       rows.length ? h('table', { class: 'attr-table' }, h('tbody', {}, rows)) : null,
+      feature.stats ? landSummary(feature.stats) : null,
     );
   });
   return h('div', { class: 'popup-body', role: 'dialog', 'aria-label': t('featureCount', { n: features.length }) }, sections);
@@ -121,12 +129,36 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     if (popup.isOpen() && popupFeatures === features) render();
   };
 
+  // The land a polygon covers (land cover, elevation, slope): measured by the service on demand,
+  // so fetched after the popup opens; kept for a while so clicking the same feature again is free.
+  const statsCache = new Map();
+  const loadStats = async (features) => {
+    await Promise.all(
+      features.map(async (feature) => {
+        if (feature.id === undefined || feature.stats !== undefined || !isPolygonLayer(catalog.get(feature.layerId))) return;
+        const key = `${feature.layerId}/${feature.id}`;
+        if (!statsCache.has(key)) {
+          // A failure (no such endpoint, a feature too large to measure) just leaves the section out.
+          const request = api.featureStats(feature.layerId, feature.id).catch(() => {
+            statsCache.delete(key); // try again next time: the failure may pass
+            return null;
+          });
+          statsCache.set(key, request);
+          if (statsCache.size > STATS_CACHE_SIZE) statsCache.delete(statsCache.keys().next().value);
+        }
+        feature.stats = await statsCache.get(key);
+      }),
+    );
+    if (popup.isOpen() && popupFeatures === features) render();
+  };
+
   const show = (lngLat, features) => {
     popupFeatures = features;
     popup.setLngLat(lngLat);
     render();
     popup.addTo(map);
     completeAttributes(features);
+    loadStats(features);
   };
 
   map.on('click', (event) => {

@@ -6,6 +6,7 @@
 import { api } from './api.js';
 import { createDrawer } from './draw.js';
 import { formatNumber, getLang, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { classLabel, km2Text, nodataPercent, percentText, shareBar, slopeGrade } from './land-stats.js';
 import { fitBbox } from './map.js';
 import { downloadBlob, h, notice, setChildren, toast } from './ui.js';
 
@@ -23,35 +24,9 @@ function areaText(m2) {
   return `${formatNumber(m2, 0)} m² (${formatNumber(ha, ha < 10 ? 2 : 1)} ha)`;
 }
 
-/** km² with enough decimals to show small sites (0.0123 km²) without noise on large ones. */
-function km2Text(km2) {
-  if (km2 === null || km2 === undefined) return '';
-  const v = Math.abs(km2);
-  return formatNumber(km2, v >= 100 ? 1 : v >= 1 ? 2 : v >= 0.01 ? 3 : 4);
-}
-
-/** Slope grades of the Chinese land survey (≤2°, 2–6°, 6–15°, 15–25°, >25°). */
-function slopeGrade(degrees) {
-  if (degrees <= 2) return 'slope_flat';
-  if (degrees <= 6) return 'slope_gentle';
-  if (degrees <= 15) return 'slope_moderate';
-  if (degrees <= 25) return 'slope_steep';
-  return 'slope_very_steep';
-}
-
 /** The share cell: the percentage and a small bar in the class colour. */
 function shareCell(percent, color) {
-  const width = Math.max(0, Math.min(100, percent || 0));
-  return h(
-    'td',
-    { class: 'num' },
-    h(
-      'div',
-      { class: 'share-cell' },
-      h('span', {}, `${formatNumber(percent, 1)}%`),
-      h('span', { class: 'share-bar', 'aria-hidden': 'true' }, h('span', { style: { width: `${width}%`, background: color } })),
-    ),
-  );
+  return h('td', { class: 'num' }, h('div', { class: 'share-cell' }, h('span', {}, percentText(percent)), shareBar(percent, color)));
 }
 
 /**
@@ -67,8 +42,8 @@ function landCoverTable(landCover, measure = 'area') {
   const amount = (c) => (byArea ? km2Text(c.area_km2) : measure === 'length' ? formatNumber(c.length_m, 0) : formatNumber(c.points, 0));
   const total = landCover.area_km2 || 0;
   const nodata = byArea && landCover.nodata_km2 > 0 ? landCover.nodata_km2 : 0;
-  const nodataPercent = nodata && total ? (100 * nodata) / total : 0;
-  const totalPercent = classes.reduce((sum, c) => sum + (c.percent || 0), 0) + nodataPercent;
+  const nodataShare = nodata ? nodataPercent(landCover) : 0;
+  const totalPercent = classes.reduce((sum, c) => sum + (c.percent || 0), 0) + nodataShare;
   return h(
     'div',
     { class: 'table-wrap' },
@@ -84,12 +59,7 @@ function landCoverTable(landCover, measure = 'area') {
           h(
             'tr',
             { 'data-value': c.value, 'data-percent': c.percent },
-            h(
-              'td',
-              {},
-              h('span', { class: 'class-swatch', style: { background: c.color }, 'aria-hidden': 'true' }),
-              h('span', { class: 'class-name' }, pick(c.name) || String(c.value)),
-            ),
+            h('td', {}, classLabel(c)),
             h('td', { class: 'num' }, amount(c)),
             shareCell(c.percent, c.color),
           ),
@@ -97,10 +67,10 @@ function landCoverTable(landCover, measure = 'area') {
         nodata
           ? h(
               'tr',
-              { class: 'nodata-row', 'data-value': 'nodata', 'data-percent': nodataPercent },
+              { class: 'nodata-row', 'data-value': 'nodata', 'data-percent': nodataShare },
               h('td', {}, h('span', { class: 'class-swatch nodata', 'aria-hidden': 'true' }), h('span', {}, t('noData'))),
               h('td', { class: 'num' }, km2Text(nodata)),
-              shareCell(nodataPercent, '#b0bec5'),
+              shareCell(nodataShare, '#b0bec5'),
             )
           : null,
       ),
@@ -113,7 +83,7 @@ function landCoverTable(landCover, measure = 'area') {
               {},
               h('th', { scope: 'row' }, t('total')),
               h('td', { class: 'num' }, km2Text(total)),
-              h('td', { class: 'num' }, `${formatNumber(totalPercent, 1)}%`),
+              h('td', { class: 'num' }, percentText(totalPercent)),
             ),
           )
         : null,
