@@ -35,7 +35,7 @@ async def runtime(settings: Settings, catalog: Catalog, *, regeneralize: bool = 
     cache = None
     if settings.tiles.cache_enabled:
         cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
-    engine = TileEngine(catalog, lambda: connection(pool), cache)
+    engine = TileEngine(catalog, lambda: connection(pool), cache, settings.tiles.max_renders)
     rasters = RasterTiler(catalog, settings.rasters.data_dir, cache)  # same cache; keys carry file revisions
     scheduler = GeneralizationScheduler(settings.dsn, catalog)
     listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule if regeneralize else None)

@@ -34,6 +34,11 @@ class TileSettings(BaseModel):
     max_age_s: int = Field(
         default=0, ge=0, description="Cache-Control max-age for tiles; 0 sends no-cache (revalidate by ETag)"
     )
+    max_renders: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tile queries run at once per worker (the others wait their turn); default: CPU count + 2",
+    )
 
 
 class RasterSettings(BaseModel):

@@ -177,6 +177,50 @@ def test_concurrent_misses_render_once(database_url: str) -> None:
     assert len(etags) == 1
 
 
+def test_tile_queries_wait_their_turn(database_url: str) -> None:
+    """At most tiles.max_renders tile queries run at once per worker; the others wait, and
+    every tile still comes out complete."""
+    import asyncio
+    import contextlib
+
+    from gis_service.runtime import runtime
+    from gis_service.settings import TileSettings
+    from tiles.grid import tile_address
+
+    settings = make_settings(database_url, tiles=TileSettings(cache_enabled=False, max_renders=2))
+
+    async def scenario() -> tuple[int, list[bytes], list[bytes]]:
+        async with runtime(settings, CATALOG, regeneralize=False) as running:
+            engine = running.engine
+            running_now = peak = 0
+            original = engine._connect
+
+            @contextlib.asynccontextmanager
+            async def tracked():
+                nonlocal running_now, peak
+                async with original() as conn:
+                    running_now += 1
+                    peak = max(peak, running_now)
+                    try:
+                        yield conn
+                    finally:
+                        running_now -= 1
+
+            engine._connect = tracked
+            layers = [CATALOG.get("redline"), CATALOG.get("river"), CATALOG.get("watershed")]
+            addresses = [tile_address(11, t.x, t.y) for t in TMS.tiles(117.95, 24.45, 118.3, 24.75, zooms=[11])][:8]
+            limited = await asyncio.gather(*(engine.tile(layers, a) for a in addresses))
+            one_by_one = [await engine.tile(layers, a) for a in addresses]
+            return peak, [t.data for t in limited], [t.data for t in one_by_one]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        peak, limited, one_by_one = pool.submit(asyncio.run, scenario()).result()
+    assert peak == 2, f"{peak} tile queries ran at once; the limit is 2"
+    assert limited == one_by_one and any(limited)
+
+
 @pytest.mark.parametrize(
     ("filter_text", "condition"),
     [
