@@ -66,7 +66,7 @@ def demo_load(
     force: Annotated[bool, typer.Option("--force", help="Replace existing data with the demo dataset")] = False,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when layers already hold data")] = False,
     seed: Annotated[int, typer.Option(help="Random seed of the generator")] = 2025,
-) -> None:
+) -> bool:
     """Load the Xiamen demo dataset in one transaction."""
     from layers.db import make_engine
     from layers.demo import build_demo_dataset, load_demo
@@ -77,7 +77,7 @@ def demo_load(
         existing = sum(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in LAYER_TABLES)
         if existing and if_empty:
             typer.echo(f"demo data not loaded: the layers already hold {existing} features")
-            return
+            return False
         if existing and not force:
             _fail(f"the layers already hold {existing} features; use --force to replace them with the demo data")
         if existing:
@@ -87,6 +87,7 @@ def demo_load(
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     tiles_generalize(layers=None)
     _write_demo_rasters(seed, force=False, dataset=dataset)
+    return True
 
 
 @demo_app.command("rasters")
@@ -259,9 +260,8 @@ def setup(
     from tiles.generalize import dirty_layers, unstored_layers
 
     db_upgrade("head")
-    if demo:
-        demo_load(force=False, if_empty=True, seed=2025)
-        _write_demo_rasters(seed=2025, force=False)  # also when the database already held data
+    if demo and not demo_load(force=False, if_empty=True, seed=2025):
+        _write_demo_rasters(seed=2025, force=False)  # the database already held data
     with psycopg.connect(_database_url(), autocommit=True) as conn:
         stale = sorted({*dirty_layers(conn), *unstored_layers(conn, load_catalog())})
     if stale:
