@@ -110,7 +110,29 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
   });
   map.getCanvas().addEventListener('mouseleave', () => setHover(null));
 
-  const render = () => popup.setDOMContent(popupContent(popupFeatures, catalog, getLang()));
+  // Pan the map so the whole popup is on screen (MapLibre places it at the feature even when
+  // it then overflows the edge, e.g. after a tap near the side of a phone screen).
+  const keepInView = () =>
+    requestAnimationFrame(() => {
+      const element = popup.getElement();
+      if (!popup.isOpen() || !element) return;
+      const box = element.getBoundingClientRect();
+      const frame = map.getContainer().getBoundingClientRect();
+      const margin = 8;
+      const shift = (low, high, frameLow, frameHigh) => {
+        if (low < frameLow + margin) return low - frameLow - margin;
+        if (high > frameHigh - margin) return Math.min(high - frameHigh + margin, low - frameLow - margin);
+        return 0;
+      };
+      const dx = shift(box.left, box.right, frame.left, frame.right);
+      const dy = shift(box.top, box.bottom, frame.top, frame.bottom);
+      if (dx || dy) map.panBy([dx, dy], { duration: 200 });
+    });
+
+  const render = () => {
+    popup.setDOMContent(popupContent(popupFeatures, catalog, getLang()));
+    keepInView();
+  };
 
   // Low-zoom tiles carry only the attributes needed to draw; fetch the rest by feature id.
   const completeAttributes = async (features) => {
@@ -155,8 +177,8 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
   const show = (lngLat, features) => {
     popupFeatures = features;
     popup.setLngLat(lngLat);
-    render();
     popup.addTo(map);
+    render();
     completeAttributes(features);
     loadStats(features);
   };

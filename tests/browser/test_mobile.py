@@ -53,3 +53,33 @@ def test_phone_popup_fits_the_screen(phone_page: MapPage) -> None:
     assert box and box["width"] <= PHONE["width"]
     assert "自然保护地" in popup.inner_text()
     phone_page.screenshot("phone-popup")
+
+
+def test_phone_popup_near_the_edge_is_panned_into_view(phone_page: MapPage) -> None:
+    """A tap near the side of the screen opens a popup that would overflow it: the map pans
+    so the whole popup is on screen."""
+    phone_page.open("#map=11.00/24.60000/118.10000")
+    hit = phone_page.find_feature_pixel("protected_area-fill", clear_of=["station-circle"])
+    assert hit, "no protected area on screen"
+    width = PHONE["width"]
+    # Bring the feature's pixel 12 px from the right edge of the screen, then tap it there.
+    phone_page.js(f"() => window.ecomapMap.panBy([{hit['x'] - (width - 12)}, 0], {{animate: false}})")
+    phone_page.wait_idle()
+    hits = phone_page.js(
+        f"() => window.ecomapMap.queryRenderedFeatures([{width - 12}, {hit['y']}], "
+        "{layers: ['protected_area-fill']}).length"
+    )
+    assert hits, "the protected area should now be under the tap"
+    x, y = phone_page.canvas_point(width - 12, hit["y"])
+    phone_page.page.touchscreen.tap(x, y)
+    popup = phone_page.page.locator(".maplibregl-popup")
+    popup.wait_for()
+    phone_page.page.wait_for_function(
+        f"""() => {{
+          const box = document.querySelector('.maplibregl-popup').getBoundingClientRect();
+          return box.left >= 0 && box.right <= {width};
+        }}""",
+        timeout=5_000,
+    )
+    assert "自然保护地" in popup.inner_text()
+    phone_page.screenshot("phone-popup-edge")
