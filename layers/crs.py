@@ -7,12 +7,16 @@ CM 117°E without). All of them, WGS84 and UTM are handled by PROJ through pypro
 
 A file without a CRS is never guessed: :func:`suggest_crs` lists the common CRSs that
 would put its coordinates inside the region, for the message asking for ``--crs``.
+
+Measures on the ellipsoid use :class:`LocalEqualArea`, a projection centred on the
+geometry measured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -22,6 +26,45 @@ from pyproj.exceptions import CRSError
 from layers.gcj02 import geometry_gcj02_to_wgs84
 
 WGS84 = pyproj.CRS.from_epsg(4326)
+
+
+def transform_geometry(geometry: Any, transformer: pyproj.Transformer, direction: str = "FORWARD") -> Any:
+    """A shapely geometry (or array of them) through a pyproj transformer, vectorised."""
+    return shapely.transform(
+        geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1], direction=direction))
+    )
+
+
+@dataclass(frozen=True)
+class LocalEqualArea:
+    """A Lambert azimuthal equal-area projection of the WGS84 ellipsoid centred on a
+    geometry's bounding box, in metres.
+
+    Areas in it are exactly those of the ellipsoid; distances within the ~25 km around the
+    centre are off by less than a millimetre per kilometre. It is several times faster
+    than geodesic functions on polygons of hundreds of vertices.
+    """
+
+    lon_0: float
+    lat_0: float
+
+    @classmethod
+    def around(cls, geometry: Any) -> LocalEqualArea:
+        minx, miny, maxx, maxy = geometry.bounds
+        return cls(round((minx + maxx) / 2, 6), round((miny + maxy) / 2, 6))
+
+    @property
+    def proj4(self) -> str:
+        """The projection as a PROJ string (for PostGIS ``ST_Transform``)."""
+        return f"+proj=laea +lat_0={self.lat_0} +lon_0={self.lon_0} +datum=WGS84 +units=m +no_defs"
+
+    @property
+    def transformer(self) -> pyproj.Transformer:
+        """WGS84 lon/lat → the projection, as a pipeline: no CRS database lookups (~10 ms each)."""
+        return pyproj.Transformer.from_pipeline(
+            "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+            f"+step +proj=laea +lat_0={self.lat_0} +lon_0={self.lon_0} +ellps=WGS84"
+        )
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis_service.errors import NotFound, PayloadTooLarge
 from layers.catalog import Catalog, RasterLayer
+from layers.crs import LocalEqualArea, transform_geometry
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,7 @@ def _from_grid(crs_wkt: str) -> Transformer | None:
 
 
 def _transform(geometry: BaseGeometry, transformer: Transformer | None) -> BaseGeometry:
-    if transformer is None:
-        return geometry
-    return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    return geometry if transformer is None else transform_geometry(geometry, transformer)
 
 
 def _authalic_q(latitude: np.ndarray, e: float) -> np.ndarray:
@@ -462,17 +461,9 @@ async def zonal_statistics_async(zone: BaseGeometry, rasters: ZonalRasters) -> d
 
 def buffer_on_ellipsoid(geometry: BaseGeometry, metres: float) -> BaseGeometry:
     """A WGS84 geometry buffered by ``metres`` in an equal-area projection centred on it."""
-    minx, miny, maxx, maxy = geometry.bounds
-    # A PROJ pipeline rather than CRS objects: no CRS database lookups (~15 ms a request).
-    local = Transformer.from_pipeline(
-        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
-        f"+step +proj=laea +lat_0={(miny + maxy) / 2:.6f} +lon_0={(minx + maxx) / 2:.6f} +ellps=WGS84"
-    )
-    projected = shapely.transform(geometry, lambda xy: np.column_stack(local.transform(xy[:, 0], xy[:, 1])))
-    buffered = projected.buffer(metres, quad_segs=16)
-    return shapely.transform(
-        buffered, lambda xy: np.column_stack(local.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))
-    )
+    local = LocalEqualArea.around(geometry).transformer
+    buffered = transform_geometry(geometry, local).buffer(metres, quad_segs=16)
+    return transform_geometry(buffered, local, direction="INVERSE")
 
 
 async def site_statistics(
