@@ -8,6 +8,7 @@ area plus buffer touches that box, in memory and on disk; other tiles stay cache
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import hashlib
@@ -15,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +170,31 @@ class TileCache:
         if self.directory is not None:
             for entry in _scandirs(self.directory):
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+
+class SingleFlight:
+    """Concurrent misses for one key are computed once: the first caller computes, the others
+    await its result (or its exception)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[CacheKey, asyncio.Future[CachedTile]] = {}
+
+    async def run(self, key: CacheKey, compute: Callable[[], Awaitable[CachedTile]]) -> CachedTile:
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            result = await compute()
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._pending[key]
 
 
 def _scandirs(path: Path | str) -> list[os.DirEntry]:

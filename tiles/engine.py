@@ -23,7 +23,7 @@ from psycopg import AsyncConnection
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError, parse_filter
 from layers.history import features_as_of_sql
-from tiles.cache import BBox, CachedTile, CacheKey, TileCache
+from tiles.cache import BBox, CachedTile, CacheKey, SingleFlight, TileCache
 from tiles.grid import TileAddress
 from tiles.render import Connect, render_tile
 from tiles.sql import TileQuery, build_tile_query
@@ -54,7 +54,7 @@ class TileEngine:
         self._renders = asyncio.Semaphore(max_renders or default_max_renders())
         self.queries: dict[str, TileQuery] = {layer.id: build_tile_query(layer) for layer in catalog}
         self._variants: OrderedDict[tuple, tuple[TileQuery, dict[str, object]]] = OrderedDict()
-        self._inflight: dict[CacheKey, asyncio.Future[CachedTile]] = {}
+        self._single_flight = SingleFlight()
         self._generation: dict[str, int] = dict.fromkeys(catalog.ids, 0)
         self.cache_active = False
         """Set by the change listener while it is connected: a cache that may miss changes is not used."""
@@ -136,29 +136,19 @@ class TileEngine:
         cache = self.cache if self.cache_active else None
         if cache is not None and (hit := cache.get(key)) is not None:
             return hit
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
         generations = [self._generation[layer.id] for layer in layers]
-        try:
+
+        async def render() -> CachedTile:
             params: dict[str, object] = {}
             for _, values in variants:
                 params.update(values)
-            data = await render_tile(self.connect, [query for query, _ in variants], address, params)
-            entry = CachedTile(data)
+            entry = CachedTile(await render_tile(self.connect, [query for query, _ in variants], address, params))
             unchanged = generations == [self._generation[layer.id] for layer in layers]
             if cache is not None and unchanged and self.cache_active:
                 cache.put(key, entry)
-            future.set_result(entry)
             return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            del self._inflight[key]
+
+        return await self._single_flight.run(key, render)
 
     def invalidate(self, layer_id: str, bbox: BBox | None, maxzoom: int | None = None) -> int:
         """Forget the tiles a change touched (bbox None: the whole layer)."""

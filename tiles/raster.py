@@ -26,7 +26,7 @@ from rio_tiler.utils import render
 
 from layers.catalog import Catalog, RasterLayer
 from layers.rasters import content_revision
-from tiles.cache import CachedTile, CacheKey, TileCache
+from tiles.cache import CachedTile, CacheKey, SingleFlight, TileCache
 from tiles.grid import TileAddress
 
 TILE_SIZE = 256
@@ -109,7 +109,7 @@ class RasterTiler:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="raster-tiles")
         self._handles = _Handles()
         self._info: dict[str, tuple[str, RasterFileInfo]] = {}
-        self._pending: dict[CacheKey, asyncio.Future[CachedTile]] = {}
+        self._single_flight = SingleFlight()
 
     def get(self, raster_id: str) -> RasterLayer:
         """The catalog raster of an id; KeyError names the valid ids."""
@@ -146,26 +146,16 @@ class RasterTiler:
         key = CacheKey((f"raster.{raster.id}",), address.z, address.x, address.y, f"{image_format}.{revision}")
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return hit
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            data = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.render, raster, revision, address, image_format
-            )
+
+        async def render() -> CachedTile:
+            loop = asyncio.get_running_loop()
+            data = await loop.run_in_executor(self._executor, self.render, raster, revision, address, image_format)
             entry = CachedTile(data)
             if self.cache is not None:
                 self.cache.put(key, entry)
-            future.set_result(entry)
             return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
-            raise
-        finally:
-            del self._pending[key]
+
+        return await self._single_flight.run(key, render)
 
     def render(self, raster: RasterLayer, revision: str, address: TileAddress, image_format: ImageFormat) -> bytes:
         """Read and encode one tile (blocking; runs in the thread pool). Empty bytes: nothing to draw."""
