@@ -177,9 +177,11 @@ def _compose(
     ).format(**names)
     if source is not None:  # historic features: full detail (no precomputed generalization)
         return detail, None
-    generalized = None
-    if generalized_zooms(layer) and stored:
-        generalized = sql.SQL(
+    if not generalized_zooms(layer):
+        generalized = None
+    else:
+        # Generalized rows of the zoom, and features edited since simplified on the fly.
+        candidates = sql.SQL(
             """
             WITH candidates AS (
                 SELECT g.id, g.geom, g.props FROM {gen_table} AS g
@@ -189,35 +191,29 @@ def _compose(
                 FROM gen_dirty AS d JOIN {table} AS t ON t.{id} = d.id
                 WHERE d.layer = {layer} AND t.geom_3857 && {search_area}
             )
-            SELECT ST_AsMVT(q, {name}, {extent}, '__geom', '__id')
-            FROM (
+            """
+        ).format(**names)
+        if stored:  # properties stored with the rows; read from the layer table when cleared
+            rows = sql.SQL(
+                """
                 SELECT c.id AS __id,
                        COALESCE(c.props, (SELECT {props} FROM {table} AS t WHERE t.{id} = c.id)) AS __props,
                        ST_AsMVTGeom(c.geom, {envelope}, {extent}, {buffer}, true) AS __geom
                 FROM candidates AS c
-            ) AS q
-            """
-        ).format(props=properties_object(layer, properties), **names)
-    elif generalized_zooms(layer):
-        generalized = sql.SQL(
-            """
-            WITH candidates AS (
-                SELECT g.id, g.geom FROM {gen_table} AS g
-                WHERE g.z = %(z)s AND g.geom && {search_area}
-                UNION ALL
-                SELECT d.id, ST_SimplifyPreserveTopology(t.geom_3857, %(tolerance)s)
-                FROM gen_dirty AS d JOIN {table} AS t ON t.{id} = d.id
-                WHERE d.layer = {layer} AND t.geom_3857 && {search_area}
-            )
-            SELECT ST_AsMVT(q, {name}, {extent}, '__geom', '__id')
-            FROM (
+                """
+            ).format(props=properties_object(layer, properties), **names)
+        else:  # a filter or a chosen set of properties: join the layer table
+            rows = sql.SQL(
+                """
                 SELECT {select_list},
                        ST_AsMVTGeom(c.geom, {envelope}, {extent}, {buffer}, true) AS __geom
                 FROM candidates AS c JOIN {table} AS t ON t.{id} = c.id
                 WHERE true{condition}
-            ) AS q
-            """
-        ).format(**names)
+                """
+            ).format(**names)
+        generalized = sql.SQL("{} SELECT ST_AsMVT(q, {}, {}, '__geom', '__id') FROM ({}) AS q").format(
+            candidates, names["name"], names["extent"], rows
+        )
     if labels:
         label_query = sql.SQL(
             """
