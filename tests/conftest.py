@@ -64,6 +64,19 @@ def recreate_database(name: str) -> str:
     return url
 
 
+def demo_database(name: str) -> str:
+    """A recreated, migrated database holding the demo data (for tests that write); its URL."""
+    url = recreate_database(name)
+    layer_db.upgrade(url)
+    from layers.demo import build_demo_dataset, load_demo
+
+    engine = layer_db.make_engine(url)
+    with engine.begin() as conn:
+        load_demo(conn, build_demo_dataset())
+    engine.dispose()
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A migrated test database holding the Xiamen demo dataset."""

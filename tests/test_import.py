@@ -27,7 +27,7 @@ from layers import db as layer_db
 from layers.catalog import load_catalog
 from layers.gcj02 import wgs84_to_gcj02
 from layers.importer import ImportFailed, ValidationFailed, import_layer
-from tests.conftest import ROOT, recreate_database
+from tests.conftest import ROOT, demo_database, recreate_database
 
 CATALOG = load_catalog()
 REDLINE = CATALOG.get("redline")
@@ -39,15 +39,7 @@ GEOD = pyproj.Geod(ellps="WGS84")
 @pytest.fixture(scope="module")
 def scratch_url() -> str:
     """A migrated scratch database with the demo data, for imports that write."""
-    url = recreate_database("ecomap_test_import")
-    layer_db.upgrade(url)
-    from layers.demo import build_demo_dataset, load_demo
-
-    engine = layer_db.make_engine(url)
-    with engine.begin() as conn:
-        load_demo(conn, build_demo_dataset())
-    engine.dispose()
-    return url
+    return demo_database("ecomap_test_import")
 
 
 @pytest.fixture()

@@ -31,29 +31,17 @@ from layers.catalog import load_catalog
 from layers.exporter import export_layer, rows_to_frame
 from layers.history import features_as_of_sql
 from layers.importer import import_layer
-from tests.conftest import make_settings, recreate_database
+from tests.conftest import demo_database, make_settings, recreate_database
 
 CATALOG = load_catalog()
 REDLINE = CATALOG.get("redline")
 TO_4548 = pyproj.Transformer.from_crs(4326, 4548, always_xy=True)
 
 
-def _demo_database(name: str) -> str:
-    url = recreate_database(name)
-    layer_db.upgrade(url)
-    from layers.demo import build_demo_dataset, load_demo
-
-    engine = layer_db.make_engine(url)
-    with engine.begin() as conn:
-        load_demo(conn, build_demo_dataset())
-    engine.dispose()
-    return url
-
-
 @pytest.fixture(scope="module")
 def rev_url() -> str:
     """A scratch database with the demo data, for edits and imports."""
-    return _demo_database("ecomap_test_revisions")
+    return demo_database("ecomap_test_revisions")
 
 
 @pytest.fixture()

@@ -544,7 +544,8 @@ def test_generalized_tiles_carry_the_zooms_properties(client: TestClient, db: ps
         actual = feature["properties"]
         assert set(actual) == set(expected), (z, feature["id"])
         for name, value in expected.items():
-            assert actual[name] == pytest.approx(float(value)) if isinstance(value, Decimal) else actual[name] == value
+            expected_value = pytest.approx(float(value)) if isinstance(value, Decimal) else value
+            assert actual[name] == expected_value, (z, feature["id"], name)
 
 
 def test_attribute_edit_shows_in_low_zoom_tiles_at_once(
