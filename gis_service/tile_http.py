@@ -13,37 +13,23 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
 def tile_reply(
-    tile: CachedTile, if_none_match: str, accept_encoding: str, max_age_s: int
+    tile: CachedTile, if_none_match: str, accept_encoding: str, max_age_s: int, media_type: str = MVT_MEDIA_TYPE
 ) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body answering a tile request."""
-    headers = {
-        "etag": tile.etag,
-        "cache-control": f"public, max-age={max_age_s}" if max_age_s else "no-cache",
-        "vary": "Accept-Encoding",
-    }
-    if tile.etag in if_none_match:
-        return 304, headers, b""
-    if not tile.data:
-        return 204, headers, b""
-    headers["content-type"] = MVT_MEDIA_TYPE
-    if "gzip" in accept_encoding:
-        headers["content-encoding"] = "gzip"
-        return 200, headers, tile.gzipped
-    return 200, headers, tile.data
-
-
-def image_tile_reply(
-    tile: CachedTile, if_none_match: str, max_age_s: int, media_type: str
-) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of a raster (PNG/WebP) tile: like ``tile_reply``, never gzipped
-    (the image formats compress already)."""
+    """Status, headers and body answering a tile request. Vector tiles go gzipped to clients
+    that accept it; images (PNG/WebP raster tiles) are compressed already."""
+    gzippable = media_type == MVT_MEDIA_TYPE
     headers = {
         "etag": tile.etag,
         "cache-control": f"public, max-age={max_age_s}" if max_age_s else "no-cache",
     }
+    if gzippable:
+        headers["vary"] = "Accept-Encoding"
     if tile.etag in if_none_match:
         return 304, headers, b""
     if not tile.data:
         return 204, headers, b""
     headers["content-type"] = media_type
+    if gzippable and "gzip" in accept_encoding:
+        headers["content-encoding"] = "gzip"
+        return 200, headers, tile.gzipped
     return 200, headers, tile.data

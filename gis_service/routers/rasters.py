@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url
 from gis_service.services.rasters import list_rasters, raster_tilejson
-from gis_service.tile_http import image_tile_reply
+from gis_service.tile_http import tile_reply
 from layers.catalog import RasterLayer
 from tiles.grid import TileAddressError, tile_address
 from tiles.raster import MEDIA_TYPES, RasterTiler, RasterUnavailable
@@ -91,9 +91,10 @@ async def raster_tile(
         tile = await tiler.tile(raster, address, image_format.value)
     except RasterUnavailable as exc:
         raise NotFound(str(exc)) from None
-    status, headers, body = image_tile_reply(
+    status, headers, body = tile_reply(
         tile,
         request.headers.get("if-none-match", ""),
+        "",
         request.app.state.settings.tiles.max_age_s,
         MEDIA_TYPES[image_format.value],
     )
