@@ -105,7 +105,6 @@ function terrainTable(terrain) {
   const elevation = terrain.elevation;
   const slope = terrain.slope;
   if (!elevation && !slope) return h('p', { class: 'muted' }, t('terrainEmpty'));
-  const cell = (v, digits) => h('td', { class: 'num' }, v === null || v === undefined ? '–' : formatNumber(v, digits));
   return [
     slope?.mean != null
       ? h(
@@ -129,30 +128,19 @@ function terrainTable(terrain) {
         h(
           'tbody',
           {},
-          elevation
-            ? h(
-                'tr',
-                { 'data-stat': 'elevation' },
-                h('th', { scope: 'row' }, t('elevationM')),
-                cell(elevation.min, 0),
-                cell(elevation.mean, 0),
-                cell(elevation.max, 0),
-              )
-            : null,
-          slope
-            ? h(
-                'tr',
-                { 'data-stat': 'slope' },
-                h('th', { scope: 'row' }, t('slopeDeg')),
-                cell(slope.min, 1),
-                cell(slope.mean, 1),
-                cell(slope.max, 1),
-              )
-            : null,
+          statRow('elevation', t('elevationM'), elevation, 0),
+          statRow('slope', t('slopeDeg'), slope, 1),
         ),
       ),
     ),
   ];
+}
+
+/** A terrain table row (min, mean, max) of one statistic; nothing when it is missing. */
+function statRow(key, label, stat, digits) {
+  if (!stat) return null;
+  const cell = (v) => h('td', { class: 'num' }, v === null || v === undefined ? '–' : formatNumber(v, digits));
+  return h('tr', { 'data-stat': key }, h('th', { scope: 'row' }, label), ['min', 'mean', 'max'].map((k) => cell(stat[k])));
 }
 
 /** The `rasters` part of a zone-check answer; nothing when the service sends none. */
