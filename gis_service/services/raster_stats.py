@@ -48,6 +48,7 @@ from shapely.geometry.base import BaseGeometry
 from gis_service.errors import NotFound, PayloadTooLarge
 from layers.catalog import Catalog, RasterLayer
 from layers.crs import LocalEqualArea, transform_geometry
+from layers.rasters import content_revision
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,7 @@ class _OpenRaster:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.mtime_ns = path.stat().st_mtime_ns
+        self.revision = content_revision(path)
         self.dataset = rasterio.open(path)
         self.lock = threading.Lock()
         transform = self.dataset.transform
@@ -330,7 +331,7 @@ def open_raster(path: Path) -> _OpenRaster:
     path = path.resolve()
     with _OPEN_LOCK:
         cached = _OPEN.get(path)
-        if cached is None or cached.mtime_ns != path.stat().st_mtime_ns:
+        if cached is None or cached.revision != content_revision(path):
             if cached is not None:
                 with cached.lock:
                     cached.dataset.close()
