@@ -311,7 +311,14 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the synthetic dataset")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of this service (TiPg runs 1)")
     parser.add_argument("--no-tipg", action="store_true", help="skip TiPg (when .bench-venv is missing)")
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=[f"{layer}:{band}" for layer, band in CASES],
+        help="measure only this layer:band (repeatable; default: all; the targets need all)",
+    )
     args = parser.parse_args()
+    cases = [(layer, band) for layer, band in CASES if not args.case or f"{layer}:{band}" in args.case]
     prepare_database(args.rebuild)
     samples = {band: sample_tiles(band) for band in BANDS}
     with psycopg.connect(database_url(), autocommit=True) as conn:
@@ -366,10 +373,10 @@ def main() -> None:
             return [f"{base}/tiles/{layer}/{t.z}/{t.x}/{t.y}.pbf" for t in samples[band]]
 
         with httpx.Client(timeout=120) as client:  # warm the cache of the warm server
-            for layer, band in CASES:
+            for layer, band in cases:
                 for url in urls("warm", warm, layer, band):
                     client.get(url)
-        for layer, band in CASES:
+        for layer, band in cases:
             sizes = {
                 name: mean_size_kb(urls(name, base, layer, band))
                 for name, base in targets.items()
@@ -463,6 +470,9 @@ def report(results: list[Result], visible_s: float, args: argparse.Namespace) ->
     lines += ["", f"Edit-to-visible latency (median of 5): {visible_s * 1000:.0f} ms.", ""]
     text = "\n".join(lines)
     print(text)
+    if args.case:
+        print("(a partial run: bench/results/tiles.md is left as it was)")
+        return
     out = ROOT / "bench" / "results" / "tiles.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -45,6 +45,23 @@ def wait_for(predicate, timeout: float = 5.0) -> float:
     return time.monotonic() - started
 
 
+def _decoded_features(data: bytes) -> dict[str, list]:
+    """A tile's features by layer, in id order (their order in the bytes may vary with the plan)."""
+    return {
+        name: sorted((f["id"], repr(f["geometry"]), sorted(f["properties"].items())) for f in layer["features"])
+        for name, layer in decode(data).items()
+    }
+
+
+def _run_isolated(scenario):
+    """Run a coroutine function in a loop of its own, whatever the test session runs."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
+
+
 @pytest.fixture()
 def cached_client(database_url: str, tmp_path: Path):
     settings = make_settings(database_url, tiles={"cache_dir": tmp_path / "tiles"})
@@ -154,14 +171,14 @@ def test_concurrent_misses_render_once(database_url: str) -> None:
             await asyncio.wait_for(running.listener.connected.wait(), 10)
             engine = running.engine
             calls = 0
-            original = engine.connect
+            original = engine._connect
 
             def counting():
                 nonlocal calls
                 calls += 1
                 return original()
 
-            engine.connect = counting
+            engine._connect = counting
             layers = [CATALOG.get("redline"), CATALOG.get("river")]
             t = TMS.tile(118.1, 24.6, 11)
             from tiles.grid import tile_address
@@ -169,10 +186,7 @@ def test_concurrent_misses_render_once(database_url: str) -> None:
             results = await asyncio.gather(*(engine.tile(layers, tile_address(11, t.x, t.y)) for _ in range(20)))
             return calls, {r.etag for r in results}
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever the test session runs
-        calls, etags = pool.submit(asyncio.run, scenario()).result()
+    calls, etags = _run_isolated(scenario)
     assert calls == 2, "20 concurrent requests for one composite tile → one query per layer"
     assert len(etags) == 1
 
@@ -213,25 +227,118 @@ def test_tile_queries_wait_their_turn(database_url: str) -> None:
             one_by_one = [await engine.tile(layers, a) for a in addresses]
             return peak, [t.data for t in limited], [t.data for t in one_by_one]
 
-    from concurrent.futures import ThreadPoolExecutor
-
     # No background regeneralization (left over from earlier tests' edits) may change these
     # layers between the two renderings: hold the lock a recomputation takes.
     keys = [f"ecomap-generalize:{layer}" for layer in ("redline", "river", "watershed")]
-    with psycopg.connect(database_url, autocommit=True) as lock, ThreadPoolExecutor(1) as pool:
+    with psycopg.connect(database_url, autocommit=True) as lock:
         lock.execute("SELECT pg_advisory_lock(hashtext(k)) FROM unnest(%s::text[]) AS k", [keys])
-        peak, limited, one_by_one = pool.submit(asyncio.run, scenario()).result()
+        peak, limited, one_by_one = _run_isolated(scenario)
     assert peak == 2, f"{peak} tile queries ran at once; the limit is 2"
-
-    def features(data: bytes) -> dict[str, list]:
-        """The tile's features by layer, in id order (their order in the bytes may vary with the plan)."""
-        return {
-            name: sorted((f["id"], repr(f["geometry"]), sorted(f["properties"].items())) for f in layer["features"])
-            for name, layer in decode(data).items()
-        }
-
     assert any(limited)
-    assert [features(d) for d in limited] == [features(d) for d in one_by_one]
+    assert [_decoded_features(d) for d in limited] == [_decoded_features(d) for d in one_by_one]
+
+
+def test_concurrent_tiles_share_batch_statements(database_url: str, db: psycopg.Connection) -> None:
+    """Concurrent misses of different full-detail tiles are answered by batch statements
+    (far fewer statements than tiles), and every tile is exactly what it is when rendered
+    alone and holds exactly the features PostGIS finds in the tile and its buffer."""
+    import asyncio
+    import contextlib
+
+    from gis_service.runtime import runtime
+    from gis_service.settings import TileSettings
+    from tiles.grid import tile_address
+
+    stations = db.execute("SELECT ST_X(geom), ST_Y(geom) FROM station").fetchall()
+    station_tiles = sorted({TMS.tile(lon, lat, 14) for lon, lat in stations})[:40]
+    red = feature_tile(db, "redline", 1, 16)
+    red_tiles = [morecantile.Tile(red.x + dx, red.y + dy, 16) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    requests = [("station", t) for t in station_tiles] + [("redline", t) for t in red_tiles]
+    assert len(station_tiles) >= 20, "the demo data should put stations in many z14 tiles"
+    settings = make_settings(database_url, tiles=TileSettings(cache_enabled=False))
+
+    async def scenario() -> tuple[int, list[bytes], list[bytes]]:
+        async with runtime(settings, CATALOG, regeneralize=False) as running:
+            engine = running.engine
+            statements = 0
+            original = engine._connect
+
+            @contextlib.asynccontextmanager
+            async def counted():
+                nonlocal statements
+                statements += 1
+                async with original() as conn:
+                    yield conn
+
+            engine._connect = counted
+            addresses = [(CATALOG.get(layer), tile_address(t.z, t.x, t.y)) for layer, t in requests]
+            together = await asyncio.gather(*(engine.tile([layer], a) for layer, a in addresses))
+            batched_statements = statements
+            alone = [await engine.tile([layer], a) for layer, a in addresses]
+            return batched_statements, [t.data for t in together], [t.data for t in alone]
+
+    statements, together, alone = _run_isolated(scenario)
+    assert statements <= len(requests) // 4, f"{statements} statements for {len(requests)} concurrent tiles"
+    assert [_decoded_features(d) for d in together] == [_decoded_features(d) for d in alone]
+    margin = 64 / 4096
+    for (layer, t), data in zip(requests, together, strict=True):
+        expected = {
+            row[0]
+            for row in db.execute(
+                f"SELECT id FROM {layer} WHERE ST_Intersects(geom_3857, ST_TileEnvelope(%s, %s, %s, margin => %s))",
+                [t.z, t.x, t.y, margin],
+            )
+        }
+        got = {f["id"] for f in decode(data).get(layer, {"features": []})["features"]}
+        assert got == expected, f"{layer} tile {t}: missing {expected - got}, extra {got - expected}"
+    assert any(together[: len(station_tiles)]) and any(together[len(station_tiles) :])
+
+
+@pytest.mark.parametrize("failure", ["no connection", "statement fails"])
+def test_a_failed_batch_reaches_every_waiting_request(database_url: str, failure: str) -> None:
+    """When the database cannot answer a batch, every request waiting for it gets the error
+    (none hangs), and the next requests are served again."""
+    import asyncio
+    import contextlib
+
+    from gis_service.errors import DatabaseUnavailable
+    from gis_service.runtime import runtime
+    from gis_service.settings import TileSettings
+    from tiles.grid import tile_address
+
+    settings = make_settings(database_url, tiles=TileSettings(cache_enabled=False))
+    station = CATALOG.get("station")
+    addresses = [tile_address(14, t.x, t.y) for t in TMS.tiles(117.9, 24.4, 118.3, 24.7, zooms=[14])][:30]
+
+    async def scenario() -> tuple[list[object], bytes]:
+        async with runtime(settings, CATALOG, regeneralize=False) as running:
+            engine = running.engine
+            original = engine._connect
+
+            @contextlib.asynccontextmanager
+            async def broken():
+                if failure == "no connection":
+                    raise DatabaseUnavailable("the database is unreachable: test")
+                async with original() as conn:
+                    await conn.close()  # the statement then fails on a closed connection
+                    yield conn
+
+            engine._connect = broken
+            results = await asyncio.wait_for(
+                asyncio.gather(*(engine.tile([station], a) for a in addresses), return_exceptions=True), 20
+            )
+            engine._connect = original
+            again = await asyncio.wait_for(engine.tile([station], addresses[0]), 20)
+            return results, again.data
+
+    results, again = _run_isolated(scenario)
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == len(addresses), f"{len(addresses) - len(failed)} requests did not get the error"
+    if failure == "no connection":
+        assert all("unreachable" in str(r) for r in failed)
+    else:
+        assert all(isinstance(r, DatabaseUnavailable) and "closed" in str(r) for r in failed), failed[:2]
+    assert isinstance(again, bytes)
 
 
 @pytest.mark.parametrize(

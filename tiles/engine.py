@@ -1,7 +1,8 @@
 """The tile engine: cached composite tiles, computed once per concurrent miss, kept exact.
 
 Tile SQL is built once per layer (and once per filter/properties variant); a miss
-renders the layers concurrently; concurrent misses for one tile share one rendering;
+renders the layers concurrently; concurrent misses for one tile share one rendering,
+and concurrent misses of different tiles share one statement (``tiles.render``);
 a change notification drops exactly the affected tiles, and a tile rendered while a
 change arrived is not cached (it may predate the change). At most ``max_renders`` tile
 queries run at once per worker: the rest wait their turn, which on a loaded server keeps
@@ -25,7 +26,7 @@ from layers.filters import FilterError, parse_filter
 from layers.history import features_as_of_sql
 from tiles.cache import BBox, CachedTile, CacheKey, SingleFlight, TileCache
 from tiles.grid import TileAddress
-from tiles.render import Connect, render_tile
+from tiles.render import Connect, TileRenderer
 from tiles.sql import TileQuery, build_tile_query
 
 
@@ -52,6 +53,7 @@ class TileEngine:
         self._connect = connect
         self.cache = cache
         self._renders = asyncio.Semaphore(max_renders or default_max_renders())
+        self._renderer = TileRenderer(self.connect)
         self.queries: dict[str, TileQuery] = {layer.id: build_tile_query(layer) for layer in catalog}
         self._variants: OrderedDict[tuple, tuple[TileQuery, dict[str, object]]] = OrderedDict()
         self._single_flight = SingleFlight()
@@ -142,7 +144,7 @@ class TileEngine:
             params: dict[str, object] = {}
             for _, values in variants:
                 params.update(values)
-            entry = CachedTile(await render_tile(self.connect, [query for query, _ in variants], address, params))
+            entry = CachedTile(await self._renderer.tile([query for query, _ in variants], address, params))
             unchanged = generations == [self._generation[layer.id] for layer in layers]
             if cache is not None and unchanged and self.cache_active:
                 cache.put(key, entry)

@@ -8,6 +8,10 @@ bound (z, x, y, the simplification tolerance, and filter values). Two forms exis
 - *generalized* (lower zooms): the precomputed ``<table>_gen`` geometry of that zoom,
   plus features edited since (listed in ``gen_dirty``) simplified on the fly.
 
+Detail queries also come in a *batch* form: the same query for many tiles in one
+statement (``z``, ``x``, ``y`` bound as arrays, one row per tile), which the renderer uses
+for concurrent requests so PostgreSQL plans and answers once for all of them.
+
 The search area is the tile *plus its buffer* (``ST_TileEnvelope(..., margin)``), so
 features that only reach into the buffer are kept, and each MVT feature id is the
 feature's stable id. Rows whose clipped geometry is NULL are skipped by ST_AsMVT
@@ -27,7 +31,13 @@ from tiles.grid import MAX_ZOOM
 # MVT property encodings: ST_AsMVT takes text, numbers and booleans; dates go as ISO text.
 _CASTS = {"date": "text"}
 
-_ENVELOPE = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s)")
+TILE_PARAMS = (sql.Placeholder("z"), sql.Placeholder("x"), sql.Placeholder("y"))
+"""The tile address of a single-tile query: bound parameters."""
+BATCH_COLUMNS = (sql.SQL("b.z"), sql.SQL("b.x"), sql.SQL("b.y"))
+"""The tile address inside a batch query: the columns of the unnested arrays."""
+_BATCH = sql.SQL(
+    "SELECT b.i, ({}) FROM unnest(%(z)s::int[], %(x)s::int[], %(y)s::int[]) WITH ORDINALITY AS b(z, x, y, i)"
+)
 
 
 def property_columns(layer: Layer, names: list[str] | None = None) -> list[sql.Composable]:
@@ -73,14 +83,24 @@ class TileQuery:
     """A layer's tile SQL: detail and generalized forms for each set of properties by zoom."""
 
     layer: Layer
-    by_zoom: dict[int, tuple[bytes, bytes | None]]
+    by_zoom: dict[int, tuple[bytes, bytes | None, bytes]]
+    """Per zoom: the detail, generalized (if any) and batched detail query texts."""
 
     def for_zoom(self, z: int) -> tuple[bytes, dict[str, float]]:
         """The query for a zoom and the extra parameters it binds (besides z/x/y)."""
-        detail, generalized = self.by_zoom[min(z, MAX_ZOOM)]
-        if generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer):
-            return generalized, {"tolerance": pixel_size(z)}
+        detail, generalized, _ = self.by_zoom[min(z, MAX_ZOOM)]
+        if self._generalized(z, generalized):
+            return generalized, {"tolerance": pixel_size(z)}  # type: ignore[return-value]
         return detail, {}
+
+    def batch_for_zoom(self, z: int) -> bytes | None:
+        """The batch form of the zoom's query (arrays ``z``, ``x``, ``y``; rows ``(i, mvt)``
+        in array order from 1), or None when the zoom uses the generalized form."""
+        _, generalized, batch = self.by_zoom[min(z, MAX_ZOOM)]
+        return None if self._generalized(z, generalized) else batch
+
+    def _generalized(self, z: int, generalized: bytes | None) -> bool:
+        return generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer)
 
 
 def build_tile_query(
@@ -100,16 +120,22 @@ def build_tile_query(
         source: a subquery standing in for the table (e.g. the features as of a revision,
             ``layers.history``); such tiles use full-detail geometry and carry no label points.
     """
-    texts: dict[tuple, tuple[bytes, bytes | None]] = {}
+    texts: dict[tuple, tuple[bytes, bytes | None, bytes]] = {}
     by_zoom = {}
     for z in range(MAX_ZOOM + 1):
         key = (tile_properties(layer, z, properties), source is None and has_label_points(layer, z))
         if key not in texts:
             # Rendered to bytes once: composing SQL objects on every execution costs ~0.3 ms.
+            options = {"labels": key[1], "source": source}
             detail, generalized = _compose(
-                layer, list(key[0]), where, labels=key[1], source=source, stored=properties is None and where is None
+                layer, list(key[0]), where, stored=properties is None and where is None, **options
             )
-            texts[key] = (detail.as_bytes(None), generalized.as_bytes(None) if generalized is not None else None)
+            batch = _BATCH.format(_compose(layer, list(key[0]), where, address=BATCH_COLUMNS, **options)[0])
+            texts[key] = (
+                detail.as_bytes(None),
+                generalized.as_bytes(None) if generalized is not None else None,
+                batch.as_bytes(None),
+            )
         by_zoom[z] = texts[key]
     return TileQuery(layer, by_zoom)
 
@@ -136,9 +162,11 @@ def _compose(
     labels: bool = False,
     source: sql.Composable | None = None,
     stored: bool = False,
+    address: tuple[sql.Composable, sql.Composable, sql.Composable] = TILE_PARAMS,
 ) -> tuple[sql.Composed, sql.Composed | None]:
     """The detail and generalized ST_AsMVT queries of a layer with given properties
-    (followed, with ``labels``, by the MVT layer of its label points).
+    (followed, with ``labels``, by the MVT layer of its label points), for the tile at
+    ``address`` (bound parameters, or the columns of a batch).
 
     With ``stored`` (the zoom's default properties, no filter), generalized tiles take the
     properties stored with the generalized geometry (``<table>_gen.props``) instead of
@@ -146,7 +174,7 @@ def _compose(
     props cleared by an attribute edit) read theirs from the layer table.
     """
     margin = sql.Literal(layer.tiles.buffer / layer.tiles.extent)
-    search_area = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(margin)
+    search_area = sql.SQL("ST_TileEnvelope({}, {}, {}, margin => {})").format(*address, margin)
     select_list = sql.SQL(", ").join(
         [sql.SQL("t.{} AS __id").format(sql.Identifier(layer.id_column)), *property_columns(layer, properties)]
     )
@@ -161,7 +189,8 @@ def _compose(
         "table": sql.Identifier(layer.table) if source is None else sql.SQL("({})").format(source),
         "gen_table": sql.Identifier(f"{layer.table}_gen"),
         "search_area": search_area,
-        "envelope": _ENVELOPE,
+        "z": address[0],
+        "envelope": sql.SQL("ST_TileEnvelope({}, {}, {})").format(*address),
         "condition": condition,
     }
     detail = sql.SQL(
@@ -185,7 +214,7 @@ def _compose(
             """
             WITH candidates AS (
                 SELECT g.id, g.geom, g.props FROM {gen_table} AS g
-                WHERE g.z = %(z)s AND g.geom && {search_area}
+                WHERE g.z = {z} AND g.geom && {search_area}
                 UNION ALL
                 SELECT d.id, ST_SimplifyPreserveTopology(t.geom_3857, %(tolerance)s), NULL
                 FROM gen_dirty AS d JOIN {table} AS t ON t.{id} = d.id
