@@ -36,7 +36,7 @@ import psycopg
 from bench import synthetic
 from layers import db as layer_db
 from layers.catalog import load_catalog
-from tiles.generalize import generalize_catalog
+from tiles.generalize import generalize_catalog, outdated_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -96,12 +96,8 @@ def prepare_database(rebuild: bool) -> None:
                 print("reusing the synthetic dataset in", BENCH_DB)
                 layer_db.upgrade(database_url())
                 with psycopg.connect(database_url(), autocommit=True) as bench:
-                    # Generalized rows from before a schema change (e.g. 0007's props) are recomputed.
-                    stale = [
-                        layer
-                        for layer in ("redline", "river")
-                        if bench.execute(f"SELECT 1 FROM {layer}_gen WHERE props IS NULL LIMIT 1").fetchone()
-                    ]
+                    # Generalized rows from before a schema change (e.g. 0008's grid) are recomputed.
+                    stale = outdated_layers(bench, load_catalog(), ["redline", "river"])
                     if stale:
                         print("recomputing the generalization of", ", ".join(stale))
                         generalize_catalog(bench, load_catalog(), stale)

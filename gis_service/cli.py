@@ -257,13 +257,13 @@ def setup(
     import psycopg
 
     from layers.catalog import load_catalog
-    from tiles.generalize import dirty_layers, unstored_layers
+    from tiles.generalize import dirty_layers, outdated_layers
 
     db_upgrade("head")
     if demo and not demo_load(force=False, if_empty=True, seed=2025):
         _write_demo_rasters(seed=2025, force=False)  # the database already held data
     with psycopg.connect(_database_url(), autocommit=True) as conn:
-        stale = sorted({*dirty_layers(conn), *unstored_layers(conn, load_catalog())})
+        stale = sorted({*dirty_layers(conn), *outdated_layers(conn, load_catalog())})
     if stale:
         tiles_generalize(layers=stale)
 

@@ -8,6 +8,11 @@ shapely's ``coverage_simplify``: shared edges are simplified once, identically f
 both neighbours, so no gap or sliver opens between them. Each zoom is simplified from
 the previous, finer one, which keeps the coverage valid and the work small.
 
+The stored geometry of zoom z is snapped to the zoom's tile grid (the layer's MVT extent
+per tile: the grid every tile of that zoom shares), made valid there and oriented as MVT
+wants it (exterior rings clockwise on screen), so a tile can take a feature lying wholly
+inside it by scaling alone (``tiles.sql``); ``grid_extent`` records the extent used.
+
 Run after a load or import (``ecomap tiles generalize``) and by the service when
 features were edited (they are marked in ``gen_dirty`` by a trigger and simplified on
 the fly until then).
@@ -102,6 +107,27 @@ def coverage_groups(layer: Layer, groups: np.ndarray, geoms: np.ndarray) -> list
     return result
 
 
+def grid_cell(z: int, extent: int) -> float:
+    """Size in Web Mercator metres of one MVT grid cell at zoom z (tiles of ``extent`` cells)."""
+    return WORLD_WIDTH_M / ((1 << z) * extent)
+
+
+def snap_to_tile_grid(geoms: np.ndarray, z: int, extent: int, polygons: bool) -> np.ndarray:
+    """Snap geometry to zoom z's tile grid as ST_AsMVTGeom would, keeping it valid.
+
+    The grid starts at the world's edge, a whole number of cells from the origin, so
+    snapping to multiples of the cell size lands on every tile's grid. Vertices are
+    snapped one by one (neighbours' shared vertices stay shared: no gap or overlap opens)
+    and only polygons made invalid by it are repaired. Polygons get clockwise exterior
+    rings (counter-clockwise once y points down, as in tiles)."""
+    snapped = shapely.set_precision(geoms, grid_cell(z, extent), mode="pointwise")
+    if not polygons:
+        return snapped
+    invalid = ~shapely.is_valid(snapped)
+    snapped[invalid] = shapely.make_valid(snapped[invalid], method="structure", keep_collapsed=False)
+    return shapely.orient_polygons(snapped, exterior_cw=True)
+
+
 def simplify_levels(
     layer: Layer, geoms: np.ndarray, groups: np.ndarray | None = None
 ) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
@@ -160,12 +186,20 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
         geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
         groups = np.array([r[2] or "" for r in rows], dtype=object)
         props = {names: np.array([r[3 + i] for r in rows], dtype=object) for i, names in enumerate(distinct)}
-        copy_sql = sql.SQL("COPY {} (id, z, geom, props) FROM STDIN").format(gen_table)
+        copy_sql = sql.SQL("COPY {} (id, z, geom, props, grid_extent) FROM STDIN").format(gen_table)
+        extent = layer.tiles.extent
         with conn.cursor().copy(copy_sql) as copy:
             for z, keep, simplified in simplify_levels(layer, geoms, groups):
-                ewkb = shapely.to_wkb(shapely.set_srid(simplified[keep], 3857), hex=True, include_srid=True)
-                for feature_id, value, feature_props in zip(ids[keep], ewkb, props[sets[z]][keep], strict=True):
-                    copy.write_row((int(feature_id), z, value, feature_props))
+                kept = simplified[keep]
+                snapped = snap_to_tile_grid(kept, z, extent, layer.is_polygon)
+                # Smaller than a grid cell: kept as simplified (ST_AsMVTGeom decides, as before).
+                collapsed = shapely.is_empty(snapped)
+                geometry = np.where(collapsed, kept, snapped)
+                ewkb = shapely.to_wkb(shapely.set_srid(geometry, 3857), hex=True, include_srid=True)
+                for feature_id, value, feature_props, on_grid in zip(
+                    ids[keep], ewkb, props[sets[z]][keep], ~collapsed, strict=True
+                ):
+                    copy.write_row((int(feature_id), z, value, feature_props, extent if on_grid else None))
                 written += int(keep.sum())
     conn.execute("DELETE FROM gen_dirty WHERE layer = %s", [layer.id])
     notify_generalized(conn, layer)
@@ -200,15 +234,20 @@ def dirty_layers(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT layer FROM gen_dirty").fetchall()]
 
 
-def unstored_layers(conn: psycopg.Connection, catalog: Catalog) -> list[str]:
-    """Layers with generalized rows lacking their stored tile properties (computed before
-    migration 0007, or cleared by attribute edits since): tiles then read those properties
-    from the layer table, correct but slower, until the layer is generalized anew."""
+def outdated_layers(conn: psycopg.Connection, catalog: Catalog, only: Iterable[str] | None = None) -> list[str]:
+    """Layers with generalized rows from before the current form: without their stored tile
+    properties (written before migration 0007, or cleared by attribute edits since) or not
+    snapped to the layer's tile grid (generalized before 0008, or for another extent; rows
+    smaller than a grid cell are never snapped). Tiles of such rows are correct but slower
+    until the layer is generalized anew."""
+    outdated = sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {gen} WHERE props IS NULL)"
+        " OR (EXISTS (SELECT 1 FROM {gen}) AND NOT EXISTS (SELECT 1 FROM {gen} WHERE grid_extent = %s))"
+    )
     return [
         layer.id
         for layer in catalog
         if generalized_zooms(layer)
-        and conn.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE props IS NULL LIMIT 1").format(sql.Identifier(f"{layer.table}_gen"))
-        ).fetchone()
+        and (only is None or layer.id in only)
+        and conn.execute(outdated.format(gen=sql.Identifier(f"{layer.table}_gen")), [layer.tiles.extent]).fetchone()[0]
     ]
