@@ -282,6 +282,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     typer.echo(f"EcoMap Xiamen: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    _warn_if_schema_behind()
     config = uvicorn.Config(
         "gis_service.app:create_app",
         factory=True,
@@ -299,6 +300,30 @@ def serve(
         Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.run("gis_service.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info")
+
+
+def _warn_if_schema_behind() -> None:
+    """Say so at start when the database is reachable but not migrated to this version
+    (its tiles and APIs would answer 503 until it is); a database that is down is not an
+    error here: the service waits for it."""
+    import psycopg
+
+    from layers.db import head_revision
+
+    try:
+        with psycopg.connect(_database_url(), connect_timeout=3) as conn:
+            exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone() if exists and exists[0] else None
+    except psycopg.Error:
+        return
+    current, expected = (row[0] if row else None), head_revision()
+    if current != expected:
+        typer.secho(
+            f"warning: the database schema is at migration {current or 'none'} but this version needs {expected}:"
+            " run `ecomap setup` (or `ecomap db upgrade`) first",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
 
 
 def main() -> None:

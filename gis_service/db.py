@@ -70,5 +70,10 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCo
             yield conn
     except psycopg.errors.QueryCanceled as exc:
         raise DatabaseUnavailable("the query took longer than the statement timeout; try a smaller request") from exc
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        raise DatabaseUnavailable(
+            f"the database schema does not match this version ({exc.diag.message_primary}):"
+            " run `ecomap setup` (or `ecomap db upgrade`); /healthz shows the migration it is at"
+        ) from exc
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise DatabaseUnavailable(f"the database is unreachable: {exc}".strip()) from exc

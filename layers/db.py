@@ -30,6 +30,17 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def head_revision() -> str:
+    """The newest migration this version of the code expects the database to be at."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None  # noqa: S101 - the migrations ship with the code
+    return head
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (default: the latest)."""
     command.upgrade(alembic_config(database_url), revision)

@@ -54,3 +54,24 @@ def test_healthz_down_and_back(database_url: str) -> None:
         assert _poll(client, 200)["status"] == "ok"
         assert client.get("/api/layers").status_code == 200
     proxy.disable()
+
+
+def test_schema_behind_the_code_is_a_clear_503(tmp_path) -> None:
+    """A database not migrated to this version: /healthz says which migration it is at and
+    how to migrate; requests that need the new schema answer 503 with that advice, not 500."""
+    from layers import db as layer_db
+    from layers.db import head_revision
+    from tests.conftest import recreate_database
+
+    url = recreate_database("ecomap_test_schema_behind")
+    layer_db.upgrade(url, "0007")
+    with TestClient(create_app(make_settings(url, tiles={"cache_dir": tmp_path / "tiles"}))) as client:
+        health = client.get("/healthz")
+        assert health.status_code == 503
+        database = health.json()["database"]
+        assert database["migration"] == "0007"
+        assert database["expected_migration"] == head_revision() != "0007"
+        assert "ecomap setup" in database["detail"]
+        tile = client.get("/tiles/redline/10/856/441.pbf")
+        assert tile.status_code == 503, tile.text
+        assert "ecomap setup" in tile.json()["detail"]

@@ -15,13 +15,21 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/healthz",
     summary="Service and database health",
-    responses={503: {"description": "The database is unreachable; the service retries by itself"}},
+    responses={
+        503: {
+            "description": "The database is unreachable (the service retries by itself), or its schema is"
+            " behind this version (`database.detail` says how to migrate it)"
+        }
+    },
 )
 async def healthz(request: Request) -> JSONResponse:
-    """200 with the PostgreSQL/PostGIS versions when the database answers, 503 otherwise."""
+    """200 with the PostgreSQL/PostGIS versions and the applied migration when the database
+    answers and is migrated to this version; 503 otherwise."""
     try:
         async with connection(request.app.state.pool) as conn:
             database = await database_status(conn)
     except DatabaseUnavailable as exc:
         return JSONResponse({"status": "unavailable", "database": {"status": "down", "detail": str(exc)}}, 503)
+    if database["status"] != "ok":
+        return JSONResponse({"status": "unavailable", "database": database}, 503)
     return JSONResponse({"status": "ok", "database": database})

@@ -2,10 +2,11 @@
 
 ``<table>_gen.grid_extent`` records the MVT extent whose grid the row's geometry was
 snapped to (valid, exterior rings clockwise) by ``tiles.generalize``; NULL for rows
-written before, and for features smaller than a grid cell (left as simplified). A low-zoom tile then takes a feature lying wholly inside it by a plain
-scale and translation instead of ``ST_AsMVTGeom`` (whose validity work is most of a
-low-zoom tile's database time); features crossing the tile edge, edited features and
-rows of another extent still go through ``ST_AsMVTGeom``.
+written before, and for features smaller than a grid cell (left as simplified). A
+low-zoom tile then takes a feature lying wholly inside it by a plain scale and
+translation instead of ``ST_AsMVTGeom`` (whose validity work is most of a low-zoom
+tile's database time); features crossing the tile edge, edited features and rows of
+another extent still go through ``ST_AsMVTGeom``.
 
 Revision ID: 0008
 Revises: 0007
