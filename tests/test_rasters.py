@@ -197,6 +197,52 @@ def test_tile_outside_the_raster_and_below_minzoom_is_204(client: TestClient) ->
     assert client.get(f"/tiles/raster/landcover/5/{tile.x}/{tile.y}.png").status_code == 204
 
 
+def test_values_at_a_point_are_the_files_cells(client: TestClient, raster_dir: Path) -> None:
+    """GET /api/rasters/values: each raster's value in the cell holding the point, read with
+    rasterio independently; the land-cover class with its catalog name and colour."""
+    lon, lat = 117.93, 24.61  # 天竺山: forest on a hill
+    answer = client.get("/api/rasters/values", params={"lon": lon, "lat": lat}).json()
+    assert (answer["lon"], answer["lat"]) == (lon, lat)
+    values = {v["raster"]: v for v in answer["values"]}
+    assert list(values) == [r.id for r in CATALOG.rasters]
+    land = int(sample(raster_dir / "landcover.tif", lon, lat))
+    assert values["landcover"]["value"] == land == 10
+    expected_class = CATALOG.get_raster("landcover").class_by_value()[land]
+    assert values["landcover"]["class"] == {
+        "value": land,
+        "name": expected_class.name.model_dump(),
+        "color": expected_class.color,
+    }
+    assert values["dem"]["value"] == int(sample(raster_dir / "dem.tif", lon, lat)) > 100
+    assert values["dem"]["unit"] == "m"
+    assert values["slope"]["value"] == pytest.approx(float(sample(raster_dir / "slope.tif", lon, lat)), abs=0.006)
+
+
+def test_values_where_a_raster_has_no_data_are_null(client: TestClient) -> None:
+    # 同安湾: water in the land cover, no data (sea) in the elevation model; far away: outside.
+    bay = client.get("/api/rasters/values", params={"lon": 118.19, "lat": 24.60, "rasters": "dem,landcover"}).json()
+    assert [(v["raster"], v["value"]) for v in bay["values"]] == [("dem", None), ("landcover", 80)]
+    away = client.get("/api/rasters/values", params={"lon": 2.35, "lat": 48.85}).json()
+    assert all(v["value"] is None for v in away["values"])
+    assert all(v["class"] is None for v in away["values"] if v["raster"] == "landcover")
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"lon": 200, "lat": 24.6}, 400, "lon"),
+        ({"lon": 118.1, "lat": 95}, 400, "lat"),
+        ({"lon": "east", "lat": 24.6}, 400, "lon"),
+        ({"lat": 24.6}, 400, "lon"),
+        ({"lon": 118.1, "lat": 24.6, "rasters": "dem,ndvi"}, 404, "valid rasters: landcover, dem, slope"),
+    ],
+)
+def test_values_errors_say_what_to_fix(client: TestClient, params: dict, status: int, message: str) -> None:
+    response = client.get("/api/rasters/values", params=params)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
 def test_tile_errors_say_what_to_fix(client: TestClient) -> None:
     response = client.get("/tiles/raster/ndvi/12/3400/1760.png")
     assert response.status_code == 404

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.utils import render
 
@@ -183,6 +183,23 @@ class RasterTiler:
             return b""
         driver, creation = _ENCODERS[image_format]
         return render(rgba[:3], rgba[3], img_format=driver, **creation)
+
+    async def value_at(self, raster: RasterLayer, lon: float, lat: float) -> float | None:
+        """The raster's value at a lon/lat point (the cell holding it); None for no data or
+        outside the raster."""
+        revision = self.revision(raster)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._read_point, raster, revision, lon, lat)
+
+    def _read_point(self, raster: RasterLayer, revision: str, lon: float, lat: float) -> float | None:
+        reader = self._reader(self.path(raster), revision)
+        try:
+            point = reader.point(lon, lat, indexes=raster.band)
+        except PointOutsideBounds:
+            return None
+        if bool(point.array.mask[0]):
+            return None
+        return point.array.data[0].item()
 
     def _reader(self, path: Path, revision: str) -> Reader:
         readers = self._handles.readers

@@ -89,6 +89,9 @@ export const api = {
   upstream: (riverId) => getJSON(`api/rivers/${encodeURIComponent(riverId)}/upstream`),
   /** Land cover and terrain of one polygon feature (`land_cover`/`terrain`, each null without rasters). */
   featureStats: (layerId, id) => getJSON(`api/layers/${encodeURIComponent(layerId)}/${encodeURIComponent(id)}/stats`),
+  /** Raster values (land-cover class, elevation, slope…) at a lon/lat point. */
+  rasterValues: (lon, lat, rasters, { signal } = {}) =>
+    getJSON(`api/rasters/values${query({ lon, lat, rasters: rasters.join(',') })}`, { signal }),
   /** One feature with all its attributes (tiles carry only some of them at low zooms). */
   feature: (layerId, id) =>
     getJSON(`ogc/collections/${encodeURIComponent(layerId)}/items/${encodeURIComponent(id)}`, {

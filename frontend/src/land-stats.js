@@ -12,8 +12,9 @@ export function km2Text(km2) {
   return formatNumber(km2, v >= 100 ? 1 : v >= 1 ? 2 : v >= 0.01 ? 3 : 4);
 }
 
-/** A share in percent, one decimal: "42.5%". */
+/** A share in percent, one decimal: "42.5%"; a share too small for that reads "<0.1%", not "0.0%". */
 export function percentText(percent) {
+  if (percent > 0 && percent < 0.05) return `<${formatNumber(0.1, 1)}%`;
   return `${formatNumber(percent, 1)}%`;
 }
 
@@ -100,5 +101,36 @@ export function landSummary(rasters, { top = 4 } = {}) {
           terrainParts.join(' · '),
         )
       : null,
+  );
+}
+
+/**
+ * The popup's "at this point" section: each visible raster's value in the clicked cell
+ * (GET /api/rasters/values) — the class (swatch and name) of land cover, the number and unit
+ * of elevation or slope, "no data" where a raster has none. Null when there is nothing to show.
+ */
+export function pointValues(answer) {
+  const values = answer?.values || [];
+  if (!values.length) return null;
+  const cell = (v) => {
+    if (v.value === null || v.value === undefined) return h('span', { class: 'muted' }, t('noData'));
+    if (v.class) return classLabel(v.class);
+    return `${formatNumber(v.value, Number.isInteger(v.value) ? 0 : 1)}${v.unit ? ` ${v.unit}` : ''}`;
+  };
+  return h(
+    'section',
+    { class: 'popup-here' },
+    h('div', { class: 'popup-land-title' }, t('popupHere')),
+    h(
+      'table',
+      { class: 'attr-table' },
+      h(
+        'tbody',
+        {},
+        values.map((v) =>
+          h('tr', { 'data-raster': v.raster }, h('th', { scope: 'row' }, pick(v.title)), h('td', {}, cell(v))),
+        ),
+      ),
+    ),
   );
 }

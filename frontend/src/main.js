@@ -137,6 +137,7 @@ async function start() {
   const popups = setupFeatureInteraction(map, catalog, {
     isClickCaptured: () => zoneCheck.isCapturing(),
     getLang,
+    getVisibleRasters: () => rasterControl.visibleIds(),
   });
   const chiefView = createChiefView($('panel-chief'), map, {
     highlighter,

@@ -5,7 +5,7 @@ import * as maplibregl from 'maplibre-gl';
 import { catalogLayerOf, interactiveLayerIds } from './map.js';
 import { formatNumber, onLangChange, pick, t, valueLabel } from './i18n.js';
 import { api } from './api.js';
-import { landSummary } from './land-stats.js';
+import { landSummary, pointValues } from './land-stats.js';
 import { h } from './ui.js';
 
 const SOURCE = 'ecomap';
@@ -31,8 +31,9 @@ function formatValue(property, value) {
   return valueLabel(value);
 }
 
-/** The popup body for a list of rendered features (top-most first). */
-export function popupContent(features, catalog, lang) {
+/** The popup body for a list of rendered features (top-most first), and the visible rasters'
+ * values at the clicked point (`here`, from GET /api/rasters/values) when there are some. */
+export function popupContent(features, catalog, lang, here = null) {
   const sections = features.map((feature) => {
     const layer = catalog.get(feature.layerId);
     const props = feature.properties || {};
@@ -58,17 +59,21 @@ export function popupContent(features, catalog, lang) {
       feature.stats ? landSummary(feature.stats) : null,
     );
   });
-  return h('div', { class: 'popup-body', role: 'dialog', 'aria-label': t('featureCount', { n: features.length }) }, sections);
+  const label = features.length ? t('featureCount', { n: features.length }) : t('popupHere');
+  return h('div', { class: 'popup-body', role: 'dialog', 'aria-label': label }, sections, here ? pointValues(here) : null);
 }
 
 /**
  * Wires hover highlighting and click popups. `isClickCaptured()` lets a tool (zone check)
- * take map clicks for itself. Returns {showAt(lngLat, features), close()}.
+ * take map clicks for itself; `getVisibleRasters()` lists the raster layers shown, whose values
+ * at the clicked point the popup adds. Returns {showAt(lngLat, features), close()}.
  */
-export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang }) {
+export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang, getVisibleRasters = () => [] }) {
   let hovered = null;
   const popup = new maplibregl.Popup({ maxWidth: '340px', focusAfterOpen: false, className: 'ecomap-popup' });
   let popupFeatures = null;
+  let popupHere = null;
+  let hereRequest = null;
 
   const setHover = (feature) => {
     if (hovered && (!feature || hovered.id !== feature.id || hovered.sourceLayer !== feature.sourceLayer)) {
@@ -130,7 +135,7 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     });
 
   const render = () => {
-    popup.setDOMContent(popupContent(popupFeatures, catalog, getLang()));
+    popup.setDOMContent(popupContent(popupFeatures, catalog, getLang(), popupHere));
     keepInView();
   };
 
@@ -174,13 +179,33 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     if (popup.isOpen() && popupFeatures === features) render();
   };
 
-  const show = (lngLat, features) => {
+  // The visible rasters' values at the clicked point (land-cover class, elevation, slope).
+  const loadHere = async (lngLat, features, rasters) => {
+    hereRequest?.abort();
+    if (!rasters.length) return;
+    hereRequest = new AbortController();
+    try {
+      const answer = await api.rasterValues(lngLat.lng.toFixed(6), lngLat.lat.toFixed(6), rasters, {
+        signal: hereRequest.signal,
+      });
+      if (popup.isOpen() && popupFeatures === features) {
+        popupHere = answer;
+        render();
+      }
+    } catch {
+      // Leave the section out: the features (if any) are what was asked for.
+    }
+  };
+
+  const show = (lngLat, features, rasters = getVisibleRasters()) => {
     popupFeatures = features;
+    popupHere = null;
     popup.setLngLat(lngLat);
     popup.addTo(map);
     render();
     completeAttributes(features);
     loadStats(features);
+    loadHere(lngLat, features, rasters);
   };
 
   map.on('click', (event) => {
@@ -192,11 +217,12 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     const specific = features.filter((f) => catalog.get(f.layerId)?.group !== 'admin');
     if (specific.length) features = specific;
     features = features.slice(0, MAX_FEATURES);
-    if (!features.length) {
+    const rasters = getVisibleRasters();
+    if (!features.length && !rasters.length) {
       popup.remove();
       return;
     }
-    show(event.lngLat, features);
+    show(event.lngLat, features, rasters);
   });
 
   onLangChange(() => {

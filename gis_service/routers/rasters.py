@@ -5,11 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url
-from gis_service.services.rasters import list_rasters, raster_tilejson
+from gis_service.services.rasters import list_rasters, raster_tilejson, values_at
 from gis_service.tile_http import tile_reply
 from layers.catalog import RasterLayer
 from tiles.grid import TileAddressError, tile_address
@@ -43,6 +43,34 @@ async def rasters(tiler: RasterTiler = Depends(_tiler), base: str = Depends(base
     TileJSON and tile URL template, zoom range, lon/lat bounds of the file, default opacity and the
     sample-data flag. `available` is false while a raster's file is missing."""
     return list_rasters(tiler, base)
+
+
+@router.get("/api/rasters/values", summary="Raster values at a point (land cover class, elevation, slope…)")
+async def raster_values(
+    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS 84)", examples=[118.1])],
+    lat: Annotated[float, Query(ge=-85.05, le=85.05, description="Latitude (WGS 84)", examples=[24.6])],
+    rasters: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="Comma-separated raster ids (default: all)",
+            examples=["landcover,dem"],
+        ),
+    ] = None,
+    tiler: RasterTiler = Depends(_tiler),
+) -> dict[str, Any]:
+    """The value of each listed raster in the cell holding the point: for a categorical raster
+    its class (value, names, colour), for a continuous one the number with its unit. `value` is
+    null where the raster has no data (e.g. the sea in the elevation model), does not reach, or
+    its file is missing. An unknown raster id is a 404 naming the valid ones."""
+    chosen = list(tiler.catalog.rasters)
+    if rasters:
+        ids = [part.strip() for part in rasters.split(",") if part.strip()]
+        try:
+            chosen = [tiler.get(raster_id) for raster_id in dict.fromkeys(ids)]
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0])) from None
+    return await values_at(tiler, chosen, lon, lat)
 
 
 @router.get("/tiles/raster/{raster_id}.json", summary="TileJSON 3.0.0 of a raster layer")

@@ -91,3 +91,29 @@ def raster_tilejson(raster: RasterLayer, tiler: RasterTiler, base_url: str) -> d
         "format": "png",
         "tileSize": 256,
     }
+
+
+async def values_at(tiler: RasterTiler, rasters: list[RasterLayer], lon: float, lat: float) -> dict[str, Any]:
+    """The values of some rasters at a point, with their meaning: the class (name, colour) of
+    a categorical raster, the number and unit of a continuous one; null where a raster has
+    no data there, lies elsewhere, or its file is missing."""
+    values = []
+    for raster in rasters:
+        try:
+            value = await tiler.value_at(raster, lon, lat)
+        except RasterUnavailable:
+            value = None
+        entry: dict[str, Any] = {
+            "raster": raster.id,
+            "title": raster.title.model_dump(),
+            "band_meaning": raster.band_meaning.model_dump(),
+            "value": value,
+            "unit": raster.unit,
+        }
+        if raster.categorical:
+            match = next((c for c in raster.classes or [] if value is not None and c.value == value), None)
+            entry["class"] = match.model_dump(mode="json") if match else None
+        elif value is not None and isinstance(value, float):
+            entry["value"] = round(value, 2)
+        values.append(entry)
+    return {"lon": lon, "lat": lat, "values": values}

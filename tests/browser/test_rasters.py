@@ -268,3 +268,37 @@ def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rast
     assert page.locator("#zone-slope").is_visible()
     phone_page.screenshot("zone-check-landcover-phone")
     assert phone_page.errors == []
+
+
+def test_clicking_the_map_shows_the_raster_values_there(map_page: MapPage, live_server: str) -> None:
+    """With land cover and elevation shown (and no vector layer), a click opens a popup with
+    the class and the height of the clicked cell: what GET /api/rasters/values says there."""
+    map_page.open("#map=13.00/24.61000/117.93000&layers=landcover,dem")
+    page = map_page.page
+    box = page.locator("#map canvas").bounding_box()
+    assert box
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    section = page.locator(".maplibregl-popup .popup-here")
+    section.wait_for()
+    lng_lat = map_page.js(
+        "([x, y]) => { const r = window.ecomapMap.getCanvas().getBoundingClientRect();"
+        " const p = window.ecomapMap.unproject([x - r.left, y - r.top]); return [p.lng, p.lat]; }",
+        [x, y],
+    )
+    answer = httpx.get(
+        f"{live_server}/api/rasters/values",
+        params={"lon": f"{lng_lat[0]:.6f}", "lat": f"{lng_lat[1]:.6f}", "rasters": "landcover,dem"},
+        timeout=10,
+    ).json()
+    values = {v["raster"]: v for v in answer["values"]}
+    land, height = values["landcover"], values["dem"]
+    assert land["class"] is not None and height["value"] is not None, answer
+    assert section.locator('tr[data-raster="landcover"] .class-name').text_content() == land["class"]["name"]["zh"]
+    assert section.locator('tr[data-raster="dem"] td').text_content() == f"{height['value']:,} m"
+    # In English the same rows follow the language.
+    page.locator("#lang-toggle").click()
+    expect_name = land["class"]["name"]["en"]
+    page.locator(f'.popup-here tr[data-raster="landcover"] .class-name:text-is("{expect_name}")').wait_for()
+    assert page.locator(".popup-here .popup-land-title").text_content() == "At this point"
+    map_page.screenshot("raster-values-popup")
