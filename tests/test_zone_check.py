@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -322,6 +323,9 @@ def test_report_is_a_printable_page(client: TestClient, db: psycopg.Connection) 
     result = client.post("/api/zone-check", json=body).json()
     assert "禁止" in page and "Prohibited" in page
     assert "@media print" in page and "leaflet" in page.lower() and "folium-map" in page
+    # Self-contained: Leaflet is inlined from the frontend build, no script or style from a CDN.
+    assert re.search(r"<script[^>]+src=\"data:text/javascript;base64,", page)
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", page), "the report loads code from the internet"
     for overlap in result["overlaps"]:
         assert overlap["name"] in page
     revision = db.execute("SELECT revision FROM layer_state WHERE layer = 'protected_area'").fetchone()[0]

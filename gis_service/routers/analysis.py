@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 from psycopg import AsyncConnection
 
-from gis_service.routers.deps import get_catalog, get_connection
+from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir
 from gis_service.services import chiefs, network
 from gis_service.services.report import chief_map
 from gis_service.services.search import MAX_RESULTS, search
@@ -48,10 +49,13 @@ async def chief_detail(
     responses={200: {"content": {"text/html": {}}}, **NOT_FOUND},
 )
 async def chief_map_page(
-    chief_id: Id, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
+    chief_id: Id,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    vendor_dir: pathlib.Path = Depends(get_vendor_dir),
 ) -> HTMLResponse:
     """A folium (Leaflet) map of the jurisdiction with its stations, outfalls, red lines and protected areas."""
-    return HTMLResponse(await chief_map(conn, catalog, chief_id))
+    return HTMLResponse(await chief_map(conn, catalog, chief_id, vendor_dir))
 
 
 @router.get("/rivers/{river_id}/upstream", summary="What lies upstream of a river segment", responses=NOT_FOUND)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import Request
 from psycopg import AsyncConnection
@@ -20,6 +21,11 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 
 def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
+
+
+def get_vendor_dir(request: Request) -> Path:
+    """Where the frontend build keeps the third-party files standalone pages inline (Leaflet)."""
+    return request.app.state.settings.frontend_dir / "vendor"
 
 
 def get_zonal_rasters(request: Request) -> ZonalRasters:

@@ -7,6 +7,7 @@ as form fields).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from gis_service.routers.deps import get_catalog, get_connection, get_zonal_rasters
+from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
 from gis_service.services import zone_check as service
 from gis_service.services.raster_stats import ZonalRasters
@@ -234,10 +235,11 @@ async def zone_check_report_page(
     catalog: Catalog = Depends(get_catalog),
     rules: RuleSet = Depends(get_rules),
     rasters: ZonalRasters = Depends(get_zonal_rasters),
+    vendor_dir: Path = Depends(get_vendor_dir),
 ) -> HTMLResponse:
     """The zone check as a standalone page: a map of the site with the overlapping zones and nearby
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
     site, result = await _check(request, conn, catalog, rules, rasters)
-    html = await zone_check_report(conn, catalog, site, result)
+    html = await zone_check_report(conn, catalog, site, result, vendor_dir)
     return HTMLResponse(html)

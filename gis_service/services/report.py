@@ -6,6 +6,8 @@ feature geometries are clipped to the map view and simplified so pages stay smal
 
 from __future__ import annotations
 
+import base64
+import functools
 import html
 import math
 from pathlib import Path
@@ -109,8 +111,25 @@ def _view(
     return (minx - dx, miny - dy, maxx + dx, maxy + dy)
 
 
-def _new_map(view: tuple[float, float, float, float]) -> folium.Map:
+@functools.lru_cache(maxsize=4)
+def map_assets(vendor_dir: Path | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Scripts and stylesheets of the folium maps: Leaflet alone (all these maps use), inlined
+    as data: URLs from the frontend build's copy (``frontend/dist/vendor/leaflet``) so a saved
+    or printed page draws its map without the internet; folium's CDN links without that copy."""
+    leaflet = vendor_dir / "leaflet" if vendor_dir else None
+    if leaflet is None or not ((leaflet / "leaflet.js").is_file() and (leaflet / "leaflet.css").is_file()):
+        return list(folium.Map.default_js), list(folium.Map.default_css)
+    js, css = leaflet / "leaflet.js", leaflet / "leaflet.css"
+
+    def inline(path: Path, media_type: str) -> str:
+        return f"data:{media_type};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+    return [("leaflet", inline(js, "text/javascript"))], [("leaflet_css", inline(css, "text/css"))]
+
+
+def _new_map(view: tuple[float, float, float, float], vendor_dir: Path | None) -> folium.Map:
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    m.default_js, m.default_css = map_assets(vendor_dir)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
     m.fit_bounds([[view[1], view[0]], [view[3], view[2]]])
     return m
@@ -241,12 +260,14 @@ def _map_parts(m: folium.Map) -> dict[str, str]:
     return {"map_header": root.header.render(), "map_html": root.html.render(), "map_script": root.script.render()}
 
 
-async def zone_check_report(conn: AsyncConnection, catalog: Catalog, site: Site, result: dict[str, Any]) -> str:
-    """The printable zone-check report of a computed result."""
+async def zone_check_report(
+    conn: AsyncConnection, catalog: Catalog, site: Site, result: dict[str, Any], vendor_dir: Path | None = None
+) -> str:
+    """The printable zone-check report of a computed result (``vendor_dir``: see ``map_assets``)."""
     view = _view(site.geometry.bounds, max(result["input"]["buffer_m"], 300.0) + 200.0)
     targets = [(o["layer"], o["id"]) for o in result["overlaps"] if o["layer"] != "district"]
     features = await _features(conn, catalog, targets, view)
-    m = _new_map(view)
+    m = _new_map(view, vendor_dir)
     _add_features(m, catalog, features)
     folium.GeoJson(
         shapely.geometry.mapping(_display(site.geometry)),
@@ -276,9 +297,9 @@ def _display(geometry: BaseGeometry) -> BaseGeometry:
     return geometry if shapely.get_num_coordinates(geometry) < 5000 else geometry.simplify(SIMPLIFY_DEGREES)
 
 
-async def chief_map(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> str:
+async def chief_map(conn: AsyncConnection, catalog: Catalog, chief_id: int, vendor_dir: Path | None = None) -> str:
     """A standalone folium map of a chief's jurisdiction with its stations, outfalls, red lines
-    and protected areas."""
+    and protected areas (``vendor_dir``: see ``map_assets``)."""
     detail = await chief_service.chief_detail(conn, catalog, chief_id)
     chief = detail["chief"]
     bbox = detail["bbox"] or [117.85, 24.38, 118.45, 24.92]
@@ -287,7 +308,7 @@ async def chief_map(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> s
     targets += [("protected_area", p["id"]) for p in detail["protected_areas"]]
     targets += [(j["layer"], j["id"]) for j in detail["jurisdiction"]]
     features = await _features(conn, catalog, targets, view)
-    m = _new_map(view)
+    m = _new_map(view, vendor_dir)
     _add_features(m, catalog, features)
     _add_stations(m, detail["stations"], "监测站点 Stations")
     _add_stations(m, detail["outfalls"], "排口 Outfalls")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Route
 
 from tests.browser.conftest import ARTIFACTS, MapPage
 
@@ -189,3 +190,43 @@ def test_chief_list_opens_a_chief(map_page: MapPage) -> None:
     page.locator(".chief-list").wait_for()
     assert "chief=" not in page.url
     assert map_page.errors == []
+
+
+@pytest.mark.parametrize("page_kind", ["zone-check report", "chief map"])
+def test_standalone_maps_draw_without_the_internet(browser: Browser, live_server: str, page_kind: str) -> None:
+    """The printable zone-check report and a chief's map draw their Leaflet map with every
+    request outside the service refused (an intranet without internet): Leaflet is inlined;
+    only the OpenStreetMap basemap tiles are missing."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    outside: list[str] = []
+
+    def only_the_service(route: Route) -> None:
+        if route.request.url.startswith(live_server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_service)
+    try:
+        if page_kind == "chief map":
+            page.goto(f"{live_server}/api/chiefs/1/map", wait_until="load")
+        else:
+            site = {
+                "type": "Polygon",
+                "coordinates": [[[118.05, 24.62], [118.07, 24.62], [118.07, 24.64], [118.05, 24.62]]],
+            }
+            html = httpx.post(f"{live_server}/api/zone-check/report", json={"geometry": site}, timeout=60)
+            assert html.status_code == 200, html.text
+            page.set_content(html.text, wait_until="load")
+        page.locator(".leaflet-container").wait_for()
+        assert page.evaluate("typeof L") == "object", "Leaflet did not load"
+        assert page.locator(".leaflet-overlay-pane canvas, .leaflet-overlay-pane path").count() > 0
+        assert page.locator(".leaflet-control-layers").count() == 1
+        assert not errors, errors
+        assert all("tile.openstreetmap.org" in url for url in outside), outside
+    finally:
+        context.close()
