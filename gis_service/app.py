@@ -16,7 +16,7 @@ from gis_service.routers import analysis, archives, config, health, layers, ogc,
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
-from layers.catalog import load_catalog
+from layers.catalog import LiveCatalog
 
 DESCRIPTION = """
 **EcoMap Xiamen (生态环境一张图)**: ecological protection red lines, protected areas,
@@ -31,11 +31,11 @@ Errors answer `{"detail": "..."}` with a 4xx status saying what to fix.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Settings default to the ``ECOMAP_*`` environment, read now."""
     settings = settings or Settings()
-    catalog = load_catalog(settings.catalog_dir, raster_dirs=[settings.rasters.catalog_dir])
+    live = LiveCatalog(settings.catalog_dir, settings.rasters.catalog_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime(settings, catalog) as running:
+        async with runtime(settings, live.current(), current_catalog=live.current) as running:
             app.state.pool = running.pool
             app.state.tile_engine = running.engine
             app.state.change_listener = running.listener
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.catalog = catalog
+    app.state.catalog = live  # read through routers.deps.get_catalog: rasters registered later included
     add_exception_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(TileFastPath, state=app.state)  # outermost: plain tile requests skip the stack

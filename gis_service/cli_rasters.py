@@ -1,8 +1,8 @@
 """``ecomap raster add / list / remove``: register GeoTIFFs as raster layers of the catalog.
 
 Registered in :mod:`gis_service.cli` as the ``raster`` group. A registered raster is a COG
-``<data dir>/<id>.tif`` plus ``<data dir>/catalog/<id>.yaml``, merged into the catalog when
-the service starts (restart it to show a new raster; a replaced file shows at once). Errors
+``<data dir>/<id>.tif`` plus ``<data dir>/catalog/<id>.yaml``, merged into the catalog; a
+running service shows it (or forgets a removed one) within a second or two. Errors
 print ``error: ...`` on stderr and exit with 1 (the file was refused) or 2 (a wrong argument);
 nothing is written then.
 """
@@ -121,7 +121,7 @@ def add(
     if result.unclassified_values:
         shown = ", ".join(str(v) for v in result.unclassified_values[:20])
         typer.secho(f"warning: values without a class are drawn transparent: {shown}", err=True, fg="yellow")
-    typer.echo("restart the service (or `make run`) to show a new raster; a replaced file shows at once")
+    typer.echo("a running service shows it within a second or two (reload the map page to list it)")
 
 
 @raster_app.command("list")

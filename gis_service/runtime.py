@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
@@ -28,15 +28,25 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def runtime(settings: Settings, catalog: Catalog, *, regeneralize: bool = True) -> AsyncIterator[Runtime]:
-    """Open the pool, build the tile engine and raster tiler, and keep the cache exact while the context lasts."""
+async def runtime(
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    regeneralize: bool = True,
+    current_catalog: Callable[[], Catalog] | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open the pool, build the tile engine and raster tiler, and keep the cache exact while the context lasts.
+
+    ``current_catalog`` gives the catalog as it is now (``LiveCatalog.current``: rasters
+    registered while running); by default ``catalog`` stays as given."""
     pool = create_pool(settings)
     await pool.open(wait=False)  # start even when the database is down: /healthz reports it
     cache = None
     if settings.tiles.cache_enabled:
         cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
     engine = TileEngine(catalog, lambda: connection(pool), cache, settings.tiles.max_renders)
-    rasters = RasterTiler(catalog, settings.rasters.data_dir, cache)  # same cache; keys carry file revisions
+    # Same cache as vector tiles; keys carry file revisions.
+    rasters = RasterTiler(current_catalog or (lambda: catalog), settings.rasters.data_dir, cache)
     scheduler = GeneralizationScheduler(settings.dsn, catalog)
     listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule if regeneralize else None)
     listening = asyncio.create_task(listener.run(), name="tile-change-listener")

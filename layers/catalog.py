@@ -13,6 +13,8 @@ Rasters registered with ``ecomap raster add`` live in an extra directory
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from itertools import pairwise
@@ -411,3 +413,49 @@ def load_catalog(directory: Path | None = None, raster_dirs: Iterable[Path] = ()
         return Catalog(layers=layers, rasters=rasters)
     except ValidationError as exc:
         raise CatalogError(format_validation_error(directory, exc)) from None
+
+
+logger = logging.getLogger(__name__)
+
+
+class LiveCatalog:
+    """The catalog of a running service, following the raster registry.
+
+    Rasters registered or removed with ``ecomap raster add/remove`` (YAML files in
+    ``registry``) show up without a restart: ``current()`` looks at the registry at most
+    once per ``check_s`` and re-reads the rasters when a file was added, changed or removed.
+    The vector layers stay as loaded (tile queries, triggers and generalization are built
+    from them). A registry that no longer validates is logged and the rasters stay as they
+    were.
+    """
+
+    def __init__(self, directory: Path | None, registry: Path, check_s: float = 1.0) -> None:
+        self._directory = directory
+        self._registry = registry
+        self._check_s = check_s
+        self._stamp = self._registry_stamp()
+        self._checked = time.monotonic()
+        self._catalog = load_catalog(directory, raster_dirs=[registry])
+
+    def current(self) -> Catalog:
+        """The catalog, with the rasters registered now."""
+        now = time.monotonic()
+        if now - self._checked >= self._check_s:
+            self._checked = now
+            stamp = self._registry_stamp()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    rasters = load_catalog(self._directory, raster_dirs=[self._registry]).rasters
+                except CatalogError as exc:
+                    logger.error("raster registry not reloaded, its rasters stay as they were: %s", exc)
+                else:
+                    self._catalog = Catalog(layers=self._catalog.layers, rasters=rasters)
+                    logger.info("raster registry reloaded: %s", ", ".join(r.id for r in rasters))
+        return self._catalog
+
+    def _registry_stamp(self) -> tuple[tuple[str, int], ...]:
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in self._registry.glob("*.yaml")))
+        except OSError:  # a file removed while listing: look again next time
+            return (("?", time.monotonic_ns()),)

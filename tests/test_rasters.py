@@ -387,6 +387,48 @@ def test_raster_add_registers_a_categorical_cog(tmp_path: Path, data_dir: Path, 
     assert files_in(data_dir) == {"catalog"}
 
 
+def test_rasters_added_and_removed_while_running_show_without_a_restart(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    """A running service lists, draws and measures a raster registered after it started,
+    and forgets one removed, within a couple of seconds (the registry is looked at each second)."""
+    import time
+
+    from gis_service import create_app
+    from gis_service.settings import RasterSettings, Settings
+
+    def wait_for(condition, timeout: float = 6.0):
+        deadline = time.monotonic() + timeout
+        while not (result := condition()):
+            assert time.monotonic() < deadline, "not within the time"
+            time.sleep(0.1)
+        return result
+
+    data = np.full((300, 400), 2, dtype=np.uint8)
+    source = write_geotiff(tmp_path / "wetland.tif", data)
+    classes = tmp_path / "classes.yaml"
+    classes.write_text(CLASSES_YAML, encoding="utf-8")
+    settings = Settings(database_url=database_url, rasters=RasterSettings(data_dir=data_dir))
+    with TestClient(create_app(settings)) as client:
+        ids = lambda: {item["id"] for item in client.get("/api/rasters").json()}  # noqa: E731
+        assert "wetland" not in ids()
+        added = run_cli(["raster", "add", "wetland", str(source), "--categorical", "--classes", str(classes)], data_dir)
+        assert added.exit_code == 0, added.output
+        wait_for(lambda: "wetland" in ids())
+        listed = {item["id"]: item for item in client.get("/api/rasters").json()}
+        west, south, east, north = listed["wetland"]["bounds"]
+        lon, lat = (west + east) / 2, (south + north) / 2
+        tile, px, py = pixel_of(lon, lat, 13)
+        assert get_image(client, "wetland", tile).getpixel((px, py)) == (0x21, 0x66, 0xAC, 255)
+        values = client.get("/api/rasters/values", params={"lon": lon, "lat": lat, "rasters": "wetland"}).json()
+        assert values["values"][0]["class"]["name"]["en"] == "Water"
+
+        assert run_cli(["raster", "remove", "wetland"], data_dir).exit_code == 0
+        wait_for(lambda: "wetland" not in ids())
+        gone = client.get(f"/tiles/raster/wetland/{tile.z}/{tile.x}/{tile.y}.png")
+        assert gone.status_code == 404 and "unknown raster 'wetland'" in gone.json()["detail"]
+
+
 def test_raster_add_continuous_with_given_nodata(tmp_path: Path, data_dir: Path) -> None:
     data = np.linspace(0, 50, 200 * 200, dtype=np.float32).reshape(200, 200)
     data[:10] = -1

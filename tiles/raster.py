@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,16 +101,30 @@ class _Handles(threading.local):
 class RasterTiler:
     """Renders and caches the raster tiles of the catalog's rasters."""
 
-    def __init__(self, catalog: Catalog, data_dir: Path, cache: TileCache | None = None, threads: int = 4) -> None:
-        self.catalog = catalog
+    def __init__(
+        self, catalog: Callable[[], Catalog], data_dir: Path, cache: TileCache | None = None, threads: int = 4
+    ) -> None:
+        self._catalog = catalog
         self.data_dir = data_dir
         self.cache = cache
-        self._tables = {raster.id: color_table(raster) for raster in catalog.rasters}
+        self._tables: dict[str, tuple[RasterLayer, np.ndarray]] = {}
         self._threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="raster-tiles")
         self._handles = _Handles()
         self._info: dict[str, tuple[str, RasterFileInfo]] = {}
         self._single_flight = SingleFlight()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog now (rasters registered while the service runs included)."""
+        return self._catalog()
+
+    def _table(self, raster: RasterLayer) -> np.ndarray:
+        """The colour lookup table of a raster, made once per catalog entry."""
+        known = self._tables.get(raster.id)
+        if known is None or known[0] is not raster:
+            known = self._tables[raster.id] = (raster, color_table(raster))
+        return known[1]
 
     def get(self, raster_id: str) -> RasterLayer:
         """The catalog raster of an id; KeyError names the valid ids."""
@@ -178,7 +193,7 @@ class RasterTiler:
         mask = image.mask > 0
         if not mask.any():
             return b""
-        rgba = colorize(raster, self._tables[raster.id], image.array.data[0], mask)
+        rgba = colorize(raster, self._table(raster), image.array.data[0], mask)
         if not rgba[3].any():
             return b""
         driver, creation = _ENCODERS[image_format]

@@ -20,7 +20,8 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 
 
 def get_catalog(request: Request) -> Catalog:
-    return request.app.state.catalog
+    """The catalog now: its vector layers, and the rasters registered so far."""
+    return request.app.state.catalog.current()
 
 
 def get_vendor_dir(request: Request) -> Path:
@@ -30,7 +31,7 @@ def get_vendor_dir(request: Request) -> Path:
 
 def get_zonal_rasters(request: Request) -> ZonalRasters:
     """The land-cover, elevation and slope rasters zonal statistics read (first of each role)."""
-    return ZonalRasters.from_catalog(request.app.state.catalog, request.app.state.settings.rasters.data_dir)
+    return ZonalRasters.from_catalog(get_catalog(request), request.app.state.settings.rasters.data_dir)
 
 
 def base_url(request: Request) -> str:
