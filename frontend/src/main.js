@@ -85,17 +85,38 @@ async function start() {
   // The hash's `layers` lists the visible catalog layers and then the visible rasters.
   const visibleIds = () => [...control.visibleIds(), ...rasterControl.visibleIds()];
   const syncHash = () => writeViewState({ layers: visibleIds() });
-  const control = createLayerControl(map, catalog, { onChange: (kind) => kind === 'visibility' && syncHash() });
+  // The hash's `opacity` keeps the layers and rasters not at their default opacity.
+  const syncOpacity = () => {
+    const changed = {};
+    for (const id of catalog.keys()) {
+      if (Math.abs(control.getOpacity(id) - 1) > 0.005) changed[id] = control.getOpacity(id);
+    }
+    for (const [id, fallback] of rasterDefaults) {
+      if (Math.abs(rasterControl.getOpacity(id) - fallback) > 0.005) changed[id] = rasterControl.getOpacity(id);
+    }
+    writeViewState({ opacity: changed });
+  };
+  const applyOpacity = (opacity) => {
+    for (const [id, value] of Object.entries(opacity || {})) {
+      if (catalog.has(id)) control.setOpacity(id, value);
+      else if (rasterDefaults.has(id)) rasterControl.setOpacity(id, value);
+    }
+  };
+  const control = createLayerControl(map, catalog, {
+    onChange: (kind) => (kind === 'visibility' ? syncHash() : kind === 'opacity' && syncOpacity()),
+  });
   let rasterLegendControl = null;
   const rasterControl = createRasterControl(map, rasters, {
     catalog,
     onChange: (kind) => {
+      if (kind === 'opacity') syncOpacity();
       if (kind !== 'visibility') return;
       syncHash();
       rasterLegendControl?.render();
       layersPanel?.render();
     },
   });
+  const rasterDefaults = new Map(rasters.map((r) => [r.id, rasterControl.getOpacity(r.id)]));
   // The legends of the visible rasters, on the map (the layer panel is a drawer on phones).
   rasterLegendControl = new RasterLegendControl(rasterControl);
   map.addControl(rasterLegendControl, 'bottom-left');
@@ -103,6 +124,7 @@ async function start() {
     control.setVisibleIds(initial.layers);
     rasterControl.setVisibleIds(initial.layers);
   }
+  applyOpacity(initial.opacity);
 
   let basemapId = 'none';
   const selectBasemap = (id) => {
@@ -200,6 +222,10 @@ async function start() {
     if (state.layers) {
       control.setVisibleIds(state.layers);
       rasterControl.setVisibleIds(state.layers);
+    }
+    if (state.opacity) {
+      applyOpacity(state.opacity);
+      layersPanel.render();
     }
     if (state.center && state.zoom != null) map.jumpTo({ center: state.center, zoom: state.zoom });
     openChiefFromHash(state);

@@ -98,7 +98,7 @@ def test_land_cover_switches_on_with_tiles_and_a_legend(map_page: MapPage, raste
     page.locator("#layer-toggle-landcover").uncheck()
     assert map_page.js("() => window.ecomapMap.getLayoutProperty('raster-landcover', 'visibility')") == "none"
     assert page.locator("#map-legend").is_hidden()
-    assert "landcover" not in page.url
+    assert "landcover" not in page.url.split("layers=")[1].split("&")[0].split(",")  # hidden; its opacity stays
     assert map_page.errors == []
 
 
@@ -302,3 +302,27 @@ def test_clicking_the_map_shows_the_raster_values_there(map_page: MapPage, live_
     page.locator(f'.popup-here tr[data-raster="landcover"] .class-name:text-is("{expect_name}")').wait_for()
     assert page.locator(".popup-here .popup-land-title").text_content() == "At this point"
     map_page.screenshot("raster-values-popup")
+
+
+def test_opacity_is_kept_in_the_url(map_page: MapPage, rasters: dict) -> None:
+    """Opacity of layers and rasters round-trips through the URL: a shared link shows the
+    map as it was (only opacities off their default are written)."""
+    map_page.open(f"{CITY}&layers=redline,landcover&opacity=redline:40,landcover:25")
+    page = map_page.page
+    assert map_page.js("() => window.ecomap.control.getOpacity('redline')") == pytest.approx(0.4)
+    assert map_page.js("() => window.ecomapMap.getPaintProperty('raster-landcover', 'raster-opacity')") == 0.25
+    assert page.locator("#layer-opacity-redline").input_value() == "40"
+    assert page.locator("#layer-opacity-landcover").input_value() == "25"
+
+    # Moving a slider rewrites the hash; back to the default, the layer leaves it.
+    def slide(slider_id: str, steps: int) -> None:  # arrow keys: 5 % a step
+        page.locator(f"#layer-opacity-{slider_id}").focus()
+        for _ in range(abs(steps)):
+            page.keyboard.press("ArrowRight" if steps > 0 else "ArrowLeft")
+
+    slide("landcover", (round(rasters["landcover"]["opacity"] * 100) - 25) // 5)
+    page.wait_for_function("!location.hash.includes('landcover:')")
+    slide("redline", 6)
+    page.wait_for_function("location.hash.includes('opacity=redline:70')")
+    assert "layers=redline,landcover" in page.url
+    assert map_page.errors == []
