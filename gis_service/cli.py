@@ -274,6 +274,13 @@ def serve(
     port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            envvar="ECOMAP_ACCESS_LOG",
+            help="Log every request (turn off behind a proxy or CDN that logs them; it costs ~8 % of a worker)",
+        ),
+    ] = True,
 ) -> None:
     """Serve the map and the APIs with uvicorn."""
     import socket
@@ -291,6 +298,7 @@ def serve(
         workers=workers,
         reload=reload,
         log_level="info",
+        access_log=access_log,
     )
     if workers > 1 and not reload:
         # Worker processes share this socket. Accepted connections inherit TCP_NODELAY from it;
@@ -299,7 +307,15 @@ def serve(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         Multiprocess(config, sockets=[sock]).run()
     else:
-        uvicorn.run("gis_service.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info")
+        uvicorn.run(
+            "gis_service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            reload=reload,
+            log_level="info",
+            access_log=access_log,
+        )
 
 
 def _warn_if_schema_behind() -> None:
