@@ -83,3 +83,43 @@ def test_phone_popup_near_the_edge_is_panned_into_view(phone_page: MapPage) -> N
     )
     assert "自然保护地" in popup.inner_text()
     phone_page.screenshot("phone-popup-edge")
+
+
+def test_a_long_popup_scrolls_inside_and_leaves_the_map_around_it_untouched(phone_page: MapPage) -> None:
+    """A popup taller than half the screen scrolls its body (the close button stays in view),
+    and the map outside the popup looks exactly as without it (a scrolling content box once
+    painted its overflow as a white band over the map)."""
+    import io
+
+    from PIL import Image, ImageChops
+
+    phone_page.open("#map=12.00/24.61000/117.95000&layers=redline")
+    page = phone_page.page
+    page.touchscreen.tap(PHONE["width"] / 2, 450)
+    body = page.locator(".maplibregl-popup .popup-body")
+    body.wait_for()
+    page.wait_for_timeout(600)  # the pan that keeps the popup in view
+    scroller = ".maplibregl-popup .popup-body, .maplibregl-popup .maplibregl-popup-content"
+    overflowing = page.locator(scroller).evaluate_all("(els) => els.some((el) => el.scrollHeight > el.clientHeight)")
+    assert overflowing, "the red line's popup should need scrolling"
+    box = page.locator(".maplibregl-popup").bounding_box()
+    close = page.locator(".maplibregl-popup-close-button").bounding_box()
+    page.locator(scroller).evaluate_all("(els) => els.forEach((el) => { el.scrollTop = el.scrollHeight; })")
+    page.wait_for_timeout(100)
+    close_after = page.locator(".maplibregl-popup-close-button").bounding_box()
+    with_popup = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    page.evaluate("() => { document.querySelector('.maplibregl-popup').style.visibility = 'hidden'; }")
+    page.wait_for_timeout(200)
+    without = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    map_box = page.locator("#map").bounding_box()
+    # The map above the popup (it opened below the tap), off the controls on the right.
+    region = (
+        int(map_box["x"]) + 2,
+        int(map_box["y"]) + 60,
+        int(map_box["x"] + map_box["width"]) - 60,
+        int(box["y"]) - 4,
+    )
+    assert region[3] - region[1] > 100
+    difference = ImageChops.difference(with_popup.crop(region), without.crop(region)).getbbox()
+    assert difference is None, f"the popup changed the map outside it at {difference}"
+    assert close_after == close, "the close button scrolled out of view"

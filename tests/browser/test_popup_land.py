@@ -49,7 +49,7 @@ def shown_classes(section: Any) -> list[tuple[str, str, float]]:
 def scroll_popup_to_land(map_page: MapPage) -> None:
     """Scrolls the popup (at most half the screen high) down to its land section."""
     map_page.js(
-        "() => { const c = document.querySelector('.maplibregl-popup-content'); c.scrollTop = c.scrollHeight; }"
+        "() => { const c = document.querySelector('.maplibregl-popup .popup-body'); c.scrollTop = c.scrollHeight; }"
     )
     map_page.page.wait_for_timeout(100)
 
