@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.tiles_bench import ROOT, database_url, server
+from bench.serving import ROOT, server
+from bench.tiles_bench import database_url
 
 FEATURES = 20_000
 

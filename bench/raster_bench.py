@@ -24,10 +24,7 @@ import datetime as dt
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,7 +34,8 @@ from pathlib import Path
 import httpx
 import morecantile
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.serving import ECOMAP_SERVE, ROOT, free_port, server
+
 RESULTS = ROOT / "bench" / "results" / "rasters.md"
 RASTERS = ["landcover", "dem", "slope"]
 ZOOMS = [9, 11, 13, 15]
@@ -53,44 +51,13 @@ def sample_tiles(z: int, count: int, seed: int = 7) -> list[morecantile.Tile]:
     return tiles[:count]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def service(data_dir: Path, cache: bool) -> Iterator[str]:
     """The real service in a subprocess; yields its base URL."""
     port = free_port()
-    env = {
-        **os.environ,
-        "ECOMAP_RASTERS__DATA_DIR": str(data_dir),
-        "ECOMAP_TILES__CACHE_ENABLED": "true" if cache else "false",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gis_service.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/api/rasters", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the service did not start")
-            time.sleep(0.2)
+    env = {"ECOMAP_RASTERS__DATA_DIR": str(data_dir), "ECOMAP_TILES__CACHE_ENABLED": "true" if cache else "false"}
+    with server([*ECOMAP_SERVE, "--port", str(port)], env, port) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def sequential(client: httpx.Client, urls: list[str]) -> tuple[list[float], int]:

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +33,11 @@ import morecantile
 import psycopg
 
 from bench import synthetic
+from bench.serving import ROOT, server
 from layers import db as layer_db
 from layers.catalog import load_catalog
 from tiles.generalize import generalize_catalog, outdated_layers
 
-ROOT = Path(__file__).resolve().parent.parent
 TMS = morecantile.tms.get("WebMercatorQuad")
 BANDS = {"8-10": (8, 10), "11-13": (11, 13), "14-16": (14, 16)}
 CASES = [("redline", "8-10"), ("redline", "11-13"), ("redline", "14-16"), ("river", "14-16"), ("station", "14-16")]
@@ -111,27 +110,6 @@ def prepare_database(rebuild: bool) -> None:
     with psycopg.connect(database_url(), autocommit=True) as conn:
         written = generalize_catalog(conn, load_catalog(), ["redline", "river"])
     print(f"generalization precomputed in {time.monotonic() - started:.0f} s: {written}")
-
-
-@contextlib.contextmanager
-def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    base = f"http://127.0.0.1:{port}"
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{command[0]} did not start:\n{log.read_text()}") from None
-                time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def parse_ms(text: str) -> float:

@@ -19,18 +19,16 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.serving import ECOMAP_SERVE, ROOT, free_port, server
+
 RESULTS = ROOT / "bench" / "results" / "zone_check.md"
 CENTRE = (118.02, 24.75)
 """同安/集美 hills: the site overlaps watersheds, a district and water-source zones, near red lines."""
@@ -71,31 +69,9 @@ def service(url: str | None) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gis_service.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise SystemExit(f"the service did not start on {base}; is ECOMAP_DATABASE_URL right?")
+    port = free_port()
+    with server([*ECOMAP_SERVE, "--port", str(port)], {}, port) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def measure(client: httpx.Client, geometry: dict, runs: int, warmup: int) -> tuple[list[float], dict]:

@@ -290,32 +290,24 @@ def serve(
 
     typer.echo(f"EcoMap Xiamen: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     _warn_if_schema_behind()
-    config = uvicorn.Config(
-        "gis_service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        log_level="info",
-        access_log=access_log,
-    )
+    app_path = "gis_service.app:create_app"
+    options = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "reload": reload,
+        "log_level": "info",
+        "access_log": access_log,
+    }
     if workers > 1 and not reload:
         # Worker processes share this socket. Accepted connections inherit TCP_NODELAY from it;
         # without it, small keep-alive responses wait ~40 ms (Nagle meets delayed ACK).
+        config = uvicorn.Config(app_path, workers=workers, **options)
         sock = config.bind_socket()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         Multiprocess(config, sockets=[sock]).run()
     else:
-        uvicorn.run(
-            "gis_service.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            reload=reload,
-            log_level="info",
-            access_log=access_log,
-        )
+        uvicorn.run(app_path, **options)
 
 
 def _warn_if_schema_behind() -> None:

@@ -79,15 +79,8 @@ def demo_database(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    """A migrated test database holding the Xiamen demo dataset."""
-    url = recreate_database(TEST_DB)
-    layer_db.upgrade(url)
-    from layers.demo import build_demo_dataset, load_demo
-
-    engine = layer_db.make_engine(url)
-    with engine.begin() as conn:
-        load_demo(conn, build_demo_dataset())
-    engine.dispose()
+    """A migrated test database holding the Xiamen demo dataset, generalized for tiles."""
+    url = demo_database(TEST_DB)
     with psycopg.connect(url, autocommit=True) as conn:
         generalize_catalog(conn, load_catalog())
     return url

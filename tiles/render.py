@@ -2,7 +2,7 @@
 
 Concurrent requests for full-detail tiles of the same query are *batched*: they queue
 while a statement of theirs is running, and the next statement answers all that queued
-(``TileQuery.batch_for_zoom``: one statement, one row per tile). A tile query of a
+(``ZoomQuery.batch``: one statement, one row per tile). A tile query of a
 station costs PostgreSQL ~0.2 ms, about as much as planning, sending and answering a
 statement; under load, batching pays those once for many tiles (station tiles at
 concurrency 16: +10–30 % tiles/s, bench/results/tiles.md). A request that finds no
@@ -61,12 +61,11 @@ class TileRenderer:
 
     async def layer(self, query: TileQuery, tile: TileAddress, params: dict[str, object] | None = None) -> bytes:
         """One layer's MVT bytes at a tile (empty when no feature)."""
-        batch = query.batch_for_zoom(tile.z)
-        text, extra = query.for_zoom(tile.z)
-        if batch is not None and not params:
-            return await self._batched(text, batch, tile)
+        zoom = query.for_zoom(tile.z)
+        if zoom.batch is not None and not params:
+            return await self._batched(zoom.text, zoom.batch, tile)
         async with self._connect() as conn:
-            return await _run_single(conn, text, tile, {**extra, **(params or {})})
+            return await _run_single(conn, zoom.text, tile, {**zoom.params, **(params or {})})
 
     async def _batched(self, single: bytes, text: bytes, tile: TileAddress) -> bytes:
         queue = self._queues.setdefault(text, _Queue())

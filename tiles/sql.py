@@ -79,28 +79,25 @@ def tile_properties(layer: Layer, z: int, names: list[str] | None = None) -> tup
 
 
 @dataclass(frozen=True)
+class ZoomQuery:
+    """The tile query of one zoom: its text, the parameters it binds besides z/x/y (the
+    simplification tolerance of generalized queries), and its batch form (detail queries
+    only: arrays ``z``, ``x``, ``y``; rows ``(i, mvt)`` in array order from 1)."""
+
+    text: bytes
+    params: dict[str, float]
+    batch: bytes | None
+
+
+@dataclass(frozen=True)
 class TileQuery:
-    """A layer's tile SQL: detail and generalized forms for each set of properties by zoom."""
+    """A layer's tile SQL, resolved per zoom (detail or generalized form, with its properties)."""
 
     layer: Layer
-    by_zoom: dict[int, tuple[bytes, bytes | None, bytes]]
-    """Per zoom: the detail, generalized (if any) and batched detail query texts."""
+    by_zoom: dict[int, ZoomQuery]
 
-    def for_zoom(self, z: int) -> tuple[bytes, dict[str, float]]:
-        """The query for a zoom and the extra parameters it binds (besides z/x/y)."""
-        detail, generalized, _ = self.by_zoom[min(z, MAX_ZOOM)]
-        if self._generalized(z, generalized):
-            return generalized, {"tolerance": pixel_size(z)}  # type: ignore[return-value]
-        return detail, {}
-
-    def batch_for_zoom(self, z: int) -> bytes | None:
-        """The batch form of the zoom's query (arrays ``z``, ``x``, ``y``; rows ``(i, mvt)``
-        in array order from 1), or None when the zoom uses the generalized form."""
-        _, generalized, batch = self.by_zoom[min(z, MAX_ZOOM)]
-        return None if self._generalized(z, generalized) else batch
-
-    def _generalized(self, z: int, generalized: bytes | None) -> bool:
-        return generalized is not None and z < DETAIL_ZOOM and z in generalized_zooms(self.layer)
+    def for_zoom(self, z: int) -> ZoomQuery:
+        return self.by_zoom[min(z, MAX_ZOOM)]
 
 
 def build_tile_query(
@@ -122,6 +119,7 @@ def build_tile_query(
     """
     texts: dict[tuple, tuple[bytes, bytes | None, bytes]] = {}
     by_zoom = {}
+    generalized_at = set(generalized_zooms(layer))
     for z in range(MAX_ZOOM + 1):
         key = (tile_properties(layer, z, properties), source is None and has_label_points(layer, z))
         if key not in texts:
@@ -136,7 +134,11 @@ def build_tile_query(
                 generalized.as_bytes(None) if generalized is not None else None,
                 batch.as_bytes(None),
             )
-        by_zoom[z] = texts[key]
+        detail_text, generalized_text, batch_text = texts[key]
+        if generalized_text is not None and z < DETAIL_ZOOM and z in generalized_at:
+            by_zoom[z] = ZoomQuery(generalized_text, {"tolerance": pixel_size(z)}, None)
+        else:
+            by_zoom[z] = ZoomQuery(detail_text, {}, batch_text)
     return TileQuery(layer, by_zoom)
 
 

@@ -113,7 +113,7 @@ async def values_at(tiler: RasterTiler, rasters: list[RasterLayer], lon: float, 
         if raster.categorical:
             match = next((c for c in raster.classes or [] if value is not None and c.value == value), None)
             entry["class"] = match.model_dump(mode="json") if match else None
-        elif value is not None and isinstance(value, float):
+        elif isinstance(value, float):
             entry["value"] = round(value, 2)
         values.append(entry)
     return {"lon": lon, "lat": lat, "values": values}
