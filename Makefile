@@ -30,7 +30,7 @@ lint: ## Lint and check formatting
 bench: ## Run the benchmarks (see bench/README.md); results in bench/results/
 	@scripts/bootstrap.sh --test
 	@scripts/pgcluster.sh start
-	@[ -x .bench-venv/bin/python ] || (python3 -m venv .bench-venv && .bench-venv/bin/pip install -q "tipg==1.6.1" "uvicorn[standard]==0.54.0")
+	@[ -x .bench-venv/bin/python ] || (python3 -m venv .bench-venv && .bench-venv/bin/pip install -q "tipg==1.6.1" "asyncpg==0.32.0" "uvicorn[standard]==0.54.0")
 	@.venv/bin/python -m bench.tiles_bench
 
 clean: stop ## Stop the database and remove local state (.data, .venv, frontend build)
