@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +20,7 @@ from gis_service import create_app
 from layers.catalog import load_catalog
 from tests.conftest import make_settings
 from tiles.generalize import generalize_layer, generalized_zooms, grid_cell, pixel_size
-from tiles.maintenance import regenerate_if_dirty
+from tiles.maintenance import GeneralizationScheduler, regenerate_if_dirty
 from tiles.sql import tile_properties
 
 CATALOG = load_catalog()
@@ -681,6 +683,29 @@ def test_edited_features_are_regeneralized_in_the_background(cached_client: Test
         assert db.execute(generalized, [feature_id]).fetchone()[0] > 0
     finally:
         db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.001, 0) WHERE id = %s", [feature_id])
+
+
+def test_closing_the_scheduler_ends_a_running_regeneralization(database_url: str, tmp_path: Path) -> None:
+    """A stopping service does not wait minutes for a large layer's regeneralization: the
+    child is ended (its transaction rolls back and the features stay dirty, still correct
+    in tiles, for the next run)."""
+    started = tmp_path / "started"
+    child = f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(120)"
+
+    async def scenario() -> float:
+        scheduler = GeneralizationScheduler(
+            database_url, CATALOG, delay_s=0.0, command=lambda layer_id: [sys.executable, "-c", child]
+        )
+        scheduler.schedule("redline")
+        deadline = time.monotonic() + 20
+        while not started.exists():
+            assert time.monotonic() < deadline, "the regeneralization child never started"
+            await asyncio.sleep(0.05)
+        before = time.monotonic()
+        await scheduler.close()
+        return time.monotonic() - before
+
+    assert asyncio.run(scenario()) < 5
 
 
 def test_attribute_edits_keep_the_generalization(db: psycopg.Connection) -> None:

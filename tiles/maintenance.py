@@ -3,14 +3,19 @@
 Edited features are simplified on the fly (see ``tiles.sql``) until their layer's
 generalization is recomputed; this scheduler does that a moment after the edits stop
 (debounced), in a child process, and only one at a time per layer (advisory lock).
+A service that stops ends a running child: its transaction rolls back, the features stay
+marked dirty (and correct in tiles), and the next edit or ``ecomap setup`` redoes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
+from collections.abc import Callable
 
 import psycopg
 
@@ -20,13 +25,24 @@ from tiles.generalize import generalize_layer
 logger = logging.getLogger(__name__)
 
 
+def generalize_command(layer_id: str) -> list[str]:
+    """The child process that regeneralizes a layer if it has dirty features."""
+    return [sys.executable, "-m", "gis_service.cli", "tiles", "generalize", "--layer", layer_id, "--if-dirty"]
+
+
 class GeneralizationScheduler:
-    def __init__(self, dsn: str, catalog: Catalog, delay_s: float = 2.0) -> None:
+    """Runs ``command(layer)`` (default ``generalize_command``) for layers edited ``delay_s`` ago."""
+
+    def __init__(
+        self, dsn: str, catalog: Catalog, delay_s: float = 2.0, command: Callable[[str], list[str]] = generalize_command
+    ) -> None:
         self.dsn = dsn
         self.catalog = catalog
         self.delay_s = delay_s
+        self.command = command
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._children: set[asyncio.subprocess.Process] = set()
 
     def schedule(self, layer_id: str) -> None:
         """Recompute a layer's generalization once no edit arrived for ``delay_s``."""
@@ -47,26 +63,28 @@ class GeneralizationScheduler:
         """Regeneralize in a child process (``ecomap tiles generalize --if-dirty``): a large layer
         takes minutes of CPU and GBs of memory that must not burden the serving worker."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gis_service.cli",
-            "tiles",
-            "generalize",
-            "--layer",
-            layer_id,
-            "--if-dirty",
+            *self.command(layer_id),
             env={**os.environ, "ECOMAP_DATABASE_URL": self.dsn},
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        _, errors = await process.communicate()
-        if process.returncode != 0:
+        self._children.add(process)
+        try:
+            _, errors = await process.communicate()
+        finally:
+            self._children.discard(process)
+        if process.returncode not in (0, -signal.SIGTERM):
             logger.warning("could not regeneralize %s: %s", layer_id, errors.decode(errors="replace")[-500:])
 
     async def close(self) -> None:
+        """Cancel pending runs and end running children (a large layer takes minutes: a
+        stopping service must not wait for it)."""
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
+        for process in self._children:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
