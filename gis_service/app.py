@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis_service.errors import add_exception_handlers
-from gis_service.fastpath import TileFastPath
+from gis_service.fastpath import EcoMapAPI
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.raster_tiler = running.rasters
             yield
 
-    app = FastAPI(
+    app = EcoMapAPI(  # plain tile requests take a fast path in front of the middleware
         title="EcoMap Xiamen API",
         version="0.1.0",
         description=DESCRIPTION,
@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = live  # read through routers.deps.get_catalog: rasters registered later included
     add_exception_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(TileFastPath, state=app.state)  # outermost: plain tile requests skip the stack
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(config.router)

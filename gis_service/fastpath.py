@@ -7,12 +7,17 @@ the same reply semantics as the documented route in ``routers/tiles.py``, minus 
 per-request routing and validation machinery. Anything unusual (a query string, an
 unknown layer, an address off the grid, a database error) falls through to that route,
 which produces the documented responses and error messages.
+
+``EcoMapAPI`` puts it in front of the whole middleware stack, error middleware included
+(each layer costs every request a call and a wrapped ``send``).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from fastapi import FastAPI
 
 from gis_service.tile_http import tile_reply
 from tiles.grid import tile_address
@@ -52,3 +57,10 @@ class TileFastPath:
             raw_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class EcoMapAPI(FastAPI):
+    """The FastAPI app with the tile fast path in front of its middleware stack."""
+
+    def build_middleware_stack(self) -> Any:
+        return TileFastPath(super().build_middleware_stack(), self.state)

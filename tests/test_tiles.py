@@ -106,6 +106,24 @@ def test_empty_tile_is_204(client: TestClient) -> None:
     assert response.content == b""
 
 
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_plain_tile_requests_answer_like_the_routed_ones(
+    client: TestClient, db: psycopg.Connection, encoding: str
+) -> None:
+    """Plain tile requests take a fast path in front of the middleware; the OGC route goes
+    through the whole stack. Both answer the same bytes and headers."""
+    tile = busiest_tile(db, "redline", 13)
+    headers = {"Accept-Encoding": encoding}
+    fast = client.get(f"/tiles/redline/{tile.z}/{tile.x}/{tile.y}.pbf", headers=headers)
+    routed = client.get(f"/ogc/collections/redline/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}", headers=headers)
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content and decode(fast.content)["redline"]["features"]
+    for name in ("etag", "content-type", "cache-control", "vary", "content-encoding"):
+        assert fast.headers.get(name) == routed.headers.get(name), name
+    assert (fast.headers.get("content-encoding") == "gzip") == (encoding == "gzip")
+    assert client.get(fast.url, headers={"If-None-Match": fast.headers["etag"]}).status_code == 304
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [
