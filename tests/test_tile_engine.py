@@ -705,7 +705,7 @@ def test_closing_the_scheduler_ends_a_running_regeneralization(database_url: str
         await scheduler.close()
         return time.monotonic() - before
 
-    assert asyncio.run(scenario()) < 5
+    assert _run_isolated(scenario) < 5
 
 
 def test_attribute_edits_keep_the_generalization(db: psycopg.Connection) -> None:
