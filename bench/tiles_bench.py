@@ -22,6 +22,7 @@ import json
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     mean_kb: float | None = None
+    cpu_ms: float = float("nan")
+    """CPU time per tile of the server (its processes) and PostgreSQL together."""
 
 
 def sample_tiles(band: str, count: int = 300, seed: int = 11) -> list[morecantile.Tile]:
@@ -133,30 +136,54 @@ def cpu_times() -> tuple[int, int]:
     return fields[7], sum(fields)
 
 
-def run_wrk(urls: list[str], concurrency: int, duration: int, workdir: Path) -> tuple[float, float, float]:
+class CpuMeter:
+    """CPU time this machine spends on a measurement, less the load generator's own (wrk or
+    pgbench, children of this process): the server, PostgreSQL and the kernel's network work."""
+
+    def __enter__(self) -> CpuMeter:
+        self._machine, self._client = self._machine_s(), self._client_s()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = (self._machine_s() - self._machine) - (self._client_s() - self._client)
+
+    @staticmethod
+    def _machine_s() -> float:
+        user, nice, system, _, _, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
+        return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _client_s() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(urls: list[str], concurrency: int, duration: int, workdir: Path) -> tuple[float, float, float, float]:
+    """Tiles/s, p50 and p99 ms, and CPU ms per tile (``CpuMeter``)."""
     url_file = workdir / "urls.txt"
     url_file.write_text("\n".join(urls) + "\n")
     script = workdir / "urls.lua"
     script.write_text(WRK_SCRIPT)
     threads = 1 if concurrency == 1 else 2
-    output = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{concurrency}",
-            f"-d{duration}s",
-            "--latency",
-            "--timeout",
-            "30s",
-            "-s",
-            str(script),
-            urls[0],
-        ],
-        env={**os.environ, "URLS": str(url_file)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    with CpuMeter() as cpu:
+        output = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{concurrency}",
+                f"-d{duration}s",
+                "--latency",
+                "--timeout",
+                "30s",
+                "-s",
+                str(script),
+                urls[0],
+            ],
+            env={**os.environ, "URLS": str(url_file)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = parse_ms(m.group(1)) if (m := re.search(r"^\s+50%\s+(\S+)$", output, re.MULTILINE)) else float("nan")
     p99 = parse_ms(m.group(1)) if (m := re.search(r"^\s+99%\s+(\S+)$", output, re.MULTILINE)) else float("nan")
@@ -165,7 +192,8 @@ def run_wrk(urls: list[str], concurrency: int, duration: int, workdir: Path) -> 
     if "Non-2xx" in output:
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
         print(f"   warning: {bad.group(1) if bad else '?'} non-2xx responses")
-    return rate, p50, p99
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return rate, p50, p99, cpu.seconds * 1000 / max(requests, 1)
 
 
 def raw_sql(layer: str, per_request: bool = False) -> str:
@@ -188,49 +216,52 @@ def raw_sql(layer: str, per_request: bool = False) -> str:
 
 def run_pgbench(
     layer: str, band_index: int, count: int, concurrency: int, duration: int, workdir: Path
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
+    """Tiles/s, p50 and p99 ms, and CPU ms per tile (``CpuMeter``: PostgreSQL's)."""
     script = workdir / f"{layer}.sql"
     script.write_text(f"\\set band {band_index}\n\\set i random(0, {count - 1})\n{raw_sql(layer)};\n")
     log_prefix = workdir / "pgbench_log"
     for old in workdir.glob("pgbench_log*"):
         old.unlink()
     env = {**os.environ, "PGPASSWORD": "ecomap", "PGOPTIONS": "-c jit=off"}
-    output = subprocess.run(
-        [
-            "pgbench",
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            str(concurrency),
-            "-j",
-            str(min(concurrency, 2)),
-            "-T",
-            str(duration),
-            "-f",
-            str(script),
-            "-l",
-            "--log-prefix",
-            str(log_prefix),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            PORT,
-            "-U",
-            "ecomap",
-            BENCH_DB,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    with CpuMeter() as cpu:
+        output = subprocess.run(
+            [
+                "pgbench",
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                str(concurrency),
+                "-j",
+                str(min(concurrency, 2)),
+                "-T",
+                str(duration),
+                "-f",
+                str(script),
+                "-l",
+                "--log-prefix",
+                str(log_prefix),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                PORT,
+                "-U",
+                "ecomap",
+                BENCH_DB,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     rate = float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
     latencies = []
     for log in workdir.glob("pgbench_log*"):
         latencies += [int(line.split()[2]) / 1000 for line in log.read_text().splitlines() if line]
     latencies.sort()
-    return rate, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    cpu_ms = cpu.seconds * 1000 / max(len(latencies), 1)
+    return rate, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], cpu_ms
 
 
 def mean_size_kb(urls: list[str]) -> float:
@@ -363,7 +394,7 @@ def main() -> None:
             for concurrency in (1, 16):
                 # Rounds of every target in turn: a slow spell of this shared machine falls
                 # on all of them, and the median of the rounds leaves it out.
-                rounds: dict[str, list[tuple[float, float, float]]] = {}
+                rounds: dict[str, list[tuple[float, float, float, float]]] = {}
                 for _ in range(args.rounds):
                     for name, base in targets.items():
                         measured = run_wrk(urls(name, base, layer, band), concurrency, args.duration, workdir)
@@ -371,11 +402,11 @@ def main() -> None:
                     measured = run_pgbench(layer, band_index, len(samples[band]), concurrency, args.duration, workdir)
                     rounds.setdefault(PGBENCH, []).append(measured)
                 for name, measured in rounds.items():
-                    rate, p50, p99 = (statistics.median(m[i] for m in measured) for i in range(3))
-                    results.append(Result(name, layer, band, concurrency, rate, p50, p99, sizes.get(name)))
+                    rate, p50, p99, cpu_ms = (statistics.median(m[i] for m in measured) for i in range(4))
+                    results.append(Result(name, layer, band, concurrency, rate, p50, p99, sizes.get(name), cpu_ms))
                     print(
                         f"{name:23s} {layer:8s} z{band:6s} c{concurrency:<3d} {rate:9.1f} tiles/s"
-                        f"  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
+                        f"  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  CPU {cpu_ms:6.3f} ms/tile"
                     )
         visible = statistics.median(edit_visibility(warm) for _ in range(5))
     stolen, total = (now - before for now, before in zip(cpu_times(), (stolen_before, total_before), strict=True))
@@ -399,7 +430,10 @@ def report(results: list[Result], visible_s: float, stolen: float, args: argpars
         f"Run {dt.datetime.now().isoformat(timespec='minutes')} on this machine ({os.cpu_count()} cores), "
         f"{args.workers} service worker(s); each figure is the median of {args.rounds} rounds of {args.duration} s,"
         " the targets measured in turn in each round."
-        f" CPU time stolen by other guests of the host during the run: {stolen:.0%}.",
+        f" CPU time stolen by other guests of the host during the run: {stolen:.0%}."
+        " CPU ms/tile: CPU time the machine spent per tile, less the load generator's (wrk, pgbench):"
+        " the server, PostgreSQL and the kernel's network work; less sensitive than tiles/s to"
+        " other guests of the host.",
         "",
         "Command: `.venv/bin/python -m bench.tiles_bench"
         + (f" --duration {args.duration}" if args.duration != 4 else "")
@@ -407,14 +441,14 @@ def report(results: list[Result], visible_s: float, stolen: float, args: argpars
         + (f" --workers {args.workers}" if args.workers != 2 else "")
         + "` (or `make bench`)",
         "",
-        "| target | layer | zooms | conc. | tiles/s | p50 ms | p99 ms | mean KB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | layer | zooms | conc. | tiles/s | p50 ms | p99 ms | mean KB | CPU ms/tile |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         size = f"{r.mean_kb:.1f}" if r.mean_kb is not None else ""
         lines.append(
             f"| {r.target} | {r.layer} | {r.band} | {r.concurrency} | {r.tiles_per_s:.1f} |"
-            f" {r.p50_ms:.1f} | {r.p99_ms:.1f} | {size} |"
+            f" {r.p50_ms:.1f} | {r.p99_ms:.1f} | {size} | {r.cpu_ms:.3f} |"
         )
     lines += ["", "## Targets", ""]
     checks = []
