@@ -39,7 +39,7 @@ from bench import synthetic
 from bench.serving import ROOT, server
 from layers import db as layer_db
 from layers.catalog import load_catalog
-from tiles.generalize import generalize_catalog, outdated_layers
+from tiles.generalize import dirty_layers, generalize_catalog, outdated_layers
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 BANDS = {"8-10": (8, 10), "11-13": (11, 13), "14-16": (14, 16)}
@@ -104,8 +104,11 @@ def prepare_database(rebuild: bool) -> None:
                 print("reusing the synthetic dataset in", BENCH_DB)
                 layer_db.upgrade(database_url())
                 with psycopg.connect(database_url(), autocommit=True) as bench:
-                    # Generalized rows from before a schema change (e.g. 0008's grid) are recomputed.
-                    stale = outdated_layers(bench, load_catalog(), ["redline", "river"])
+                    # Generalized rows from before a schema change (e.g. 0008's grid), or left
+                    # behind by the last run's edit check (dirty), are recomputed.
+                    measured = ["redline", "river"]
+                    outdated = {*outdated_layers(bench, load_catalog(), measured), *dirty_layers(bench)}
+                    stale = sorted(outdated & {*measured})
                     if stale:
                         print("recomputing the generalization of", ", ".join(stale))
                         generalize_catalog(bench, load_catalog(), stale)
