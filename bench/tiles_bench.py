@@ -10,7 +10,7 @@ PostGIS alone (the same raw SQL from pgbench: C, no HTTP, no application) is mea
 as a reference for what the HTTP layer costs. Ratios are printed and the results are
 written to bench/results/tiles.md with the command that produced them.
 
-    make bench-tiles            # or: .venv/bin/python -m bench.tiles_bench [--duration 8]
+    make bench            # or: .venv/bin/python -m bench.tiles_bench [--rounds 3 --duration 4]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import morecantile
 import psycopg
 
 from bench import synthetic
-from bench.serving import ROOT, server
+from bench.serving import ECOMAP_SERVE, ROOT, server
 from layers import db as layer_db
 from layers.catalog import load_catalog
 from tiles.generalize import dirty_layers, generalize_catalog, outdated_layers
@@ -75,7 +75,7 @@ class Result:
     p99_ms: float
     mean_kb: float | None = None
     cpu_ms: float = float("nan")
-    """CPU time per tile of the server (its processes) and PostgreSQL together."""
+    """CPU time per tile (``CpuMeter``)."""
 
 
 def sample_tiles(band: str, count: int = 300, seed: int = 11) -> list[morecantile.Tile]:
@@ -132,11 +132,10 @@ def parse_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def cpu_times() -> tuple[int, int]:
-    """(stolen, total) CPU ticks of this machine so far: time the hypervisor gave to other
-    guests shows as stolen (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[7], sum(fields)
+def machine_cpu_ticks() -> list[int]:
+    """This machine's CPU ticks so far (/proc/stat): user, nice, system, idle, iowait, irq,
+    softirq, steal (time the hypervisor gave to other guests)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
 class CpuMeter:
@@ -152,7 +151,7 @@ class CpuMeter:
 
     @staticmethod
     def _machine_s() -> float:
-        user, nice, system, _, _, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
+        user, nice, system, _, _, irq, softirq, _ = machine_cpu_ticks()
         return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
     @staticmethod
@@ -220,7 +219,7 @@ def raw_sql(layer: str, per_request: bool = False) -> str:
 def run_pgbench(
     layer: str, band_index: int, count: int, concurrency: int, duration: int, workdir: Path
 ) -> tuple[float, float, float, float]:
-    """Tiles/s, p50 and p99 ms, and CPU ms per tile (``CpuMeter``: PostgreSQL's)."""
+    """Tiles/s, p50 and p99 ms, and CPU ms per tile (``CpuMeter``)."""
     script = workdir / f"{layer}.sql"
     script.write_text(f"\\set band {band_index}\n\\set i random(0, {count - 1})\n{raw_sql(layer)};\n")
     log_prefix = workdir / "pgbench_log"
@@ -312,7 +311,7 @@ def main() -> None:
     cases = [(layer, band) for layer, band in CASES if not args.case or f"{layer}:{band}" in args.case]
     prepare_database(args.rebuild)
     samples = {band: sample_tiles(band) for band in BANDS}
-    stolen_before, total_before = cpu_times()
+    ticks_before = machine_cpu_ticks()
     with psycopg.connect(database_url(), autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_tiles")
         conn.execute("CREATE TABLE bench_tiles (band int, i int, z int, x int, y int, PRIMARY KEY (band, i))")
@@ -325,10 +324,7 @@ def main() -> None:
     ours_env = {"ECOMAP_DATABASE_URL": database_url(), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
     # No access log, like TiPg (--log-level warning) and the raw-SQL server: logging each
     # request is left to the proxy in front (it costs ~25 % of the tiles/s of small tiles).
-    serve = [
-        str(Path(sys.executable).with_name("ecomap")),
-        *("serve", "--workers", str(args.workers), "--no-access-log"),
-    ]
+    serve = [*ECOMAP_SERVE, "--workers", str(args.workers), "--no-access-log"]
     if not BENCH_PYTHON.exists():
         sys.exit(
             "the benchmark environment is missing: python3 -m venv .bench-venv && .bench-venv/bin/pip install"
@@ -412,8 +408,8 @@ def main() -> None:
                         f"  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  CPU {cpu_ms:6.3f} ms/tile"
                     )
         visible = statistics.median(edit_visibility(warm) for _ in range(5))
-    stolen, total = (now - before for now, before in zip(cpu_times(), (stolen_before, total_before), strict=True))
-    report(results, visible, stolen / max(total, 1), args)
+    ticks = [now - before for now, before in zip(machine_cpu_ticks(), ticks_before, strict=True)]
+    report(results, visible, ticks[7] / max(sum(ticks), 1), args)
 
 
 def report(results: list[Result], visible_s: float, stolen: float, args: argparse.Namespace) -> None:
