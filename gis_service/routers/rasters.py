@@ -66,10 +66,7 @@ async def raster_values(
     chosen = list(tiler.catalog.rasters)
     if rasters:
         ids = [part.strip() for part in rasters.split(",") if part.strip()]
-        try:
-            chosen = [tiler.get(raster_id) for raster_id in dict.fromkeys(ids)]
-        except KeyError as exc:
-            raise NotFound(str(exc.args[0])) from None
+        chosen = [_raster(raster_id, tiler) for raster_id in dict.fromkeys(ids)]
     return await values_at(tiler, chosen, lon, lat)
 
 
