@@ -184,7 +184,7 @@ def latest_revision_one_count(conn: psycopg.Connection) -> int:
         ("/api/layers/redline/features", {"revision": 9999}, 404, "does not exist"),
         ("/api/layers/redline/features", {"revision": 1, "asof": "2025-01-01"}, 400, "either"),
         ("/api/layers/redline/features", {"asof": "yesterday"}, 400, "not a date"),
-        ("/api/layers/station/features", {"revision": 1}, 404, "keeps no revision history"),
+        ("/api/layers/station/features", {"revision": 1}, 400, "keeps no revision history"),
         ("/api/layers/redline/export", {"format": "dwg"}, 400, "format"),
         ("/api/layers/redline/export", {"crs": "EPSG:999999"}, 400, "unknown CRS"),
         ("/api/layers/redline/export", {"format": "kml", "crs": "EPSG:4548"}, 400, "KML is always in WGS84"),

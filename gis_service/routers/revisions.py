@@ -10,10 +10,10 @@ from fastapi.responses import FileResponse
 from psycopg import AsyncConnection
 from starlette.background import BackgroundTask
 
-from gis_service.errors import NotFound
 from gis_service.routers.deps import get_catalog, get_connection
+from gis_service.services import resolve
 from gis_service.services import revisions as service
-from layers.catalog import Catalog, Layer
+from layers.catalog import Catalog
 from layers.exporter import FORMATS
 
 router = APIRouter(prefix="/api/layers", tags=["revisions"])
@@ -30,20 +30,13 @@ AsOf = Annotated[
 ]
 
 
-def _layer(layer: str, catalog: Catalog) -> Layer:
-    try:
-        return catalog.get(layer)
-    except KeyError as exc:
-        raise NotFound(str(exc.args[0])) from None
-
-
 @router.get("/{layer}/revisions", summary="Revisions of a layer, newest first", responses=NOT_FOUND)
 async def revisions(
     layer: LayerId, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
 ) -> dict[str, Any]:
     """Each revision: number, time, author, origin (import / sql / migration), source file and
     SHA-256, approval document, note, and the features it added, removed and changed."""
-    return await service.list_revisions(conn, _layer(layer, catalog))
+    return await service.list_revisions(conn, resolve.layer(catalog, layer))
 
 
 @router.get("/{layer}/diff", summary="What changed between two revisions", responses=NOT_FOUND)
@@ -56,7 +49,7 @@ async def diff(
 ) -> dict[str, Any]:
     """Features added, removed and changed (with the properties that changed), and the area of
     the layer at both revisions and the area gained and lost, in km² on the WGS84 ellipsoid."""
-    return await service.diff(conn, _layer(layer, catalog), start, end)
+    return await service.diff(conn, resolve.layer(catalog, layer), start, end)
 
 
 @router.get(
@@ -77,7 +70,7 @@ async def features(
 ) -> Response:
     """A FeatureCollection (WGS84) ordered by feature id, with the `revision` it shows.
     `revision`/`asof` are available for layers with history (redline, protected_area)."""
-    chosen = _layer(layer, catalog)
+    chosen = resolve.layer(catalog, layer)
     body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset)
     headers = {"Cache-Control": "no-cache"}
     if number is not None:
@@ -106,7 +99,7 @@ async def export(
 ) -> FileResponse:
     """The layer (current, or as of a revision or date) in the chosen format and CRS, with every
     property and the feature id. Attributes are UTF-8 (shapefiles carry a .cpg saying so)."""
-    result = await service.export(conn, _layer(layer, catalog), format, crs, revision, asof)
+    result = await service.export(conn, resolve.layer(catalog, layer), format, crs, revision, asof)
     return FileResponse(
         result.path,
         media_type=FORMATS[format].media_type,

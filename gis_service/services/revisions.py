@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from gis_service.errors import InvalidRequest, NotFound
+from gis_service.services import resolve
 from layers.catalog import Layer
 from layers.crs import CRSProblem
 from layers.exporter import ExportError, ExportResult, export_sql, export_to_temp, format_for, rows_to_frame
@@ -24,10 +25,8 @@ from layers.history import (
     diff_totals_sql,
     features_as_of_sql,
     has_history,
-    latest_revision_sql,
     require_history,
     resolve_range,
-    revision_at_sql,
     revision_record,
     revisions_sql,
     shape_diff,
@@ -44,12 +43,6 @@ def _require_history(layer: Layer) -> None:
         raise NotFound(str(exc)) from None
 
 
-async def _latest(conn: AsyncConnection, layer: Layer) -> int:
-    cursor = await conn.execute(*latest_revision_sql(layer))
-    row = await cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
 async def list_revisions(conn: AsyncConnection, layer: Layer) -> dict[str, Any]:
     """The layer's revisions, newest first."""
     _require_history(layer)
@@ -61,7 +54,7 @@ async def diff(conn: AsyncConnection, layer: Layer, start: int | None, end: int 
     """Features added, removed and changed between two revisions, with areas gained and lost."""
     _require_history(layer)
     try:
-        span = resolve_range(await _latest(conn, layer), start, end)
+        span = resolve_range(await resolve.latest_revision(conn, layer), start, end)
     except RevisionNotFound as exc:
         raise NotFound(str(exc)) from None
     cursor = await conn.execute(*diff_features_sql(layer, span))
@@ -72,23 +65,12 @@ async def diff(conn: AsyncConnection, layer: Layer, start: int | None, end: int 
 
 
 async def check_revision(conn: AsyncConnection, layer: Layer, revision: int | None, asof: str | None) -> int | None:
-    """Validate ``revision``/``asof`` for a layer; returns the revision number they select (None = current)."""
-    if revision is None and asof is None:
-        return await _latest(conn, layer) if has_history(layer) else None
-    _require_history(layer)
-    if revision is not None and asof is not None:
-        raise InvalidRequest("give either revision or asof, not both")
-    try:
-        if revision is not None:
-            latest = await _latest(conn, layer)
-            if not 0 <= revision <= latest:
-                raise NotFound(f"revision {revision} of {layer.id} does not exist; revisions are 1 to {latest}")
-            return revision
-        cursor = await conn.execute(*revision_at_sql(layer, asof))  # type: ignore[arg-type]
-        row = await cursor.fetchone()
-        return int(row[0]) if row else 0
-    except HistoryError as exc:
-        raise InvalidRequest(str(exc)) from None
+    """The revision ``revision``/``asof`` select (checked by the shared resolver); with neither, the
+    layer's latest revision (None for layers without history)."""
+    number = await resolve.revision(conn, layer, revision, asof)
+    if number is None and has_history(layer):
+        return await resolve.latest_revision(conn, layer)
+    return number
 
 
 async def features_geojson(
