@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from gis_service.errors import NotFound
+from layers import geojson
 
 Direction = Literal["upstream", "downstream"]
 MAX_DEPTH = 500
@@ -268,19 +269,28 @@ async def _catchment_geojson(
     conn: AsyncConnection, watershed_ids: list[int], segment_ids: list[int]
 ) -> tuple[list[dict[str, Any]], float | None]:
     """GeoJSON features of the catchment's watersheds and segments, and the area of their union."""
+
+    def part(layer: str, extra: str) -> sql.Composed:
+        return sql.SQL("SELECT {} FROM {} AS t WHERE t.id = ANY({})").format(
+            geojson.feature(
+                sql.SQL("{} || t.id").format(sql.Literal(f"{layer}.")),
+                sql.SQL("t.geom"),
+                geojson.properties_object(
+                    [
+                        ("layer", sql.Literal(layer)),
+                        ("id", sql.SQL("t.id")),
+                        ("name", sql.SQL("t.name")),
+                        (extra, geojson.column("t", extra)),
+                    ]
+                ),
+            ),
+            sql.Identifier(layer),
+            sql.Placeholder(f"{layer}s"),
+        )
+
     cursor = await conn.execute(
-        """
-        SELECT json_build_object('type', 'Feature', 'id', 'watershed.' || id, 'geometry', ST_AsGeoJSON(geom, 6)::json,
-                                 'properties', json_build_object('layer', 'watershed', 'id', id, 'name', name,
-                                                                 'level', level))
-        FROM watershed WHERE id = ANY(%(watersheds)s)
-        UNION ALL
-        SELECT json_build_object('type', 'Feature', 'id', 'river.' || id, 'geometry', ST_AsGeoJSON(geom, 6)::json,
-                                 'properties', json_build_object('layer', 'river', 'id', id, 'name', name,
-                                                                 'segment', segment))
-        FROM river WHERE id = ANY(%(segments)s)
-        """,
-        {"watersheds": watershed_ids, "segments": segment_ids},
+        sql.SQL(" UNION ALL ").join([part("watershed", "level"), part("river", "segment")]),
+        {"watersheds": watershed_ids, "rivers": segment_ids},
     )
     features = [row[0] for row in await cursor.fetchall()]
     cursor = await conn.execute(

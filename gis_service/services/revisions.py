@@ -15,6 +15,7 @@ from psycopg import AsyncConnection, sql
 
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.services import resolve
+from layers import geojson
 from layers.catalog import Layer
 from layers.crs import CRSProblem
 from layers.exporter import ExportError, ExportResult, export_sql, export_to_temp, format_for, rows_to_frame
@@ -31,9 +32,6 @@ from layers.history import (
     revisions_sql,
     shape_diff,
 )
-
-GEOJSON_DECIMALS = 8
-"""Coordinate decimals in GeoJSON (1e-8° ≈ 1 mm)."""
 
 
 def _require_history(layer: Layer) -> None:
@@ -82,20 +80,14 @@ async def features_geojson(
     """
     number = await check_revision(conn, layer, revision, asof)
     subquery, params = features_as_of_sql(layer, number if (revision is not None or asof is not None) else None)
-    properties: list[sql.Composable] = []
-    for prop in layer.properties:
-        properties.extend([sql.Literal(prop.name), sql.SQL("t.{}").format(sql.Identifier(prop.name))])
-    query = sql.SQL(
-        "SELECT json_build_object('type', 'Feature', 'id', t.{id},"
-        " 'geometry', ST_AsGeoJSON(t.{geom}, {decimals})::json, 'properties', json_build_object({props}))::text"
-        " FROM ({features}) AS t ORDER BY t.{id} LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(
-        id=sql.Identifier(layer.id_column),
-        geom=sql.Identifier(layer.geometry_column),
-        decimals=sql.Literal(GEOJSON_DECIMALS),
-        props=sql.SQL(", ").join(properties),
-        features=subquery,
+    feature = geojson.feature(
+        geojson.column("t", layer.id_column),
+        geojson.column("t", layer.geometry_column),
+        geojson.columns_object("t", layer.property_names),
     )
+    query = sql.SQL(
+        "SELECT {feature}::text FROM ({features}) AS t ORDER BY t.{id} LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(feature=feature, features=subquery, id=sql.Identifier(layer.id_column))
     cursor = await conn.execute(query, {**params, "limit": limit + 1, "offset": offset})
     rows = [row[0] for row in await cursor.fetchall()]
     more = len(rows) > limit
