@@ -358,7 +358,7 @@ def test_cli_dry_run_prints_the_report_as_json_and_writes_nothing(conn, tmp_path
     env = {"ECOMAP_DATABASE_URL": scratch_url}
     result = CliRunner().invoke(cli_app, ["import", "redline", str(path), "--dry-run", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert document["applied"] is False and document["report"]["features"] == 2
     assert [f["code"] for f in document["report"]["findings"]] == ["repaired_geometry"]
     result = CliRunner().invoke(cli_app, ["import", "redline", str(path), "--strict"], env=env)
