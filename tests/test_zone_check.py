@@ -23,7 +23,7 @@ from layers.catalog import load_catalog
 from layers.gcj02 import wgs84_to_gcj02
 
 GEOD = Geod(ellps="WGS84")
-OPEN_SEA = (119.6, 23.0)  # the Taiwan Strait, far from every Xiamen feature
+OPEN_SEA = (118.7, 24.1)  # open sea at the edge of the Xiamen region, far from every feature
 
 
 def check(client: TestClient, geometry: dict, **options: object) -> dict:
@@ -259,7 +259,7 @@ def _many_vertices(count: int) -> dict:
             {
                 "geometry": {
                     "type": "Polygon",
-                    "coordinates": [[[118, 24], [118.1, 24.1], [118.1, 24], [118, 24.1], [118, 24]]],
+                    "coordinates": [[[118, 24.5], [118.1, 24.6], [118.1, 24.5], [118, 24.6], [118, 24.5]]],
                 }
             },
             400,

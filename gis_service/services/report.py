@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis_service.services import chiefs as chief_service
 from gis_service.services.layers import layer_states
-from gis_service.services.zone_check import Site
+from gis_service.services.site import Site
 from layers.catalog import Catalog
 
 TEMPLATES = jinja2.Environment(
