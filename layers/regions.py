@@ -70,9 +70,10 @@ def _box(entry: dict[str, Any], key: str) -> tuple[float, float, float, float]:
     extent = entry.get("extent")
     if not (isinstance(extent, list) and len(extent) == 4):
         raise UnknownRegion(f"{REGIONS_FILE}: region {key} needs `extent: [west, south, east, north]`")
-    margin = float(entry.get("margin_deg", 0.0))
+    margin = entry.get("margin_deg", 0.0)
+    west_m, south_m, east_m, north_m = (float(v) for v in (margin if isinstance(margin, list) else [margin] * 4))
     west, south, east, north = (float(v) for v in extent)
-    return (round(west - margin, 4), round(south - margin, 4), round(east + margin, 4), round(north + margin, 4))
+    return (round(west - west_m, 4), round(south - south_m, 4), round(east + east_m, 4), round(north + north_m, 4))
 
 
 @cache
