@@ -1,8 +1,8 @@
 """Zone check (选址合规初判): what a proposed site touches, who is responsible, and a verdict.
 
 The site (read and checked by :mod:`gis_service.services.site`, in WGS84) is compared
-in PostGIS with every layer the rules list. Areas and distances are computed on the WGS84 ellipsoid (geography), never
-in degrees. The verdict comes from the rules in ``gis_service/rules/zone_check.yaml``.
+in PostGIS with every layer the rules list. Areas and distances are computed on the
+WGS84 ellipsoid, never in degrees. The verdict comes from the rules in ``gis_service/rules/zone_check.yaml``.
 """
 
 from __future__ import annotations
