@@ -349,8 +349,15 @@ def _warn_if_schema_behind() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(app())
+    """Console-script entry point; invalid settings (``ECOMAP_*``) are reported, not traced back."""
+    from pydantic import ValidationError
+
+    try:
+        sys.exit(app())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        typer.secho(f"error: invalid settings (ECOMAP_* environment variables): {problems}", err=True, fg="red")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

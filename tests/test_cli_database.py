@@ -62,3 +62,9 @@ def test_cli_says_which_database_it_uses_without_the_password(database_url: str)
     assert f"database: {host_port_db}" in result.stderr
     assert "ecomap:ecomap" not in result.stderr + result.stdout
     assert "database migrated to head" in result.stdout
+
+
+def test_an_unknown_region_is_a_clear_cli_error() -> None:
+    result = ecomap("revisions", "redline", ECOMAP_REGION="fuzhou")
+    assert result.returncode == 2
+    assert "ECOMAP_REGION must be one of xiamen" in result.stderr and "Traceback" not in result.stderr
