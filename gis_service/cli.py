@@ -9,7 +9,7 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from gis_service.cli_data import data_app
+from gis_service.cli_data import data_app, database_url, describe_database, unreachable
 from gis_service.cli_rasters import raster_app
 from gis_service.settings import Settings
 
@@ -36,8 +36,15 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+_ANNOUNCED: list[str] = []
+
+
 def _database_url() -> str:
-    return Settings().dsn
+    """The database (``settings.database_url``: DATABASE_URL, else the local cluster on
+    ECOMAP_PG_PORT), named on stderr once per command."""
+    url = database_url(announce=not _ANNOUNCED)
+    _ANNOUNCED.append(url)
+    return url
 
 
 @db_app.command("upgrade")
@@ -45,10 +52,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     """Apply migrations (default: all of them)."""
     from layers import db
 
+    url = _database_url()
     try:
-        db.upgrade(_database_url(), revision)
+        db.upgrade(url, revision)
     except OperationalError as exc:
-        _fail(f"cannot reach the database ({exc.orig}); is it running? (`make db` starts the local one)")
+        _fail(unreachable(url, exc.orig))
     typer.echo(f"database migrated to {revision}")
 
 
@@ -72,18 +80,22 @@ def demo_load(
     from layers.demo import build_demo_dataset, load_demo
     from layers.models import LAYER_TABLES
 
-    engine = make_engine(_database_url())
-    with engine.begin() as conn:
-        existing = sum(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in LAYER_TABLES)
-        if existing and if_empty:
-            typer.echo(f"demo data not loaded: the layers already hold {existing} features")
-            return False
-        if existing and not force:
-            _fail(f"the layers already hold {existing} features; use --force to replace them with the demo data")
-        if existing:
-            conn.execute(text("TRUNCATE chief_assignment, chief, " + ", ".join(LAYER_TABLES) + " CASCADE"))
-        dataset = build_demo_dataset(seed)
-        counts = load_demo(conn, dataset)
+    url = _database_url()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            existing = sum(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in LAYER_TABLES)
+            if existing and if_empty:
+                typer.echo(f"demo data not loaded: the layers already hold {existing} features")
+                return False
+            if existing and not force:
+                _fail(f"the layers already hold {existing} features; use --force to replace them with the demo data")
+            if existing:
+                conn.execute(text("TRUNCATE chief_assignment, chief, " + ", ".join(LAYER_TABLES) + " CASCADE"))
+            dataset = build_demo_dataset(seed)
+            counts = load_demo(conn, dataset)
+    except OperationalError as exc:
+        _fail(unreachable(url, exc.orig))
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     tiles_generalize(layers=None)
     _write_demo_rasters(seed, force=False, dataset=dataset)
@@ -288,7 +300,9 @@ def serve(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    settings = Settings()
     typer.echo(f"EcoMap Xiamen: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    typer.echo(f"database: {describe_database(settings.dsn)}; region: {settings.region}", err=True)
     _warn_if_schema_behind()
     app_path = "gis_service.app:create_app"
     options = {
@@ -319,7 +333,7 @@ def _warn_if_schema_behind() -> None:
     from layers.db import head_revision
 
     try:
-        with psycopg.connect(_database_url(), connect_timeout=3) as conn:
+        with psycopg.connect(database_url(announce=False), connect_timeout=3) as conn:
             exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone() if exists and exists[0] else None
     except psycopg.Error:
@@ -335,8 +349,15 @@ def _warn_if_schema_behind() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(app())
+    """Console-script entry point; invalid settings (``ECOMAP_*``) are reported, not traced back."""
+    from pydantic import ValidationError
+
+    try:
+        sys.exit(app())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        typer.secho(f"error: invalid settings (ECOMAP_* environment variables): {problems}", err=True, fg="red")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

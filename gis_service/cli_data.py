@@ -39,13 +39,45 @@ def _layer(layer_id: str) -> Any:
         _fail(str(exc.args[0]), EXIT_USAGE)
 
 
-def _connect(autocommit: bool = True) -> Any:
+def describe_database(url: str) -> str:
+    """``host:port/database`` of a database URL, for messages (never the password)."""
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
-        return psycopg.connect(Settings().dsn, autocommit=autocommit, application_name="ecomap-cli")
+        parts = conninfo_to_dict(url)
+    except (psycopg.ProgrammingError, ValueError):
+        return "(an unreadable database URL)"
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+def database_url(announce: bool = True) -> str:
+    """The database the CLI uses (the same as the service's, see ``settings.database_url``);
+    says which on stderr."""
+    url = Settings().dsn
+    if announce:
+        typer.echo(f"database: {describe_database(url)}", err=True)
+    return url
+
+
+def unreachable(url: str, exc: Exception) -> str:
+    """The message for a database the CLI cannot reach, naming it and how to choose another."""
+    return (
+        f"cannot reach the database at {describe_database(url)} ({str(exc).strip()}); is it running? "
+        "(`scripts/pgcluster.sh start` starts the local one on ECOMAP_PG_PORT, default 55432; "
+        "or set DATABASE_URL)"
+    )
+
+
+def _connect(autocommit: bool = True, announce: bool = False) -> Any:
+    """A connection to the database; ``announce``: name it on stderr (commands that write)."""
+    import psycopg
+
+    url = database_url(announce)
+    try:
+        return psycopg.connect(url, autocommit=autocommit, application_name="ecomap-cli", connect_timeout=10)
     except psycopg.OperationalError as exc:
-        _fail(f"cannot reach the database ({exc}); is it running? (`scripts/pgcluster.sh start`)")
+        _fail(unreachable(url, exc))
 
 
 def _parse_mapping(pairs: list[str] | None) -> dict[str, str]:
@@ -128,18 +160,22 @@ def import_command(
     code is 1. Red lines and protected areas get a new revision (see `ecomap revisions`).
     """
     from layers.importer import MODES, ImportFailed, ValidationFailed, import_layer
+    from layers.regions import get_region
+    from tiles.generalize import generalize_layer
 
     target = _layer(layer)
     if mode not in MODES:
         _fail(f"--mode {mode!r}: use one of {', '.join(MODES)}", EXIT_USAGE)
     chosen_author = author or os.environ.get("ECOMAP_AUTHOR") or getpass.getuser()
-    with _connect() as conn:
+    settings = Settings()
+    with _connect(announce=True) as conn:
         try:
             result = import_layer(
                 conn, target, path, layer_name=layer_name, crs=crs, datum=datum, encoding=encoding,
                 mode=mode,  # type: ignore[arg-type]
                 key=key, mapping=_parse_mapping(mapping), dry_run=dry_run, strict=strict, author=chosen_author,
-                approval=approval, note=note, generalize=generalize, progress=progress and sys.stderr.isatty(),
+                approval=approval, note=note, region=get_region(settings.region), generalize=generalize,
+                generalizer=generalize_layer, progress=progress and sys.stderr.isatty(),
             )  # fmt: skip
         except ValidationFailed as exc:
             if as_json:

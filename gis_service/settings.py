@@ -6,13 +6,30 @@ settings. Nested sections use ``__`` in variable names, e.g. ``ECOMAP_TILES__CAC
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from layers.regions import DEFAULT_REGION, get_region, region_names
+
 DEFAULT_DATABASE_URL = "postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap"
+"""The local cluster on its default port (``database_url`` honours ``ECOMAP_PG_PORT``)."""
 REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """The database the service and the ``ecomap`` CLI use, found the same way by both:
+    ``ECOMAP_DATABASE_URL`` or ``DATABASE_URL``, else the checkout's local cluster on
+    127.0.0.1:``ECOMAP_PG_PORT`` (default 55432, as ``scripts/pgcluster.sh`` starts it)."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("ECOMAP_DATABASE_URL") or env.get("DATABASE_URL")
+    if explicit:
+        return explicit
+    port = (env.get("ECOMAP_PG_PORT") or "").strip() or "55432"
+    return f"postgresql://ecomap:ecomap@127.0.0.1:{port}/ecomap"
 
 
 class DatabaseSettings(BaseModel):
@@ -62,9 +79,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ECOMAP_", env_nested_delimiter="__", extra="ignore")
 
     database_url: PostgresDsn = Field(
-        default=PostgresDsn(DEFAULT_DATABASE_URL),
+        default_factory=lambda: PostgresDsn(database_url()),
         validation_alias=AliasChoices("ECOMAP_DATABASE_URL", "DATABASE_URL", "database_url"),
-        description="PostGIS to use; DATABASE_URL is accepted too",
+        description="PostGIS to use; DATABASE_URL is accepted too; default: the local cluster on ECOMAP_PG_PORT",
+    )
+    region: str = Field(
+        default=DEFAULT_REGION,
+        description="Region of interest (layers/regions.yaml): imports and zone-check sites must lie in it; "
+        f"one of {', '.join(region_names())}",
     )
     catalog_dir: Path | None = Field(default=None, description="Layer catalog directory (default: bundled)")
     frontend_dir: Path = Field(default=REPO_DIR / "frontend" / "dist")
@@ -73,6 +95,11 @@ class Settings(BaseSettings):
     db: DatabaseSettings = DatabaseSettings()
     tiles: TileSettings = TileSettings()
     rasters: RasterSettings = RasterSettings()
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return get_region(value).key
 
     @property
     def dsn(self) -> str:

@@ -24,6 +24,7 @@ import shapely
 from pyproj.exceptions import CRSError
 
 from layers.gcj02 import geometry_gcj02_to_wgs84
+from layers.regions import Region, get_region
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -67,30 +68,8 @@ class LocalEqualArea:
         )
 
 
-@dataclass(frozen=True)
-class Region:
-    """The area the data is expected in (lon/lat degrees), for plausibility checks."""
-
-    name: str
-    west: float
-    south: float
-    east: float
-    north: float
-
-    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """True where points lie inside the region (vectorised)."""
-        return (lon >= self.west) & (lon <= self.east) & (lat >= self.south) & (lat <= self.north)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        return (self.west, self.south, self.east, self.north)
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.west}..{self.east}°E, {self.south}..{self.north}°N)"
-
-
-XIAMEN_REGION = Region("Xiamen and its waters, with a 0.3° margin", 117.55, 24.1, 118.75, 25.25)
-"""Xiamen spans 117°53′–118°26′E, 24°23′–24°54′N; red lines at sea reach a little further."""
+XIAMEN_REGION = get_region("xiamen")
+"""The default region (see ``layers/regions.yaml``); Xiamen spans 117°53′–118°26′E, 24°23′–24°54′N."""
 
 
 class CRSProblem(ValueError):

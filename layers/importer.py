@@ -10,9 +10,10 @@ Everything runs in one transaction: a ``layer_revision`` is opened for layers wi
 history (author, file, SHA-256, approval document), the layer changes (``replace``,
 ``append`` or ``upsert`` by a key; ``replace`` with a key keeps the ids of features
 that stay, so revisions diff feature by feature), and the low-zoom tile generalization
-is recomputed (``tiles.generalize.generalize_layer``) when the layer is small enough to
-do it quickly (``GENERALIZE_INLINE_MAX_BYTES``); a larger layer keeps its new features
-in ``gen_dirty`` (tiles simplify them on the fly) and the service's background
+is recomputed by the caller's ``generalizer`` (the CLI passes
+``tiles.generalize.generalize_layer``; ``layers`` does not import ``tiles``) when the
+layer is small enough to do it quickly (``GENERALIZE_INLINE_MAX_BYTES``); a larger layer
+keeps its new features in ``gen_dirty`` (tiles simplify them on the fly) and the service's background
 scheduler, notified by the commit, regeneralizes it. Then commit. Any failure rolls
 all of it back: the layer stays exactly as it was and readers never see half an import.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -400,6 +402,7 @@ def import_layer(
     approval: str | None = None,
     note: str | None = None,
     region: Region = XIAMEN_REGION,
+    generalizer: Callable[[psycopg.Connection, Layer], Any] | None = None,
     generalize: bool | None = None,
     progress: bool = False,
 ) -> ImportResult:
@@ -420,9 +423,13 @@ def import_layer(
         mapping: source field -> layer property, besides same-name fields.
         dry_run: validate and report only. strict: refuse invalid geometry instead of repairing it.
         author, approval, note: recorded with the new revision (layers with history).
+        region: the deployment's region; features outside it are errors (wrong CRS or file).
         generalize: True: recompute the tile generalization in the transaction; False:
             leave the new features in ``gen_dirty`` for the service to regeneralize in the
             background; None (default): in the transaction when the layer is small.
+        generalizer: what recomputes it (``tiles.generalize.generalize_layer``, passed by
+            the caller: ``layers`` does not depend on ``tiles``); without one the new
+            features stay in ``gen_dirty``.
 
     Raises:
         ImportFailed: the file cannot be read or used; ValidationFailed: errors were found.
@@ -434,7 +441,7 @@ def import_layer(
         return _import(
             conn, layer, source, crs=crs, datum=datum, mode=mode, key=key, mapping=mapping, dry_run=dry_run,
             strict=strict, author=author, approval=approval, note=note, region=region, generalize=generalize,
-            progress=progress,
+            generalizer=generalizer, progress=progress,
         )  # fmt: skip
     finally:
         source.close()
@@ -443,7 +450,8 @@ def import_layer(
 def _import(
     conn: psycopg.Connection, layer: Layer, source: Source, *, crs: str | None, datum: str | None, mode: str,
     key: str | None, mapping: dict[str, str] | None, dry_run: bool, strict: bool, author: str | None,
-    approval: str | None, note: str | None, region: Region, generalize: bool | None, progress: bool,
+    approval: str | None, note: str | None, region: Region, generalize: bool | None,
+    generalizer: Callable[[psycopg.Connection, Layer], Any] | None, progress: bool,
 ) -> ImportResult:  # fmt: skip
     report = ValidationReport(file=source.display, layer=layer.id, source_layer=source.layer, driver=source.driver)
     report.encoding = source.encoding_note
@@ -504,10 +512,8 @@ def _import(
             if not report.ok:
                 raise ValidationFailed(report)
             _apply(conn, stage, layer, table, source, result, written, author=author, approval=approval, note=note)
-            if generalize or (generalize is None and _small(conn, layer)):
-                from tiles.generalize import generalize_layer
-
-                result.generalized = generalize_layer(conn, layer)
+            if generalizer is not None and (generalize or (generalize is None and _small(conn, layer))):
+                result.generalized = generalizer(conn, layer)
             else:
                 report.add("info", "generalize_later", "tile generalization left to the service (background)", count=1)
     except psycopg.Error as exc:

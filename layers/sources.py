@@ -1,7 +1,10 @@
 """Reading import files: format, layer, CRS, text encoding, and chunks of features.
 
 Shapefiles (.shp or inside a .zip), GeoPackage, GeoJSON, KML and CSV with lon/lat
-columns are read through pyogrio. A shapefile's attribute table without a .cpg (common
+columns are read through pyogrio, for the importer and for files uploaded to the service
+(``read_upload``: the zone check), with the same CRS and encoding detection; uploads are
+read within caps on their unzipped size (counted while extracting, never trusted from
+the archive) and vertex count. A shapefile's attribute table without a .cpg (common
 for official data in GBK) has its encoding detected from the raw .dbf bytes, so
 Chinese names are not silently garbled; ``--encoding`` overrides. Features are read in
 chunks sized by vertex count, so memory stays bounded for large files.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import shutil
 import tempfile
 import zipfile
@@ -66,6 +70,12 @@ class Source:
             self.dataset, layer=self.layer, encoding=self.encoding, skip_features=skip, max_features=count,
             **self.options,
         )  # fmt: skip
+
+    def read_geometries(self, skip: int, count: int) -> Any:
+        """The geometries only (no attributes) of features ``skip`` to ``skip + count``."""
+        return pyogrio.read_dataframe(
+            self.dataset, layer=self.layer, columns=[], skip_features=skip, max_features=count, **self.options
+        )
 
     def close(self) -> None:
         """Remove temporary files made while opening the source."""
@@ -335,3 +345,145 @@ def read_chunks(source: Source, progress: bool = False, first_chunk: int = 500) 
             start += len(frame)
             bar.update(len(frame))
             size = int(np.clip(TARGET_VERTICES_PER_CHUNK * len(frame) / vertices, 100, 100_000))
+
+
+# --- uploads: one reader for files sent to the service (zone check) -------------------
+
+UPLOAD_SUFFIXES = {"zip": ".zip", "gpkg": ".gpkg", "geojson": ".geojson", "kml": ".kml"}
+_ZIP_DATASETS = (".shp", ".gpkg", ".geojson", ".json", ".kml")
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+class FileTooLarge(ImportFailed):
+    """A file, its unzipped content or its vertex count exceeds the caller's cap."""
+
+
+class UnsupportedFile(ImportFailed):
+    """Not a geo-file this reader takes, or one it cannot read."""
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``zip`` (zipped Shapefile, KMZ…), ``gpkg``, ``geojson`` or ``kml`` from a file's first bytes."""
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "gpkg"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return "geojson"
+    if text.startswith(b"<") and b"<kml" in head[:4096].lower():
+        return "kml"
+    return None
+
+
+def extract_zip(archive: zipfile.ZipFile, directory: Path, *, max_bytes: int) -> Path:
+    """Extract the one dataset of a zip (a Shapefile with its sidecar files, a GeoPackage, a
+    GeoJSON, or the KML of a KMZ) into ``directory``; returns its path.
+
+    Members are streamed and the bytes actually decompressed are counted: extraction stops
+    as soon as they exceed ``max_bytes``, whatever sizes the archive declares (zip bombs).
+    """
+    members = [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename]
+    datasets = [m for m in members if Path(m.filename).suffix.lower() in _ZIP_DATASETS]
+    shapefiles = [m for m in datasets if m.filename.lower().endswith(".shp")]
+    if len(shapefiles) > 1:
+        raise UnsupportedFile(f"the zip holds {len(shapefiles)} Shapefiles; upload one dataset per file")
+    if shapefiles:
+        stem = shapefiles[0].filename[:-4]
+        wanted = [m for m in members if m.filename[: -len(Path(m.filename).suffix) or None] == stem
+                  and Path(m.filename).suffix.lower() in _SHAPEFILE_PARTS]  # fmt: skip
+        missing = {".shp", ".shx", ".dbf"} - {Path(m.filename).suffix.lower() for m in wanted}
+        if missing:
+            raise UnsupportedFile(f"the Shapefile in the zip lacks its {', '.join(sorted(missing))} part(s)")
+    elif len(datasets) == 1:
+        wanted = datasets
+    else:
+        found = ", ".join(m.filename for m in datasets[:5]) or "none"
+        raise UnsupportedFile(
+            f"the zip holds no single dataset (found: {found}); zip one Shapefile (.shp with .shx and .dbf), "
+            "GeoPackage, GeoJSON or KML"
+        )
+    total, target = 0, directory
+    for member in wanted:
+        suffix = Path(member.filename).suffix.lower()
+        path = directory / f"upload{suffix}"  # never the archive's own path (no ../ escapes)
+        try:
+            with archive.open(member) as source, path.open("wb") as out:
+                while block := source.read(1 << 16):
+                    total += len(block)
+                    if total > max_bytes:
+                        raise FileTooLarge(f"the unzipped file is larger than {max_bytes // 2**20} MB")
+                    out.write(block)
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
+            raise UnsupportedFile(f"cannot unzip {member.filename}: {exc}") from None
+        if suffix in _ZIP_DATASETS:
+            target = path
+    return target
+
+
+def _read_geometries(path: Path, max_vertices: int) -> tuple[list[Any], pyproj.CRS | None]:
+    """The geometries of every spatial layer of a dataset, and the first layer's CRS; stops
+    reading as soon as more than ``max_vertices`` vertices were read."""
+    try:
+        listed = pyogrio.list_layers(path)
+    except (DataSourceError, DataLayerError) as exc:
+        raise UnsupportedFile(f"the file cannot be read: {str(exc).split(';')[0]}") from None
+    shapes: list[Any] = []
+    crs: pyproj.CRS | None = None
+    vertices = 0
+    for name, geometry_type in listed:
+        if geometry_type is None:
+            continue
+        try:
+            source = open_source(path, layer_name=str(name))
+        except ImportFailed as exc:
+            raise UnsupportedFile(str(exc).replace(str(path), "the file")) from None
+        try:
+            crs = crs or source.crs
+            start = 0
+            while start < source.count:
+                frame = source.read_geometries(start, 1_000)
+                if len(frame) == 0:
+                    break
+                geoms = [g for g in frame.geometry.values if g is not None]
+                vertices += int(shapely.get_num_coordinates(np.asarray(geoms, dtype=object)).sum()) if geoms else 0
+                if vertices > max_vertices:
+                    raise FileTooLarge(f"the file has more than {max_vertices} vertices; simplify it")
+                shapes.extend(geoms)
+                start += len(frame)
+        except (DataSourceError, DataLayerError, pyogrio.errors.GeometryError) as exc:
+            raise UnsupportedFile(f"the file cannot be read: {str(exc).split(';')[0]}") from None
+        finally:
+            source.close()
+    return shapes, crs
+
+
+def read_upload(
+    content: bytes, *, max_unzipped_bytes: int, max_vertices: int
+) -> tuple[list[Any], pyproj.CRS | None, str]:
+    """Read an uploaded geo-file (GeoJSON, zipped Shapefile, GeoPackage, KML or KMZ) into its
+    geometries, the CRS it declares (None if none) and its kind — with the importer's reader
+    (CRS and attribute encoding detection), within the caller's caps.
+
+    Raises:
+        UnsupportedFile: not one of those formats, or unreadable. FileTooLarge: a cap is exceeded.
+    """
+    kind = sniff_format(content[:4096])
+    if kind is None:
+        raise UnsupportedFile(
+            "unsupported file: upload a GeoJSON file (.geojson), a zipped Shapefile (.zip holding .shp, .shx, .dbf "
+            "and .prj), a GeoPackage (.gpkg), or a KML/KMZ file"
+        )
+    with tempfile.TemporaryDirectory(prefix="ecomap-upload-") as tmp:
+        directory = Path(tmp)
+        if kind == "zip":
+            try:
+                with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                    path = extract_zip(archive, directory, max_bytes=max_unzipped_bytes)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise UnsupportedFile(f"the zip file cannot be opened ({exc}); zip the dataset again") from None
+        else:
+            path = directory / f"upload{UPLOAD_SUFFIXES[kind]}"
+            path.write_bytes(content)
+        shapes, crs = _read_geometries(path, max_vertices)
+    return shapes, crs, kind

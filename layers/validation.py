@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from layers.catalog import Layer, LayerProperty
-from layers.crs import Region
+from layers.regions import Region
 
 Severity = Literal["error", "warning", "info"]
 MAX_LISTED = 20
@@ -234,7 +234,8 @@ def check_geometries(
             report.add(
                 "error",
                 "outside_region",
-                f"feature lies outside {region.describe()}: wrong CRS or wrong file?",
+                f"feature lies outside {region.describe()}: wrong CRS or wrong file? If the data is right, "
+                f"{region.change_hint()}",
                 indices=outside,
                 examples=examples,
             )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start (or reuse) the database, migrate, load the demo data when empty, and serve the map.
-# With DATABASE_URL set, that PostGIS is used and no local cluster is started.
+# With DATABASE_URL set, that PostGIS is used and no local cluster is started; otherwise the
+# local cluster on ECOMAP_PG_PORT (default 55432), which `ecomap` itself also finds without a URL.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

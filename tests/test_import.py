@@ -358,7 +358,7 @@ def test_cli_dry_run_prints_the_report_as_json_and_writes_nothing(conn, tmp_path
     env = {"ECOMAP_DATABASE_URL": scratch_url}
     result = CliRunner().invoke(cli_app, ["import", "redline", str(path), "--dry-run", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert document["applied"] is False and document["report"]["features"] == 2
     assert [f["code"] for f in document["report"]["findings"]] == ["repaired_geometry"]
     result = CliRunner().invoke(cli_app, ["import", "redline", str(path), "--strict"], env=env)
@@ -374,3 +374,80 @@ def test_import_help_documents_every_option():
                "--json", "--author", "--approval", "--note", "--generalize"]  # fmt: skip
     for option in options:
         assert option in result.output
+
+
+def zhangzhou_district_zip(tmp_path: Path) -> tuple[Path, shapely.Polygon]:
+    """A Zhangzhou district (芗城区) as the bureau would receive it: a zipped GBK Shapefile in
+    EPSG:4527 (CGCS2000 3-degree Gauss-Krüger zone 39), around 117.65 E, 24.51 N."""
+    outline = shapely.Polygon([(117.60, 24.47), (117.71, 24.46), (117.72, 24.55), (117.62, 24.56), (117.60, 24.47)])
+    frame = gpd.GeoDataFrame(
+        {"adcode": ["350602"], "name_zh": ["芗城区"], "name_en": ["Xiangcheng"]}, geometry=[outline], crs=4326
+    )
+    folder = tmp_path / "zhangzhou"
+    folder.mkdir()
+    shp = write_shapefile(frame, folder / "xiangcheng.shp", crs=4527)
+    assert pyproj.CRS.from_wkt(shp.with_suffix(".prj").read_text()).to_epsg() == 4527
+    archive = tmp_path / "xiangcheng.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for part in sorted(folder.iterdir()):
+            zipped.write(part, part.name)
+    return archive, outline
+
+
+def test_a_zhangzhou_district_in_epsg4527_imports_when_the_region_is_configured(conn, tmp_path, scratch_url):
+    archive, outline = zhangzhou_district_zip(tmp_path)
+    before = snapshot(conn, "district")
+    env = {"ECOMAP_DATABASE_URL": scratch_url}
+    refused = CliRunner().invoke(cli_app, ["import", "district", str(archive), "--mode", "append"], env=env)
+    assert refused.exit_code == 1, refused.output
+    assert "outside Xiamen" in refused.output and "ECOMAP_REGION=minxinan" in refused.output
+    assert snapshot(conn, "district") == before
+    for region in ("minxinan", "zhangzhou"):
+        dry = CliRunner().invoke(
+            cli_app, ["import", "district", str(archive), "--mode", "append", "--dry-run"],
+            env={**env, "ECOMAP_REGION": region},
+        )  # fmt: skip
+        assert dry.exit_code == 0, dry.output
+    imported = CliRunner().invoke(
+        cli_app, ["import", "district", str(archive), "--mode", "append"], env={**env, "ECOMAP_REGION": "zhangzhou"}
+    )
+    assert imported.exit_code == 0, imported.output
+    assert "1 inserted" in imported.output
+    name, area, wkb = conn.execute(
+        "SELECT name_zh, ST_Area(geom::geography), ST_AsBinary(geom) FROM district WHERE adcode = '350602'"
+    ).fetchone()
+    assert name == "芗城区"  # GBK without .cpg, detected
+    assert area == pytest.approx(abs(GEOD.geometry_area_perimeter(outline)[0]), rel=1e-4)
+    assert shapely.from_wkb(wkb).hausdorff_distance(outline) < 1e-6  # back from Gauss-Krüger to lon/lat
+
+
+def test_the_importer_checks_the_region_it_is_given(conn, tmp_path):
+    from layers.regions import get_region
+
+    archive, _ = zhangzhou_district_zip(tmp_path)
+    default = import_layer(conn, DISTRICT, archive, mode="append", dry_run=True).report
+    finding = default.findings[("outside_region", None)]
+    assert not default.ok and finding.features == [0]
+    assert "117.78..118.77°E" in finding.message and "ECOMAP_REGION" in finding.message
+    regional = import_layer(conn, DISTRICT, archive, mode="append", dry_run=True, region=get_region("minxinan")).report
+    assert ("outside_region", None) not in regional.findings
+    sanming = import_layer(conn, DISTRICT, archive, mode="append", dry_run=True, region=get_region("sanming")).report
+    assert ("outside_region", None) in sanming.findings and "Sanming" in sanming.findings[
+        ("outside_region", None)
+    ].message
+
+
+def test_layers_import_neither_tiles_nor_the_service():
+    """``layers`` sits below ``tiles`` and ``gis_service``: none of its modules imports them."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "layers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("tiles", "gis_service")
+            ]
+    assert offenders == []

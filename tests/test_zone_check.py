@@ -23,7 +23,7 @@ from layers.catalog import load_catalog
 from layers.gcj02 import wgs84_to_gcj02
 
 GEOD = Geod(ellps="WGS84")
-OPEN_SEA = (119.6, 23.0)  # the Taiwan Strait, far from every Xiamen feature
+OPEN_SEA = (118.7, 24.1)  # open sea at the edge of the Xiamen region, far from every feature
 
 
 def check(client: TestClient, geometry: dict, **options: object) -> dict:
@@ -259,7 +259,7 @@ def _many_vertices(count: int) -> dict:
             {
                 "geometry": {
                     "type": "Polygon",
-                    "coordinates": [[[118, 24], [118.1, 24.1], [118.1, 24], [118, 24.1], [118, 24]]],
+                    "coordinates": [[[118, 24.5], [118.1, 24.6], [118.1, 24.5], [118, 24.6], [118, 24.5]]],
                 }
             },
             400,
@@ -332,3 +332,226 @@ def test_report_is_a_printable_page(client: TestClient, db: psycopg.Connection) 
     assert f">{revision}<" in page
     assert result["computed_at"][:10] in page
     assert json.dumps("拟选址 Site")[1:-1] in page or "拟选址 Site" in page
+
+
+# --- input forms and limits checked before the work -------------------------------------
+
+
+def test_bare_geometry_feature_collection_and_wrapped_forms_agree(client: TestClient) -> None:
+    site = mapping(square(118.09, 24.47, 500))
+    wrapped = check(client, site)
+    forms = [
+        site,
+        {"type": "Feature", "properties": {"name": "拟选址"}, "geometry": site},
+        {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": site}]},
+    ]
+    for body in forms:
+        response = client.post("/api/zone-check", json=body)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert overlap_ids(result) == overlap_ids(wrapped) and result["verdict"] == wrapped["verdict"]
+        assert result["input"]["area_m2"] == pytest.approx(wrapped["input"]["area_m2"], rel=1e-9)
+        assert result["input"]["buffer_m"] == 0 and result["input"]["station_radius_m"] == 3000
+    report = client.post("/api/zone-check/report", json=site)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+
+
+def test_openapi_documents_every_input_form(client: TestClient) -> None:
+    body = client.get("/openapi.json").json()["paths"]["/api/zone-check"]["post"]["requestBody"]["content"]
+    forms = body["application/json"]["schema"]["anyOf"]
+    bare = next(f for f in forms if "type" in f.get("required", []))
+    assert {"Point", "Polygon", "Feature", "FeatureCollection"} <= set(bare["properties"]["type"]["enum"])
+    wrapped = next(f for f in forms if "geometry" in f.get("required", []))
+    assert {"buffer_m", "crs", "station_radius_m"} <= set(wrapped["properties"])
+    assert "GeoPackage" in body["multipart/form-data"]["schema"]["properties"]["file"]["description"]
+
+
+def _nested_collection(depth: int) -> dict:
+    node: dict = {"type": "Point", "coordinates": [118.1, 24.5]}
+    for _ in range(depth):
+        node = {"type": "GeometryCollection", "geometries": [node]}
+    return node
+
+
+def _ring(lon: float, lat: float, side_m: float, clockwise: bool) -> list[list[float]]:
+    ring = [list(c) for c in square(lon, lat, side_m).exterior.coords]
+    return ring[::-1] if clockwise == shapely.LinearRing(ring).is_ccw else ring
+
+
+WHOLE_GLOBE = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (WHOLE_GLOBE, 400, "not within the region"),
+        ({"type": "LineString", "coordinates": [[179.9, 24], [-179.9, 24]]}, 400, "not within the region"),
+        ({"type": "Point", "coordinates": [121.47, 31.23]}, 400, "ECOMAP_REGION=minxinan"),
+        (_nested_collection(20), 400, "nested more than"),
+        ({"type": "Polygon", "coordinates": [_ring(118.1, 24.6, 25_000, clockwise=True)]}, 413, "km²"),
+        ({"type": "Polygon", "coordinates": [_ring(118.1, 24.6, 25_000, clockwise=False)]}, 413, "km²"),
+        ({"type": "MultiPoint", "coordinates": [[118.1, 24.5]] * 20_001}, 413, "20000 vertices"),
+    ],
+)
+def test_limits_are_checked_before_the_work(client: TestClient, body: dict, status: int, words: str) -> None:
+    response = client.post("/api/zone-check", json=body)
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"]
+
+
+def test_a_collection_nested_500_levels_deep_is_refused(client: TestClient) -> None:
+    point = '{"type": "Point", "coordinates": [118.1, 24.5]}'
+    body = '{"type": "GeometryCollection", "geometries": [' * 500 + point + "]}" * 500
+    response = client.post("/api/zone-check", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "nested more than 8 levels" in response.json()["detail"]
+    wrapped = client.post("/api/zone-check", json={"geometry": _nested_collection(3)})
+    assert wrapped.status_code == 200, wrapped.text
+
+
+def test_a_clockwise_site_measures_like_a_counter_clockwise_one(client: TestClient) -> None:
+    areas = []
+    for clockwise in (True, False):
+        ring = _ring(118.09, 24.47, 800, clockwise=clockwise)
+        result = check(client, {"type": "Polygon", "coordinates": [ring]})
+        areas.append(result["input"]["area_m2"])
+    assert areas[0] == pytest.approx(areas[1], rel=1e-9)
+    assert areas[0] == pytest.approx(geodesic_area(square(118.09, 24.47, 800)), rel=1e-6)
+
+
+def test_ellipsoidal_area_ignores_winding_and_subtracts_holes() -> None:
+    from gis_service.services.site import ellipsoidal_area
+
+    shell = square(118.0, 24.5, 40_000)
+    hole = square(118.0, 24.5, 10_000)
+    holed = shapely.Polygon(shell.exterior.coords, [hole.exterior.coords])
+    # Independently: the planar area in an equal-area projection centred on the site.
+    laea = Transformer.from_crs("EPSG:4326", "+proj=laea +lat_0=24.5 +lon_0=118 +ellps=WGS84", always_xy=True)
+    expected = shapely.transform(holed, lambda xy: np.column_stack(laea.transform(xy[:, 0], xy[:, 1]))).area
+    for polygon in (holed, shapely.Polygon(shell.exterior.coords[::-1], [hole.exterior.coords[::-1]])):
+        assert ellipsoidal_area(polygon) == pytest.approx(expected, rel=1e-4)
+    assert ellipsoidal_area(shapely.MultiPolygon([holed, square(118.5, 24.5, 1000)])) > expected
+
+
+def test_a_million_vertex_multipoint_is_refused_by_counting(client: TestClient) -> None:
+    body = b'{"type":"MultiPoint","coordinates":[' + b",".join([b"[118,24]"] * 1_000_000) + b"]}"
+    assert len(body) < 10 * 2**20
+    response = client.post("/api/zone-check", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "more than 20000 vertices" in response.json()["detail"]
+
+
+def _zip_bomb(declared: int | None) -> bytes:
+    """A zipped GeoJSON whose member inflates to 200 MB of spaces; ``declared``: the size the
+    archive claims for it (None: the true one)."""
+    archive = io.BytesIO()
+    member = b'{"type": "FeatureCollection", "features": [' + b" " * (200 * 2**20) + b"]}"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zipped:
+        zipped.writestr("site.geojson", member)
+    data = bytearray(archive.getvalue())
+    if declared is not None:
+        local, central = data.find(b"PK\x03\x04"), data.rfind(b"PK\x01\x02")
+        data[local + 22 : local + 26] = declared.to_bytes(4, "little")
+        data[central + 24 : central + 28] = declared.to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_zip_bombs_are_refused_on_what_they_really_inflate_to(client: TestClient) -> None:
+    honest = _zip_bomb(None)
+    assert len(honest) < 1024 * 1024
+    too_big = upload(client, "site.zip", honest)
+    assert too_big.status_code == 413 and "unzipped" in too_big.json()["detail"]
+    lying = upload(client, "site.zip", _zip_bomb(1024))  # claims 1 KB: read no further than that, then refused
+    assert lying.status_code in (413, 415) and lying.json()["detail"]
+
+
+def test_extraction_counts_the_bytes_really_decompressed(tmp_path: Path) -> None:
+    from layers.sources import FileTooLarge, extract_zip
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("a.geojson", b" " * (3 * 2**20))
+    with zipfile.ZipFile(archive) as opened, pytest.raises(FileTooLarge, match="unzipped"):
+        extract_zip(opened, tmp_path, max_bytes=2**20)
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 2**20 + 2**16
+
+
+def test_a_geopackage_and_a_kmz_upload(client: TestClient, tmp_path: Path) -> None:
+    site = square(118.09, 24.47, 800)
+    reference = check(client, mapping(site))
+    frame = gpd.GeoDataFrame({"name": ["拟选址"]}, geometry=[site], crs=4326)
+    frame.to_crs(4527).to_file(tmp_path / "site.gpkg", driver="GPKG")
+    gpkg = upload(client, "site.gpkg", (tmp_path / "site.gpkg").read_bytes())
+    assert gpkg.status_code == 200, gpkg.text
+    assert gpkg.json()["input"]["area_m2"] == pytest.approx(reference["input"]["area_m2"], rel=1e-3)
+    frame.to_file(tmp_path / "doc.kml", driver="KML")
+    kmz = io.BytesIO()
+    with zipfile.ZipFile(kmz, "w") as zipped:
+        zipped.write(tmp_path / "doc.kml", "doc.kml")
+    answer = upload(client, "site.kmz", kmz.getvalue())
+    assert answer.status_code == 200, answer.text
+    assert overlap_ids(answer.json()) == overlap_ids(reference)
+
+
+def test_the_region_is_configuration(database_url: str) -> None:
+    from gis_service import create_app
+    from tests.conftest import make_settings
+
+    zhangzhou = {"type": "Point", "coordinates": [117.65, 24.51]}
+    with TestClient(create_app(make_settings(database_url))) as default:
+        refused = default.post("/api/zone-check", json=zhangzhou)
+    assert refused.status_code == 400
+    assert "Xiamen" in refused.json()["detail"] and "ECOMAP_REGION=minxinan" in refused.json()["detail"]
+    with TestClient(create_app(make_settings(database_url, region="minxinan"))) as regional:
+        accepted = regional.post("/api/zone-check", json=zhangzhou)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["verdict"] == "clear"
+
+
+def test_the_event_loop_answers_while_a_large_upload_is_parsed(live_server: str, tmp_path: Path) -> None:
+    """A cheap request sent once a heavy upload has been sent answers first: the upload is
+    read in a worker thread, not on the event loop (which would answer them in order).
+
+    The upload is a zipped Shapefile of 150,000 points with a long attribute each (~40 MB
+    unzipped): it is refused for its vertices, but only after it has been read that far."""
+    import threading
+
+    import httpx
+
+    rng = np.random.default_rng(1)
+    count = 150_000
+    points = shapely.points(118.08 + 0.01 * rng.random(count), 24.47 + 0.01 * rng.random(count))
+    frame = gpd.GeoDataFrame({"note": ["x" * 250] * count}, geometry=points, crs=4326)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    frame.to_file(folder / "site.shp", engine="pyogrio")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in folder.iterdir():
+            zipped.write(path, path.name)
+    boundary = "ecomap-boundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="site.zip"\r\n'
+            "Content-Type: application/zip\r\n\r\n").encode()  # fmt: skip
+    payload = head + archive.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    finished: list[str] = []
+    sent = threading.Event()
+
+    def body():
+        yield payload
+        sent.set()  # the whole upload has left the client
+
+    def heavy() -> None:
+        response = httpx.post(
+            f"{live_server}/api/zone-check",
+            content=body(),
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+            timeout=120,
+        )
+        finished.append(f"heavy {response.status_code} {response.json()['detail']}")
+
+    thread = threading.Thread(target=heavy)
+    thread.start()
+    assert sent.wait(60)
+    health = httpx.get(f"{live_server}/healthz", timeout=60)
+    finished.append(f"health {health.status_code}")
+    thread.join(120)
+    assert finished[0] == "health 200", finished
+    assert finished[1] == "heavy 413 the file has more than 20000 vertices; simplify it", finished

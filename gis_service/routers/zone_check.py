@@ -1,49 +1,39 @@
 """Zone check and its printable report: ``POST /api/zone-check`` and ``/api/zone-check/report``.
 
-Both take either JSON (``{"geometry": ..., "buffer_m", "crs", "station_radius_m"}``) or a
-multipart upload (``file`` = GeoJSON, zipped Shapefile or KML/KMZ, with the same options
-as form fields).
+Both take JSON — a bare GeoJSON geometry, Feature or FeatureCollection, or the wrapped form
+``{"geometry": ..., "buffer_m", "crs", "station_radius_m"}`` — or a multipart upload
+(``file`` = GeoJSON, zipped Shapefile, GeoPackage or KML/KMZ, with the same options as form
+fields). The body is read here (capped); parsing and checking the site is CPU work and runs
+in a worker thread (``services.site``), so other requests are not kept waiting.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
+from gis_service.services import site as site_input
 from gis_service.services import zone_check as service
 from gis_service.services.raster_stats import ZonalRasters
 from gis_service.services.report import zone_check_report
+from gis_service.services.site import ZoneCheckOptions
 from layers.catalog import Catalog
+from layers.regions import Region, get_region
 
 router = APIRouter(prefix="/api", tags=["zone check"])
-
-
-class ZoneCheckOptions(BaseModel):
-    """Options of a zone check."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    buffer_m: float = Field(
-        default=0, ge=0, le=service.MAX_BUFFER_M, description="Also report features within this distance (m)"
-    )
-    crs: service.InputCrs = Field(
-        default="EPSG:4326", description="CRS of the input coordinates (a file's own .prj/crs wins, except GCJ-02)"
-    )
-    station_radius_m: float = Field(
-        default=3000, ge=0, le=service.MAX_STATION_RADIUS_M, description="Radius for nearby stations (m)"
-    )
-
 
 EXAMPLE = {
     "geometry": {
@@ -55,9 +45,36 @@ EXAMPLE = {
     "station_radius_m": 3000,
 }
 _OPTIONS_SCHEMA = {
-    "buffer_m": {"type": "number", "minimum": 0, "maximum": service.MAX_BUFFER_M, "default": 0},
-    "crs": {"type": "string", "enum": list(service.INPUT_CRS), "default": "EPSG:4326"},
-    "station_radius_m": {"type": "number", "minimum": 0, "maximum": service.MAX_STATION_RADIUS_M, "default": 3000},
+    "buffer_m": {"type": "number", "minimum": 0, "maximum": site_input.MAX_BUFFER_M, "default": 0},
+    "crs": {"type": "string", "enum": list(site_input.INPUT_CRS), "default": "EPSG:4326"},
+    "station_radius_m": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": site_input.MAX_STATION_RADIUS_M,
+        "default": 3000,
+    },
+}
+_GEOJSON = {
+    "type": "object",
+    "description": "A GeoJSON geometry (Point, LineString, Polygon, Multi*, GeometryCollection), Feature or "
+    "FeatureCollection, in WGS84 lon/lat unless `crs` says otherwise",
+    "required": ["type"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": [
+                "Point",
+                "MultiPoint",
+                "LineString",
+                "MultiLineString",
+                "Polygon",
+                "MultiPolygon",
+                "GeometryCollection",
+                "Feature",
+                "FeatureCollection",
+            ],
+        }
+    },
 }
 REQUEST_BODY = {
     "requestBody": {
@@ -65,19 +82,27 @@ REQUEST_BODY = {
         "content": {
             "application/json": {
                 "schema": {
-                    "type": "object",
-                    "required": ["geometry"],
-                    "properties": {
-                        "geometry": {
+                    "anyOf": [
+                        {**_GEOJSON, "title": "GeoJSON (default options)"},
+                        {
+                            "title": "Wrapped, with options",
                             "type": "object",
-                            "description": "GeoJSON geometry, Feature or FeatureCollection",
-                            "required": ["type"],
-                            "properties": {"type": {"type": "string"}},
+                            "required": ["geometry"],
+                            "properties": {"geometry": _GEOJSON, **_OPTIONS_SCHEMA},
                         },
-                        **_OPTIONS_SCHEMA,
+                    ]
+                },
+                "examples": {
+                    "wrapped": {"summary": "A polygon with options", "value": EXAMPLE},
+                    "geometry": {
+                        "summary": "A bare GeoJSON point",
+                        "value": {"type": "Point", "coordinates": [118.1, 24.5]},
+                    },
+                    "feature": {
+                        "summary": "A Feature",
+                        "value": {"type": "Feature", "properties": {"name": "拟选址"}, "geometry": EXAMPLE["geometry"]},
                     },
                 },
-                "example": EXAMPLE,
             },
             "multipart/form-data": {
                 "schema": {
@@ -87,8 +112,9 @@ REQUEST_BODY = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": f"GeoJSON, zipped Shapefile or KML/KMZ, at most "
-                            f"{service.MAX_UPLOAD_BYTES // 2**20} MB",
+                            "description": f"GeoJSON, zipped Shapefile, GeoPackage or KML/KMZ, at most "
+                            f"{site_input.MAX_UPLOAD_BYTES // 2**20} MB "
+                            f"({site_input.MAX_UNZIPPED_BYTES // 2**20} MB unzipped)",
                         },
                         **_OPTIONS_SCHEMA,
                     },
@@ -98,8 +124,11 @@ REQUEST_BODY = {
     }
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed or invalid geometry or options; the message says what to fix"},
-    413: {"description": "Too many vertices, too large an area, or too large an upload"},
+    400: {
+        "description": "Malformed or invalid geometry or options, nesting too deep, or a site outside the "
+        "deployment's region (ECOMAP_REGION); the message says what to fix"
+    },
+    413: {"description": "Too many vertices or parts, too large an area, or too large an upload (or unzipped)"},
     415: {"description": "Unsupported content type or file format"},
 }
 
@@ -110,6 +139,11 @@ def get_rules(catalog: Catalog = Depends(get_catalog)) -> RuleSet:
     return rules
 
 
+def get_site_region(request: Request) -> Region:
+    """The deployment's region (``ECOMAP_REGION``): sites outside it are refused."""
+    return get_region(request.app.state.settings.region)
+
+
 def _readable(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}" for item in exc.errors(include_url=False)
@@ -118,35 +152,24 @@ def _readable(exc: ValidationError) -> str:
 
 async def _read_capped(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > service.MAX_UPLOAD_BYTES + 64 * 1024:
-        raise PayloadTooLarge(f"the request is larger than {service.MAX_UPLOAD_BYTES // 2**20} MB")
+    if declared.isdigit() and int(declared) > site_input.MAX_UPLOAD_BYTES + 64 * 1024:
+        raise PayloadTooLarge(f"the request is larger than {site_input.MAX_UPLOAD_BYTES // 2**20} MB")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > service.MAX_UPLOAD_BYTES + 64 * 1024:
-            raise PayloadTooLarge(f"the request is larger than {service.MAX_UPLOAD_BYTES // 2**20} MB")
+        if size > site_input.MAX_UPLOAD_BYTES + 64 * 1024:
+            raise PayloadTooLarge(f"the request is larger than {site_input.MAX_UPLOAD_BYTES // 2**20} MB")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def read_site(request: Request) -> tuple[service.Site, ZoneCheckOptions]:
+async def read_site(request: Request, region: Region) -> tuple[site_input.Site, ZoneCheckOptions]:
     """Parse a JSON or multipart zone-check request into a checked site and its options."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await _read_capped(request)
     if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
-        if not isinstance(document, dict) or "geometry" not in document:
-            raise InvalidRequest('the body needs a "geometry": a GeoJSON geometry, Feature or FeatureCollection')
-        try:  # options through pydantic; the (possibly huge) geometry is read by GEOS, not pydantic
-            options = ZoneCheckOptions.model_validate({k: v for k, v in document.items() if k != "geometry"})
-        except ValidationError as exc:
-            raise InvalidRequest(f"invalid zone-check request: {_readable(exc)}") from None
-        geometry = service.geometry_from_geojson(document["geometry"])
-        return service.check_site(geometry, options.crs), options
+        return await to_thread.run_sync(partial(site_input.site_from_json, body, region))
     if content_type == "multipart/form-data":
 
         async def replay() -> dict[str, Any]:
@@ -165,19 +188,19 @@ async def read_site(request: Request) -> tuple[service.Site, ZoneCheckOptions]:
         except ValidationError as exc:
             raise InvalidRequest(f"invalid zone-check options: {_readable(exc)}") from None
         content = await upload.read()
-        geometry, crs = service.geometry_from_file(content, options.crs)
-        return service.check_site(geometry, crs), options
+        site = await to_thread.run_sync(partial(site_input.site_from_upload, content, options, region))
+        return site, options
     raise UnsupportedMediaType(
         f"unsupported content type {content_type or '(none)'!r}: send application/json with a GeoJSON geometry, "
-        "or multipart/form-data with a `file`"
+        "Feature or FeatureCollection, or multipart/form-data with a `file`"
     )
 
 
 async def _check(
-    request: Request, conn: AsyncConnection, catalog: Catalog, rules: RuleSet, rasters: ZonalRasters
-) -> tuple[service.Site, dict[str, Any]]:
+    request: Request, conn: AsyncConnection, catalog: Catalog, rules: RuleSet, rasters: ZonalRasters, region: Region
+) -> tuple[site_input.Site, dict[str, Any]]:
     """Read the site from the request and check it."""
-    site, options = await read_site(request)
+    site, options = await read_site(request, region)
     result = await service.zone_check(
         conn,
         catalog,
@@ -203,6 +226,7 @@ async def zone_check(
     catalog: Catalog = Depends(get_catalog),
     rules: RuleSet = Depends(get_rules),
     rasters: ZonalRasters = Depends(get_zonal_rasters),
+    region: Region = Depends(get_site_region),
 ) -> Response:
     """Every red line, protected-area zone, drinking-water source zone, watershed, bay, river segment
     and district the site touches (overlap in m² and share of the site, on the ellipsoid), those within
@@ -216,9 +240,14 @@ async def zone_check(
     search); points and lines are measured over their buffer when `buffer_m` > 0, otherwise at the
     cells under them (shares by count or length). `rasters.zone` says which (`basis`, `measure`).
 
-    Limits: 20,000 vertices, 500 km², 10 MB uploads. Share is by area for polygons, by length for
-    lines and by count for points."""
-    _, result = await _check(request, conn, catalog, rules, rasters)
+    The body is a bare GeoJSON geometry, Feature or FeatureCollection (default options), the
+    wrapped form `{"geometry": …, "buffer_m": …, "crs": …, "station_radius_m": …}`, or a file upload.
+
+    Limits, checked before the work: 20,000 vertices, 1,000 parts, nesting 8 levels deep, 500 km²
+    (on the ellipsoid), 10 MB uploads (50 MB unzipped), and the site's bounding box within the
+    deployment's region (`ECOMAP_REGION`, default Xiamen and its waters). Share is by area for
+    polygons, by length for lines and by count for points."""
+    _, result = await _check(request, conn, catalog, rules, rasters, region)
     return Response(orjson.dumps(result), media_type="application/json")
 
 
@@ -236,10 +265,11 @@ async def zone_check_report_page(
     rules: RuleSet = Depends(get_rules),
     rasters: ZonalRasters = Depends(get_zonal_rasters),
     vendor_dir: Path = Depends(get_vendor_dir),
+    region: Region = Depends(get_site_region),
 ) -> HTMLResponse:
     """The zone check as a standalone page: a map of the site with the overlapping zones and nearby
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
-    site, result = await _check(request, conn, catalog, rules, rasters)
+    site, result = await _check(request, conn, catalog, rules, rasters, region)
     html = await zone_check_report(conn, catalog, site, result, vendor_dir)
     return HTMLResponse(html)

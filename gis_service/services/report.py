@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import folium
 import jinja2
 import shapely
@@ -21,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis_service.services import chiefs as chief_service
 from gis_service.services.layers import layer_states
-from gis_service.services.zone_check import Site
+from gis_service.services.site import Site
 from layers.catalog import Catalog
 
 TEMPLATES = jinja2.Environment(
@@ -263,10 +264,28 @@ def _map_parts(m: folium.Map) -> dict[str, str]:
 async def zone_check_report(
     conn: AsyncConnection, catalog: Catalog, site: Site, result: dict[str, Any], vendor_dir: Path | None = None
 ) -> str:
-    """The printable zone-check report of a computed result (``vendor_dir``: see ``map_assets``)."""
+    """The printable zone-check report of a computed result (``vendor_dir``: see ``map_assets``).
+
+    The features and layer states are read here; the page (folium map, sketch, template) is
+    CPU work and is rendered in a worker thread."""
     view = _view(site.geometry.bounds, max(result["input"]["buffer_m"], 300.0) + 200.0)
     targets = [(o["layer"], o["id"]) for o in result["overlaps"] if o["layer"] != "district"]
     features = await _features(conn, catalog, targets, view)
+    states = await layer_states(conn)
+    render = functools.partial(_render_zone_check_report, catalog, site, result, features, states, view, vendor_dir)
+    return await anyio.to_thread.run_sync(render)
+
+
+def _render_zone_check_report(
+    catalog: Catalog,
+    site: Site,
+    result: dict[str, Any],
+    features: list[dict[str, Any]],
+    states: dict[str, Any],
+    view: tuple[float, float, float, float],
+    vendor_dir: Path | None,
+) -> str:
+    """The report page itself (runs in a worker thread)."""
     m = _new_map(view, vendor_dir)
     _add_features(m, catalog, features)
     folium.GeoJson(
@@ -277,7 +296,6 @@ async def zone_check_report(
         tooltip="拟选址 Site",
     ).add_to(m)
     _add_stations(m, result["stations"], "监测站点 Stations")
-    states = await layer_states(conn)
     revisions = {
         layer: {"revision": revision, "updated_at": states.get(layer, {}).get("updated_at", "")}
         for layer, revision in result["revisions"].items()

@@ -1,307 +1,31 @@
 """Zone check (选址合规初判): what a proposed site touches, who is responsible, and a verdict.
 
-The site arrives as GeoJSON (geometry, Feature or FeatureCollection) or as an uploaded
-file (GeoJSON, zipped Shapefile, KML/KMZ) in WGS84, CGCS2000, GCJ-02 or a Gauss-Krüger
-CRS; it is checked, converted to WGS84 and compared in PostGIS with every layer the
-rules list. Areas and distances are computed on the WGS84 ellipsoid (geography), never
-in degrees. The verdict comes from the rules in ``gis_service/rules/zone_check.yaml``.
+The site (read and checked by :mod:`gis_service.services.site`, in WGS84) is compared
+in PostGIS with every layer the rules list. Areas and distances are computed on the
+WGS84 ellipsoid, never in degrees. The verdict comes from the rules in ``gis_service/rules/zone_check.yaml``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import math
-import tempfile
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-import orjson
-import pyogrio
 import shapely
 from psycopg import AsyncConnection, sql
-from pyproj import CRS, Geod, Transformer
-from shapely.geometry.base import BaseGeometry
 
-from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gis_service.rules import RuleSet, evaluate
 from gis_service.services.raster_stats import ZonalRasters, site_statistics
+from gis_service.services.site import Site
 from layers.catalog import Catalog, Layer
 from layers.crs import LocalEqualArea, transform_geometry
-from layers.gcj02 import geometry_gcj02_to_wgs84
 
-InputCrs = Literal["EPSG:4326", "GCJ-02", "EPSG:4490", "EPSG:4527", "EPSG:4548"]
-INPUT_CRS: tuple[str, ...] = ("EPSG:4326", "GCJ-02", "EPSG:4490", "EPSG:4527", "EPSG:4548")
-
-MAX_VERTICES = 20_000
-MAX_AREA_KM2 = 500.0
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
-MAX_BUFFER_M = 5_000.0
-MAX_STATION_RADIUS_M = 20_000.0
 MAX_STATIONS = 100
 STATION_CANDIDATES = 4 * MAX_STATIONS
 """Stations measured: the nearest by planar degrees, enough to hold the nearest MAX_STATIONS in metres."""
-MAX_PARTS = 1_000
 
-GEOD = Geod(ellps="WGS84")
-_GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 _LEVEL_ORDER = {"city": 0, "district": 1, "town": 2, "village": 3}
-_FIX_HINT = "fix it (e.g. QGIS “Fix geometries” or shapely.make_valid) and send it again"
-
-
-@dataclass(frozen=True)
-class Site:
-    """A checked site in WGS84 with its measures."""
-
-    geometry: BaseGeometry
-    dimension: int
-    """0 points, 1 lines, 2 polygons."""
-    area_m2: float
-    length_m: float
-    vertices: int
-
-    @property
-    def bbox(self) -> list[float]:
-        return [round(v, 7) for v in self.geometry.bounds]
-
-    @property
-    def points(self) -> int:
-        return len(shapely.get_parts(self.geometry)) if self.dimension == 0 else 0
-
-    @property
-    def measure(self) -> float:
-        """What shares are taken of: the area (m²), the length (m) or the number of points."""
-        return {2: self.area_m2, 1: self.length_m}.get(self.dimension, float(self.points))
-
-
-# --- input --------------------------------------------------------------------------
-
-
-def _geometries(node: Any, path: str, parts: list[dict[str, Any]]) -> None:
-    """Collect the GeoJSON geometry objects of a geometry, Feature, FeatureCollection or collection."""
-    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
-        raise InvalidRequest(f"{path} must be a GeoJSON object with a 'type'")
-    kind = node["type"]
-    if kind == "Feature":
-        if node.get("geometry") is None:
-            raise InvalidRequest(f"{path} is a Feature without geometry")
-        _geometries(node["geometry"], f"{path}.geometry", parts)
-    elif kind == "FeatureCollection":
-        features = node.get("features")
-        if not isinstance(features, list) or not features:
-            raise InvalidRequest(f"{path}.features must be a non-empty array")
-        for index, feature in enumerate(features):
-            _geometries(feature, f"{path}.features[{index}]", parts)
-    elif kind == "GeometryCollection":
-        members = node.get("geometries")
-        if not isinstance(members, list) or not members:
-            raise InvalidRequest(f"{path}.geometries must be a non-empty array")
-        for index, member in enumerate(members):
-            _geometries(member, f"{path}.geometries[{index}]", parts)
-    elif kind in _GEOMETRY_TYPES:
-        if not isinstance(node.get("coordinates"), list):
-            raise InvalidRequest(f"{path}.coordinates must be an array of positions")
-        parts.append({"type": kind, "coordinates": node["coordinates"]})
-    else:
-        raise InvalidRequest(
-            f"{path} has type {kind!r}; expected a GeoJSON geometry (Point, LineString, Polygon, Multi*), "
-            "a Feature or a FeatureCollection"
-        )
-    if len(parts) > MAX_PARTS:
-        raise PayloadTooLarge(f"the input has more than {MAX_PARTS} parts; merge them or check fewer at once")
-
-
-def geometry_from_geojson(document: Any) -> BaseGeometry:
-    """Parse a GeoJSON geometry, Feature or FeatureCollection into one shapely geometry (unchecked CRS)."""
-    parts: list[dict[str, Any]] = []
-    _geometries(document, "geometry", parts)
-    try:  # GEOS's strict GeoJSON reader: positions of 2 or 3 finite numbers, rings of positions...
-        shapes = list(shapely.from_geojson([orjson.dumps(part) for part in parts]))
-    except (orjson.JSONEncodeError, shapely.errors.GEOSException) as exc:
-        message = str(exc).replace("ParseException: Error parsing JSON: ", "")
-        raise InvalidRequest(f"the geometry cannot be read ({message}); coordinates must be [x, y] numbers") from None
-    return combine(shapes)
-
-
-def combine(shapes: list[BaseGeometry]) -> BaseGeometry:
-    """Join parts of one dimension into a single (multi-part) geometry."""
-    shapes = [shapely.force_2d(s) for s in shapes if s is not None and not s.is_empty]
-    if not shapes:
-        raise InvalidRequest("the input holds no geometry")
-    parts = [p for s in shapes for p in shapely.get_parts(s)]
-    dimensions = {shapely.get_dimensions(p) for p in parts}
-    if len(dimensions) > 1:
-        raise InvalidRequest("the input mixes points, lines and polygons; check one kind of geometry at a time")
-    if len(shapes) == 1 and shapes[0].geom_type != "GeometryCollection":
-        return shapes[0]
-    dimension = dimensions.pop()
-    if dimension == 0:
-        return shapely.multipoints(parts)
-    if dimension == 1:
-        return shapely.multilinestrings(parts)
-    for index, part in enumerate(parts):
-        _require_valid(part, f"part {index + 1}")
-    return shapely.union_all(parts)
-
-
-def _sniff(content: bytes) -> str:
-    head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if content.startswith(b"PK\x03\x04"):
-        return "zip"
-    if head.startswith(b"{"):
-        return "geojson"
-    if head.startswith(b"<") and b"<kml" in content[:4096].lower():
-        return "kml"
-    raise UnsupportedMediaType(
-        "unsupported file: upload a GeoJSON file (.geojson), a zipped Shapefile (.zip holding .shp, .shx, .dbf "
-        "and .prj), or a KML/KMZ file"
-    )
-
-
-def _read_zip(content: bytes, directory: Path) -> Path:
-    """Extract the one Shapefile (or KML of a KMZ) of a zip into a directory; refuses zip bombs."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-        members = [m for m in archive.infolist() if not m.is_dir()]
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UnsupportedMediaType(f"the zip file cannot be opened ({exc}); zip the Shapefile again") from None
-    shapefiles = [m for m in members if m.filename.lower().endswith(".shp")]
-    kmls = [m for m in members if m.filename.lower().endswith(".kml")]
-    if len(shapefiles) > 1:
-        raise UnsupportedMediaType(f"the zip holds {len(shapefiles)} Shapefiles; upload one site per file")
-    if shapefiles:
-        stem = shapefiles[0].filename[:-4]
-        wanted = [m for m in members if m.filename.rsplit(".", 1)[0] == stem]
-        extensions = {m.filename.rsplit(".", 1)[-1].lower() for m in wanted}
-        missing = {"shp", "shx", "dbf"} - extensions
-        if missing:
-            raise UnsupportedMediaType(f"the Shapefile in the zip lacks its .{', .'.join(sorted(missing))} part(s)")
-    elif len(kmls) == 1:
-        wanted = kmls
-    else:
-        raise UnsupportedMediaType("the zip holds no Shapefile (.shp with .shx and .dbf) nor a single KML")
-    if sum(m.file_size for m in wanted) > MAX_UNZIPPED_BYTES:
-        raise PayloadTooLarge(f"the unzipped file is larger than {MAX_UNZIPPED_BYTES // 2**20} MB")
-    target = directory / "upload.shp"
-    for member in wanted:
-        extension = member.filename.rsplit(".", 1)[-1].lower()
-        path = directory / f"upload.{extension}"
-        try:
-            path.write_bytes(archive.read(member))
-        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
-            raise UnsupportedMediaType(f"cannot unzip {member.filename}: {exc}") from None
-        if extension == "kml":
-            target = path
-    return target
-
-
-def geometry_from_file(content: bytes, declared_crs: str | None) -> tuple[BaseGeometry, str]:
-    """Read every feature of an uploaded file into one geometry; returns it and its CRS name.
-
-    A CRS stored in the file (.prj, GeoJSON ``crs``) wins, except that a declared GCJ-02
-    applies to files that claim plain WGS84 (as AMap exports do).
-    """
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; simplify or split the site")
-    kind = _sniff(content)
-    with tempfile.TemporaryDirectory(prefix="ecomap-upload-") as tmp:
-        if kind == "zip":
-            source = _read_zip(content, Path(tmp))
-        else:
-            source = Path(tmp) / f"upload.{kind}"
-            source.write_bytes(content)
-        try:
-            layers = pyogrio.list_layers(source)
-            frames = [pyogrio.read_dataframe(source, layer=index) for index in range(len(layers))]
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.GeometryError) as exc:
-            raise UnsupportedMediaType(f"the {kind} file cannot be read: {str(exc).split(';')[0]}") from None
-        except (RuntimeError, ValueError) as exc:
-            raise UnsupportedMediaType(f"the {kind} file cannot be read: {exc}") from None
-    shapes: list[BaseGeometry] = []
-    file_crs = None
-    for frame in frames:
-        if "geometry" not in frame or frame.geometry.isna().all():
-            continue
-        file_crs = file_crs or frame.crs
-        shapes.extend(g for g in frame.geometry if g is not None)
-    if not shapes:
-        raise InvalidRequest(f"the {kind} file holds no geometry")
-    geometry = combine(shapes)
-    if file_crs is None or (declared_crs == "GCJ-02" and file_crs.to_epsg() == 4326):
-        return geometry, declared_crs or "EPSG:4326"
-    epsg = file_crs.to_epsg()
-    if epsg in (4326, 4490):
-        return geometry, f"EPSG:{epsg}"
-    try:
-        transformer = Transformer.from_crs(file_crs, "EPSG:4326", always_xy=True)
-    except Exception as exc:  # pyproj raises several types (CRSError, ProjError...) for unusable CRSs
-        raise InvalidRequest(f"the file's coordinate system cannot be converted to WGS84: {exc}") from None
-    return transform_geometry(geometry, transformer), "file"
-
-
-def to_wgs84(geometry: BaseGeometry, crs: str) -> BaseGeometry:
-    """Convert a geometry from an accepted input CRS to WGS84 longitude/latitude."""
-    if crs in ("EPSG:4326", "file"):
-        return geometry
-    if crs == "GCJ-02":
-        return geometry_gcj02_to_wgs84(geometry)
-    converted = transform_geometry(geometry, Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
-    area = CRS.from_user_input(crs).area_of_use
-    if crs != "EPSG:4490" and area is not None and np.isfinite(shapely.get_coordinates(converted)).all():
-        minx, miny, maxx, maxy = converted.bounds
-        if minx < area.west - 1 or maxx > area.east + 1 or miny < area.south - 1 or maxy > area.north + 1:
-            raise InvalidRequest(
-                f"the coordinates fall outside the area where {crs} is used ({area.name}); "
-                "check the CRS you declared (EPSG:4548: x ≈ 500,000 m; EPSG:4527: x ≈ 39,500,000 m)"
-            )
-    return converted
-
-
-def _require_valid(geometry: BaseGeometry, what: str = "the geometry") -> None:
-    if not shapely.is_valid(geometry):
-        raise InvalidRequest(f"{what} is not valid ({shapely.is_valid_reason(geometry)}); {_FIX_HINT}")
-
-
-def check_site(geometry: BaseGeometry, crs: str) -> Site:
-    """Enforce the limits and validity, convert to WGS84 and measure on the ellipsoid."""
-    vertices = int(shapely.get_num_coordinates(geometry))
-    if vertices > MAX_VERTICES:
-        raise PayloadTooLarge(f"the geometry has {vertices} vertices; the limit is {MAX_VERTICES}: simplify it")
-    if geometry.is_empty:
-        raise InvalidRequest("the geometry is empty")
-    if crs in ("EPSG:4326", "GCJ-02", "EPSG:4490"):
-        _check_lon_lat(geometry, crs)
-    geometry = to_wgs84(geometry, crs)
-    coordinates = shapely.get_coordinates(geometry)
-    if not np.isfinite(coordinates).all():
-        raise InvalidRequest(f"some coordinates lie outside the area where {crs} can be converted to WGS84")
-    _check_lon_lat(geometry, "WGS84 after conversion from " + crs)
-    dimension = int(shapely.get_dimensions(geometry))
-    if dimension > 0:
-        _require_valid(geometry)
-    if dimension == 2:
-        geometry = shapely.orient_polygons(geometry)
-    area = abs(GEOD.geometry_area_perimeter(geometry)[0]) if dimension == 2 else 0.0
-    if area > MAX_AREA_KM2 * 1e6:
-        raise PayloadTooLarge(
-            f"the site covers {area / 1e6:.1f} km²; the limit is {MAX_AREA_KM2:.0f} km²: check it in smaller parts"
-        )
-    length = GEOD.geometry_length(geometry) if dimension == 1 else 0.0
-    return Site(geometry, dimension, area, length, vertices)
-
-
-def _check_lon_lat(geometry: BaseGeometry, crs: str) -> None:
-    minx, miny, maxx, maxy = geometry.bounds
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InvalidRequest(
-            f"coordinates {geometry.bounds} are not longitude/latitude in {crs}: give [longitude, latitude] "
-            "in degrees, or declare the CRS (crs=EPSG:4527, EPSG:4548 for Gauss-Krüger metres)"
-        )
 
 
 # --- database -----------------------------------------------------------------------
