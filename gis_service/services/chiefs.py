@@ -13,6 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from gis_service.errors import NotFound
+from layers import geojson
 from layers.catalog import Catalog, Layer
 
 RIVER_REACH_M = 500.0
@@ -101,8 +102,8 @@ def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
 async def jurisdiction_geojson(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> list[dict[str, Any]]:
     """The chief's units as GeoJSON features (for maps)."""
     statement = sql.SQL(
-        "SELECT j.layer, j.id, j.name, ST_AsGeoJSON(j.geom, 6)::json AS geometry FROM ({}) AS j ORDER BY j.layer, j.id"
-    ).format(_jurisdiction_query(catalog))
+        "SELECT j.layer, j.id, j.name, ST_AsGeoJSON(j.geom, {})::json AS geometry FROM ({}) AS j ORDER BY j.layer, j.id"
+    ).format(sql.Literal(geojson.COORDINATE_DECIMALS), _jurisdiction_query(catalog))
     cursor = await conn.execute(statement, {"chief": chief_id})
     return _rows(cursor.description, await cursor.fetchall())
 

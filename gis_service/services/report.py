@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from gis_service.services import chiefs as chief_service
 from gis_service.services.layers import layer_states
 from gis_service.services.site import Site
+from layers import geojson
 from layers.catalog import Catalog
 
 TEMPLATES = jinja2.Environment(
@@ -80,21 +81,21 @@ async def _features(
         props = [
             p for p in (layer.name_property, "segment", "zone", "function_type", "category") if layer.get_property(p)
         ]
-        statement = sql.SQL(
-            """
-            SELECT json_build_object(
-                'type', 'Feature', 'id', t.{id},
-                'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_ClipByBox2D(
-                    t.{geom}, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)), %(tolerance)s), 6)::json,
-                'properties', json_build_object('layer', {layer_id}, 'id', t.{id}, {props}))
-            FROM {table} AS t WHERE t.{id} = ANY(%(ids)s)
-            """
-        ).format(
-            id=sql.Identifier(layer.id_column),
-            geom=sql.Identifier(layer.geometry_column),
-            layer_id=sql.Literal(layer.id),
-            props=sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(p), sql.Identifier(p)) for p in props),
-            table=sql.Identifier(layer.table),
+        geometry = sql.SQL(
+            "ST_SimplifyPreserveTopology(ST_ClipByBox2D({}, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)),"
+            " %(tolerance)s)"
+        ).format(geojson.column("t", layer.geometry_column))
+        properties = geojson.properties_object(
+            [
+                ("layer", sql.Literal(layer.id)),
+                ("id", geojson.column("t", layer.id_column)),
+                *((p, geojson.column("t", p)) for p in props),
+            ]
+        )
+        statement = sql.SQL("SELECT {} FROM {} AS t WHERE t.{} = ANY(%(ids)s)").format(
+            geojson.feature(geojson.column("t", layer.id_column), geometry, properties),
+            sql.Identifier(layer.table),
+            sql.Identifier(layer.id_column),
         )
         x0, y0, x1, y1 = view
         params = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "tolerance": SIMPLIFY_DEGREES, "ids": ids}
