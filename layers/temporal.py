@@ -43,13 +43,13 @@ def _instant(text: str) -> dt.date:
         if len(value) == 10:
             return dt.date.fromisoformat(value)
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise TemporalError(
             f"datetime {text!r} is not an RFC 3339 date or date-time; use e.g. 2023-06-01, "
             "2023-06-01T08:00:00Z, an interval 2023-01-01/2023-12-31 or an open one 2023-01-01/.. or ../2023-12-31"
         ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC)
     return moment.date()
 
 

@@ -97,7 +97,10 @@ def test_datetime_on_a_collection_without_temporal_property(client: TestClient) 
     assert "datetime applies to: protected_area, redline" in detail
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-01-01/2023-01-01", "2023/2024/2025", "2024-02-30", ".."])
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "2024-01-01/2023-01-01", "2023/2024/2025", "2024-02-30", "..", "9999-12-31T23:59:59-01:00", "x\x00"],
+)
 def test_malformed_datetime_is_refused(client: TestClient, value: str) -> None:
     response = client.get("/ogc/collections/redline/items", params={"datetime": value})
     assert response.status_code == 400, response.text
@@ -179,6 +182,25 @@ def test_number_matched_on_the_first_page(
     assert second["numberMatched"] == expected
     beyond = get_items(client, layer, **{**params, "limit": 2, "offset": expected + 5})
     assert beyond["numberReturned"] == 0 and beyond["numberMatched"] == expected
+
+
+def test_large_unfiltered_collections_use_the_planner_estimate(
+    client: TestClient, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gis_service.services import features
+
+    db.execute("ANALYZE station")
+    db.execute("ANALYZE protected_area")
+    estimate = db.execute("SELECT reltuples FROM pg_class WHERE oid = 'station'::regclass").fetchone()[0]
+    monkeypatch.setattr(features, "EXACT_COUNT_ROWS", 10)  # as if station were a large table
+    monkeypatch.setattr(features, "ESTIMATED_EXTENT_ROWS", 10)
+    page = get_items(client, "station", limit=2)
+    assert page["numberMatched"] == int(estimate)
+    filtered = get_items(client, "station", limit=2, filter="id > 3")
+    assert filtered["numberMatched"] == len(ids_where(db, "station", "id > 3"))  # filtered: still exact
+    start, end = db.execute("SELECT min(established), max(established) FROM protected_area").fetchone()
+    interval = client.get("/ogc/collections/protected_area").json()["extent"]["temporal"]["interval"]
+    assert interval == [[f"{start}-01-01T00:00:00Z", f"{end}-12-31T23:59:59Z"]]  # from the statistics
 
 
 # -- filter-crs and CQL2-JSON ----------------------------------------------------------------

@@ -364,9 +364,11 @@ async def temporal_extent(conn: AsyncConnection, layer: Layer) -> list[str | Non
     if await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
         kind = sql.SQL("int[]" if layer.get_property(start).type == "integer" else "date[]")  # type: ignore[union-attr]
         statement = sql.SQL(
-            "SELECT min(v), max(v), false FROM pg_stats, unnest(histogram_bounds::text::{}) AS v"
+            "SELECT min(v), max(v), false FROM pg_stats,"
+            " unnest(coalesce(histogram_bounds::text::{kind}, '{{}}')"
+            " || coalesce(most_common_vals::text::{kind}, '{{}}')) AS v"
             " WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = ANY(%(columns)s)"
-        ).format(kind)
+        ).format(kind=kind)
         cursor = await conn.execute(statement, {"table": layer.table, "columns": [start, last]})
     else:
         cursor = await conn.execute(extent_sql(layer))
