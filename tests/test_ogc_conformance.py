@@ -412,6 +412,7 @@ def test_html_items_table_with_paging(client: TestClient, db: psycopg.Connection
     assert re.search(r'href="[^"]*offset=0[^"]*f=html" rel="prev"', response.text.replace("&amp;", "&"))
     total = db.execute("SELECT count(*) FROM station").fetchone()[0]
     assert f"of {total}" in response.text
+    assert "<td>true</td>" in response.text and ">True<" not in response.text  # is_sample, spelt as in JSON
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,16 @@ def with_format(href: str, fmt: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def shown(value: Any) -> str:
+    """A property value as a table cell: JSON spelling for booleans, empty for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+TEMPLATES.filters["shown"] = shown
 TEMPLATES.filters["html_href"] = lambda href: with_format(href, "html")
 TEMPLATES.filters["json_href"] = lambda href: with_format(href, "json")
 
