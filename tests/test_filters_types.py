@@ -131,3 +131,43 @@ def test_cql2_json_filter_is_type_checked_too(client: TestClient) -> None:
     )
     assert response.status_code == 400
     assert "area_km2 is a number" in response.json()["detail"]
+
+
+AREA = "POLYGON((118.0 24.4, 118.2 24.4, 118.2 24.6, 118.0 24.6, 118.0 24.4))"
+
+
+@pytest.mark.parametrize(
+    ("function", "postgis"),
+    [
+        ("S_INTERSECTS", "ST_Intersects"),
+        ("S_WITHIN", "ST_Within"),
+        ("S_CONTAINS", "ST_Contains"),
+        ("S_DISJOINT", "ST_Disjoint"),
+        ("S_EQUALS", "ST_Equals"),
+        ("S_TOUCHES", "ST_Touches"),
+        ("S_OVERLAPS", "ST_Overlaps"),
+        ("S_CROSSES", "ST_Crosses"),
+    ],
+)
+@pytest.mark.parametrize(
+    "literal", [AREA, "GEOMETRYCOLLECTION(POINT(118.1 24.5), LINESTRING(118.0 24.45, 118.3 24.55))"]
+)
+def test_spatial_functions_match_postgis(
+    client: TestClient, db: psycopg.Connection, function: str, postgis: str, literal: str
+) -> None:
+    response = client.get(
+        "/ogc/collections/protected_area/items", params={"filter": f"{function}(geometry, {literal})", "limit": 1000}
+    )
+    assert response.status_code == 200, response.text
+    query = f"SELECT id FROM protected_area WHERE {postgis}(geom, ST_GeomFromText(%s, 4326))"
+    expected = {row[0] for row in db.execute(query, [literal]).fetchall()}
+    assert {f["id"] for f in response.json()["features"]} == expected
+
+
+def test_legacy_cql_text_name_is_accepted(client: TestClient, db: psycopg.Connection) -> None:
+    """GDAL 3.6 and older clients name CQL2 text `cql-text`."""
+    response = client.get(
+        "/ogc/collections/protected_area/items", params={"filter": "area_ha > 100", "filter-lang": "cql-text"}
+    )
+    assert response.status_code == 200, response.text
+    assert {f["id"] for f in response.json()["features"]} == ids_where(db, "protected_area", "area_ha > 100")
