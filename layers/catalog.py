@@ -112,6 +112,18 @@ class TileOptions(_Strict):
     buffer: int = Field(default=64, ge=0, le=1024)
 
 
+class Temporal(_Strict):
+    """The properties holding a feature's time, for OGC API ``datetime`` and the temporal extent.
+
+    ``start`` alone makes each feature an instant (its date, or its year); with ``end`` a
+    feature spans ``[start, end]`` and an empty ``end`` leaves it open (still in force).
+    Each is a ``date`` property, or an ``integer`` one holding a calendar year.
+    """
+
+    start: Identifier
+    end: Identifier | None = None
+
+
 class Layer(_Strict):
     """One vector layer: where its data lives, what it exposes and how it looks."""
 
@@ -138,11 +150,19 @@ class Layer(_Strict):
         description="Property whose values split the layer into separate coverages (e.g. watershed level).",
     )
     style: Style
+    temporal: Temporal | None = Field(
+        default=None, description="Properties giving each feature's time (OGC API datetime); none by default."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Layer:
         if self.minzoom > self.maxzoom:
             raise ValueError(f"minzoom {self.minzoom} is greater than maxzoom {self.maxzoom}")
+        if self.temporal is not None:
+            for key, name in (("start", self.temporal.start), ("end", self.temporal.end)):
+                prop = self.get_property(name) if name else None
+                if name and (prop is None or prop.type not in ("date", "integer")):
+                    raise ValueError(f"temporal.{key} {name!r} must be a date or integer (year) property of the layer")
         names = [p.name for p in self.properties]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -1,69 +1,73 @@
-"""OGC API – Features (Part 1 Core + GeoJSON, Part 2 CRS, Part 3 CQL2 text filtering) under ``/ogc``.
+"""OGC API – Features (Part 1 Core + GeoJSON + HTML, Part 2 CRS, Part 3 CQL2 filtering, sorting) under ``/ogc``.
 
-Works unchanged with GDAL's OAPIF driver, OWSLib and QGIS. Query parameters that are not
-part of the API (nor a property of the collection, for equality filters) are refused with
-400, as Part 1 requires.
+Works unchanged with GDAL's OAPIF driver, OWSLib and QGIS; browsers get HTML views
+(``f=html`` or their ``Accept``). Query parameters that are not part of the API (nor a
+property of the collection, for equality filters) are refused with 400, as Part 1 requires.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
-from gis_service.errors import InvalidRequest, NotFound
+from gis_service.errors import InvalidRequest
+from gis_service.routers import ogc_html
 from gis_service.routers.deps import base_url, get_catalog, get_connection
 from gis_service.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
-from gis_service.services import features
+from gis_service.services import features, resolve
 from layers.catalog import Catalog, Layer
-from layers.filters import FilterError, parse_filter
-from layers.history import HistoryError, parse_asof, require_history
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+HTML = ogc_html.HTML
 SCHEMA_JSON = "application/schema+json"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+REL_SORTABLES = "http://www.opengis.net/def/rel/ogc/1.0/sortables"
+OAS30 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
     "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
     *TILES_CONFORMANCE,
 ]
+"""Conformance classes. The OpenAPI class of Part 1 (``conf/oas30``) is declared only when the
+service's API definition really is OpenAPI 3.0 (see :func:`_openapi_version`); FastAPI writes
+3.1, for which Part 1 defines no class."""
 
 ITEMS_PARAMETERS = {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs"}
 ITEMS_PARAMETERS |= {"properties", "sortby", "f", "datetime", "revision", "asof"}
 
 Format = Annotated[
-    str | None,
-    Query(description="Output format: `json` (GeoJSON for features); the default", pattern="^(json|geojson)$"),
+    Literal["json", "geojson", "html"] | None,
+    Query(
+        description="Output format: `json` (GeoJSON for features, the default for API clients) or `html` "
+        "(the default for browsers, by their Accept header)"
+    ),
 ]
 LayerId = Annotated[str, Path(description="Collection (layer) id, e.g. `redline`", examples=["redline"])]
-
-
-def _layer(catalog: Catalog, layer_id: str) -> Layer:
-    if layer_id not in catalog:
-        raise NotFound(f"collection {layer_id!r} does not exist; collections: {', '.join(catalog.ids)}")
-    return catalog.get(layer_id)
 
 
 def _json(document: dict[str, Any], media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
@@ -77,48 +81,89 @@ def _link(href: str, rel: str, media_type: str, title: str | None = None) -> dic
     return link
 
 
+def _self_links(href: str, media_type: str = JSON) -> list[dict[str, str]]:
+    """``self`` in JSON and its ``alternate`` HTML view."""
+    return [
+        _link(href, "self", media_type, "This document"),
+        _link(ogc_html.with_format(href, "html"), "alternate", HTML, "This document as HTML"),
+    ]
+
+
+def _reply(
+    request: Request,
+    f: str | None,
+    base: str,
+    document: dict[str, Any],
+    template: str,
+    media_type: str = JSON,
+    **context: Any,
+) -> Response:
+    """The document as JSON, or as its HTML view when the request asks for HTML."""
+    if ogc_html.wants_html(request, f):
+        query = f"?{request.url.query}" if request.url.query else ""
+        here = f"{base}{request.url.path}{query}"
+        return ogc_html.render(template, doc=document, root=f"{base}/ogc", self_href=here, **context)
+    return _json(document, media_type, headers={"Vary": "Accept"})
+
+
+def _openapi_version(request: Request) -> str:
+    """The major.minor version of the OpenAPI document the service publishes (3.1 for FastAPI)."""
+    return ".".join(str(request.app.openapi_version).split(".")[:2])
+
+
 def _timestamp() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+RESPONSES_JSON = {200: {"content": {JSON: {}, HTML: {}}}}
+NOT_FOUND = {404: {"description": "No such collection"}}
+
+
 @router.get("/", include_in_schema=False, response_class=Response)
-@router.get("", summary="OGC API landing page", response_class=Response, responses={200: {"content": {JSON: {}}}})
-async def landing(base: str = Depends(base_url), f: Format = None) -> Response:
+@router.get("", summary="OGC API landing page", response_class=Response, responses=RESPONSES_JSON)
+async def landing(request: Request, base: str = Depends(base_url), f: Format = None) -> Response:
     """Links to the API definition, the conformance declaration and the collections."""
     root = f"{base}/ogc"
-    return _json(
-        {
-            "title": "EcoMap Xiamen – OGC API Features",
-            "description": "Ecological red lines, protected areas, water-source zones, watersheds, rivers, bays, "
-            "stations and districts of Xiamen (生态环境一张图). Demo data is flagged is_sample.",
-            "links": [
-                _link(root, "self", JSON, "This document"),
-                _link(f"{base}/openapi.json", "service-desc", OPENAPI, "The API definition"),
-                _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
-                _link(f"{root}/conformance", "conformance", JSON, "Conformance classes"),
-                _link(f"{root}/collections", "data", JSON, "The collections"),
-                _link(
-                    f"{root}/tileMatrixSets",
-                    "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
-                    JSON,
-                    "Tile matrix sets (OGC API - Tiles)",
-                ),
-            ],
-        }
-    )
+    openapi = f"application/vnd.oai.openapi+json;version={_openapi_version(request)}"
+    document = {
+        "title": "EcoMap Xiamen – OGC API Features",
+        "description": "Ecological red lines, protected areas, water-source zones, watersheds, rivers, bays, "
+        "stations and districts of Xiamen (生态环境一张图). Demo data is flagged is_sample.",
+        "links": [
+            *_self_links(root),
+            _link(f"{base}/openapi.json", "service-desc", openapi, "The API definition"),
+            _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
+            _link(f"{root}/conformance", "conformance", JSON, "Conformance classes"),
+            _link(f"{root}/collections", "data", JSON, "The collections"),
+            _link(
+                f"{root}/tileMatrixSets",
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON,
+                "Tile matrix sets (OGC API - Tiles)",
+            ),
+        ],
+    }
+    return _reply(request, f, base, document, "landing.html", title="EcoMap Xiamen OGC API")
 
 
-@router.get(
-    "/conformance", summary="Conformance declaration", response_class=Response, responses={200: {"content": {JSON: {}}}}
-)
-async def conformance(f: Format = None) -> Response:
+@router.get("/conformance", summary="Conformance declaration", response_class=Response, responses=RESPONSES_JSON)
+async def conformance(request: Request, base: str = Depends(base_url), f: Format = None) -> Response:
     """The OGC conformance classes this API implements."""
-    return _json({"conformsTo": CONFORMANCE})
+    classes = list(CONFORMANCE)
+    if _openapi_version(request) == "3.0":  # Part 1 defines an OpenAPI class for 3.0 only
+        classes.insert(2, OAS30)
+    return _reply(request, f, base, {"conformsTo": classes}, "conformance.html", title="Conformance")
 
 
 async def _collection_document(conn: AsyncConnection, layer: Layer, base: str) -> dict[str, Any]:
     url = f"{base}/ogc/collections/{layer.id}"
-    extent = await features.layer_extent(conn, layer)
+    extent: dict[str, Any] = {}
+    bbox = await features.layer_extent(conn, layer)
+    if bbox is not None:
+        extent["spatial"] = {"bbox": [bbox], "crs": features.CRS84}
+    interval = await features.temporal_extent(conn, layer)
+    if interval is not None:
+        extent["temporal"] = {"interval": [interval], "trs": features.TRS_GREGORIAN}
     document: dict[str, Any] = {
         "id": layer.id,
         "title": f"{layer.title.zh} {layer.title.en}",
@@ -127,24 +172,21 @@ async def _collection_document(conn: AsyncConnection, layer: Layer, base: str) -
         "crs": list(features.SUPPORTED_CRS),
         "storageCrs": features.CRS84,
         "links": [
-            _link(url, "self", JSON, "This collection"),
+            *_self_links(url),
             _link(f"{url}/items", "items", GEOJSON, "Features as GeoJSON"),
             _link(f"{url}/queryables", REL_QUERYABLES, SCHEMA_JSON, "Queryable properties"),
+            _link(f"{url}/sortables", REL_SORTABLES, SCHEMA_JSON, "Sortable properties"),
             _link(f"{url}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "Vector tilesets"),
         ],
     }
-    if extent is not None:
-        document["extent"] = {"spatial": {"bbox": [extent], "crs": features.CRS84}}
+    if extent:
+        document["extent"] = extent
     return document
 
 
-@router.get(
-    "/collections",
-    summary="The collections (layers)",
-    response_class=Response,
-    responses={200: {"content": {JSON: {}}}},
-)
+@router.get("/collections", summary="The collections (layers)", response_class=Response, responses=RESPONSES_JSON)
 async def collections(
+    request: Request,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     base: str = Depends(base_url),
@@ -152,42 +194,85 @@ async def collections(
 ) -> Response:
     """Every catalog layer as a feature collection, with its extent and links."""
     documents = [await _collection_document(conn, layer, base) for layer in catalog]
-    return _json({"links": [_link(f"{base}/ogc/collections", "self", JSON, "This document")], "collections": documents})
+    document = {"links": _self_links(f"{base}/ogc/collections"), "collections": documents}
+    return _reply(request, f, base, document, "collections.html", title="Collections")
 
 
 @router.get(
     "/collections/{layer}",
     summary="One collection",
     response_class=Response,
-    responses={200: {"content": {JSON: {}}}, 404: {"description": "No such collection"}},
+    responses={**RESPONSES_JSON, **NOT_FOUND},
 )
 async def collection(
     layer: LayerId,
+    request: Request,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     base: str = Depends(base_url),
     f: Format = None,
 ) -> Response:
-    """A collection's description: title, extent computed from its data, CRSs, links."""
-    return _json(await _collection_document(conn, _layer(catalog, layer), base))
+    """A collection's description: title, spatial and temporal extent computed from its data, CRSs, links."""
+    document = await _collection_document(conn, resolve.layer(catalog, layer), base)
+    return _reply(request, f, base, document, "collection.html", title=document["title"])
+
+
+SCHEMA_RESPONSES = {200: {"content": {SCHEMA_JSON: {}, HTML: {}}}, **NOT_FOUND}
 
 
 @router.get(
     "/collections/{layer}/queryables",
     summary="Queryable properties (JSON Schema)",
     response_class=Response,
-    responses={200: {"content": {SCHEMA_JSON: {}}}, 404: {"description": "No such collection"}},
+    responses=SCHEMA_RESPONSES,
 )
 async def queryables(
-    layer: LayerId, catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url), f: Format = None
+    layer: LayerId,
+    request: Request,
+    catalog: Catalog = Depends(get_catalog),
+    base: str = Depends(base_url),
+    f: Format = None,
 ) -> Response:
     """The properties usable in `filter` and as `?property=value` equality filters."""
-    chosen = _layer(catalog, layer)
+    chosen = resolve.layer(catalog, layer)
     schema = features.queryables_schema(chosen, f"{base}/ogc/collections/{chosen.id}/queryables")
-    return _json(schema, SCHEMA_JSON)
+    explanation = "properties usable in filter (CQL2) and as ?property=value equality filters"
+    return _reply(
+        request,
+        f,
+        base,
+        schema,
+        "schema.html",
+        SCHEMA_JSON,
+        title=f"Queryables of {chosen.id}",
+        explanation=explanation,
+    )
 
 
-def _items_query(request: Request, layer: Layer, limit: int, offset: int) -> features.ItemsQuery:
+@router.get(
+    "/collections/{layer}/sortables",
+    summary="Sortable properties (JSON Schema)",
+    response_class=Response,
+    responses=SCHEMA_RESPONSES,
+)
+async def sortables(
+    layer: LayerId,
+    request: Request,
+    catalog: Catalog = Depends(get_catalog),
+    base: str = Depends(base_url),
+    f: Format = None,
+) -> Response:
+    """The properties usable in `sortby` (OGC API – Features Part 8, Sorting)."""
+    chosen = resolve.layer(catalog, layer)
+    schema = features.sortables_schema(chosen, f"{base}/ogc/collections/{chosen.id}/sortables")
+    explanation = "properties usable in sortby (e.g. sortby=-area_km2,name)"
+    title = f"Sortables of {chosen.id}"
+    return _reply(request, f, base, schema, "schema.html", SCHEMA_JSON, title=title, explanation=explanation)
+
+
+def _items_query(
+    request: Request, layer: Layer, catalog: Catalog, limit: int, offset: int, revision: int | None
+) -> features.ItemsQuery:
     """Validate the items query string (unknown parameters are refused)."""
     params = request.query_params
     equals: dict[str, Any] = {}
@@ -201,34 +286,19 @@ def _items_query(request: Request, layer: Layer, limit: int, offset: int) -> fea
                 f"or a property of {layer.id} for equality filters: {', '.join(layer.property_names)}"
             )
         equals[key] = features.coerce_value(prop, params[key])
-    if params.get("datetime"):
-        raise InvalidRequest(f"collection {layer.id} has no temporal property: remove the datetime parameter")
     crs = features.parse_crs(params.get("crs"))
     bbox_crs = features.parse_crs(params.get("bbox-crs"), "bbox-crs")
-    features.parse_crs(params.get("filter-crs"), "filter-crs")
+    filter_crs = features.parse_crs(params.get("filter-crs"), "filter-crs")
     bbox = features.parse_bbox(params["bbox"], bbox_crs) if params.get("bbox") else None
+    language = features.filter_language(params.get("filter-lang"))
     compiled = None
     if params.get("filter"):
-        language = params.get("filter-lang", "cql2-text")
-        if language != "cql2-text":
-            raise InvalidRequest(f"filter-lang {language!r} is not supported; use filter-lang=cql2-text")
-        try:
-            compiled = parse_filter(params["filter"], layer)
-        except FilterError as exc:
-            raise InvalidRequest(str(exc)) from None
+        compiled = features.parse_items_filter(params["filter"], layer, language, filter_crs)
+    interval = None
+    if params.get("datetime"):
+        interval = features.parse_items_datetime(params["datetime"], layer, list(catalog))
     properties = features.parse_properties(params["properties"], layer) if "properties" in params else None
     sortby = features.parse_sortby(params["sortby"], layer) if params.get("sortby") else []
-    revision = int(params["revision"]) if params.get("revision") else None  # validated by the route (ge=0)
-    asof = params.get("asof") or None
-    if revision is not None or asof is not None:
-        try:
-            require_history(layer)
-            if revision is not None and asof is not None:
-                raise HistoryError("give either revision or asof, not both")
-            if asof is not None:
-                parse_asof(asof)
-        except HistoryError as exc:
-            raise InvalidRequest(str(exc)) from None
     return features.ItemsQuery(
         limit=min(limit, features.MAX_LIMIT),
         offset=offset,
@@ -239,24 +309,43 @@ def _items_query(request: Request, layer: Layer, limit: int, offset: int) -> fea
         sortby=sortby,
         crs=crs,
         revision=revision,
-        asof=asof,
+        datetime=interval,
     )
 
 
 def _page_url(request: Request, url: str, offset: int, limit: int) -> str:
-    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit", "f")]
     pairs += [("limit", str(limit)), ("offset", str(offset))]
     return f"{url}?{urlencode(pairs)}"
+
+
+ITEMS_DESCRIPTION = f"""A page of features. Other query parameters named after a property filter by equality
+(e.g. `?zone=核心区`).
+
+`datetime` (an instant `2023-06-01`, an interval `2023-01-01/2023-12-31`, or open `2023-01-01/..`,
+`../2023-12-31`) selects the features whose time intersects it, on collections with a temporal
+property (red lines: `valid_from`; protected areas: the year `established`); a feature's time
+is its calendar day or year, date-times count by their UTC day.
+
+`numberMatched` is on every page: exact when any filter, `bbox`, `datetime`, equality filter or
+`revision`/`asof` is given (a `COUNT` of the filtered query, or known from the last page); for an
+unfiltered collection exact up to {features.EXACT_COUNT_ROWS:,} rows and the planner's estimate
+(`pg_class.reltuples`, refreshed by ANALYZE) for larger tables.
+
+`filter` is CQL2 text (`filter-lang=cql2-text`, the default) or CQL2-JSON (`filter-lang=cql2-json`);
+values are checked against the property types (see `/queryables`). Coordinates in a filter are
+CRS84 lon/lat, or lat/lon with `filter-crs=http://www.opengis.net/def/crs/EPSG/0/4490`."""
 
 
 @router.get(
     "/collections/{layer}/items",
     summary="Features of a collection (GeoJSON)",
+    description=ITEMS_DESCRIPTION,
     response_class=Response,
     responses={
-        200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection with paging links"},
+        200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A GeoJSON FeatureCollection with paging links"},
         400: {"description": "A malformed parameter, unknown property or invalid CQL2 filter"},
-        404: {"description": "No such collection"},
+        404: {"description": "No such collection, or a revision that does not exist"},
     },
 )
 async def items(
@@ -270,22 +359,41 @@ async def items(
         str | None, Query(description="minlon,minlat,maxlon,maxlat (in bbox-crs; CRS84 by default)", max_length=400)
     ] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of bbox", max_length=200)] = None,
+    datetime: Annotated[
+        str | None,
+        Query(
+            description="An instant (`2023-06-01`) or interval (`2023-01-01/2023-12-31`, `2023-01-01/..`, "
+            "`../2023-12-31`) the features' time must intersect",
+            max_length=100,
+        ),
+    ] = None,
     crs: Annotated[
         str | None,
         Query(description=f"Output CRS: {features.CRS84} (default) or {features.CGCS2000} (lat/lon)", max_length=200),
     ] = None,
     filter_text: Annotated[
-        str | None, Query(alias="filter", description="CQL2 text, e.g. `zone = '核心区'`", max_length=4000)
+        str | None,
+        Query(alias="filter", description="CQL2 text, e.g. `zone = '核心区'`, or CQL2-JSON", max_length=4000),
     ] = None,
     filter_lang: Annotated[
-        str | None, Query(alias="filter-lang", description="Only `cql2-text`", max_length=40)
+        str | None,
+        Query(alias="filter-lang", description="`cql2-text` (default) or `cql2-json`", max_length=40),
     ] = None,
-    filter_crs: Annotated[str | None, Query(alias="filter-crs", description="Only CRS84", max_length=200)] = None,
+    filter_crs: Annotated[
+        str | None,
+        Query(
+            alias="filter-crs",
+            description=f"CRS of the coordinates in filter: {features.CRS84} (default, lon/lat) or "
+            f"{features.CGCS2000} (lat/lon)",
+            max_length=200,
+        ),
+    ] = None,
     properties: Annotated[
         str | None, Query(description="Comma-separated properties to return", max_length=2000)
     ] = None,
     sortby: Annotated[
-        str | None, Query(description="e.g. `name,-area_km2` (`-` descending); ties by id", max_length=400)
+        str | None,
+        Query(description="e.g. `name,-area_km2` (`-` descending; see /sortables); ties by id", max_length=400),
     ] = None,
     revision: Annotated[
         int | None, Query(ge=0, description="Features as of this revision (red lines, protected areas)")
@@ -298,14 +406,15 @@ async def items(
     catalog: Catalog = Depends(get_catalog),
     base: str = Depends(base_url),
 ) -> Response:
-    """A page of features. Other query parameters named after a property filter by equality
-    (e.g. `?zone=核心区`). `numberMatched` is given only when the last page is reached."""
-    chosen = _layer(catalog, layer)
-    query = _items_query(request, chosen, limit, offset)
+    chosen = resolve.layer(catalog, layer)
+    selected_revision = await resolve.revision(conn, chosen, revision, asof)
+    query = _items_query(request, chosen, catalog, limit, offset, selected_revision)
     page = await features.fetch_items(conn, chosen, query)
     url = f"{base}/ogc/collections/{chosen.id}/items"
+    here = _page_url(request, url, query.offset, query.limit)
     links = [
-        _link(_page_url(request, url, query.offset, query.limit), "self", GEOJSON, "This page"),
+        _link(here, "self", GEOJSON, "This page"),
+        _link(ogc_html.with_format(here, "html"), "alternate", HTML, "This page as HTML"),
         _link(f"{base}/ogc/collections/{chosen.id}", "collection", JSON, "The collection"),
     ]
     if page.has_more:
@@ -313,24 +422,36 @@ async def items(
     if query.offset > 0:
         previous = max(0, query.offset - query.limit)
         links.append(_link(_page_url(request, url, previous, query.limit), "prev", GEOJSON, "Previous page"))
-    head: dict[str, Any] = {"type": "FeatureCollection"}
-    matched = page.number_matched(query.offset)
-    if matched is not None:
-        head["numberMatched"] = matched
+    head: dict[str, Any] = {"type": "FeatureCollection", "numberMatched": page.number_matched}
     head.update(numberReturned=len(page.features), timeStamp=_timestamp(), links=links)
+    if ogc_html.wants_html(request, f):
+        columns = query.properties if query.properties is not None else chosen.property_names
+        return ogc_html.render(
+            "items.html",
+            doc=head,
+            features=[json.loads(feature) for feature in page.features],
+            columns=columns,
+            title=f"{chosen.title.zh} {chosen.title.en}",
+            root=f"{base}/ogc",
+            self_href=here,
+            items_href=url,
+            collection_href=f"{base}/ogc/collections/{chosen.id}",
+        )
     prefix = json.dumps(head, ensure_ascii=False)[:-1]
     body = prefix + ',"features":[' + ",".join(page.features) + "]}"
-    return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{query.crs}>"})
+    headers = {"Content-Crs": f"<{query.crs}>", "Vary": "Accept"}
+    return Response(body, media_type=GEOJSON, headers=headers)
 
 
 @router.get(
     "/collections/{layer}/items/{feature_id}",
     summary="One feature (GeoJSON)",
     response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "No such collection or feature"}},
+    responses={200: {"content": {GEOJSON: {}, HTML: {}}}, 404: {"description": "No such collection or feature"}},
 )
 async def item(
     layer: LayerId,
+    request: Request,
     feature_id: Annotated[str, Path(description="Feature id", max_length=40)],
     crs: Annotated[str | None, Query(description="Output CRS (see items)", max_length=200)] = None,
     f: Format = None,
@@ -339,13 +460,26 @@ async def item(
     base: str = Depends(base_url),
 ) -> Response:
     """A single feature by its stable id."""
-    chosen = _layer(catalog, layer)
+    chosen = resolve.layer(catalog, layer)
     output_crs = features.parse_crs(crs)
     feature = await features.fetch_item(conn, chosen, feature_id, output_crs)
     url = f"{base}/ogc/collections/{chosen.id}"
+    here = f"{url}/items/{feature_id}"
     links = [
-        _link(f"{url}/items/{feature_id}", "self", GEOJSON, "This feature"),
+        _link(here, "self", GEOJSON, "This feature"),
+        _link(ogc_html.with_format(here, "html"), "alternate", HTML, "This feature as HTML"),
         _link(url, "collection", JSON, "The collection"),
     ]
+    if ogc_html.wants_html(request, f):
+        document = json.loads(feature)
+        return ogc_html.render(
+            "item.html",
+            doc=document,
+            geometry_text=json.dumps(document.get("geometry"), ensure_ascii=False)[:20000],
+            title=f"{chosen.title.en} {feature_id}",
+            root=f"{base}/ogc",
+            self_href=here,
+            collection_href=url,
+        )
     body = feature[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}"
-    return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{output_crs}>"})
+    return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{output_crs}>", "Vary": "Accept"})

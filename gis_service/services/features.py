@@ -5,8 +5,11 @@ text, so a page of features is never parsed in Python. Every identifier comes fr
 validated catalog through ``sql.Identifier``; every value (bbox, equality filters, CQL2
 literals, limit, offset) is a bound parameter.
 
-``numberMatched`` is only reported when it is known for free: when the last page is
-reached (offset + features returned). A full ``COUNT(*)`` is never run per page.
+``numberMatched`` is on every page: known for free on the last page (offset + features
+returned); otherwise an exact ``COUNT(*)`` of the filtered query when any selection is given
+(filter, bbox, datetime, property equality, revision), and for an unfiltered collection an
+exact count of small tables or the planner's estimate (``pg_class.reltuples``) beyond
+:data:`EXACT_COUNT_ROWS` rows, so a page of a large table never scans it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,17 @@ from psycopg import AsyncConnection, sql
 
 from gis_service.errors import InvalidRequest, NotFound
 from layers.catalog import Layer, LayerProperty
-from layers.filters import CompiledFilter
+from layers.filters import CompiledFilter, FilterError, parse_filter
 from layers.history import features_as_of_sql
+from layers.temporal import (
+    TemporalError,
+    TimeInterval,
+    as_timestamp,
+    datetime_condition,
+    extent_sql,
+    parse_datetime,
+    require_temporal,
+)
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CGCS2000 = "http://www.opengis.net/def/crs/EPSG/0/4490"
@@ -30,6 +42,13 @@ SUPPORTED_CRS: dict[str, int] = {CRS84: 4326, CGCS2000: 4490}
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+EXACT_COUNT_ROWS = 100_000
+"""Unfiltered collections up to this many rows (planner estimate) are counted exactly."""
+ESTIMATED_EXTENT_ROWS = 50_000
+"""Above this many rows the spatial and temporal extents come from the planner's statistics."""
+FILTER_LANGUAGES = {"cql2-text": "cql2-text", "cql2-json": "cql2-json", "cql-text": "cql2-text"}
+"""``filter-lang`` values; ``cql-text`` is the pre-CQL2 name some clients (GDAL 3.6) still send."""
+TRS_GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 MAX_SORT_KEYS = 5
 COORDINATE_DECIMALS = 7  # ~1 cm
 
@@ -57,23 +76,24 @@ class ItemsQuery:
     """(property, descending) pairs."""
     crs: str = CRS84
     revision: int | None = None
-    """The layer as of this revision (layers with history)."""
-    asof: str | None = None
-    """The layer as of this date or time (layers with history)."""
+    """The layer as of this revision (layers with history; ``asof`` is resolved to one)."""
+    datetime: TimeInterval | None = None
+    """Features whose time (the catalog's ``temporal`` properties) intersects this interval."""
+
+    @property
+    def selective(self) -> bool:
+        """True when anything narrows the collection (then numberMatched is counted exactly)."""
+        return bool(self.bbox or self.equals or self.filter or self.datetime is not None or self.revision is not None)
 
 
 @dataclass(frozen=True)
 class ItemsPage:
-    """One page of features as GeoJSON text, and whether more follow."""
+    """One page of features as GeoJSON text, whether more follow, and how many match in all."""
 
     features: list[str]
     has_more: bool
-
-    def number_matched(self, offset: int) -> int | None:
-        """The exact number of matching features when this page reveals it, else None."""
-        if self.has_more or (offset > 0 and not self.features):
-            return None
-        return offset + len(self.features)
+    number_matched: int | None = None
+    matched_is_estimate: bool = False
 
 
 def parse_crs(value: str | None, parameter: str = "crs") -> str:
@@ -110,9 +130,14 @@ def parse_bbox(text: str, bbox_crs: str = CRS84) -> tuple[float, float, float, f
 
 def coerce_value(prop: LayerProperty, raw: str) -> Any:
     """Convert a query-string value to the type of a catalog property (400 if it does not fit)."""
+    if "\x00" in raw:
+        raise InvalidRequest(f"{prop.name}: the value contains a NUL character (%00); remove it")
     try:
         if prop.type == "integer":
-            return int(raw)
+            number = int(raw)
+            if not -(2**63) <= number < 2**63:
+                raise InvalidRequest(f"{prop.name}={raw!r} is out of range for an integer (64 bits)")
+            return number
         if prop.type == "number":
             number = float(raw)
             if not math.isfinite(number):
@@ -187,12 +212,12 @@ def feature_select(layer: Layer, properties: list[str] | None, crs: str) -> sql.
     )
 
 
-def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, dict[str, Any]]:
-    """Compose the page query of a layer; fetches ``limit + 1`` rows to know whether more follow."""
-    params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
+def _selection(layer: Layer, query: ItemsQuery) -> tuple[sql.Composable, sql.Composable, dict[str, Any]]:
+    """The source (table or as-of subquery) and WHERE clause of a query, and their parameters."""
+    params: dict[str, Any] = {}
     table: sql.Composable = sql.Identifier(layer.table)
-    if query.revision is not None or query.asof is not None:
-        source, source_params = features_as_of_sql(layer, query.revision, query.asof)
+    if query.revision is not None:
+        source, source_params = features_as_of_sql(layer, query.revision)
         table = sql.SQL("({})").format(source)
         params.update(source_params)
     conditions: list[sql.Composable] = []
@@ -212,7 +237,18 @@ def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, di
     if query.filter is not None:
         conditions.append(sql.SQL("({})").format(query.filter.where))
         params.update(query.filter.params)
+    if query.datetime is not None:
+        condition, temporal_params = datetime_condition(layer, query.datetime)
+        conditions.append(condition)
+        params.update(temporal_params)
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    return table, where, params
+
+
+def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, dict[str, Any]]:
+    """Compose the page query of a layer; fetches ``limit + 1`` rows to know whether more follow."""
+    table, where, params = _selection(layer, query)
+    params.update(limit=query.limit + 1, offset=query.offset)
     order = [
         sql.SQL("t.{} {}").format(sql.Identifier(name), sql.SQL("DESC NULLS LAST" if desc else "ASC NULLS LAST"))
         for name, desc in query.sortby
@@ -235,12 +271,43 @@ def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, di
     )
 
 
+async def _estimated_rows(conn: AsyncConnection, layer: Layer) -> float:
+    """The planner's row estimate of the layer's table (-1 when never analysed)."""
+    cursor = await conn.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%(table)s)", {"table": layer.table}
+    )
+    row = await cursor.fetchone()
+    return float(row[0]) if row is not None and row[0] is not None else -1.0
+
+
+async def count_matched(conn: AsyncConnection, layer: Layer, query: ItemsQuery) -> tuple[int, bool]:
+    """How many features match the query, and whether that is the planner's estimate.
+
+    Exact (``COUNT(*)`` of the filtered query) when anything narrows the collection; an
+    unfiltered collection is counted exactly up to :data:`EXACT_COUNT_ROWS` rows, beyond
+    that ``pg_class.reltuples`` (kept by ANALYZE / autovacuum) is used.
+    """
+    if not query.selective:
+        estimate = await _estimated_rows(conn, layer)
+        if estimate > EXACT_COUNT_ROWS:
+            return int(estimate), True
+    table, where, params = _selection(layer, query)
+    cursor = await conn.execute(sql.SQL("SELECT count(*) FROM {} AS t{}").format(table, where), params)
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0, False
+
+
 async def fetch_items(conn: AsyncConnection, layer: Layer, query: ItemsQuery) -> ItemsPage:
-    """One page of a layer's features matching the query."""
+    """One page of a layer's features matching the query, with the number matched in all."""
     statement, params = build_items_query(layer, query)
     cursor = await conn.execute(statement, params)
     rows = [row[0] for row in await cursor.fetchall()]
-    return ItemsPage(rows[: query.limit], has_more=len(rows) > query.limit)
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    if not has_more and (rows or query.offset == 0):  # the last page tells the total for free
+        return ItemsPage(rows, has_more, query.offset + len(rows))
+    matched, estimate = await count_matched(conn, layer, query)
+    return ItemsPage(rows, has_more, matched, estimate)
 
 
 async def fetch_item(conn: AsyncConnection, layer: Layer, feature_id: str, crs: str = CRS84) -> str:
@@ -269,12 +336,8 @@ async def layer_extent(conn: AsyncConnection, layer: Layer) -> list[float] | Non
     """
     table = sql.Identifier(layer.table)
     geom = sql.Identifier(layer.geometry_column)
-    cursor = await conn.execute(
-        "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%(table)s)", {"table": layer.table}
-    )
-    row = await cursor.fetchone()
     box_sql: sql.Composable
-    if row is not None and row[0] > 50_000:
+    if await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
         box_sql = sql.SQL("SELECT ST_EstimatedExtent({}, {})::box2d").format(
             sql.Literal(layer.table), sql.Literal(layer.geometry_column)
         )
@@ -288,21 +351,71 @@ async def layer_extent(conn: AsyncConnection, layer: Layer) -> list[float] | Non
     return [round(float(v), 7) for v in row]
 
 
-def queryables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
-    """The JSON Schema of a layer's queryable properties (OGC API – Features Part 3)."""
-    properties: dict[str, Any] = {
-        "geometry": {"x-ogc-role": "primary-geometry", "format": f"geometry-{layer.geometry_type.lower()}"},
-        layer.id_column: {"x-ogc-role": "id", "type": "integer", "title": "Feature id"},
-    }
-    for prop in layer.properties:
-        entry: dict[str, Any] = {"title": prop.title.en, "description": prop.description or prop.title.zh}
-        if prop.type == "date":
-            entry.update(type="string", format="date")
-        else:
-            entry["type"] = prop.type
-        if prop.values:
-            entry["enum"] = list(prop.values)
-        properties[prop.name] = entry
+async def temporal_extent(conn: AsyncConnection, layer: Layer) -> list[str | None] | None:
+    """The layer's time span [first, last] as RFC 3339 (None = open end), None without a
+    temporal property or data.
+
+    Small tables are read (``min``/``max``); above :data:`ESTIMATED_EXTENT_ROWS` rows the
+    bounds of the planner's histogram are used (an estimate, no scan).
+    """
+    if layer.temporal is None:
+        return None
+    start, last = layer.temporal.start, layer.temporal.end or layer.temporal.start
+    if await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
+        kind = sql.SQL("int[]" if layer.get_property(start).type == "integer" else "date[]")  # type: ignore[union-attr]
+        statement = sql.SQL(
+            "SELECT min(v), max(v), false FROM pg_stats,"
+            " unnest(coalesce(histogram_bounds::text::{kind}, '{{}}')"
+            " || coalesce(most_common_vals::text::{kind}, '{{}}')) AS v"
+            " WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = ANY(%(columns)s)"
+        ).format(kind=kind)
+        cursor = await conn.execute(statement, {"table": layer.table, "columns": [start, last]})
+    else:
+        cursor = await conn.execute(extent_sql(layer))
+    row = await cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    first, final, open_ended = row
+    return [as_timestamp(layer, start, first), None if open_ended else as_timestamp(layer, last, final, end=True)]
+
+
+def filter_language(value: str | None) -> str:
+    """The CQL2 encoding a ``filter-lang`` names (default CQL2 text); 400 for any other."""
+    chosen = FILTER_LANGUAGES.get(value or "cql2-text")
+    if chosen is None:
+        raise InvalidRequest(f"filter-lang {value!r} is not supported; use cql2-text or cql2-json")
+    return chosen
+
+
+def parse_items_filter(text: str, layer: Layer, language: str, filter_crs: str) -> CompiledFilter:
+    """Compile the ``filter`` of an items request (CQL2 text or JSON, coordinates in ``filter-crs``)."""
+    try:
+        return parse_filter(text, layer, language=language, swap_axes=filter_crs == CGCS2000)
+    except FilterError as exc:
+        raise InvalidRequest(f"filter: {exc}") from None
+
+
+def parse_items_datetime(text: str, layer: Layer, layers: list[Layer]) -> TimeInterval:
+    """Read the ``datetime`` of an items request for a layer with a temporal property."""
+    try:
+        require_temporal(layer, layers)
+        return parse_datetime(text)
+    except TemporalError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _property_schema(prop: LayerProperty) -> dict[str, Any]:
+    entry: dict[str, Any] = {"title": prop.title.en, "description": prop.description or prop.title.zh}
+    if prop.type == "date":
+        entry.update(type="string", format="date")
+    else:
+        entry["type"] = prop.type
+    if prop.values:
+        entry["enum"] = list(prop.values)
+    return entry
+
+
+def _schema(layer: Layer, schema_id: str, properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": schema_id,
@@ -311,3 +424,29 @@ def queryables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
         "properties": properties,
         "additionalProperties": False,
     }
+
+
+def queryables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
+    """The JSON Schema of a layer's queryable properties (OGC API – Features Part 3)."""
+    properties: dict[str, Any] = {
+        "geometry": {
+            "title": "Geometry",
+            "x-ogc-role": "primary-geometry",
+            "format": f"geometry-{layer.geometry_type.lower()}",
+        },
+        layer.id_column: {"x-ogc-role": "id", "type": "integer", "title": "Feature id"},
+    }
+    properties.update((prop.name, _property_schema(prop)) for prop in layer.properties)
+    if layer.temporal is not None and layer.temporal.end is None:
+        properties[layer.temporal.start]["x-ogc-role"] = "primary-instant"
+    elif layer.temporal is not None:
+        properties[layer.temporal.start]["x-ogc-role"] = "primary-interval-start"
+        properties[layer.temporal.end]["x-ogc-role"] = "primary-interval-end"
+    return _schema(layer, schema_id, properties)
+
+
+def sortables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
+    """The JSON Schema of the properties usable in ``sortby`` (OGC API – Features Part 8)."""
+    properties: dict[str, Any] = {layer.id_column: {"type": "integer", "title": "Feature id"}}
+    properties.update((prop.name, _property_schema(prop)) for prop in layer.properties)
+    return _schema(layer, schema_id, properties)
