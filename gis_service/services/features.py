@@ -22,6 +22,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from gis_service.errors import InvalidRequest, NotFound
+from layers import geojson
 from layers.catalog import Layer, LayerProperty
 from layers.filters import CompiledFilter, FilterError, parse_filter
 from layers.history import features_as_of_sql
@@ -50,8 +51,6 @@ FILTER_LANGUAGES = {"cql2-text": "cql2-text", "cql2-json": "cql2-json", "cql-tex
 """``filter-lang`` values; ``cql-text`` is the pre-CQL2 name some clients (GDAL 3.6) still send."""
 TRS_GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 MAX_SORT_KEYS = 5
-COORDINATE_DECIMALS = 7  # ~1 cm
-
 _BIND_CASTS = {
     "integer": "bigint",
     "number": "double precision",
@@ -186,29 +185,14 @@ def parse_properties(text: str, layer: Layer) -> list[str]:
     return names
 
 
-def _geometry_json(layer: Layer, crs: str) -> sql.Composable:
-    geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
-    if SUPPORTED_CRS[crs] != 4326:
-        geom = sql.SQL("ST_FlipCoordinates(ST_Transform({}, {}))").format(geom, sql.Literal(SUPPORTED_CRS[crs]))
-    return sql.SQL("ST_AsGeoJSON({}, {}, 0)::json").format(geom, sql.Literal(COORDINATE_DECIMALS))
-
-
-def _properties_json(layer: Layer, names: list[str] | None) -> sql.Composable:
-    chosen = [p for p in layer.properties if names is None or p.name in names]
-    if not chosen:
-        return sql.SQL("'{}'::json")
-    pairs = sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(p.name), sql.Identifier(p.name)) for p in chosen)
-    return sql.SQL("json_build_object({})").format(pairs)
-
-
 def feature_select(layer: Layer, properties: list[str] | None, crs: str) -> sql.Composable:
     """The SELECT expression giving one GeoJSON Feature (as text) per row of alias ``t``."""
-    return sql.SQL(
-        "json_build_object('type', 'Feature', 'id', t.{id}, 'geometry', {geometry}, 'properties', {props})::text"
-    ).format(
-        id=sql.Identifier(layer.id_column),
-        geometry=_geometry_json(layer, crs),
-        props=_properties_json(layer, properties),
+    geom: sql.Composable = geojson.column("t", layer.geometry_column)
+    if SUPPORTED_CRS[crs] != 4326:
+        geom = sql.SQL("ST_FlipCoordinates(ST_Transform({}, {}))").format(geom, sql.Literal(SUPPORTED_CRS[crs]))
+    names = [p.name for p in layer.properties if properties is None or p.name in properties]
+    return sql.SQL("{}::text").format(
+        geojson.feature(geojson.column("t", layer.id_column), geom, geojson.columns_object("t", names))
     )
 
 
