@@ -198,23 +198,32 @@ class TileCache:
     def _account(self, written: int) -> None:
         with self._lock:
             self._written += written
-            found = self._disk_found
-            due = found is None or found + self._written > self.disk_bytes
-            due = due or self._written > self.disk_bytes * RESCAN_FRACTION
-            if not due or self._scanning:
+            if not self._eviction_due() or self._scanning:
                 return
             self._scanning = True
         self._scan_thread = threading.Thread(target=self._evict_in_background, name="tile-cache-evict", daemon=True)
         self._scan_thread.start()
 
+    def _eviction_due(self) -> bool:
+        """Whether the disk store may be over its budget (call with the lock held)."""
+        if self._disk_found is None or self._disk_found + self._written > self.disk_bytes:
+            return True
+        return self._written > self.disk_bytes * RESCAN_FRACTION
+
     def _evict_in_background(self) -> None:
-        try:
-            self.evict()
-        except Exception:  # a full or vanished directory must not kill tile serving
-            logger.exception("tile cache eviction failed")
-        finally:
+        """Evict until the estimate is within the budget (tiles written during a scan count)."""
+        while True:
+            try:
+                self.evict()
+            except Exception:  # a full or vanished directory must not kill tile serving
+                logger.exception("tile cache eviction failed")
+                with self._lock:
+                    self._scanning = False
+                return
             with self._lock:
-                self._scanning = False
+                if not self._eviction_due():
+                    self._scanning = False
+                    return
 
     def disk_usage(self) -> int:
         """Bytes the on-disk store's tiles occupy now (a scan)."""
