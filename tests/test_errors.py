@@ -158,3 +158,44 @@ def test_an_unexpected_exception_answers_json_500_and_keeps_the_connection(
         thread.join(30)
     logged = [r for r in caplog.records if "bug-report-1" in r.getMessage()]
     assert logged and logged[0].exc_info and "a bug in a route" in str(logged[0].exc_info[1])
+
+
+HOST_PATHS = [
+    "/tiles/redline,river.json",
+    "/styles/default.json",
+    "/ogc",
+    "/ogc/collections",
+    "/ogc/collections/redline/items?limit=2",
+    "/ogc/collections/redline/tiles/WebMercatorQuad",
+    "/api/layers",
+    "/api/rasters",
+]
+
+
+@pytest.mark.parametrize("path", HOST_PATHS)
+def test_a_forged_host_never_reaches_the_links(app_client: TestClient, path: str) -> None:
+    """Behind a shared cache, one request with a forged Host would give every client links to
+    it: links come from a trusted host only (no ECOMAP_PUBLIC_URL is set here)."""
+    response = app_client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 200, response.text
+    assert "evil.example" not in response.text
+    assert "http://127.0.0.1" in response.text, "links are built from the first trusted host"
+    trusted = app_client.get(path, headers={"Host": "localhost:8123"})
+    assert "http://localhost:8123/" in trusted.text, "a trusted Host builds the links as asked"
+
+
+def test_allowed_hosts_and_public_url(database_url: str) -> None:
+    settings = make_settings(database_url, allowed_hosts="maps.example.cn, gis.example.cn:8443")
+    with TestClient(create_app(settings)) as client:
+        for host, base in [
+            ("maps.example.cn", "http://maps.example.cn/"),
+            ("gis.example.cn:8443", "http://gis.example.cn:8443/"),
+            ("gis.example.cn:9999", "http://maps.example.cn/"),  # that host is trusted on 8443 only
+            ("evil.example", "http://maps.example.cn/"),
+        ]:
+            tiles = client.get("/tiles/redline.json", headers={"Host": host}).json()["tiles"][0]
+            assert tiles == f"{base}tiles/redline/{{z}}/{{x}}/{{y}}.pbf", host
+    public = make_settings(database_url, public_url="https://eco.example.cn/map/")
+    with TestClient(create_app(public)) as client:
+        tiles = client.get("/tiles/redline.json", headers={"Host": "localhost"}).json()["tiles"][0]
+        assert tiles == "https://eco.example.cn/map/tiles/redline/{z}/{x}/{y}.pbf"
