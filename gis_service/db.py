@@ -18,6 +18,16 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from gis_service.errors import DatabaseUnavailable, DatabaseUnreachable
 from gis_service.settings import Settings
 
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 5000,
+}
+"""A network that silently drops connections is noticed in seconds, not minutes (libpq
+parameters; ``tcp_user_timeout`` bounds how long sent data may stay unacknowledged)."""
+
 IDLE_CHECK_S = 2.0
 """Connections idle longer than this are pinged before use (they may have died meanwhile)."""
 
@@ -52,6 +62,7 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
             "application_name": "ecomap",
             "autocommit": True,
             "connect_timeout": max(1, int(settings.db.connect_timeout_s)),
+            **KEEPALIVES,
         },
         configure=configure,
         check=_check_if_idle,
