@@ -63,6 +63,22 @@ def test_the_disk_store_keeps_within_its_budget_and_evicts_least_recently_used(t
     assert not kept & set(keys[:21]), "the tiles written before the others went first"
 
 
+def test_empty_tiles_count_too(tmp_path: Path) -> None:
+    """An empty tile is an empty file: it takes no data block but an inode and a directory
+    entry, so each counts as a block; addresses at random cannot pile up files."""
+    cache = TileCache(0, tmp_path, disk_bytes=40 * KB)
+    for y in range(200):
+        cache.put(CacheKey(("bay",), 16, 1, y), CachedTile(b""))
+        if y == 99:  # the second hundred is younger, whatever the file system's clock granularity
+            started = time.time()
+            wait_for(lambda started=started: time.time() > started + 0.05)
+    wait_for(lambda: len(tile_files(tmp_path)) <= 10, timeout=20)
+    kept = [int(name.split(".")[0]) for name in tile_files(tmp_path)]
+    assert kept and min(kept) >= 100, "the oldest went first"
+    hit = cache.get(CacheKey(("bay",), 16, 1, kept[0]))
+    assert hit is not None and hit.data == b"", "a kept empty tile is still a hit"
+
+
 def test_reading_a_tile_from_disk_keeps_it(tmp_path: Path) -> None:
     """Recently *used* comes first: a tile read from disk outlives tiles written after it."""
     budget = 200 * KB

@@ -83,35 +83,38 @@ class CachedTile:
 
 
 class _MemoryLru:
-    """Tiles in memory, least recently used dropped first beyond a size in bytes."""
+    """Tiles in memory, least recently used dropped first beyond a size in bytes (each
+    entry's size counted as it was when stored: a tile's gzip may be computed later)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self.entries: OrderedDict[CacheKey, CachedTile] = OrderedDict()
+        self.entries: OrderedDict[CacheKey, tuple[CachedTile, int]] = OrderedDict()
         self.used = 0
 
     def get(self, key: CacheKey) -> CachedTile | None:
-        entry = self.entries.get(key)
-        if entry is not None:
-            self.entries.move_to_end(key)
-        return entry
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        self.entries.move_to_end(key)
+        return found[0]
 
     def remember(self, key: CacheKey, entry: CachedTile) -> None:
-        if self.budget <= 0 or entry.size > self.budget:
+        size = entry.size
+        if self.budget <= 0 or size > self.budget:
             return
         old = self.entries.pop(key, None)
         if old is not None:
-            self.used -= old.size
-        self.entries[key] = entry
-        self.used += entry.size
+            self.used -= old[1]
+        self.entries[key] = (entry, size)
+        self.used += size
         while self.used > self.budget and self.entries:
-            _, evicted = self.entries.popitem(last=False)
-            self.used -= evicted.size
+            _, (_, evicted) = self.entries.popitem(last=False)
+            self.used -= evicted
 
     def drop(self, doomed: Callable[[CacheKey], bool]) -> int:
         keys = [k for k in self.entries if doomed(k)]
         for key in keys:
-            self.used -= self.entries.pop(key).size
+            self.used -= self.entries.pop(key)[1]
         return len(keys)
 
     def clear(self) -> None:
@@ -123,7 +126,8 @@ class TileCache:
     """Memory LRU (bounded in bytes) plus an optional directory store shared by all workers,
     bounded too; client-chosen variants live in a small memory LRU of their own.
 
-    The disk store's size is what its files occupy (allocated blocks, as ``du`` counts).
+    The disk store's size is what its files occupy (allocated blocks, as ``du`` counts; at
+    least one block per file, so that empty tiles count too).
     Each worker counts what it writes; once its estimate (the size found by its last scan plus
     its own writes since) passes the budget, or its writes since the last scan pass
     :data:`RESCAN_FRACTION` of it (other workers write too), a background thread scans the
@@ -171,10 +175,11 @@ class TileCache:
             path = self.directory / key.relative_path()
             try:
                 gzipped = path.read_bytes()
-                os.utime(path)  # recently used: evicted last
             except OSError:
                 gzipped = None
             if gzipped is not None:
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # recently used: evicted last
                 entry = CachedTile(gzip.decompress(gzipped) if gzipped else b"", gzipped)
                 self._memory.remember(key, entry)
                 self.hits += 1
@@ -225,10 +230,6 @@ class TileCache:
                     self._scanning = False
                     return
 
-    def disk_usage(self) -> int:
-        """Bytes the on-disk store's tiles occupy now (a scan)."""
-        return sum(size for _, size, _ in self._scan())
-
     def evict(self) -> int:
         """Scan the disk store and delete its least recently used tiles until it holds at most
         :data:`LOW_WATER` of the budget (when over the budget); returns the bytes left."""
@@ -264,7 +265,8 @@ class TileCache:
                         pending.append(entry.path)
                     elif entry.name.endswith(TILE_SUFFIX):
                         st = entry.stat(follow_symlinks=False)
-                        found.append((st.st_mtime, max(st.st_blocks * 512, st.st_size), entry.path))
+                        # At least a block each: empty tiles cost an inode and a directory entry.
+                        found.append((st.st_mtime, max(st.st_blocks * 512, st.st_size, _BLOCK), entry.path))
                 except OSError:  # deleted meanwhile by another worker
                     continue
         return found
