@@ -15,6 +15,7 @@ that reached it with JSON instead of letting the server close the connection.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -214,8 +215,6 @@ Scope = dict[str, Any]
 
 async def send_json(send: Any, status: int, body: dict[str, Any], headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     """Answer a raw ASGI request with a JSON body."""
-    import json
-
     payload = json.dumps(body, ensure_ascii=False).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": raw})
