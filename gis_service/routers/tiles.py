@@ -26,6 +26,15 @@ LayerSpec = Annotated[
 ]
 
 
+STALE_HEADERS: dict[str, Any] = {
+    "X-Cache": {
+        "description": "`stale`: served from the cache while the database is unreachable (may miss recent edits)",
+        "schema": {"type": "string", "enum": ["stale"]},
+    },
+    "Warning": {"description": '`110 - "Response is Stale"`, with `X-Cache: stale`', "schema": {"type": "string"}},
+}
+
+
 def _engine(request: Request) -> TileEngine:
     return request.app.state.tile_engine
 
@@ -105,13 +114,14 @@ def tile_response(request: Request, tile: CachedTile) -> Response:
     summary="Mapbox Vector Tile of one or more layers",
     response_class=Response,
     responses={
-        200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile"},
+        200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile", "headers": STALE_HEADERS},
         204: {"description": "Empty tile: no feature of these layers here (or below their minzoom)"},
         400: {"description": "z/x/y outside the WebMercatorQuad grid, or an unusable filter or parameter value"},
         404: {"description": "Unknown layer (the message lists the valid layers), or a revision that does not exist"},
         503: {
             "description": "The database is unreachable or too slow and the tile is not cached (`Retry-After`"
-            " says when to try again); cached tiles are served meanwhile with `Warning: 110` and `X-Cache: stale`"
+            " says when to try again); cached tiles are served meanwhile with `Warning: 110` and `X-Cache: stale`",
+            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
         },
     },
 )
