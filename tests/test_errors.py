@@ -38,26 +38,27 @@ def _detail(response) -> str:
 
 
 @pytest.mark.parametrize(
-    ("path", "params", "value"),
+    ("path", "params", "named"),
     [
-        (TILE, {"filter": "area_km2 = 'abc'"}, "abc"),  # invalid_text_representation
-        (TILE, {"filter": "valid_from > 'soon'"}, "soon"),  # invalid_datetime_format
-        (TILE, {"filter": "valid_from = DATE('2025-13-45')"}, "2025-13-45"),  # datetime_field_overflow
-        (TILE, {"filter": "revision > 99999999999999999999"}, "out of range"),  # numeric_value_out_of_range
-        (TILE, {"filter": "is_sample = 1"}, "boolean"),  # cannot cast a number to boolean
-        ("/ogc/collections/redline/items", {"filter": "area_km2 = 'abc'"}, "abc"),
-        ("/ogc/collections/redline/items", {"filter": "id IN (1, 'a')"}, ""),  # mixed list: psycopg's DataError
-        ("/ogc/collections/redline/items", {"filter": "revision > 99999999999999999999"}, "out of range"),
+        (TILE, {"filter": "area_km2 = 'abc'"}, ("abc",)),  # invalid_text_representation
+        (TILE, {"filter": "valid_from > 'soon'"}, ("soon",)),  # invalid_datetime_format
+        (TILE, {"filter": "valid_from = DATE('2025-13-45')"}, ("2025-13-45",)),  # datetime_field_overflow
+        (TILE, {"filter": "revision > 99999999999999999999"}, ("out of range", "99999999999999999999")),
+        (TILE, {"filter": "is_sample = 1"}, ("boolean", "is_sample")),  # cannot cast a number to boolean
+        ("/ogc/collections/redline/items", {"filter": "area_km2 = 'abc'"}, ("abc",)),
+        ("/ogc/collections/redline/items", {"filter": "id IN (1, 'a')"}, ("",)),  # mixed list: psycopg's DataError
+        ("/ogc/collections/redline/items", {"filter": "revision > 99999999999999999999"}, ("out of range", "9999")),
     ],
 )
 def test_a_bad_value_in_a_filter_is_a_400_naming_the_parameter(
-    app_client: TestClient, path: str, params: dict[str, str], value: str
+    app_client: TestClient, path: str, params: dict[str, str], named: tuple[str, ...]
 ) -> None:
+    """The message names the parameter and what in it is wrong (the value, or its type)."""
     response = app_client.get(path, params=params)
     assert response.status_code == 400, response.text
     detail = _detail(response)
     assert "filter" in detail
-    assert value.lower() in detail.lower()
+    assert any(word.lower() in detail.lower() for word in named), detail
 
 
 @pytest.mark.parametrize(
