@@ -15,8 +15,18 @@ from contextlib import asynccontextmanager
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from gis_service.errors import DatabaseUnavailable
+from gis_service.errors import DatabaseUnavailable, DatabaseUnreachable
 from gis_service.settings import Settings
+
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 5000,
+}
+"""A network that silently drops connections is noticed in seconds, not minutes (libpq
+parameters; ``tcp_user_timeout`` bounds how long sent data may stay unacknowledged)."""
 
 IDLE_CHECK_S = 2.0
 """Connections idle longer than this are pinged before use (they may have died meanwhile)."""
@@ -52,6 +62,7 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
             "application_name": "ecomap",
             "autocommit": True,
             "connect_timeout": max(1, int(settings.db.connect_timeout_s)),
+            **KEEPALIVES,
         },
         configure=configure,
         check=_check_if_idle,
@@ -63,10 +74,13 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
 
 
 @asynccontextmanager
-async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
-    """Borrow a connection, turning an unreachable database into DatabaseUnavailable (503)."""
+async def connection(pool: AsyncConnectionPool, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:
+    """Borrow a connection (waiting at most ``timeout`` seconds for one; default: the pool's),
+    turning an unreachable database into DatabaseUnreachable and a statement timeout into
+    DatabaseUnavailable (both 503). Other database errors go up as they are (the error
+    handlers turn those a request's input caused into a 400)."""
     try:
-        async with pool.connection() as conn:
+        async with pool.connection(timeout=timeout) as conn:
             yield conn
     except psycopg.errors.QueryCanceled as exc:
         raise DatabaseUnavailable("the query took longer than the statement timeout; try a smaller request") from exc
@@ -76,4 +90,4 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCo
             " run `ecomap setup` (or `ecomap db upgrade`); /healthz shows the migration it is at"
         ) from exc
     except (PoolTimeout, psycopg.OperationalError) as exc:
-        raise DatabaseUnavailable(f"the database is unreachable: {exc}".strip()) from exc
+        raise DatabaseUnreachable(f"the database is unreachable: {exc}".strip()) from exc

@@ -4,12 +4,15 @@ Tiles are the hottest path of the service (every pan and zoom). A plain
 ``GET /tiles/{layers}/{z}/{x}/{y}.pbf`` without a query string is answered here
 directly through the tile engine (cache, single flight, rendering) — the same engine and
 the same reply semantics as the documented route in ``routers/tiles.py``, minus the
-per-request routing and validation machinery. Anything unusual (a query string, an
-unknown layer, an address off the grid, a database error) falls through to that route,
-which produces the documented responses and error messages.
+per-request routing and validation machinery. A request it does not handle (a query
+string, an unknown layer, an address off the grid) falls through to that route, which
+produces the documented responses and error messages; a request it handles is answered
+here, errors included (a database that is unreachable or too slow: 503 JSON with
+``Retry-After``), never rendered a second time by the route.
 
 ``EcoMapAPI`` puts it in front of the whole middleware stack, error middleware included
-(each layer costs every request a call and a wrapped ``send``).
+(each layer costs every request a call and a wrapped ``send``), right behind
+:class:`gis_service.errors.RequestGuard` (request id, NUL check, JSON for any exception).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from gis_service.errors import EcoMapError, RequestGuard, error_headers, send_json, status_for
 from gis_service.tile_http import tile_reply
-from tiles.grid import tile_address
+from tiles.engine import UnknownLayerError
+from tiles.grid import TileAddressError, tile_address
 
 TILE_PATH = re.compile(r"^/tiles/([a-z0-9_,]{1,200})/(\d{1,2})/(\d{1,8})/(\d{1,8})\.pbf$")
 Scope = dict[str, Any]
@@ -42,9 +47,13 @@ class TileFastPath:
         try:
             layers = engine.resolve(spec)
             address = tile_address(int(z), int(x), int(y))
-            tile = await engine.tile(layers, address)
-        except Exception:
+        except (UnknownLayerError, TileAddressError):  # the route answers these with its messages
             return await self.app(scope, receive, send)
+        try:
+            tile = await engine.tile(layers, address)
+        except EcoMapError as exc:
+            headers = [(k.encode(), v.encode()) for k, v in error_headers(exc).items()]
+            return await send_json(send, status_for(exc), {"detail": str(exc)}, headers)
         if_none_match = accept_encoding = ""
         for name, value in scope["headers"]:
             if name == b"if-none-match":
@@ -60,7 +69,8 @@ class TileFastPath:
 
 
 class EcoMapAPI(FastAPI):
-    """The FastAPI app with the tile fast path in front of its middleware stack."""
+    """The FastAPI app with the tile fast path in front of its middleware stack, and the
+    request guard in front of both."""
 
     def build_middleware_stack(self) -> Any:
-        return TileFastPath(super().build_middleware_stack(), self.state)
+        return RequestGuard(TileFastPath(super().build_middleware_stack(), self.state))

@@ -7,9 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from gis_service.db import connection, create_pool
+from gis_service.errors import DatabaseUnreachable
 from gis_service.settings import Settings
 from layers.catalog import Catalog
 from tiles.cache import TileCache
@@ -17,6 +19,27 @@ from tiles.engine import TileEngine
 from tiles.listener import ChangeListener
 from tiles.maintenance import GeneralizationScheduler
 from tiles.raster import RasterTiler
+
+MB = 1024 * 1024
+
+
+@contextlib.asynccontextmanager
+async def tile_connection(
+    pool: AsyncConnectionPool, engine: TileEngine, settings: Settings
+) -> AsyncIterator[AsyncConnection]:
+    """A connection for a tile query, failing fast: at once while the database is known
+    unreachable (the engine's circuit breaker), else after ``tiles.db_wait_s`` at most."""
+    if engine.database_unreachable():
+        raise DatabaseUnreachable("the database is unreachable; the service reconnects by itself, try again shortly")
+    acquired = False
+    try:
+        async with connection(pool, timeout=settings.tiles.db_wait_s) as conn:
+            acquired = True
+            yield conn
+    except DatabaseUnreachable:
+        if not acquired:  # no connection to be had (one failing query proves less)
+            engine.connection_failed()
+        raise
 
 
 @dataclass
@@ -43,12 +66,22 @@ async def runtime(
     await pool.open(wait=False)  # start even when the database is down: /healthz reports it
     cache = None
     if settings.tiles.cache_enabled:
-        cache = TileCache(settings.tiles.cache_memory_mb * 1024 * 1024, settings.tiles.cache_dir)
-    engine = TileEngine(catalog, lambda: connection(pool), cache, settings.tiles.max_renders)
+        cache = TileCache(
+            settings.tiles.cache_memory_mb * MB,
+            settings.tiles.cache_dir,
+            disk_bytes=settings.tiles.cache_disk_mb * MB,
+            variant_bytes=settings.tiles.cache_variant_mb * MB,
+        )
+    engine = TileEngine(catalog, lambda: tile_connection(pool, engine, settings), cache, settings.tiles.max_renders)
     # Same cache as vector tiles; keys carry file revisions.
     rasters = RasterTiler(current_catalog or (lambda: catalog), settings.rasters.data_dir, cache)
     scheduler = GeneralizationScheduler(settings.dsn, catalog)
-    listener = ChangeListener(settings.dsn, engine, on_data_change=scheduler.schedule if regeneralize else None)
+    listener = ChangeListener(
+        settings.dsn,
+        engine,
+        on_data_change=scheduler.schedule if regeneralize else None,
+        connect_timeout_s=settings.db.connect_timeout_s,
+    )
     listening = asyncio.create_task(listener.run(), name="tile-change-listener")
     try:
         yield Runtime(pool, engine, listener, rasters)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from layers.regions import DEFAULT_REGION, get_region, region_names
 
@@ -47,6 +48,19 @@ class TileSettings(BaseModel):
     cache_enabled: bool = True
     cache_memory_mb: int = Field(default=256, ge=0)
     cache_dir: Path | None = Field(default=None, description="On-disk tile store; none keeps tiles in memory only")
+    cache_disk_mb: int = Field(
+        default=1024, ge=1, description="Size limit of the on-disk store; the least recently used tiles go first"
+    )
+    cache_variant_mb: int = Field(
+        default=16,
+        ge=0,
+        description="Memory for tiles of client-chosen variants (filter, properties, revision); never on disk",
+    )
+    db_wait_s: float = Field(
+        default=0.8,
+        gt=0,
+        description="Longest wait for a database connection for a tile; then a cached tile is served stale or 503",
+    )
     archive_dir: Path | None = Field(default=None, description="Directory of .pmtiles archives served at /archives")
     max_age_s: int = Field(
         default=0, ge=0, description="Cache-Control max-age for tiles; 0 sends no-cache (revalidate by ETag)"
@@ -91,6 +105,16 @@ class Settings(BaseSettings):
     catalog_dir: Path | None = Field(default=None, description="Layer catalog directory (default: bundled)")
     frontend_dir: Path = Field(default=REPO_DIR / "frontend" / "dist")
     public_url: str | None = Field(default=None, description="External base URL used in links, if behind a proxy")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names whose requests may set the links' base URL when no public_url is set "
+        "(comma-separated; always: 127.0.0.1, localhost and HOST, the address `ecomap serve` listens on)",
+    )
+    listen_host: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ECOMAP_LISTEN_HOST", "HOST", "listen_host"),
+        description="The address the server listens on (`ecomap serve --host`, env HOST); a trusted Host",
+    )
     tianditu_key: str | None = Field(default=None, description="Tianditu (天地图) developer key for the basemap")
     db: DatabaseSettings = DatabaseSettings()
     tiles: TileSettings = TileSettings()
@@ -100,6 +124,22 @@ class Settings(BaseSettings):
     @classmethod
     def _known_region(cls, value: str) -> str:
         return get_region(value).key
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """Host names (without port) whose requests' Host builds links: the allowed ones, then
+        127.0.0.1, localhost and the listen host."""
+        hosts = [*self.allowed_hosts, "127.0.0.1", "localhost"]
+        if self.listen_host and self.listen_host not in ("0.0.0.0", "::"):  # noqa: S104 - not a Host
+            hosts.append(self.listen_host.lower())
+        return list(dict.fromkeys(hosts))
 
     @property
     def dsn(self) -> str:

@@ -2,7 +2,9 @@
 
 Strong ETag with ``If-None-Match`` → 304; gzip bytes (compressed once, cached with the
 tile) when the client accepts gzip; an empty tile answers 204; ``Cache-Control`` is
-``no-cache`` (revalidate) unless a max-age is configured.
+``no-cache`` (revalidate) unless a max-age is configured. A tile served from the cache
+while the database is unreachable says so: ``Warning: 110 - "Response is Stale"`` and
+``X-Cache: stale`` (it may miss changes made meanwhile).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from tiles.cache import CachedTile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+STALE_WARNING = '110 - "Response is Stale"'
 
 
 def tile_reply(
@@ -24,6 +27,9 @@ def tile_reply(
     }
     if gzippable:
         headers["vary"] = "Accept-Encoding"
+    if tile.stale:
+        headers["warning"] = STALE_WARNING
+        headers["x-cache"] = "stale"
     if tile.etag in if_none_match:
         return 304, headers, b""
     if not tile.data:

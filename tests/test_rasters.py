@@ -270,7 +270,7 @@ def test_etag_and_304(client: TestClient) -> None:
 def test_tilejson(client: TestClient) -> None:
     body = client.get("/tiles/raster/landcover.json").json()
     assert body["tilejson"] == "3.0.0"
-    assert body["tiles"] == ["http://testserver/tiles/raster/landcover/{z}/{x}/{y}.png"]
+    assert body["tiles"] == ["http://127.0.0.1/tiles/raster/landcover/{z}/{x}/{y}.png"]
     assert body["bounds"] == list(BOUNDS)
     assert body["minzoom"] == 6 and body["maxzoom"] == 18
     assert body["tileSize"] == 256 and body["format"] == "png"
@@ -285,8 +285,8 @@ def test_raster_list_has_legends(client: TestClient) -> None:
     water = next(c for c in landcover["legend"]["classes"] if c["value"] == 80)
     assert water == {"value": 80, "name": {"zh": "水体", "en": "Water"}, "color": "#0064c8"}
     assert landcover["role"] == "land_cover" and landcover["is_sample"] and landcover["available"]
-    assert landcover["tilejson"] == "http://testserver/tiles/raster/landcover.json"
-    assert landcover["tiles"] == "http://testserver/tiles/raster/landcover/{z}/{x}/{y}.png"
+    assert landcover["tilejson"] == "http://127.0.0.1/tiles/raster/landcover.json"
+    assert landcover["tiles"] == "http://127.0.0.1/tiles/raster/landcover/{z}/{x}/{y}.png"
     assert landcover["bounds"] == list(BOUNDS)
     dem = body["dem"]["legend"]
     assert dem["type"] == "continuous" and (dem["min"], dem["max"], dem["unit"]) == (0, 900, "m")

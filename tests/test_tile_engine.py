@@ -776,3 +776,42 @@ def test_attribute_edit_shows_in_low_zoom_tiles_at_once(
         wait_for(lambda: shown() == new, timeout=2)
     finally:
         db.execute("UPDATE redline SET function_type = %s WHERE id = %s", [old, feature_id])
+
+
+def test_composite_tiles_as_of_resolve_each_layers_revision(client: TestClient, db: psycopg.Connection) -> None:
+    """Revisions are numbered per layer: ``asof`` on a composite tile selects, in each layer,
+    the revision current then (not the first layer's number applied to all), and a revision
+    number beyond a layer's latest is a 404 naming the valid range."""
+    feature_id = db.execute("SELECT min(id) FROM redline").fetchone()[0]
+    tile = feature_tile(db, "redline", feature_id, 12)
+    url = f"/tiles/protected_area,redline/12/{tile.x}/{tile.y}.pbf"
+    envelope = "ST_TileEnvelope(12, %s, %s, margin => 64.0 / 4096)"
+
+    def ids(response, layer: str) -> set[int]:
+        assert response.status_code in (200, 204), response.text
+        layers = decode(response.content) if response.content else {}
+        return {f["id"] for f in layers.get(layer, {"features": []})["features"]}
+
+    try:
+        db.execute("UPDATE redline SET geom = ST_Translate(geom, 0.3, 0) WHERE id = %s", [feature_id])
+        moved_at = db.execute("SELECT max(created_at) FROM layer_revision WHERE layer = 'redline'").fetchone()[0]
+        numbers = dict(db.execute("SELECT layer, max(number) FROM layer_revision GROUP BY layer").fetchall())
+        assert numbers["protected_area"] < numbers["redline"], "the layers' revision numbers differ"
+        expected = {
+            layer: {
+                r[0]
+                for r in db.execute(
+                    f"SELECT id FROM {layer} WHERE ST_Intersects(geom_3857, {envelope})", [tile.x, tile.y]
+                ).fetchall()
+            }
+            for layer in ("protected_area", "redline")
+        }
+        assert feature_id not in expected["redline"]
+        as_of_now = client.get(url, params={"asof": moved_at.isoformat()})
+        assert ids(as_of_now, "redline") == expected["redline"]
+        assert ids(as_of_now, "protected_area") == expected["protected_area"]
+        missing = client.get(url, params={"revision": numbers["redline"]})  # protected_area has no such revision
+        assert missing.status_code == 404, missing.text
+        assert "protected_area" in missing.json()["detail"] and "does not exist" in missing.json()["detail"]
+    finally:
+        db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.3, 0) WHERE id = %s", [feature_id])

@@ -4,7 +4,8 @@ Tile SQL is built once per layer (and once per filter/properties variant); a mis
 renders the layers concurrently; concurrent misses for one tile share one rendering,
 and concurrent misses of different tiles share one statement (``tiles.render``);
 a change notification drops exactly the affected tiles, and a tile rendered while a
-change arrived is not cached (it may predate the change). At most ``max_renders`` tile
+change arrived is not cached (it may predate the change). While the database is
+unreachable, cached tiles are served marked stale and other tiles fail at once. At most ``max_renders`` tile
 queries run at once per worker: the rest wait their turn, which on a loaded server keeps
 each query at full speed instead of sharing the CPU among all of them (z8–10 red lines at
 concurrency 16 on 2 cores: p99 ~130 ms instead of ~190 ms, and more tiles/s).
@@ -16,8 +17,9 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from psycopg import AsyncConnection
 
@@ -59,7 +61,19 @@ class TileEngine:
         self._single_flight = SingleFlight()
         self._generation: dict[str, int] = dict.fromkeys(catalog.ids, 0)
         self.cache_active = False
-        """Set by the change listener while it is connected: a cache that may miss changes is not used."""
+        """Set by the change listener while it is connected: only then is the cache known exact."""
+        self.database_down = False
+        """Set by the change listener while it cannot reach the database (circuit breaker)."""
+        self._retry_at = 0.0
+
+    def database_unreachable(self) -> bool:
+        """Whether the database is known unreachable right now: tile requests then do not wait
+        for it (cached tiles are served stale, others fail at once)."""
+        return self.database_down or time.monotonic() < self._retry_at
+
+    def connection_failed(self, pause_s: float = 1.0) -> None:
+        """Note that a connection could not be had: for ``pause_s`` no tile waits for one."""
+        self._retry_at = time.monotonic() + pause_s
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -121,23 +135,35 @@ class TileEngine:
         *,
         properties: tuple[str, ...] | None = None,
         filter_text: str | None = None,
-        revision: int | None = None,
+        revision: int | Sequence[int | None] | None = None,
     ) -> CachedTile:
         """The composite tile of some layers at an address, from the cache when possible.
+
+        While the database is unreachable, a cached tile is returned marked ``stale`` (it may
+        miss changes made meanwhile); a tile not in the cache fails at once.
 
         Args:
             properties: only these properties in the tile (default: all exposed ones).
             filter_text: a CQL2 text filter applied to every layer of the tile.
-            revision: the layers as of this revision (layers with history only).
+            revision: the layers as of these revisions, one per layer (revisions are numbered
+                per layer; None for a layer's current data), or one for all of them (layers
+                with history only).
         """
-        variants = [self.variant(layer, properties, filter_text, revision) for layer in layers]
+        revisions = tuple(revision) if isinstance(revision, Sequence) else (revision,) * len(layers)
+        variants = [
+            self.variant(layer, properties, filter_text, rev) for layer, rev in zip(layers, revisions, strict=True)
+        ]
+        chosen = properties is not None or bool(filter_text) or any(rev is not None for rev in revisions)
         variant_id = ""
-        if properties is not None or filter_text or revision is not None:
-            variant_id = hashlib.blake2b(repr((properties, filter_text, revision)).encode(), digest_size=8).hexdigest()
-        key = CacheKey(tuple(layer.id for layer in layers), address.z, address.x, address.y, variant_id)
-        cache = self.cache if self.cache_active else None
-        if cache is not None and (hit := cache.get(key)) is not None:
-            return hit
+        if chosen:
+            variant_id = hashlib.blake2b(repr((properties, filter_text, revisions)).encode(), digest_size=8).hexdigest()
+        key = CacheKey(tuple(layer.id for layer in layers), address.z, address.x, address.y, variant_id, chosen)
+        cache = self.cache
+        if cache is not None:
+            if self.cache_active and (hit := cache.get(key)) is not None:
+                return hit
+            if self.database_unreachable() and (hit := cache.get(key)) is not None:
+                return hit.as_stale()
         generations = [self._generation[layer.id] for layer in layers]
 
         async def render() -> CachedTile:
@@ -150,7 +176,13 @@ class TileEngine:
                 cache.put(key, entry)
             return entry
 
-        return await self._single_flight.run(key, render)
+        try:
+            return await self._single_flight.run(key, render)
+        except Exception:
+            # The database went away during this request: what the cache holds is better than nothing.
+            if cache is not None and self.database_unreachable() and (hit := cache.get(key)) is not None:
+                return hit.as_stale()
+            raise
 
     def invalidate(self, layer_id: str, bbox: BBox | None, maxzoom: int | None = None) -> int:
         """Forget the tiles a change touched (bbox None: the whole layer)."""

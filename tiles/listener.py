@@ -4,10 +4,11 @@ Every write to a layer table sends a NOTIFY on ``ecomap_layer_changed`` (see mig
 0002) with the layer, its new revision and the changed extent; recomputed
 generalizations send one for their zooms. Each worker process runs one listener.
 
-While the listener is not connected, notifications could be missed, so the engine's
-cache is switched off; on (re)connection the layer revisions are compared with those
-the cache last knew (kept in the cache directory for the on-disk store) and every
-layer that changed meanwhile is dropped whole before the cache is used again.
+While the listener is not connected, notifications could be missed, so the engine does
+not trust its cache (it serves cached tiles only marked stale, while the database is
+down); on (re)connection the layer revisions are compared with those the cache last knew
+(kept in the cache directory for the on-disk store) and every layer that changed
+meanwhile is dropped whole before the cache is trusted again.
 """
 
 from __future__ import annotations
@@ -26,14 +27,25 @@ from tiles.engine import TileEngine
 logger = logging.getLogger(__name__)
 
 CHANNEL = "ecomap_layer_changed"
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
+"""TCP keepalives on the listening connection: a network that silently drops it is noticed in ~10 s."""
 State = dict[str, list[int]]
 
 
 class ChangeListener:
     """LISTENs for layer changes on its own connection and invalidates the engine's cache."""
 
-    def __init__(self, dsn: str, engine: TileEngine, on_data_change: Any = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        engine: TileEngine,
+        on_data_change: Any = None,
+        connect_timeout_s: float = 2.0,
+        retry_s: float = 1.0,
+    ) -> None:
         self.dsn = dsn
+        self.connect_timeout_s = max(1, round(connect_timeout_s))  # libpq takes whole seconds
+        self.retry_s = retry_s
         self.engine = engine
         self.on_data_change = on_data_change
         self.connected = asyncio.Event()
@@ -57,23 +69,45 @@ class ChangeListener:
         os.replace(tmp, self.state_path)
 
     async def run(self) -> None:
-        """Listen for ever, reconnecting after failures (the cache is off meanwhile)."""
+        """Listen for ever, reconnecting after failures (the cache is not trusted meanwhile).
+
+        A connection that cannot be made marks the database down for the engine (its circuit
+        breaker: tile requests stop waiting for it and cached tiles are served stale) until
+        one can be made again and the cache has been revalidated."""
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, connect_timeout=3) as conn:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s, **KEEPALIVES
+                )
+            except asyncio.CancelledError:
+                raise
+            except psycopg.OperationalError as exc:
+                if not self.engine.database_down:
+                    logger.warning("database unreachable (%s): cached tiles are served stale until it is back", exc)
+                self.engine.database_down = True
+                await asyncio.sleep(self.retry_s)
+                continue
+            pause = self.retry_s
+            try:
+                async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self._resync(conn)
+                    self.engine.database_down = False
                     self.engine.cache_active = True
                     self.connected.set()
                     async for notification in conn.notifies():
                         self.handle(notification.payload)
             except asyncio.CancelledError:
                 raise
+            except psycopg.OperationalError as exc:  # connection lost: reconnect soon (or learn it is down)
+                logger.warning("tile change listener disconnected (%s); reconnecting", exc)
+                pause = 0.1
             except Exception as exc:
-                logger.warning("tile change listener disconnected (%s); tile cache bypassed until it reconnects", exc)
-            self.engine.cache_active = False
-            self.connected.clear()
-            await asyncio.sleep(1.0)
+                logger.warning("tile change listener failed (%s); tile cache not trusted until it reconnects", exc)
+            finally:
+                self.engine.cache_active = False
+                self.connected.clear()
+            await asyncio.sleep(pause)
 
     async def _resync(self, conn: psycopg.AsyncConnection) -> None:
         cursor = await conn.execute("SELECT layer, revision, gen_revision FROM layer_state")

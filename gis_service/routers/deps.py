@@ -35,6 +35,34 @@ def get_zonal_rasters(request: Request) -> ZonalRasters:
 
 
 def base_url(request: Request) -> str:
-    """The external base URL of the service, for links in documents."""
-    public = request.app.state.settings.public_url
-    return (public or str(request.base_url)).rstrip("/")
+    """The external base URL of the service, for links in documents (TileJSON, styles, OGC).
+
+    ``ECOMAP_PUBLIC_URL`` when set; else the request's own URL if its ``Host`` is trusted
+    (``ECOMAP_ALLOWED_HOSTS``, 127.0.0.1, localhost, the listen host); else the first trusted
+    host on this server's port. A ``Host`` header is never reflected as given otherwise: behind a
+    shared cache, one request with a forged Host would poison every client's links.
+    """
+    settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    trusted = settings.trusted_hosts
+    if host_is_trusted(request.headers.get("host", ""), trusted):
+        return str(request.base_url).rstrip("/")
+    scheme = request.url.scheme
+    server = request.scope.get("server") or (None, None)
+    default_port = {"http": 80, "https": 443}.get(scheme)
+    first = trusted[0]
+    port = f":{server[1]}" if server[1] and server[1] != default_port and ":" not in first else ""
+    return f"{scheme}://{first}{port}{request.scope.get('root_path', '')}".rstrip("/")
+
+
+def host_is_trusted(host: str, trusted: list[str]) -> bool:
+    """Whether a ``Host`` header names a trusted host (an entry without a port matches any port)."""
+    host = host.strip().lower()
+    if not host:
+        return False
+    if host.startswith("["):  # [::1]:8000
+        name = host[: host.find("]") + 1] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return host in trusted or name in trusted

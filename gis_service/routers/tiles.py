@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from gis_service.db import connection
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
+from gis_service.services import resolve
 from gis_service.tile_http import MVT_MEDIA_TYPE, tile_reply
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError
-from layers.history import HistoryError, require_history, revision_at_sql
+from layers.history import HistoryError
 from tiles.cache import CachedTile
 from tiles.engine import TileEngine, UnknownLayerError
 from tiles.grid import TileAddressError, tile_address
@@ -24,6 +24,15 @@ LayerSpec = Annotated[
     str,
     Path(description="A layer id or a comma-separated list of layer ids (composite tile)", examples=["redline,river"]),
 ]
+
+
+STALE_HEADERS: dict[str, Any] = {
+    "X-Cache": {
+        "description": "`stale`: served from the cache while the database is unreachable (may miss recent edits)",
+        "schema": {"type": "string", "enum": ["stale"]},
+    },
+    "Warning": {"description": '`110 - "Response is Stale"`, with `X-Cache: stale`', "schema": {"type": "string"}},
+}
 
 
 def _engine(request: Request) -> TileEngine:
@@ -51,22 +60,17 @@ AsOfParam = Annotated[
 ]
 
 
-async def resolve_revision(request: Request, layers: list[Layer], revision: int | None, asof: str | None) -> int | None:
-    """The revision a tile shows: given, or the one current at ``asof`` (resolved once, so
-    the cache key names an immutable revision)."""
-    if revision is not None and asof is not None:
-        raise InvalidRequest("give either revision or asof, not both")
-    try:
-        for layer in layers if (revision is not None or asof is not None) else []:
-            require_history(layer)
-        if asof is None:
-            return revision
-        query, params = revision_at_sql(layers[0], asof)
-    except HistoryError as exc:
-        raise InvalidRequest(str(exc)) from None
-    async with connection(request.app.state.pool) as conn:
-        row = await (await conn.execute(query, params)).fetchone()
-    return int(row[0]) if row else 0
+async def tile_revisions(
+    engine: TileEngine, layers: list[Layer], revision: int | None, asof: str | None
+) -> tuple[int | None, ...] | None:
+    """The revision of each layer a tile shows (revisions are numbered per layer), checked to
+    exist; None for the current data (no database round trip then). Asked on a tile
+    connection: it fails as fast as a tile while the database is unreachable."""
+    if revision is None and asof is None:
+        return None
+    resolve.check_revision_request(layers, revision, asof)  # 400 before borrowing a connection
+    async with engine.connect() as conn:
+        return await resolve.revisions(conn, layers, revision, asof)
 
 
 async def serve_tile(
@@ -85,9 +89,9 @@ async def serve_tile(
     except TileAddressError as exc:
         raise InvalidRequest(str(exc)) from None
     chosen = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
-    revision = await resolve_revision(request, layers, revision, asof)
+    revisions = await tile_revisions(engine, layers, revision, asof)
     try:
-        tile = await engine.tile(layers, address, properties=chosen, filter_text=filter_text, revision=revision)
+        tile = await engine.tile(layers, address, properties=chosen, filter_text=filter_text, revision=revisions)
     except (FilterError, HistoryError) as exc:
         raise InvalidRequest(str(exc)) from None
     return tile_response(request, tile)
@@ -110,10 +114,15 @@ def tile_response(request: Request, tile: CachedTile) -> Response:
     summary="Mapbox Vector Tile of one or more layers",
     response_class=Response,
     responses={
-        200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile"},
+        200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile", "headers": STALE_HEADERS},
         204: {"description": "Empty tile: no feature of these layers here (or below their minzoom)"},
-        400: {"description": "z/x/y outside the WebMercatorQuad grid"},
-        404: {"description": "Unknown layer; the message lists the valid layers"},
+        400: {"description": "z/x/y outside the WebMercatorQuad grid, or an unusable filter or parameter value"},
+        404: {"description": "Unknown layer (the message lists the valid layers), or a revision that does not exist"},
+        503: {
+            "description": "The database is unreachable or too slow and the tile is not cached (`Retry-After`"
+            " says when to try again); cached tiles are served meanwhile with `Warning: 110` and `X-Cache: stale`",
+            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        },
     },
 )
 async def vector_tile(
