@@ -9,9 +9,9 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from gis_service.cli_data import data_app, database_url, describe_database, unreachable
+from gis_service.cli_data import data_app, database_url, unreachable
 from gis_service.cli_rasters import raster_app
-from gis_service.settings import Settings
+from gis_service.settings import Settings, describe_database
 
 if TYPE_CHECKING:
     from layers.demo import DemoDataset
@@ -295,6 +295,7 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the map and the APIs with uvicorn."""
+    import copy
     import socket
 
     import uvicorn
@@ -305,7 +306,11 @@ def serve(
     typer.echo(f"database: {describe_database(settings.dsn)}; region: {settings.region}", err=True)
     _warn_if_schema_behind()
     app_path = "gis_service.app:create_app"
+    # uvicorn's logging, plus the service's own loggers (start-up facts, errors with their request id)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["gis_service"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     options = {
+        "log_config": log_config,
         "factory": True,
         "host": host,
         "port": port,

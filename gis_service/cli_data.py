@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gis_service.settings import Settings
+from gis_service.settings import Settings, describe_database
 
 data_app = typer.Typer(add_completion=False)
 
@@ -37,18 +37,6 @@ def _layer(layer_id: str) -> Any:
         return catalog.get(layer_id)
     except KeyError as exc:
         _fail(str(exc.args[0]), EXIT_USAGE)
-
-
-def describe_database(url: str) -> str:
-    """``host:port/database`` of a database URL, for messages (never the password)."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        parts = conninfo_to_dict(url)
-    except (psycopg.ProgrammingError, ValueError):
-        return "(an unreadable database URL)"
-    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
 
 
 def database_url(announce: bool = True) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gis_service.db import connection, create_pool
 from gis_service.errors import DatabaseUnreachable
-from gis_service.settings import Settings
+from gis_service.settings import Settings, describe_database
 from layers.catalog import Catalog
 from tiles.cache import TileCache
 from tiles.engine import TileEngine
@@ -21,6 +22,8 @@ from tiles.maintenance import GeneralizationScheduler
 from tiles.raster import RasterTiler
 
 MB = 1024 * 1024
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -62,6 +65,7 @@ async def runtime(
 
     ``current_catalog`` gives the catalog as it is now (``LiveCatalog.current``: rasters
     registered while running); by default ``catalog`` stays as given."""
+    logger.info("database %s, region %s", describe_database(settings.dsn), settings.region)
     pool = create_pool(settings)
     await pool.open(wait=False)  # start even when the database is down: /healthz reports it
     cache = None

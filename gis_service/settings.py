@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -19,6 +21,15 @@ from layers.regions import DEFAULT_REGION, get_region, region_names
 DEFAULT_DATABASE_URL = "postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap"
 """The local cluster on its default port (``database_url`` honours ``ECOMAP_PG_PORT``)."""
 REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def describe_database(url: str) -> str:
+    """``host:port/database`` of a database URL, for messages (never the password)."""
+    try:
+        parts = conninfo_to_dict(url)
+    except (psycopg.ProgrammingError, ValueError):
+        return "(an unreadable database URL)"
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
 
 
 def database_url(environ: Mapping[str, str] | None = None) -> str:
