@@ -110,9 +110,13 @@ class TileEngine:
         if found is None:
             if properties is not None and (unknown := sorted(set(properties) - set(layer.property_names))):
                 raise FilterError(
-                    f"unknown properties {unknown} for layer {layer.id}; available: {', '.join(layer.property_names)}"
+                    f"properties: unknown properties {unknown} for layer {layer.id}; "
+                    f"available: {', '.join(layer.property_names)}"
                 )
-            compiled = parse_filter(filter_text, layer, prefix=f"{layer.id}_") if filter_text else None
+            try:
+                compiled = parse_filter(filter_text, layer, prefix=f"{layer.id}_") if filter_text else None
+            except FilterError as exc:  # the message names the parameter, as on items
+                raise FilterError(f"filter: {exc}") from None
             source, source_params = (None, {})
             if revision is not None:
                 source, source_params = features_as_of_sql(layer, revision, prefix=f"{layer.id}_asof_")
