@@ -42,7 +42,15 @@ import psycopg
 from bench import synthetic, tiles_report
 from bench.cpu import CpuMeter, machine_cpu_ticks
 from bench.serving import ECOMAP_SERVE, GROUPS, ROOT, server, worker_deaths
-from bench.tile_queries import pgbench_tiles, raw_tables_sql, stored_floor_queries, stored_floor_sql, tipg_url
+from bench.tile_queries import (
+    TIPG_SCHEMA,
+    pgbench_tiles,
+    raw_tables_sql,
+    stored_floor_queries,
+    stored_floor_sql,
+    tipg_tables_sql,
+    tipg_url,
+)
 from bench.tiles_report import CASES, FLOOR, OFF, PGBENCH, RAW_TABLES, TIPG, WARM, Result
 from layers import db as layer_db
 from layers.catalog import load_catalog
@@ -294,16 +302,26 @@ def same_content(service: bytes, floor: bytes) -> str | None:
     return None
 
 
-def check_like_for_like(off: str, floor: str, cases: list[tuple[str, str]], samples: dict) -> list[str]:
-    """Compare the service's tiles with the floor's on the first 20 tiles of each case."""
+def check_like_for_like(
+    off: str, floor: str, tipg: str | None, cases: list[tuple[str, str]], samples: dict
+) -> list[str]:
+    """Compare the service's tiles with the floor's on the first 20 tiles of each case, and
+    check that TiPg's are not empty where the service's are not (TiPg names its MVT layer
+    ``default`` and sets no feature ids: its tiles are compared by their features' properties)."""
     differences = []
     with httpx.Client(timeout=120) as client:
         for layer, band in cases:
+            empty = 0
             for t in samples[band][:20]:
                 path = f"/tiles/{layer}/{t.z}/{t.x}/{t.y}.pbf"
-                difference = same_content(client.get(off + path).content, client.get(floor + path).content)
+                ours = client.get(off + path).content
+                difference = same_content(ours, client.get(floor + path).content)
                 if difference:
                     differences.append(f"{layer} {t.z}/{t.x}/{t.y}: {difference}")
+                if tipg and ours and not client.get(tipg_url(tipg, layer, t.z, t.x, t.y)).content:
+                    empty += 1
+            if empty:
+                differences.append(f"TiPg: {empty} of 20 {layer} z{band} tiles empty where the service's are not")
     return differences
 
 
@@ -345,6 +363,10 @@ def main() -> None:
                 for z in per_zoom[band]:
                     for i, t in enumerate(t for t in samples[band] if t.z == z):
                         copy.write_row((band_index, z, i, t.x, t.y))
+        if not args.no_tipg:
+            for layer in dict.fromkeys(layer for layer, _ in cases):
+                for statement in tipg_tables_sql(layer):
+                    conn.execute(statement)
     results: list[Result] = []
     workdir = Path(tempfile.mkdtemp(prefix="ecomap-bench-"))
     ours_env = {"ECOMAP_DATABASE_URL": database_url(), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
@@ -378,8 +400,7 @@ def main() -> None:
         if not args.no_tipg:
             tipg_env = {
                 "DATABASE_URL": database_url(),
-                "TIPG_DB_SCHEMAS": '["public"]',
-                "TIPG_DB_EXCLUDE_TABLES": '["public.bench_tiles"]',
+                "TIPG_DB_SCHEMAS": f'["{TIPG_SCHEMA}"]',
             }
             tipg = [str(BENCH_PYTHON), "-m", "uvicorn", "tipg.main:app", *workers, "--no-access-log"]
             targets[TIPG] = start("tipg", [*tipg, "--port", "8103"], tipg_env, 8103)
@@ -395,7 +416,7 @@ def main() -> None:
             if name in targets
         }
         deaths_before = {name: worker_deaths(log) for name, log in logs.items()}
-        differences = check_like_for_like(off, floor, cases, samples)
+        differences = check_like_for_like(off, floor, targets.get(TIPG), cases, samples)
         for difference in differences:
             print("   warning: the floor's tile differs from the service's:", difference)
         with httpx.Client(timeout=120) as client:  # warm the cache of the warm server
@@ -441,7 +462,7 @@ def main() -> None:
         ]
         for note in notes:
             print("   warning:", note)
-        visible = statistics.median(edit_visibility(warm) for _ in range(1 if args.quick else 5))
+        visible = statistics.median(edit_visibility(warm) for _ in range(5))
     ticks = [now - before for now, before in zip(machine_cpu_ticks(), ticks_before, strict=True)]
     text = tiles_report.report(results, visible, ticks[7] / max(sum(ticks), 1), args, differences, notes)
     print(text)
