@@ -5,9 +5,11 @@ answers ``GET /tiles/{layer}/{z}/{x}/{y}.pbf`` with one raw ``ST_AsMVT`` stateme
 tile through an asyncpg connection pool (prepared statements, binary protocol: the fastest
 Python driver there is). Measured with wrk like the other servers, it is what serving the
 raw SQL over HTTP costs on this machine, the floor the service's own overhead is judged
-against. Runs in the benchmark's separate environment (``.bench-venv``, beside TiPg):
+against. Each layer has a list of queries by zoom (the last one serves every higher zoom),
+so the same server runs the stored floor (the service's tables, per zoom) and the raw
+tables (one query). Runs in the benchmark's separate environment (``.bench-venv``, beside TiPg):
 
-    RAW_TILE_DSN=postgresql://... RAW_TILE_QUERIES='{"station": "SELECT ... $1 $2 $3"}' \\
+    RAW_TILE_DSN=postgresql://... RAW_TILE_QUERIES='{"station": ["SELECT ... $1 $2 $3"]}' \\
         .bench-venv/bin/uvicorn bench.raw_tile_server:app --workers 2 --no-access-log
 """
 
@@ -21,8 +23,8 @@ from typing import Any
 import asyncpg
 
 PATH = re.compile(r"^/tiles/(\w+)/(\d+)/(\d+)/(\d+)\.pbf$")
-QUERIES: dict[str, str] = json.loads(os.environ.get("RAW_TILE_QUERIES", "{}"))
-"""Layer id -> SQL returning one MVT for the tile ($1 = z, $2 = x, $3 = y)."""
+QUERIES: dict[str, list[str]] = json.loads(os.environ.get("RAW_TILE_QUERIES", "{}"))
+"""Layer id -> SQL by zoom returning one MVT for the tile ($1 = z, $2 = x, $3 = y)."""
 POOL_SIZE = int(os.environ.get("RAW_TILE_POOL_SIZE", "8"))
 _pool: asyncpg.Pool | None = None
 
@@ -55,6 +57,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if match is None or match.group(1) not in QUERIES or _pool is None:
         return await _reply(send, 404)
     layer, z, x, y = match.groups()
+    queries = QUERIES[layer]
     async with _pool.acquire() as conn:
-        data = await conn.fetchval(QUERIES[layer], int(z), int(x), int(y))
+        data = await conn.fetchval(queries[min(int(z), len(queries) - 1)], int(z), int(x), int(y))
     await _reply(send, 200 if data else 204, data or b"")

@@ -31,6 +31,8 @@ FUNCTION_TYPES = [
     "石漠化敏感",
 ]
 KINDS = ["air_national", "air_local", "water_auto", "seawater", "drinking_intake", "outfall", "section"]
+FULL_COUNTS = {"redline": 5000, "river": 20000, "station": 100_000}
+"""Features per layer of the full dataset."""
 M_PER_DEG_LAT = 110_950.0
 M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(24.65))
 
@@ -82,14 +84,16 @@ def _ewkb(geoms: list, multi: bool) -> list[str]:
     return list(shapely.to_wkb(shapely.set_srid(array, 4326), hex=True, include_srid=True))
 
 
-def build(database_url: str, seed: int = 7) -> dict[str, int]:
-    """(Re)create the schema in an existing database and load the synthetic layers."""
+def build(database_url: str, seed: int = 7, scale: float = 1.0) -> dict[str, int]:
+    """(Re)create the schema in an existing database and load the synthetic layers (``scale``
+    times as many features: the benchmark's ``--quick`` smoke run loads a twentieth)."""
     rng = np.random.default_rng(seed)
     started = time.monotonic()
     layer_db.upgrade(database_url)
-    polygons = redline_polygons(rng)
-    lines = river_lines(rng)
-    points = rng.uniform(BBOX[:2], BBOX[2:], size=(100_000, 2))
+    counts = {name: max(1, round(n * scale)) for name, n in FULL_COUNTS.items()}
+    polygons = redline_polygons(rng, counts["redline"])
+    lines = river_lines(rng, counts["river"])
+    points = rng.uniform(BBOX[:2], BBOX[2:], size=(counts["station"], 2))
     with psycopg.connect(database_url) as conn:
         conn.execute("TRUNCATE redline, river, station")
         with conn.cursor().copy(
@@ -115,10 +119,10 @@ def build(database_url: str, seed: int = 7) -> dict[str, int]:
         conn.execute("ANALYZE redline; ANALYZE river; ANALYZE station")
         vertices = conn.execute("SELECT sum(ST_NPoints(geom)) FROM redline").fetchone()[0]
     print(
-        f"synthetic data loaded in {time.monotonic() - started:.0f} s: 5,000 red lines ({vertices:,} vertices),"
-        " 20,000 rivers, 100,000 stations"
+        f"synthetic data loaded in {time.monotonic() - started:.0f} s: {counts['redline']:,} red lines"
+        f" ({vertices:,} vertices), {counts['river']:,} rivers, {counts['station']:,} stations"
     )
-    return {"redline": 5000, "river": 20000, "station": 100000, "redline_vertices": int(vertices)}
+    return {**counts, "redline_vertices": int(vertices)}
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def recreate_database(name: str) -> str:
     return url
 
 
+def scratch_database_name(purpose: str) -> str:
+    """The name of a private database for tests that write (``<session database>_<purpose>``):
+    one per session database, so suites run at once (``ECOMAP_TEST_DB``) never drop each other's."""
+    return f"{TEST_DB}_{purpose}"
+
+
 def demo_database(name: str) -> str:
     """A recreated, migrated database holding the demo data (for tests that write); its URL."""
     url = recreate_database(name)

@@ -31,7 +31,7 @@ from layers.catalog import load_catalog
 from layers.exporter import export_layer, rows_to_frame
 from layers.history import features_as_of_sql
 from layers.importer import import_layer
-from tests.conftest import demo_database, make_settings, recreate_database
+from tests.conftest import demo_database, make_settings, recreate_database, scratch_database_name
 
 CATALOG = load_catalog()
 REDLINE = CATALOG.get("redline")
@@ -41,7 +41,7 @@ TO_4548 = pyproj.Transformer.from_crs(4326, 4548, always_xy=True)
 @pytest.fixture(scope="module")
 def rev_url() -> str:
     """A scratch database with the demo data, for edits and imports."""
-    return demo_database("ecomap_test_revisions")
+    return demo_database(scratch_database_name("revisions"))
 
 
 @pytest.fixture()
@@ -75,7 +75,7 @@ def test_demo_load_is_revision_1_of_the_layers_with_history(db):
 
 
 def test_migration_0004_reverts_and_backfills_existing_data():
-    url = recreate_database("ecomap_test_revisions_migration")
+    url = recreate_database(scratch_database_name("revisions_migration"))
     layer_db.upgrade(url, "0003")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
@@ -219,7 +219,7 @@ def test_export_then_import_round_trips(rev_url, tmp_path, fmt):
     with psycopg.connect(rev_url, autocommit=True) as conn:
         result = export_layer(conn, REDLINE, out, crs=crs)
     assert result.features > 30
-    target = recreate_database("ecomap_test_roundtrip")
+    target = recreate_database(scratch_database_name("roundtrip"))
     layer_db.upgrade(target)
     with psycopg.connect(target, autocommit=True) as conn:
         imported = import_layer(conn, REDLINE, out, crs="EPSG:4326" if fmt == "csv" else None)
@@ -352,8 +352,10 @@ def test_cli_revisions_diff_and_export(rev_url, rev_db, tmp_path):
     assert bad.exit_code == 2 and "unknown export format" in bad.output
 
 
-def test_ogc_items_as_of_a_revision(client, db) -> None:
-    """/ogc items accept ?revision= and ?asof= for layers with history, like the tiles."""
+def test_ogc_items_as_of_a_revision(rev_client: TestClient, rev_db: psycopg.Connection) -> None:
+    """/ogc items accept ?revision= and ?asof= for layers with history, like the tiles (on the
+    scratch database: this test edits a feature)."""
+    client, db = rev_client, rev_db
     before = db.execute("SELECT max(number) FROM layer_revision WHERE layer = 'redline'").fetchone()[0]
     feature_id = db.execute("SELECT min(id) FROM redline").fetchone()[0]
     old_name = db.execute("SELECT name FROM redline WHERE id = %s", [feature_id]).fetchone()[0]

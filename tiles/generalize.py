@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -32,29 +31,10 @@ from psycopg import sql
 from shapely import STRtree
 
 from layers.catalog import Catalog, Layer
+from tiles.properties import properties_object, tile_properties
+from tiles.zooms import DETAIL_ZOOM, DROP_BELOW_ZOOM, generalized_zooms, grid_cell, pixel_size
 
 logger = logging.getLogger(__name__)
-
-DETAIL_ZOOM = 16
-"""From this zoom on, tiles use the full-detail geometry."""
-
-DROP_BELOW_ZOOM = 12
-"""Below this zoom, features smaller than a pixel are dropped; from it on, every feature is kept."""
-
-WORLD_WIDTH_M = 2 * math.pi * 6378137.0
-DISPLAY_TILE_PX = 512  # MapLibre draws vector tiles at 512 px
-
-
-def pixel_size(z: int) -> float:
-    """Width in Web Mercator metres of one display pixel at zoom z."""
-    return WORLD_WIDTH_M / (DISPLAY_TILE_PX * (1 << z))
-
-
-def generalized_zooms(layer: Layer) -> list[int]:
-    """Zooms that get precomputed geometry, finest first."""
-    if layer.geometry_type in ("Point", "MultiPoint"):
-        return []
-    return list(range(DETAIL_ZOOM - 1, max(layer.minzoom, 0) - 1, -1))
 
 
 def has_overlaps(geoms: np.ndarray, tolerance_m2: float) -> bool:
@@ -105,11 +85,6 @@ def coverage_groups(layer: Layer, groups: np.ndarray, geoms: np.ndarray) -> list
             continue
         result.append(members)
     return result
-
-
-def grid_cell(z: int, extent: int) -> float:
-    """Size in Web Mercator metres of one MVT grid cell at zoom z (tiles of ``extent`` cells)."""
-    return WORLD_WIDTH_M / ((1 << z) * extent)
 
 
 def snap_to_tile_grid(geoms: np.ndarray, z: int, extent: int, polygons: bool) -> np.ndarray:
@@ -167,8 +142,6 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
     group = sql.SQL("t.{}::text").format(sql.Identifier(layer.coverage_by)) if layer.coverage_by else sql.SQL("NULL")
     # The properties tiles carry at each zoom, stored with the geometry (one jsonb per set).
-    from tiles.sql import properties_object, tile_properties  # tiles.sql builds on this module
-
     sets = {z: tile_properties(layer, z) for z in generalized_zooms(layer)}
     distinct = list(dict.fromkeys(sets.values()))
     props_columns = sql.SQL(", ").join(

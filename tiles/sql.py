@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from layers.catalog import Layer
-from tiles.generalize import DETAIL_ZOOM, WORLD_WIDTH_M, generalized_zooms, pixel_size
 from tiles.grid import MAX_ZOOM
-
-# MVT property encodings: ST_AsMVT takes text, numbers and booleans; dates go as ISO text.
-_CASTS = {"date": "text"}
+from tiles.properties import properties_object, property_columns, tile_properties
+from tiles.zooms import DETAIL_ZOOM, WORLD_WIDTH_M, generalized_zooms, pixel_size
 
 TILE_PARAMS = (sql.Placeholder("z"), sql.Placeholder("x"), sql.Placeholder("y"))
 """The tile address of a single-tile query: bound parameters."""
@@ -38,44 +36,6 @@ BATCH_COLUMNS = (sql.SQL("b.z"), sql.SQL("b.x"), sql.SQL("b.y"))
 _BATCH = sql.SQL(
     "SELECT b.i, ({}) FROM unnest(%(z)s::int[], %(x)s::int[], %(y)s::int[]) WITH ORDINALITY AS b(z, x, y, i)"
 )
-
-
-def property_columns(layer: Layer, names: list[str] | None = None) -> list[sql.Composable]:
-    """The SELECT list of a layer's exposed properties (optionally a subset), on alias ``t``."""
-    parts: list[sql.Composable] = []
-    for prop in layer.properties:
-        if names is not None and prop.name not in names:
-            continue
-        column: sql.Composable = sql.SQL("t.{}").format(sql.Identifier(prop.name))
-        if prop.type in _CASTS:
-            column = sql.SQL("{}::{} AS {}").format(column, sql.SQL(_CASTS[prop.type]), sql.Identifier(prop.name))
-        parts.append(column)
-    return parts
-
-
-def properties_object(layer: Layer, names: tuple[str, ...] | list[str]) -> sql.Composable:
-    """A jsonb object of properties on alias ``t`` (NULLs left out, as ST_AsMVT leaves out
-    NULL columns), which ST_AsMVT expands into feature properties."""
-    pairs = [
-        sql.SQL("{}, t.{}{}").format(
-            sql.Literal(prop.name),
-            sql.Identifier(prop.name),
-            sql.SQL("::" + _CASTS[prop.type]) if prop.type in _CASTS else sql.SQL(""),
-        )
-        for prop in layer.properties
-        if prop.name in names
-    ]
-    return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(pairs))
-
-
-def tile_properties(layer: Layer, z: int, names: list[str] | None = None) -> tuple[str, ...]:
-    """The properties a tile at zoom z carries: those whose ``tile_minzoom`` is reached
-    (low zooms carry only what styling needs; clients fetch the rest by feature id)."""
-    return tuple(
-        p.name
-        for p in layer.properties
-        if (names is None or p.name in names) and (p.tile_minzoom is None or z >= p.tile_minzoom)
-    )
 
 
 @dataclass(frozen=True)

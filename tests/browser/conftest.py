@@ -61,6 +61,17 @@ class MapPage:
         self.page.wait_for_function("window.ecomapMap && !window.ecomapMap.isMoving()", timeout=timeout_ms)
         self.page.evaluate(WAIT_IDLE_JS)
 
+    def next_frame(self) -> None:
+        """Waits until the page has rendered the next two frames (what a scroll or a style
+        change just set up is painted then)."""
+        self.page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    def wait_for_animations(self, timeout_ms: int = 30_000) -> None:
+        """Waits until no CSS transition or animation runs (a drawer sliding in, a fade)."""
+        self.page.wait_for_function(
+            "() => document.getAnimations().every((a) => a.playState !== 'running')", timeout=timeout_ms
+        )
+
     def js(self, expression: str, arg: Any = None) -> Any:
         return self.page.evaluate(expression, arg)
 

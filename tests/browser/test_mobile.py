@@ -98,18 +98,24 @@ def test_a_long_popup_scrolls_inside_and_leaves_the_map_around_it_untouched(phon
     page.touchscreen.tap(PHONE["width"] / 2, 450)
     body = page.locator(".maplibregl-popup .popup-body")
     body.wait_for()
-    page.wait_for_timeout(600)  # the pan that keeps the popup in view
+    # The pan that keeps the popup in view: over once the popup is inside the screen and the map rests.
+    page.wait_for_function(
+        "() => { const r = document.querySelector('.maplibregl-popup').getBoundingClientRect();"
+        " return r.top >= 0 && r.bottom <= innerHeight && !window.ecomapMap.isMoving(); }",
+        timeout=30_000,
+    )
+    phone_page.wait_idle()
     scroller = ".maplibregl-popup .popup-body, .maplibregl-popup .maplibregl-popup-content"
     overflowing = page.locator(scroller).evaluate_all("(els) => els.some((el) => el.scrollHeight > el.clientHeight)")
     assert overflowing, "the red line's popup should need scrolling"
     box = page.locator(".maplibregl-popup").bounding_box()
     close = page.locator(".maplibregl-popup-close-button").bounding_box()
     page.locator(scroller).evaluate_all("(els) => els.forEach((el) => { el.scrollTop = el.scrollHeight; })")
-    page.wait_for_timeout(100)
+    phone_page.next_frame()
     close_after = page.locator(".maplibregl-popup-close-button").bounding_box()
     with_popup = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     page.evaluate("() => { document.querySelector('.maplibregl-popup').style.visibility = 'hidden'; }")
-    page.wait_for_timeout(200)
+    phone_page.next_frame()
     without = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     map_box = page.locator("#map").bounding_box()
     # The map above the popup (it opened below the tap), off the controls on the right.

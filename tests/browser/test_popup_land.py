@@ -51,7 +51,7 @@ def scroll_popup_to_land(map_page: MapPage) -> None:
     map_page.js(
         "() => { const c = document.querySelector('.maplibregl-popup .popup-body'); c.scrollTop = c.scrollHeight; }"
     )
-    map_page.page.wait_for_timeout(100)
+    map_page.next_frame()
 
 
 def assert_matches_stats(section: Any, stats: dict[str, Any], lang: str) -> None:
@@ -77,15 +77,11 @@ def test_red_line_popup_shows_the_land_it_covers(map_page: MapPage, live_server:
     map_page.page.route("**/api/layers/*/*/stats", lambda route: held.append(route))
     map_page.open(f"{CITY}&layers=district,redline,river,station")
     page = map_page.page
-    hit = click_feature(map_page, "redline-fill", [*NOT_UNDER, "protected_area-fill"])
+    with page.expect_request(lambda request: request.url.endswith("/stats"), timeout=30_000):
+        hit = click_feature(map_page, "redline-fill", [*NOT_UNDER, "protected_area-fill"])
     popup = page.locator(".maplibregl-popup")
     popup.wait_for()
     expect(popup.locator(".attr-table")).to_be_visible()
-    for _ in range(50):  # let the request reach the route
-        if held:
-            break
-        page.wait_for_timeout(100)
-    page.wait_for_timeout(300)
     assert held, "the popup did not ask for the feature's statistics"
     assert held[0].request.url.endswith(f"/api/layers/redline/{hit['id']}/stats")
     assert popup.locator(".popup-land").count() == 0
@@ -159,10 +155,14 @@ def test_no_section_without_statistics(map_page: MapPage) -> None:
     map_page.open(CITY)
     page = map_page.page
     popup = page.locator(".maplibregl-popup")
-    for _ in range(3):
-        click_feature(map_page, "redline-fill", [*NOT_UNDER, "protected_area-fill"])
+    for attempt in range(3):
+        if attempt < 2:  # the failure and the null answer: wait until the popup has had them
+            with page.expect_response(lambda response: response.url.endswith("/stats"), timeout=30_000):
+                click_feature(map_page, "redline-fill", [*NOT_UNDER, "protected_area-fill"])
+        else:  # remembered: no request at all
+            click_feature(map_page, "redline-fill", [*NOT_UNDER, "protected_area-fill"])
         popup.wait_for()
-        page.wait_for_timeout(500)
+        map_page.next_frame()
         expect(popup.locator(".attr-table")).to_be_visible()
         assert popup.locator(".popup-land").count() == 0
         page.locator(".maplibregl-popup-close-button").click()

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Response
+from playwright.sync_api import Response, expect
 
 from tests.browser.conftest import PHONE, MapPage
 
@@ -251,7 +251,8 @@ def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rast
     page.locator("#drawer-toggle").tap()
     page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().x >= 0")
     page.locator('.layer-item[data-layer="landcover"]').scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    phone_page.wait_for_animations()
+    phone_page.next_frame()
     phone_page.screenshot("raster-panel-phone")
     page.locator("#drawer-toggle").tap()
     # A site check: the land-cover table fits the drawer.
@@ -260,7 +261,8 @@ def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rast
     table = page.locator("#zone-landcover")
     table.wait_for(timeout=30_000)
     table.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
+    phone_page.wait_for_animations()  # the drawer sliding in
+    expect(table).to_be_in_viewport()
     table_box = table.bounding_box()
     sidebar_box = page.locator("#sidebar").bounding_box()
     assert table_box and sidebar_box

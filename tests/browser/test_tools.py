@@ -152,7 +152,18 @@ def test_chief_deep_link_frames_the_jurisdiction(map_page: MapPage, live_server:
     page.locator("#chief-detail").wait_for(timeout=30_000)
     assert page.locator("#tab-chief").get_attribute("aria-selected") == "true"
     assert detail["chief"]["name"] in page.locator("#panel-chief").inner_text()
-    page.wait_for_timeout(1200)  # the fit animation
+    # The fit animation: over once the map rests framing the jurisdiction (as asserted below).
+    page.wait_for_function(
+        """([minx, miny, maxx, maxy]) => {
+             const m = window.ecomapMap, b = m.getBounds(), tol = 0.002;
+             const span = Math.max(b.getEast() - b.getWest(), b.getNorth() - b.getSouth());
+             return !m.isMoving() && b.getWest() - tol <= minx && b.getEast() + tol >= maxx
+               && b.getSouth() - tol <= miny && b.getNorth() + tol >= maxy
+               && (span < Math.max(maxx - minx, maxy - miny) * 8 || m.getZoom() >= 13.9);
+           }""",
+        arg=detail["bbox"],
+        timeout=30_000,
+    )
     map_page.wait_idle()
     view = map_view(map_page)
     minx, miny, maxx, maxy = detail["bbox"]
