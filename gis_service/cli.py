@@ -321,7 +321,9 @@ def serve(
     if workers > 1 and not reload:
         # Worker processes share this socket. Accepted connections inherit TCP_NODELAY from it;
         # without it, small keep-alive responses wait ~40 ms (Nagle meets delayed ACK).
-        config = uvicorn.Config(app_path, workers=workers, **options)
+        # uvicorn kills a worker that misses its 5 s health ping; a loaded 2-core machine (a tile
+        # benchmark, a regeneralization) made workers miss it while starting: allow 30 s.
+        config = uvicorn.Config(app_path, workers=workers, timeout_worker_healthcheck=30, **options)
         sock = config.bind_socket()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         Multiprocess(config, sockets=[sock]).run()
