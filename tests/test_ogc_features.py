@@ -39,7 +39,7 @@ def test_landing_page_links(client: TestClient) -> None:
     response = client.get("/ogc")
     assert response.status_code == 200
     links = {link["rel"]: link for link in response.json()["links"]}
-    assert links["service-desc"]["href"].endswith("/openapi.json")
+    assert links["service-desc"]["href"].endswith("/ogc/api")  # the OGC API's own OpenAPI document
     assert links["service-desc"]["type"].startswith("application/vnd.oai.openapi+json")
     assert links["conformance"]["href"].endswith("/ogc/conformance")
     assert links["data"]["href"].endswith("/ogc/collections")
@@ -245,4 +245,4 @@ def test_owslib_reads_the_collections(live_server: str, db: psycopg.Connection) 
     ]
     assert "zone" in api.collection_queryables("protected_area")["properties"]
     assert api.collection_item("station", "1")["id"] == 1
-    assert "/ogc/collections/{layer}/items" in api.api()["paths"]
+    assert "/collections/{layer}/items" in api.api()["paths"]  # paths relative to the landing page

@@ -93,7 +93,7 @@ async def landing(base: str = Depends(base_url), f: Format = None) -> Response:
             "stations and districts of Xiamen (生态环境一张图). Demo data is flagged is_sample.",
             "links": [
                 _link(root, "self", JSON, "This document"),
-                _link(f"{base}/openapi.json", "service-desc", OPENAPI, "The API definition"),
+                _link(f"{root}/api", "service-desc", OPENAPI, "The API definition"),
                 _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
                 _link(f"{root}/conformance", "conformance", JSON, "Conformance classes"),
                 _link(f"{root}/collections", "data", JSON, "The collections"),

@@ -84,7 +84,7 @@ async def tilejson(
 
 @router.api_route(
     "/tiles/raster/{raster_id}/{z}/{x}/{y}.{image_format}",
-    methods=["GET", "HEAD"],
+    methods=["GET"],
     summary="PNG or WebP tile of a raster layer",
     response_class=Response,
     responses={
