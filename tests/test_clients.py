@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import httpx
 import jsonschema
+import mapbox_vector_tile
 import pytest
 
 from layers.catalog import load_catalog
@@ -112,6 +113,16 @@ def test_tileset_metadata_is_complete_and_valid(live_server: str) -> None:
                 assert prop_schema["type"] in ("string", "integer", "number", "boolean"), (layer.id, prop)
                 if layer.get_property(prop).type == "date":
                     assert prop_schema == prop_schema | {"type": "string", "format": "date"}
+    # The MVT layers a real tile carries are the ones the tileset lists, label points included.
+    tileset = httpx.get(f"{live_server}/ogc/collections/redline/tiles/WebMercatorQuad", timeout=30).json()
+    tile = httpx.get(f"{live_server}/ogc/collections/redline/tiles/WebMercatorQuad/12/1760/3391", timeout=30)
+    assert tile.status_code == 200
+    decoded = mapbox_vector_tile.decode(tile.content)
+    assert set(decoded) == {entry["id"] for entry in tileset["layers"]} == {"redline", "redline_label"}
+    listed = {entry["id"]: set(entry["propertiesSchema"]["properties"]) for entry in tileset["layers"]}
+    for name, layer in decoded.items():
+        carried = {key for feature in layer["features"] for key in feature["properties"]}
+        assert carried <= listed[name], (name, carried - listed[name])
     listing = httpx.get(f"{live_server}/ogc/collections/redline/tiles", timeout=30).json()
     links = listing["links"] + [link for tileset in listing["tilesets"] for link in tileset["links"]]
     assert links and all("type" in link for link in links)
