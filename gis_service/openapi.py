@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from gis_service.routers.deps import base_url
+from gis_service.routers.deps import base_url, get_vendor_dir
 from gis_service.services import features
 from layers.catalog import Catalog, Layer, LayerProperty
 
@@ -304,7 +305,9 @@ def add_documentation_routes(app: FastAPI, vendor_url: str = "/vendor") -> None:
         return JSONResponse(ogc_api_document(app.openapi(), base), media_type=OPENAPI_MEDIA_TYPE)
 
     @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
+    async def swagger_ui(vendor: Path = Depends(get_vendor_dir)) -> Response:
+        if not (vendor / "swagger-ui-dist" / "swagger-ui-bundle.js").is_file():
+            return _assets_missing(vendor, "Swagger UI")
         return get_swagger_ui_html(
             openapi_url=openapi_url,
             title=title,
@@ -315,7 +318,9 @@ def add_documentation_routes(app: FastAPI, vendor_url: str = "/vendor") -> None:
         )
 
     @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
+    async def redoc(vendor: Path = Depends(get_vendor_dir)) -> Response:
+        if not (vendor / "redoc" / "redoc.standalone.js").is_file():
+            return _assets_missing(vendor, "ReDoc")
         return get_redoc_html(
             openapi_url=openapi_url,
             title=title,
@@ -323,3 +328,13 @@ def add_documentation_routes(app: FastAPI, vendor_url: str = "/vendor") -> None:
             redoc_favicon_url=f"{vendor_url}/swagger-ui-dist/favicon-32x32.png",
             with_google_fonts=False,
         )
+
+
+def _assets_missing(vendor: Path, name: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": f"{name} is not in the frontend build ({vendor}): build it with "
+            "`cd frontend && npm ci && npm run build` (scripts/bootstrap.sh does); /openapi.json works meanwhile"
+        },
+        status_code=503,
+    )

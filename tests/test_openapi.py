@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
+from gis_service import create_app
+from gis_service.settings import Settings
 from layers.catalog import load_catalog
 
 OAS30_CONFORMANCE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
@@ -168,3 +171,12 @@ def test_docs_pages_load_their_scripts_from_the_service(client: TestClient) -> N
         assert any(source.endswith(script) for source in sources), (page, sources)
         assert all(source.startswith("/") for source in sources), (page, sources)
         assert "cdn" not in html.lower() and "fonts.googleapis" not in html
+
+
+def test_docs_say_how_to_build_their_assets_when_the_frontend_build_lacks_them(tmp_path: Path) -> None:
+    app = create_app(Settings(frontend_dir=tmp_path))  # no lifespan: these pages need no database
+    http = TestClient(app)
+    for page in ("/docs", "/redoc"):
+        response = http.get(page)
+        assert response.status_code == 503
+        assert "npm run build" in response.json()["detail"]

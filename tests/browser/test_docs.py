@@ -43,7 +43,8 @@ def _operations(live_server: str) -> list[dict]:
 def test_swagger_ui_renders_every_operation_offline(offline_page: tuple[Page, list[str]], live_server: str) -> None:
     page, refused = offline_page
     operations = _operations(live_server)
-    page.goto(f"{live_server}/docs")
+    response = page.goto(f"{live_server}/docs")
+    assert response is not None and response.status == 200, response and response.text()  # 503: frontend unbuilt
     page.wait_for_selector(".opblock", state="attached")
     rendered = page.locator(".opblock").count()
     assert rendered == len(operations)
@@ -56,7 +57,8 @@ def test_swagger_ui_renders_every_operation_offline(offline_page: tuple[Page, li
 def test_redoc_renders_every_operation_offline(offline_page: tuple[Page, list[str]], live_server: str) -> None:
     page, refused = offline_page
     operations = _operations(live_server)
-    page.goto(f"{live_server}/redoc")
+    response = page.goto(f"{live_server}/redoc")
+    assert response is not None and response.status == 200, response and response.text()  # 503: frontend unbuilt
     page.wait_for_selector("[data-section-id^='operation/']", state="attached")
     sections = page.locator("[data-section-id^='operation/']").count()
     assert sections == len(operations)
