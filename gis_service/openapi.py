@@ -52,6 +52,11 @@ ERROR_DESCRIPTIONS = {
     "415": "The uploaded file is of a format the service cannot read",
     "503": "The database is unreachable right now (the service recovers by itself); retry later",
 }
+RETRY_AFTER = {
+    "description": "Seconds after which the request may succeed (when the service can tell)",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+}
 FILTER_LANGUAGES = ["cql2-text", "cql2-json"]
 DATETIME_PARAMETER = {
     "name": "datetime",
@@ -193,6 +198,7 @@ def _document_errors(operation: dict[str, Any]) -> None:
         statuses |= {"413", "415"}
     for status in statuses:
         responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})
+    responses["503"].setdefault("headers", {"Retry-After": RETRY_AFTER})
     for status, response in responses.items():
         if status[0] in "45":
             content = response.setdefault("content", {})

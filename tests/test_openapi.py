@@ -91,6 +91,8 @@ def test_every_operation_documents_its_error_statuses_with_the_error_schema(open
         if op.get("requestBody"):
             expected |= {"413", "415"}
         assert expected <= set(responses), f"{method} {path} documents {sorted(responses)}"
+        retry_after = responses["503"]["headers"]["Retry-After"]
+        assert retry_after["schema"]["type"] == "integer" and not retry_after["required"], (method, path)
         for status, response in responses.items():
             if status[0] in "45" and path != "/healthz":
                 assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (path, status)
