@@ -9,6 +9,7 @@ depend on:
 - **unique, stable operation ids**: ``<router module>_<function>`` (e.g. ``ogc_items``);
 - **the statuses the API really returns** (400/404/413/415/503 with the shared ``Error``
   schema ``{"detail": string}``; validation errors answer 400, never FastAPI's 422);
+- **response schemas** of the documents clients parse (``gis_service.openapi_schemas``);
 - **a path per collection** (``/ogc/collections/redline/items`` …) listing its queryable
   properties as typed query parameters and ``filter-lang`` as an enum, as pygeoapi does: GDAL's
   OAPIF driver reads these to decide which ``-where`` clauses it can send to the server.
@@ -30,6 +31,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from gis_service.openapi_schemas import add_response_schemas
 from gis_service.routers.deps import base_url, get_vendor_dir
 from gis_service.services import features
 from layers.catalog import Catalog, Layer, LayerProperty
@@ -115,6 +117,7 @@ def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
         for operation in operations.values():
             _convert_operation(operation)
             _document_errors(operation)
+    add_response_schemas(document)
     _add_collection_paths(document, catalog)
     _check_unique_operation_ids(document)
     return document

@@ -182,3 +182,26 @@ def test_docs_say_how_to_build_their_assets_when_the_frontend_build_lacks_them(t
         response = http.get(page)
         assert response.status_code == 503
         assert "npm run build" in response.json()["detail"]
+
+
+def test_the_documents_clients_parse_have_response_schemas(openapi: dict, live_server: str) -> None:
+    """The fuzz test validates answers against these; here: they are declared, and hold for real answers."""
+    by_id = {op["operationId"]: (path, op) for _, path, op in _operations(openapi)}
+    expected = {
+        "ogc_landing": "LandingPage",
+        "ogc_items": "FeatureCollection",
+        "ogc_items_redline": "FeatureCollection",
+    }
+    expected |= {
+        "ogc_tiles_layer_tileset": "TileSet",
+        "tiles_layer_tilejson": "TileJSON",
+        "rasters_tilejson": "TileJSON",
+    }
+    for operation_id, name in expected.items():
+        ok = by_id[operation_id][1]["responses"]["200"]["content"]
+        assert [media["schema"] for media in ok.values()] == [{"$ref": f"#/components/schemas/{name}"}], operation_id
+    feature_collection = openapi["components"]["schemas"]["FeatureCollection"]
+    page = httpx.get(f"{live_server}/ogc/collections/redline/items?limit=2", timeout=30).json()
+    assert set(feature_collection["required"]) <= set(page) and page["type"] == "FeatureCollection"
+    link = openapi["components"]["schemas"]["Link"]
+    assert all(set(link["required"]) <= set(item) for item in page["links"])
