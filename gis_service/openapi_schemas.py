@@ -1,5 +1,6 @@
 """Response schemas (OpenAPI 3.0 Schema Objects) of the documents clients parse: OGC API
-landing page, conformance, collections, GeoJSON features, tilesets, TileJSON.
+landing page, conformance, collections, GeoJSON features, tilesets, TileJSON; and the
+headers clients rely on (tiles: ``ETag``/``Cache-Control``; features: ``Content-Crs``).
 
 They say what every answer holds (the members a client relies on, with their types) and
 leave the rest open, so that schemathesis's response-schema check can hold the service to
@@ -179,13 +180,34 @@ RESPONSES: dict[str, str] = {
     "archives_archive_tilejson": "TileJSON",
 }
 
+TILE_HEADERS = {
+    "ETag": {"description": "Strong validator of the tile (send it as `If-None-Match`)", "required": True,
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`no-cache` (revalidate) or `public, max-age=N`", "required": True,
+                      "schema": {"type": "string"}},
+}  # fmt: skip
+CRS_HEADER = {
+    "Content-Crs": {"description": "The CRS of the coordinates, e.g. `<http://www.opengis.net/def/crs/OGC/1.3/CRS84>`",
+                    "required": True, "schema": {"type": "string", "pattern": "^<.+>$"}},
+}  # fmt: skip
+# The headers each listed operation's answers always carry, by status.
+HEADERS: dict[str, dict[str, dict[str, Any]]] = {
+    **{tile: {"200": TILE_HEADERS, "204": TILE_HEADERS, "304": TILE_HEADERS} for tile in (
+        "tiles_vector_tile", "ogc_tiles_layer_tile", "rasters_raster_tile", "archives_archive_tile")},
+    "ogc_items": {"200": CRS_HEADER},
+    "ogc_item": {"200": CRS_HEADER},
+}  # fmt: skip
+
 
 def add_response_schemas(document: dict[str, Any]) -> None:
-    """Declare the schemas above and give each listed operation's 200 response its schema (in
-    every media type it declares)."""
+    """Declare the schemas above, give each listed operation's 200 response its schema (in every
+    JSON media type it declares) and its responses their headers."""
     document["components"]["schemas"].update(SCHEMAS)
     for item in document["paths"].values():
         for operation in item.values():
+            for status, headers in HEADERS.get(operation["operationId"], {}).items():
+                if status in operation.get("responses", {}):
+                    operation["responses"][status].setdefault("headers", {}).update(headers)
             name = RESPONSES.get(operation["operationId"])
             ok = operation.get("responses", {}).get("200")
             if name is None or ok is None:
