@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -12,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
+from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
@@ -24,8 +26,30 @@ drinking-water source zones, watersheds, rivers, bays and monitoring stations of
 served from PostGIS as vector tiles and JSON.
 
 The demo dataset is **sample data** (flagged `is_sample`), not official boundaries.
-Errors answer `{"detail": "..."}` with a 4xx status saying what to fix.
+Errors answer `{"detail": "..."}` with a 4xx status saying what to fix. Every GET also answers
+HEAD (the same status and headers, no body).
 """
+
+
+class HeadAsGet:
+    """Answer ``HEAD`` wherever ``GET`` is served, as HTTP requires: the request runs as a GET and
+    the body is dropped, so the status and headers (``Content-Length``, ``ETag``…) are the GET's."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def send_without_body(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,11 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,  # served from the service's own copies of Swagger UI and ReDoc (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.catalog = live  # read through routers.deps.get_catalog: rasters registered later included
     add_exception_handlers(app)
+    install_openapi(app, live.current)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(HeadAsGet)  # outside gzip: a HEAD reports the GET's encoded length
+    add_documentation_routes(app)
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(config.router)

@@ -11,15 +11,30 @@ from gis_service.services.health import database_status
 
 router = APIRouter(tags=["health"])
 
+HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status", "database"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "database": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string"}, "detail": {"type": "string"}},
+        },
+    },
+}
+
 
 @router.get(
     "/healthz",
     summary="Service and database health",
     responses={
+        200: {"content": {"application/json": {"schema": HEALTH_SCHEMA}}},
         503: {
             "description": "The database is unreachable (the service retries by itself), or its schema is"
-            " behind this version (`database.detail` says how to migrate it)"
-        }
+            " behind this version (`database.detail` says how to migrate it)",
+            "content": {"application/json": {"schema": HEALTH_SCHEMA}},
+        },
     },
 )
 async def healthz(request: Request) -> JSONResponse:

@@ -107,7 +107,7 @@ def _reply(
 
 
 def _openapi_version(request: Request) -> str:
-    """The major.minor version of the OpenAPI document the service publishes (3.1 for FastAPI)."""
+    """The major.minor version of the OpenAPI document the service publishes (gis_service.openapi)."""
     return ".".join(str(request.app.openapi_version).split(".")[:2])
 
 
@@ -131,7 +131,7 @@ async def landing(request: Request, base: str = Depends(base_url), f: Format = N
         "stations and districts of Xiamen (生态环境一张图). Demo data is flagged is_sample.",
         "links": [
             *_self_links(root),
-            _link(f"{base}/openapi.json", "service-desc", openapi, "The API definition"),
+            _link(f"{root}/api", "service-desc", openapi, "The API definition (paths relative to /ogc)"),
             _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
             _link(f"{root}/conformance", "conformance", JSON, "Conformance classes"),
             _link(f"{root}/collections", "data", JSON, "The collections"),

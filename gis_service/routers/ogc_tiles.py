@@ -12,9 +12,11 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from gis_service.errors import NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from gis_service.routers.tiles import AsOfParam, FilterParam, PropertiesParam, RevisionParam, serve_tile
+from gis_service.services.resolve import layer as resolve_layer
 from gis_service.tile_http import MVT_MEDIA_TYPE
-from layers.catalog import Catalog, Layer
+from layers.catalog import Catalog, Layer, LayerProperty
 from tiles.grid import TMS
+from tiles.sql import label_properties
 from tiles.style import XIAMEN_BOUNDS
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Tiles"])
@@ -29,13 +31,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
     "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
 ]
-
-
-def _layer(catalog: Catalog, layer_id: str) -> Layer:
-    try:
-        return catalog.get(layer_id)
-    except KeyError as exc:
-        raise NotFound(str(exc.args[0])) from None
+JSON = "application/json"
+REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+REL_GEODATA = "http://www.opengis.net/def/rel/ogc/1.0/geodata"
+GEOMETRY_DIMENSION = {"Point": 0, "MultiPoint": 0, "LineString": 1, "MultiLineString": 1}
 
 
 def _check_tms(tile_matrix_set: str) -> None:
@@ -51,7 +50,7 @@ async def tile_matrix_sets(base: str = Depends(base_url)) -> dict[str, Any]:
                 "id": TMS_ID,
                 "title": "Google Maps Compatible for the World",
                 "uri": TMS_URI,
-                "links": [{"rel": "self", "href": f"{base}/ogc/tileMatrixSets/{TMS_ID}", "type": "application/json"}],
+                "links": [{"rel": "self", "href": f"{base}/ogc/tileMatrixSets/{TMS_ID}", "type": JSON}],
             }
         ]
     }
@@ -60,7 +59,83 @@ async def tile_matrix_sets(base: str = Depends(base_url)) -> dict[str, Any]:
 @router.get("/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set definition")
 async def tile_matrix_set(tileMatrixSetId: str) -> dict[str, Any]:
     _check_tms(tileMatrixSetId)
-    return TMS.model_dump(mode="json", exclude_none=True)
+    return tile_matrix_set_document()
+
+
+def tile_matrix_set_document() -> dict[str, Any]:
+    """WebMercatorQuad as OGC TMS 2.0 JSON, with the TMS 1.0 names of the same values as well
+    (``identifier``, ``supportedCRS``, ``boundingBox`` corners, ``topLeftCorner``): GDAL up to
+    3.6 reads only those, newer GDAL and other clients read the 2.0 ones."""
+    document = TMS.model_dump(mode="json", exclude_none=True)
+    west, south, east, north = TMS.xy_bbox
+    document["identifier"] = document["id"]
+    document["supportedCRS"] = document["crs"]
+    document["boundingBox"] = {
+        "crs": document["crs"],
+        "lowerLeft": [west, south],
+        "upperRight": [east, north],
+        "lowerCorner": [west, south],
+        "upperCorner": [east, north],
+    }
+    for matrix in document["tileMatrices"]:
+        matrix["identifier"] = matrix["id"]
+        matrix["topLeftCorner"] = matrix["pointOfOrigin"]
+    return document
+
+
+def _property_schema(prop: LayerProperty) -> dict[str, Any]:
+    """The JSON Schema of a property as tiles carry it (dates as ISO 8601 strings)."""
+    schema: dict[str, Any] = {"title": prop.title.en, "description": prop.title.zh}
+    if prop.type == "date":
+        schema.update(type="string", format="date")
+    else:
+        schema["type"] = prop.type
+    if prop.values:
+        schema["enum"] = list(prop.values)
+    return schema
+
+
+def _properties_schema(properties: list[LayerProperty]) -> dict[str, Any]:
+    return {"type": "object", "properties": {prop.name: _property_schema(prop) for prop in properties}}
+
+
+def tileset_layers(layer: Layer) -> list[dict[str, Any]]:
+    """The MVT layers a layer's tiles carry: its features, and the label points of a labelled
+    polygon layer (``<id>_label``, from the label's minzoom on; see ``tiles.sql``)."""
+    described = [
+        {
+            "id": layer.id,
+            "title": layer.title.en,
+            "description": layer.title.zh,
+            "dataType": "vector",
+            "geometryDimension": GEOMETRY_DIMENSION.get(layer.geometry_type, 2),
+            "minTileMatrix": str(layer.minzoom),
+            "maxTileMatrix": str(layer.maxzoom),
+            "propertiesSchema": _properties_schema(list(layer.properties)),
+        }
+    ]
+    if layer.is_polygon and layer.style.label is not None:
+        described.append(
+            {
+                "id": f"{layer.id}_label",
+                "title": f"Label points of {layer.title.en}",
+                "description": f"{layer.title.zh}注记点",
+                "dataType": "vector",
+                "geometryDimension": 0,
+                "minTileMatrix": str(max(layer.minzoom, layer.style.label.minzoom)),
+                "maxTileMatrix": str(layer.maxzoom),
+                "propertiesSchema": _properties_schema([layer.get_property(name) for name in label_properties(layer)]),
+            }
+        )
+    return described
+
+
+def _tileset_links(layer: Layer, base: str) -> list[dict[str, Any]]:
+    return [
+        {"rel": "self", "href": f"{base}/ogc/collections/{layer.id}/tiles/{TMS_ID}", "type": JSON},
+        {"rel": REL_TILING_SCHEME, "href": f"{base}/ogc/tileMatrixSets/{TMS_ID}", "type": JSON},
+        {"rel": REL_GEODATA, "href": f"{base}/ogc/collections/{layer.id}", "type": JSON},
+    ]
 
 
 def _tileset(layer: Layer, base: str) -> dict[str, Any]:
@@ -85,27 +160,9 @@ def _tileset(layer: Layer, base: str) -> dict[str, Any]:
             }
             for z in range(layer.minzoom, layer.maxzoom + 1)
         ],
-        "layers": [
-            {
-                "id": layer.id,
-                "dataType": "vector",
-                "geometryDimension": {"Point": 0, "MultiPoint": 0, "LineString": 1, "MultiLineString": 1}.get(
-                    layer.geometry_type, 2
-                ),
-                "minTileMatrix": str(layer.minzoom),
-                "maxTileMatrix": str(layer.maxzoom),
-                "propertiesSchema": {
-                    "type": "object",
-                    "properties": {p.name: {"title": p.title.en, "type": p.type} for p in layer.properties},
-                },
-            }
-        ],
+        "layers": tileset_layers(layer),
         "links": [
-            {"rel": "self", "href": f"{base}/ogc/collections/{layer.id}/tiles/{TMS_ID}", "type": "application/json"},
-            {
-                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                "href": f"{base}/ogc/tileMatrixSets/{TMS_ID}",
-            },
+            *_tileset_links(layer, base),
             {
                 "rel": "item",
                 "href": f"{base}/ogc/collections/{layer.id}/tiles/{TMS_ID}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}",
@@ -120,18 +177,19 @@ def _tileset(layer: Layer, base: str) -> dict[str, Any]:
 async def layer_tilesets(
     layer_id: str, catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)
 ) -> dict[str, Any]:
-    layer = _layer(catalog, layer_id)
+    layer = resolve_layer(catalog, layer_id)
     tileset = _tileset(layer, base)
     return {
+        "links": [{"rel": "self", "href": f"{base}/ogc/collections/{layer.id}/tiles", "type": JSON}],
         "tilesets": [
             {
                 "title": tileset["title"],
                 "dataType": "vector",
                 "crs": tileset["crs"],
                 "tileMatrixSetURI": TMS_URI,
-                "links": [tileset["links"][0] | {"rel": "self"}, tileset["links"][1]],
+                "links": _tileset_links(layer, base)[:2],
             }
-        ]
+        ],
     }
 
 
@@ -143,7 +201,7 @@ async def layer_tileset(
     base: str = Depends(base_url),
 ) -> dict[str, Any]:
     _check_tms(tileMatrixSetId)
-    return _tileset(_layer(catalog, layer_id), base)
+    return _tileset(resolve_layer(catalog, layer_id), base)
 
 
 @router.get(
@@ -167,7 +225,7 @@ async def layer_tile(
 ) -> Response:
     """The same tile as `/tiles/{layer}/{z}/{x}/{y}.pbf`; an empty tile answers 204."""
     _check_tms(tileMatrixSetId)
-    layer = _layer(catalog, layer_id)
+    layer = resolve_layer(catalog, layer_id)
     engine = request.app.state.tile_engine
     return await serve_tile(
         request, engine, [layer], (tileMatrix, tileCol, tileRow), properties, filter_text, revision, asof

@@ -45,7 +45,11 @@ async def rasters(tiler: RasterTiler = Depends(_tiler), base: str = Depends(base
     return list_rasters(tiler, base)
 
 
-@router.get("/api/rasters/values", summary="Raster values at a point (land cover class, elevation, slope…)")
+@router.get(
+    "/api/rasters/values",
+    summary="Raster values at a point (land cover class, elevation, slope…)",
+    responses={404: {"description": "An unknown raster id in `rasters` (the message lists the valid ones)"}},
+)
 async def raster_values(
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS 84)", examples=[118.1])],
     lat: Annotated[float, Query(ge=-85.05, le=85.05, description="Latitude (WGS 84)", examples=[24.6])],
@@ -84,7 +88,7 @@ async def tilejson(
 
 @router.api_route(
     "/tiles/raster/{raster_id}/{z}/{x}/{y}.{image_format}",
-    methods=["GET", "HEAD"],
+    methods=["GET"],
     summary="PNG or WebP tile of a raster layer",
     response_class=Response,
     responses={

@@ -110,7 +110,7 @@ def tile_response(request: Request, tile: CachedTile) -> Response:
 
 @router.api_route(
     "/tiles/{layers}/{z}/{x}/{y}.pbf",
-    methods=["GET", "HEAD"],
+    methods=["GET"],
     summary="Mapbox Vector Tile of one or more layers",
     response_class=Response,
     responses={

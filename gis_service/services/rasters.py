@@ -90,6 +90,7 @@ def raster_tilejson(raster: RasterLayer, tiler: RasterTiler, base_url: str) -> d
         "center": [round(center_lon, 6), round(center_lat, 6), center_zoom],
         "format": "png",
         "tileSize": 256,
+        "vector_layers": [],  # required by the TileJSON 3.0.0 schema; a raster has none
     }
 
 
