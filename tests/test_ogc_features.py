@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import psycopg
 import pyogrio
 import pytest
