@@ -234,19 +234,8 @@ async def queryables(
     f: Format = None,
 ) -> Response:
     """The properties usable in `filter` and as `?property=value` equality filters."""
-    chosen = resolve.layer(catalog, layer)
-    schema = features.queryables_schema(chosen, f"{base}/ogc/collections/{chosen.id}/queryables")
     explanation = "properties usable in filter (CQL2) and as ?property=value equality filters"
-    return _reply(
-        request,
-        f,
-        base,
-        schema,
-        "schema.html",
-        SCHEMA_JSON,
-        title=f"Queryables of {chosen.id}",
-        explanation=explanation,
-    )
+    return _schema_reply(request, f, base, resolve.layer(catalog, layer), "queryables", explanation)
 
 
 @router.get(
@@ -263,10 +252,15 @@ async def sortables(
     f: Format = None,
 ) -> Response:
     """The properties usable in `sortby` (OGC API – Features Part 8, Sorting)."""
-    chosen = resolve.layer(catalog, layer)
-    schema = features.sortables_schema(chosen, f"{base}/ogc/collections/{chosen.id}/sortables")
     explanation = "properties usable in sortby (e.g. sortby=-area_km2,name)"
-    title = f"Sortables of {chosen.id}"
+    return _schema_reply(request, f, base, resolve.layer(catalog, layer), "sortables", explanation)
+
+
+def _schema_reply(request: Request, f: str | None, base: str, chosen: Layer, kind: str, explanation: str) -> Response:
+    """The queryables or sortables JSON Schema of a collection, or its HTML view."""
+    build = features.queryables_schema if kind == "queryables" else features.sortables_schema
+    schema = build(chosen, f"{base}/ogc/collections/{chosen.id}/{kind}")
+    title = f"{kind.capitalize()} of {chosen.id}"
     return _reply(request, f, base, schema, "schema.html", SCHEMA_JSON, title=title, explanation=explanation)
 
 
@@ -428,6 +422,7 @@ async def items(
         columns = query.properties if query.properties is not None else chosen.property_names
         return ogc_html.render(
             "items.html",
+            headers={"Content-Crs": f"<{query.crs}>"},
             doc=head,
             features=[json.loads(feature) for feature in page.features],
             columns=columns,
@@ -474,6 +469,7 @@ async def item(
         document = json.loads(feature)
         return ogc_html.render(
             "item.html",
+            headers={"Content-Crs": f"<{output_crs}>"},
             doc=document,
             geometry_text=json.dumps(document.get("geometry"), ensure_ascii=False)[:20000],
             title=f"{chosen.title.en} {feature_id}",

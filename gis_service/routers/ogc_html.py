@@ -77,6 +77,8 @@ def wants_html(request: Request, fmt: str | None) -> bool:
     return html > 0 and html > max((weights.get(media, 0.0) for media in JSON_TYPES), default=0.0)
 
 
-def render(template: str, **context: Any) -> HTMLResponse:
-    """An HTML page from a template of ``templates/ogc`` (the JSON document in ``doc``)."""
-    return HTMLResponse(TEMPLATES.get_template(template).render(**context), headers={"Vary": "Accept"})
+def render(template: str, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    """An HTML page from a template of ``templates/ogc`` (the JSON document in ``doc``), with the
+    headers its JSON form has (e.g. ``Content-Crs`` of features)."""
+    page = TEMPLATES.get_template(template).render(**context)
+    return HTMLResponse(page, headers={"Vary": "Accept", **(headers or {})})

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from gis_service.errors import NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from gis_service.routers.tiles import AsOfParam, FilterParam, PropertiesParam, RevisionParam, serve_tile
+from gis_service.services.features import property_schema
 from gis_service.services.resolve import layer as resolve_layer
 from gis_service.tile_http import MVT_MEDIA_TYPE
 from layers.catalog import Catalog, Layer, LayerProperty
@@ -83,20 +84,8 @@ def tile_matrix_set_document() -> dict[str, Any]:
     return document
 
 
-def _property_schema(prop: LayerProperty) -> dict[str, Any]:
-    """The JSON Schema of a property as tiles carry it (dates as ISO 8601 strings)."""
-    schema: dict[str, Any] = {"title": prop.title.en, "description": prop.title.zh}
-    if prop.type == "date":
-        schema.update(type="string", format="date")
-    else:
-        schema["type"] = prop.type
-    if prop.values:
-        schema["enum"] = list(prop.values)
-    return schema
-
-
 def _properties_schema(properties: list[LayerProperty]) -> dict[str, Any]:
-    return {"type": "object", "properties": {prop.name: _property_schema(prop) for prop in properties}}
+    return {"type": "object", "properties": {prop.name: property_schema(prop) for prop in properties}}
 
 
 def tileset_layers(layer: Layer) -> list[dict[str, Any]]:

@@ -388,7 +388,8 @@ def parse_items_datetime(text: str, layer: Layer, layers: list[Layer]) -> TimeIn
         raise InvalidRequest(str(exc)) from None
 
 
-def _property_schema(prop: LayerProperty) -> dict[str, Any]:
+def property_schema(prop: LayerProperty) -> dict[str, Any]:
+    """The JSON Schema of a catalog property (dates as ISO 8601 strings), for queryables, sortables and tilesets."""
     entry: dict[str, Any] = {"title": prop.title.en, "description": prop.description or prop.title.zh}
     if prop.type == "date":
         entry.update(type="string", format="date")
@@ -420,7 +421,7 @@ def queryables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
         },
         layer.id_column: {"x-ogc-role": "id", "type": "integer", "title": "Feature id"},
     }
-    properties.update((prop.name, _property_schema(prop)) for prop in layer.properties)
+    properties.update((prop.name, property_schema(prop)) for prop in layer.properties)
     if layer.temporal is not None and layer.temporal.end is None:
         properties[layer.temporal.start]["x-ogc-role"] = "primary-instant"
     elif layer.temporal is not None:
@@ -432,5 +433,5 @@ def queryables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
 def sortables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
     """The JSON Schema of the properties usable in ``sortby`` (OGC API – Features Part 8)."""
     properties: dict[str, Any] = {layer.id_column: {"type": "integer", "title": "Feature id"}}
-    properties.update((prop.name, _property_schema(prop)) for prop in layer.properties)
+    properties.update((prop.name, property_schema(prop)) for prop in layer.properties)
     return _schema(layer, schema_id, properties)
