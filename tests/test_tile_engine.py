@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from gis_service import create_app
 from layers.catalog import load_catalog
-from tests.conftest import demo_database, make_settings, scratch_database_name
-from tiles.generalize import generalize_catalog, generalize_layer, generalized_zooms, grid_cell, pixel_size
+from tests.conftest import generalized_demo_database, make_settings, scratch_database_name
+from tiles.generalize import generalize_layer, generalized_zooms, grid_cell, pixel_size
 from tiles.maintenance import GeneralizationScheduler
 from tiles.sql import tile_properties
 
@@ -86,10 +86,7 @@ def edits_url() -> str:
     """A private database for the tests that edit features (generalized like the session one):
     the shared session database is read by other tests and written by background
     regeneralization, so no test edits it."""
-    url = demo_database(scratch_database_name("tile_edits"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        generalize_catalog(conn, CATALOG)
-    return url
+    return generalized_demo_database(scratch_database_name("tile_edits"))
 
 
 @pytest.fixture()
