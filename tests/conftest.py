@@ -83,6 +83,15 @@ def demo_database(name: str) -> str:
     return url
 
 
+def generalized_demo_database(name: str) -> str:
+    """A recreated database with the demo data, generalized for tiles like the session one
+    (for tests that edit what tiles show); its URL."""
+    url = demo_database(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        generalize_catalog(conn, load_catalog())
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A migrated test database holding the Xiamen demo dataset, generalized for tiles."""

@@ -51,7 +51,7 @@ def test_the_disk_store_keeps_within_its_budget_and_evicts_least_recently_used(t
             old = os.stat(tmp_path / keys[0].relative_path()).st_mtime
             wait_for(lambda old=old: time.time() > old + 0.05)  # later writes have a later mtime
     assert 4 * budget < 300 * 6 * KB, "more is written than the budget holds"
-    wait_for(lambda: du(tmp_path) <= budget, timeout=20)
+    wait_for(lambda: du(tmp_path) <= budget, what="the disk store never shrank to its budget")
     assert cache.evict() <= budget
     assert du(tmp_path) <= budget
     # The most recently written tiles are still served (from disk, byte for byte).
@@ -72,7 +72,7 @@ def test_empty_tiles_count_too(tmp_path: Path) -> None:
         if y == 99:  # the second hundred is younger, whatever the file system's clock granularity
             started = time.time()
             wait_for(lambda started=started: time.time() > started + 0.05)
-    wait_for(lambda: len(tile_files(tmp_path)) <= 10, timeout=20)
+    wait_for(lambda: len(tile_files(tmp_path)) <= 10, what="empty tiles were never evicted down to the budget")
     kept = [int(name.split(".")[0]) for name in tile_files(tmp_path)]
     assert kept and min(kept) >= 100, "the oldest went first"
     hit = cache.get(CacheKey(("bay",), 16, 1, kept[0]))
@@ -104,7 +104,7 @@ def test_random_filters_do_not_grow_the_disk_store(database_url: str, db: psycop
     store = tmp_path / "tiles"
     settings = make_settings(database_url, tiles={"cache_dir": store, "cache_variant_mb": 1, "cache_disk_mb": 64})
     with TestClient(create_app(settings)) as client:
-        wait_for(client.app.state.change_listener.connected.is_set, 10)
+        wait_for(client.app.state.change_listener.connected.is_set, what="the change listener never connected")
         engine = client.app.state.tile_engine
         t = feature_tile(db, "redline", 1, 11)
         url = f"/tiles/redline/11/{t.x}/{t.y}.pbf"

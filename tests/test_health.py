@@ -61,9 +61,9 @@ def test_schema_behind_the_code_is_a_clear_503(tmp_path) -> None:
     how to migrate; requests that need the new schema answer 503 with that advice, not 500."""
     from layers import db as layer_db
     from layers.db import head_revision
-    from tests.conftest import recreate_database
+    from tests.conftest import recreate_database, scratch_database_name
 
-    url = recreate_database("ecomap_test_schema_behind")
+    url = recreate_database(scratch_database_name("schema_behind"))
     layer_db.upgrade(url, "0007")
     with TestClient(create_app(make_settings(url, tiles={"cache_dir": tmp_path / "tiles"}))) as client:
         health = client.get("/healthz")

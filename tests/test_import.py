@@ -27,7 +27,7 @@ from layers import db as layer_db
 from layers.catalog import load_catalog
 from layers.gcj02 import wgs84_to_gcj02
 from layers.importer import ImportFailed, ValidationFailed, import_layer
-from tests.conftest import ROOT, demo_database, recreate_database
+from tests.conftest import ROOT, demo_database, recreate_database, scratch_database_name
 
 CATALOG = load_catalog()
 REDLINE = CATALOG.get("redline")
@@ -39,7 +39,7 @@ GEOD = pyproj.Geod(ellps="WGS84")
 @pytest.fixture(scope="module")
 def scratch_url() -> str:
     """A migrated scratch database with the demo data, for imports that write."""
-    return demo_database("ecomap_test_import")
+    return demo_database(scratch_database_name("import"))
 
 
 @pytest.fixture()
@@ -134,7 +134,7 @@ def test_point_from_gcj02_lands_within_half_a_metre(conn, tmp_path):
 
 
 def test_real_district_areas_after_gcj02_conversion_match_the_ellipsoid(tmp_path):
-    url = recreate_database("ecomap_test_import_districts")
+    url = recreate_database(scratch_database_name("import_districts"))
     layer_db.upgrade(url)
     source = ROOT / "layers" / "demo" / "data" / "districts_gcj02.geojson"
     with psycopg.connect(url, autocommit=True) as connection:

@@ -6,7 +6,7 @@ import psycopg
 
 from layers import db as layer_db
 from layers.models import LAYER_TABLES
-from tests.conftest import recreate_database
+from tests.conftest import recreate_database, scratch_database_name
 
 
 def _tables(url: str) -> set[str]:
@@ -16,7 +16,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade() -> None:
-    url = recreate_database("ecomap_test_migrations")
+    url = recreate_database(scratch_database_name("migrations"))
     layer_db.upgrade(url)
     tables = _tables(url)
     assert set(LAYER_TABLES) | {"chief", "chief_assignment", "layer_state", "layer_change"} <= tables
@@ -39,7 +39,7 @@ def test_upgrade_downgrade_upgrade() -> None:
 
 
 def test_writes_bump_revision_and_log_the_changed_extent() -> None:
-    url = recreate_database("ecomap_test_migrations")
+    url = recreate_database(scratch_database_name("migrations"))
     layer_db.upgrade(url)
     with psycopg.connect(url, autocommit=True) as conn:
         before = conn.execute("SELECT revision FROM layer_state WHERE layer = 'station'").fetchone()[0]
