@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from gis_service import cli_access
 from gis_service.cli_data import data_app, database_url, describe_database, unreachable
 from gis_service.cli_rasters import raster_app
 from gis_service.settings import Settings
@@ -29,6 +30,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(tiles_app, name="tiles")
 app.add_typer(data_app)  # import, export, revisions, diff
 app.add_typer(raster_app, name="raster")  # raster add, list, remove
+cli_access.register(app)  # users, keys, audit
 
 
 def _fail(message: str) -> None:
@@ -278,6 +280,7 @@ def setup(
         stale = sorted({*dirty_layers(conn), *outdated_layers(conn, load_catalog())})
     if stale:
         tiles_generalize(layers=stale)
+    cli_access.prepare_access(demo)  # the token signing key; one demo account per role
 
 
 @app.command()

@@ -31,6 +31,26 @@ class UnsupportedMediaType(EcoMapError):
     """An uploaded file is of a format the service cannot read."""
 
 
+class Unauthorized(EcoMapError):
+    """No credentials, or invalid or expired ones: sign in (answered with ``WWW-Authenticate``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="ecomap"'}
+
+
+class Forbidden(EcoMapError):
+    """The caller is known but may not do this."""
+
+
+class TooManyRequests(EcoMapError):
+    """Too many attempts: wait ``retry_after_s`` seconds (answered with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, retry_after_s))}
+
+
 class DatabaseUnavailable(EcoMapError):
     """PostGIS cannot be reached right now."""
 
@@ -40,6 +60,9 @@ STATUS_CODES: dict[type[EcoMapError], int] = {
     InvalidRequest: 400,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooManyRequests: 429,
     DatabaseUnavailable: 503,
 }
 
@@ -64,7 +87,7 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     async def handle_ecomap_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, EcoMapError)  # noqa: S101 - registered for this class only
-        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc), headers=getattr(exc, "headers", None))
 
     async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101

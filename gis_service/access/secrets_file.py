@@ -1,0 +1,52 @@
+"""The key that signs access tokens: from ``ECOMAP_ACCESS__SECRET_KEY``, else a file made once.
+
+The file lives outside the repository (default ``.data/access_secret_key``, git-ignored),
+is created with mode 0600 and exclusively (workers starting together agree on one key),
+and its content is never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from gis_service.errors import EcoMapError
+from gis_service.settings import AccessSettings
+
+MIN_KEY_LENGTH = 32
+
+
+class SecretKeyError(EcoMapError):
+    """The signing key file is unreadable, too short or too open."""
+
+
+def ensure_secret_key_file(path: Path) -> bool:
+    """Create the key file (256 random bits, mode 0600) unless it exists; True when created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48) + "\n")
+    return True
+
+
+def signing_key(settings: AccessSettings) -> bytes:
+    """The signing key the settings name (the environment first, then the file, created if absent)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.secret_key_file
+    ensure_secret_key_file(path)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise SecretKeyError(
+            f"the signing key file {path} is readable by others (mode {mode:o}): run `chmod 600 {path}`"
+        )
+    key = path.read_text().strip()
+    if len(key) < MIN_KEY_LENGTH:
+        raise SecretKeyError(
+            f"the signing key in {path} is shorter than {MIN_KEY_LENGTH} characters: delete the file to make a new one"
+        )
+    return key.encode()
