@@ -111,7 +111,14 @@ def users_add(
 ) -> None:
     """Create an account (the password from stdin, or a hidden prompt)."""
     from gis_service.access import admin
+    from gis_service.access.accounts import check_login, check_role
+    from gis_service.errors import InvalidRequest
 
+    try:  # before asking for a password
+        check_login(login)
+        check_role(role, chief)
+    except InvalidRequest as exc:
+        _fail(str(exc), EXIT_USAGE)
     password = _read_password(password_stdin)
     account = _run(lambda conn: admin.add_user(conn, _context(), login, role, password, chief))
     typer.echo(f"account {account.login} created (role {account.role}{_chief_text(account.chief_id)})")

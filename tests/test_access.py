@@ -100,7 +100,8 @@ def test_sign_in_issues_a_signed_short_lived_token(app_factory, database_url: st
     client = app_factory(access_token_ttl_s=600)
     login, password = add_user(database_url, "planner")
     body = sign_in(client, login.upper(), password)  # logins are case-insensitive
-    assert body["token_type"] == "bearer" and body["expires_in"] == 600 and body["refresh_token"]
+    assert body["token_type"] == "bearer"  # noqa: S105 - the OAuth2 token type
+    assert body["expires_in"] == 600 and body["refresh_token"]
     claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"], issuer="ecomap")
     assert claims["sub"] == login and claims["role"] == "planner" and claims["chief"] is None
     assert claims["exp"] - claims["iat"] == 600 and len(claims["jti"]) == 32 and "csrf" not in claims
@@ -362,7 +363,9 @@ def test_admin_creates_disables_and_re_roles_users_over_http(app_factory, databa
     disabled = client.patch(f"/api/admin/users/{login}", json={"enabled": False}, headers=headers)
     assert disabled.json()["enabled"] is False
     assert client.post("/api/auth/token", data={"username": login, "password": password}).status_code == 403
-    short = client.post("/api/admin/users", json={"login": unique("x"), "role": "planner", "password": "short"}, headers=headers)
+    short = client.post(
+        "/api/admin/users", json={"login": unique("x"), "role": "planner", "password": "short"}, headers=headers
+    )
     assert short.status_code == 400 and "password" in short.json()["detail"]
     missing = client.patch(f"/api/admin/users/{unique('ghost')}", json={"enabled": True}, headers=headers)
     assert missing.status_code == 404 and "no account" in missing.json()["detail"]
