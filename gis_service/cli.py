@@ -101,6 +101,7 @@ def demo_load(
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     tiles_generalize(layers=None)
     _write_demo_rasters(seed, force=False, dataset=dataset)
+    cli_access.ensure_demo_accounts()  # one account per role, passwords printed once
     return True
 
 

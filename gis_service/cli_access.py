@@ -270,24 +270,32 @@ def audit(
 
 
 def ensure_demo_accounts() -> None:
-    """Create one demo account per role when absent, printing each new password once.
+    """With the demo dataset loaded, create one demo account per role when absent, printing each
+    new password once (a database without the sample data gets none).
 
-    The chief account takes the first chief record (none: no chief account). Reset a
-    forgotten password with ``ecomap users reset-password LOGIN``."""
+    The chief account takes the first sample chief record, again after ``demo load --force``
+    replaced the chiefs. Reset a forgotten password with ``ecomap users reset-password LOGIN``."""
     from gis_service.access import admin
     from gis_service.access.accounts import find_account
 
     async def create(conn) -> list[tuple[str, str, str]]:
+        row = await (await conn.execute("SELECT min(id) FROM chief WHERE is_sample")).fetchone()
+        demo_chief = row[0]
+        if demo_chief is None:
+            return []  # not the demo dataset: no demo accounts
         created = []
         for role, login in DEMO_LOGINS.items():
-            if await find_account(conn, login) is not None:
+            found = await find_account(conn, login)
+            if found is not None:
+                account = found[0]
+                if role == "chief" and account.role == "chief" and account.chief_id != demo_chief:
+                    known = await (
+                        await conn.execute("SELECT 1 FROM chief WHERE id = %s", [account.chief_id])
+                    ).fetchone()
+                    if known is None:  # the chiefs were replaced (demo load --force)
+                        await admin.set_role(conn, _context(), login, "chief", demo_chief)
                 continue
-            chief_id = None
-            if role == "chief":
-                row = await (await conn.execute("SELECT min(id) FROM chief")).fetchone()
-                if row[0] is None:
-                    continue
-                chief_id = row[0]
+            chief_id = demo_chief if role == "chief" else None
             password = generate_password()
             await admin.add_user(conn, _context(), login, role, password, chief_id)
             created.append((login, role, password))
@@ -302,11 +310,15 @@ def ensure_demo_accounts() -> None:
 
 def prepare_access(demo: bool) -> None:
     """Set-up step: the token signing key file (unless ECOMAP_ACCESS__SECRET_KEY is set), the demo accounts."""
-    from gis_service.access.secrets_file import ensure_secret_key_file
+    from gis_service.access.secrets_file import SecretKeyError, ensure_secret_key_file, signing_key
     from gis_service.settings import Settings
 
     settings = Settings().access
     if settings.secret_key is None and ensure_secret_key_file(settings.secret_key_file):
         typer.echo(f"token signing key generated in {settings.secret_key_file} (mode 0600)")
+    try:
+        signing_key(settings)
+    except SecretKeyError as exc:
+        _fail(str(exc))
     if demo:
         ensure_demo_accounts()

@@ -77,8 +77,7 @@ class AccessSettings(BaseModel):
     """Identity and access (gis_service/access): tokens, cookies, login throttling."""
 
     secret_key: SecretStr | None = Field(
-        default=None,
-        min_length=32,
+        default=None,  # its length is checked where it is used: a validation error would echo it
         description="Key signing access tokens (32+ characters, the same for every worker); "
         "default: read from secret_key_file, generated there on first use",
     )

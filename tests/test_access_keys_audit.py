@@ -257,8 +257,23 @@ def test_setup_creates_the_signing_key_and_one_demo_account_per_role(app_factory
         "/api/auth/me", headers=bearer(sign_in(client, "demo-chief", created["demo-chief"])["access_token"])
     )
     assert me.json()["chief_id"] == first_chief(db)
+    db.execute("UPDATE account SET chief_id = -1 WHERE login = 'demo-chief'")  # as if the chiefs were replaced
     again = invoke(cli, "setup").stdout
     assert "demo accounts created" not in again and "signing key generated" not in again
+    assert db.execute("SELECT chief_id FROM account WHERE login = 'demo-chief'").fetchone() == (first_chief(db),)
+
+
+def test_no_demo_accounts_without_the_demo_dataset(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gis_service.cli_access import ensure_demo_accounts
+    from layers import db as layer_db
+    from tests.conftest import recreate_database
+
+    url = recreate_database("ecomap_test_access_empty")
+    layer_db.upgrade(url)
+    monkeypatch.setenv("ECOMAP_DATABASE_URL", url)
+    ensure_demo_accounts()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM account").fetchone() == (0,)
 
 
 def test_anonymous_public_endpoints_are_unchanged(app_factory, db) -> None:
@@ -291,6 +306,9 @@ def test_signing_key_file_must_be_private(app_factory, tmp_path, database_url: s
     path.chmod(0o600)
     assert signing_key(AccessSettings(secret_key_file=path)) == b"k" * 40
     assert signing_key(AccessSettings(secret_key=SECRET)) == SECRET.encode()
+    with pytest.raises(SecretKeyError, match="ECOMAP_ACCESS__SECRET_KEY is shorter than 32") as refused:
+        signing_key(AccessSettings(secret_key="too-short-secret"))
+    assert "too-short-secret" not in str(refused.value)
     made = tmp_path / "made" / "key"
     assert len(signing_key(AccessSettings(secret_key_file=made))) >= 32
     assert stat.S_IMODE(made.stat().st_mode) == 0o600

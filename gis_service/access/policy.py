@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from gis_service.access.keys import key_principal
 from gis_service.access.principal import ANONYMOUS, USER_ROLES, Principal, Role
@@ -143,7 +144,17 @@ async def resolve_principal(request: Request) -> Principal:
     return ANONYMOUS
 
 
-async def current_principal(request: Request) -> Principal:
+BEARER_SCHEME = OAuth2PasswordBearer(
+    tokenUrl="/api/auth/token", auto_error=False, description="Access token from POST /api/auth/token"
+)
+API_KEY_SCHEME = APIKeyHeader(name="X-API-Key", auto_error=False, description="Key of a station or partner client")
+
+
+async def current_principal(
+    request: Request,
+    _bearer: Annotated[str | None, Depends(BEARER_SCHEME)] = None,  # declared for OpenAPI ("Authorize" in /docs)
+    _api_key: Annotated[str | None, Depends(API_KEY_SCHEME)] = None,
+) -> Principal:
     """FastAPI dependency: the request's principal, resolved once per request."""
     cached = getattr(request.state, "principal", None)
     if cached is None:

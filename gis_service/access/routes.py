@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordRequestForm
 from psycopg import AsyncConnection
 
 from gis_service.access import admin, audit, sessions
@@ -39,12 +40,10 @@ from gis_service.access.schemas import (
 from gis_service.access.sessions import Grant
 from gis_service.access.state import AccessState, client_address, get_access, request_id
 from gis_service.errors import Forbidden, InvalidRequest, Unauthorized
-from gis_service.routers.deps import get_catalog, get_connection
+from gis_service.routers.deps import base_url, get_catalog, get_connection
 from layers.catalog import Catalog
 
 router = APIRouter(prefix="/api", tags=["access"])
-# Declared so OpenAPI shows the password flow ("Authorize" in /docs); resolution is policy.current_principal.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 Access = Annotated[AccessState, Depends(get_access)]
@@ -246,5 +245,6 @@ async def audit_log(
     )
     next_url = None
     if len(rows) == limit:
-        next_url = str(request.url.include_query_params(before=rows[-1]["id"]))
+        query = urlencode({**request.query_params, "before": rows[-1]["id"]})
+        next_url = f"{base_url(request)}{request.url.path}?{query}"
     return AuditPage(entries=[AuditEntry(**row) for row in rows], next=next_url)

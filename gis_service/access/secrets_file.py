@@ -36,7 +36,13 @@ def ensure_secret_key_file(path: Path) -> bool:
 def signing_key(settings: AccessSettings) -> bytes:
     """The signing key the settings name (the environment first, then the file, created if absent)."""
     if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode()
+        key = settings.secret_key.get_secret_value()
+        if len(key) < MIN_KEY_LENGTH:
+            raise SecretKeyError(
+                f"ECOMAP_ACCESS__SECRET_KEY is shorter than {MIN_KEY_LENGTH} characters: use a long random value,"
+                " e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return key.encode()
     path = settings.secret_key_file
     ensure_secret_key_file(path)
     mode = path.stat().st_mode & 0o777

@@ -17,8 +17,10 @@ from gis_service.access.accounts import Account, find_account, normalise_login
 from gis_service.access.audit import AuditContext
 from gis_service.access.principal import Principal, Role
 from gis_service.access.tokens import issue_access_token, opaque_token, token_hash
-from gis_service.errors import Forbidden, Unauthorized
+from gis_service.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
 from gis_service.settings import AccessSettings
+
+MAX_PASSWORD_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,11 @@ async def sign_in(
     login = normalise_login(login)
     keys = throttle.throttle_keys(login, context.client_addr)
     method = "cookie" if browser else "bearer"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidRequest(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
     try:
         await throttle.check_not_locked(conn, keys)
-    except Exception:
+    except TooManyRequests:
         await audit.record(conn, context, "auth.login", outcome="refused", actor=login, detail={"reason": "throttled"})
         raise
     found = await find_account(conn, login)
