@@ -369,3 +369,30 @@ def test_admin_creates_disables_and_re_roles_users_over_http(app_factory, databa
     assert short.status_code == 400 and "password" in short.json()["detail"]
     missing = client.patch(f"/api/admin/users/{unique('ghost')}", json={"enabled": True}, headers=headers)
     assert missing.status_code == 404 and "no account" in missing.json()["detail"]
+
+
+def test_cross_site_requests_are_refused_by_origin(app_factory, database_url: str) -> None:
+    client = app_factory()
+    login, password = add_user(database_url, "planner")
+    form = {"username": login, "password": password}
+    evil = {"Origin": "https://evil.example"}
+    refused = client.post("/api/auth/session", data=form, headers=evil)
+    assert refused.status_code == 403 and "Origin 'https://evil.example' is not this service" in refused.text
+    assert "set-cookie" not in refused.headers
+    signed = client.post("/api/auth/session", data=form, headers={"Origin": "http://testserver"})
+    assert signed.status_code == 200, signed.text
+    csrf = signed.json()["csrf_token"]
+    assert client.post("/api/auth/logout", headers={**evil, "X-CSRF-Token": csrf}).status_code == 403
+    assert client.post("/api/auth/refresh", headers={**evil, "X-CSRF-Token": csrf}).status_code == 403
+    assert client.get("/api/auth/me").json()["name"] == login  # still signed in
+    assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+
+
+def test_an_admin_cannot_lock_themselves_out(app_factory, database_url: str) -> None:
+    client = app_factory()
+    login, password = add_user(database_url, "admin")
+    headers = bearer(sign_in(client, login, password)["access_token"])
+    for change in ({"enabled": False}, {"role": "planner"}):
+        response = client.patch(f"/api/admin/users/{login}", json=change, headers=headers)
+        assert response.status_code == 400 and "your own account" in response.json()["detail"]
+    assert client.get("/api/admin/users", headers=headers).status_code == 200

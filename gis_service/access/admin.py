@@ -12,6 +12,7 @@ from gis_service.access import accounts, audit, keys, passwords
 from gis_service.access.accounts import Account
 from gis_service.access.audit import AuditContext
 from gis_service.access.keys import ApiKey
+from gis_service.errors import InvalidRequest
 
 
 async def add_user(
@@ -29,7 +30,15 @@ async def add_user(
     return account
 
 
+def _not_yourself(context: AuditContext, login: str, what: str) -> None:
+    """Admins cannot lock themselves out (another admin, or the CLI, can)."""
+    if context.actor == accounts.normalise_login(login):
+        raise InvalidRequest(f"you cannot {what} your own account; ask another admin or use the ecomap CLI")
+
+
 async def set_enabled(conn: AsyncConnection, context: AuditContext, login: str, enabled: bool) -> Account:
+    if not enabled:
+        _not_yourself(context, login, "disable")
     async with conn.transaction():
         account = await accounts.set_enabled(conn, login, enabled)
         await audit.record(conn, context, "user.enable" if enabled else "user.disable", target=account.login)
@@ -39,6 +48,8 @@ async def set_enabled(conn: AsyncConnection, context: AuditContext, login: str, 
 async def set_role(
     conn: AsyncConnection, context: AuditContext, login: str, role: str, chief_id: int | None = None
 ) -> Account:
+    if role != "admin":
+        _not_yourself(context, login, "take the admin role from")
     async with conn.transaction():
         account = await accounts.set_role(conn, login, role, chief_id)
         await audit.record(

@@ -8,8 +8,9 @@ phase every layer is ``public`` (as before: anonymous reads are unchanged); per-
 classes, property visibility and feature scopes are added as rules here.
 
 Credentials, first found wins: ``X-API-Key`` (machine clients), ``Authorization: Bearer``
-(API clients), the ``ecomap_session`` cookie (the browser; unsafe methods must repeat the
-``ecomap_csrf`` cookie in an ``X-CSRF-Token`` header, checked against the signed token).
+(API clients), the ``ecomap_session`` cookie (the browser; unsafe methods must come from this
+service's origin when they name one, and repeat the ``ecomap_csrf`` cookie in an
+``X-CSRF-Token`` header, checked against the signed token).
 Credentials that are present but invalid answer 401, never anonymous.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hmac
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -111,6 +113,23 @@ async def _bearer_principal(request: Request, access: AccessState, token: str, m
     return cached
 
 
+def check_origin(request: Request) -> None:
+    """Refuse a browser request sent from another site (its ``Origin`` is not this service's).
+
+    Requests without ``Origin`` (curl, API clients, same-origin GETs) pass; the service's
+    origin is the request's own scheme and host, or ``ECOMAP_PUBLIC_URL`` behind a proxy."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    own = {f"{request.url.scheme}://{request.url.netloc}"}
+    public = request.app.state.settings.public_url
+    if public:
+        parts = urlsplit(public)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    if origin.rstrip("/") not in own:
+        raise Forbidden(f"cross-site request refused: Origin {origin!r} is not this service ({', '.join(sorted(own))})")
+
+
 def _check_csrf(request: Request, principal: Principal) -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -139,6 +158,7 @@ async def resolve_principal(request: Request) -> Principal:
     if cookie:
         principal = await _bearer_principal(request, access, cookie, "cookie")
         if request.method not in SAFE_METHODS:
+            check_origin(request)
             _check_csrf(request, principal)
         return principal
     return ANONYMOUS

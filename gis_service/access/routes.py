@@ -21,6 +21,7 @@ from gis_service.access.policy import (
     SESSION_COOKIE,
     Action,
     CurrentPrincipal,
+    check_origin,
     requires,
 )
 from gis_service.access.principal import Principal
@@ -94,7 +95,9 @@ async def token(request: Request, form: PasswordForm, conn: Connection, access: 
 async def browser_session(
     request: Request, response: Response, form: PasswordForm, conn: Connection, access: Access
 ) -> SessionResponse:
-    """Sign in and set httpOnly session cookies; writes must then send ``X-CSRF-Token``."""
+    """Sign in and set httpOnly session cookies; writes must then send ``X-CSRF-Token``.
+    Refused from another site's page (``Origin``), so no page can sign a visitor in to its account."""
+    check_origin(request)
     context = AuditContext("anonymous", "anonymous", client_address(request), request_id(request))
     grant = await sessions.sign_in(
         conn, access.settings, access.key, context, form.username, form.password, browser=True
@@ -123,6 +126,7 @@ async def refresh(
     if not refresh_token:
         raise Unauthorized("send refresh_token (form field) or sign in again (POST /api/auth/token)")
     if from_cookie:
+        check_origin(request)
         sent, cookie = request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE)
         if not sent or sent != cookie:
             raise Forbidden(

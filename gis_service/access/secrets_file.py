@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from gis_service.errors import EcoMapError
@@ -22,15 +23,26 @@ class SecretKeyError(EcoMapError):
 
 
 def ensure_secret_key_file(path: Path) -> bool:
-    """Create the key file (256 random bits, mode 0600) unless it exists; True when created."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    """Create the key file (384 random bits, mode 0600) unless it exists; True when created.
+
+    The key is written to a private temporary file first and linked into place, so a worker
+    never reads a half-written key and two workers starting at once agree on one."""
+    if path.exists():
         return False
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(48) + "\n")
-    return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".access_secret_key.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(temporary)
 
 
 def signing_key(settings: AccessSettings) -> bytes:
