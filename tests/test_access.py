@@ -396,3 +396,17 @@ def test_an_admin_cannot_lock_themselves_out(app_factory, database_url: str) -> 
         response = client.patch(f"/api/admin/users/{login}", json=change, headers=headers)
         assert response.status_code == 400 and "your own account" in response.json()["detail"]
     assert client.get("/api/admin/users", headers=headers).status_code == 200
+
+
+def test_a_verified_token_is_reused_for_token_cache_s_then_checked_again(app_factory, database_url: str, db) -> None:
+    cached = app_factory(token_cache_s=3600)
+    uncached = app_factory(token_cache_s=0)
+    login, password = add_user(database_url, "analyst")
+    headers = bearer(sign_in(cached, login, password)["access_token"])
+    assert cached.get("/api/auth/me", headers=headers).status_code == 200  # verified once, now cached
+    db.execute(
+        "UPDATE auth_session SET revoked_at = now() WHERE account_id = (SELECT id FROM account WHERE login = %s)",
+        [login],
+    )
+    assert cached.get("/api/auth/me", headers=headers).status_code == 200  # no database round trip
+    assert uncached.get("/api/auth/me", headers=headers).status_code == 401  # checks the session every time
