@@ -94,11 +94,16 @@ async def sign_in(
             conn, context, "auth.login", outcome="refused", actor=login, detail={"reason": "account disabled"}
         )
         raise Forbidden(f"the account {login!r} is disabled: ask an administrator to enable it")
-    await throttle.clear_login(conn, keys)
+    await throttle.clear_login(conn, keys, settings)
     if passwords.needs_rehash(stored_hash):  # type: ignore[arg-type]
         new_hash = await asyncio.to_thread(passwords.HASHER.hash, password)
         await conn.execute("UPDATE account SET password_hash = %s WHERE id = %s", [new_hash, account.id])
     async with conn.transaction():
+        await conn.execute(  # sessions ended a day ago or more are of no use: keep the table small
+            "DELETE FROM auth_session WHERE account_id = %s"
+            " AND (expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day')",
+            [account.id],
+        )
         row = await (
             await conn.execute(
                 "INSERT INTO auth_session (account_id, method, client_addr, expires_at)"
@@ -128,17 +133,14 @@ async def refresh(
         if row is None:
             raise Unauthorized("the refresh token is not known: sign in again (POST /api/auth/token)")
         used, session_id, ended, method, login, enabled = row
-        if used:
-            await conn.execute("UPDATE auth_session SET revoked_at = now() WHERE id = %s", [session_id])
-            await audit.record(
-                conn, context, "auth.refresh", outcome="refused", actor=login,
-                detail={"reason": "refresh token reused: session revoked", "session": session_id},
-            )  # fmt: skip
-        elif ended or not enabled:
-            await audit.record(
-                conn, context, "auth.refresh", outcome="refused", actor=login,
-                detail={"reason": "session ended" if enabled else "account disabled", "session": session_id},
-            )  # fmt: skip
+        if used or ended or not enabled:
+            if used:
+                reason = "refresh token reused: session revoked"
+                await conn.execute("UPDATE auth_session SET revoked_at = now() WHERE id = %s", [session_id])
+            else:
+                reason = "session ended" if enabled else "account disabled"
+            detail = {"reason": reason, "session": session_id}
+            await audit.record(conn, context, "auth.refresh", outcome="refused", actor=login, detail=detail)
         else:
             await conn.execute(
                 "UPDATE refresh_token SET used_at = now() WHERE token_hash = %s", [token_hash(refresh_token)]

@@ -73,6 +73,10 @@ async def record_failure(conn: AsyncConnection, keys: dict[str, str], settings: 
         )
 
 
-async def clear_login(conn: AsyncConnection, keys: dict[str, str]) -> None:
-    """Forget a login's failures after it signed in successfully."""
-    await conn.execute("DELETE FROM login_throttle WHERE key = %s", [keys["login"]])
+async def clear_login(conn: AsyncConnection, keys: dict[str, str], settings: AccessSettings) -> None:
+    """Forget a login's failures after it signed in successfully, and every count gone stale."""
+    await conn.execute(
+        "DELETE FROM login_throttle WHERE key = %s OR (last_failure_at < now() - make_interval(secs => %s)"
+        " AND (locked_until IS NULL OR locked_until < now()))",
+        [keys["login"], settings.failure_window_s],
+    )
