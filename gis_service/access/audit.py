@@ -54,13 +54,14 @@ async def record(
     detail: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> None:
-    """Append one entry; ``actor`` overrides the context's (e.g. the login a sign-in tried)."""
+    """Append one entry; ``actor`` names the account a sign-in or refresh is for (a user, not
+    the anonymous caller of the context)."""
     await conn.execute(
         "INSERT INTO audit_log (actor, actor_kind, action, outcome, target, client_addr, request_id, detail)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         [
             actor or context.actor,
-            context.actor_kind,
+            "user" if actor else context.actor_kind,
             action,
             outcome,
             target,
