@@ -410,3 +410,17 @@ def test_a_verified_token_is_reused_for_token_cache_s_then_checked_again(app_fac
     )
     assert cached.get("/api/auth/me", headers=headers).status_code == 200  # no database round trip
     assert uncached.get("/api/auth/me", headers=headers).status_code == 401  # checks the session every time
+
+
+def test_nul_bytes_and_garbage_get_4xx_not_500(app_factory, database_url: str, db) -> None:
+    client = app_factory()
+    for username in ("a\x00b", "x" * 5000):
+        response = client.post("/api/auth/token", data={"username": username, "password": "whatever-password"})
+        assert response.status_code == 401, response.text
+    recorded = db.execute("SELECT actor FROM audit_log WHERE actor LIKE %s ORDER BY id DESC LIMIT 1", ["'a\\\\x00b'"])
+    assert recorded.fetchone() == ("'a\\x00b'",)  # escaped, not dropped
+    login, password = add_user(database_url, "admin")
+    headers = bearer(sign_in(client, login, password)["access_token"])
+    assert client.patch("/api/admin/users/a%00b", json={"enabled": True}, headers=headers).status_code == 404
+    assert client.delete("/api/admin/keys/a%00b", headers=headers).status_code == 404
+    assert client.get("/api/audit", params={"actor": "a\x00b"}, headers=headers).status_code == 400

@@ -67,8 +67,17 @@ async def _check_chief_exists(conn: AsyncConnection, chief_id: int | None) -> No
         raise InvalidRequest(f"there is no chief with id {chief_id} (see GET /api/chiefs for their ids)")
 
 
+def recordable_login(login: str) -> str:
+    """A login as the throttle and the audit log may record it: as given when well-formed,
+    else escaped and cut (no NUL bytes or megabytes of garbage reach the database)."""
+    login = normalise_login(login)
+    return login if LOGIN_PATTERN.match(login) else repr(login)[:100]
+
+
 async def find_account(conn: AsyncConnection, login: str) -> tuple[Account, str] | None:
     """An account and its password hash, by login; None when there is none."""
+    if not LOGIN_PATTERN.match(normalise_login(login)):
+        return None  # no account can have it
     row = await (
         await conn.execute(f"SELECT {_COLUMNS}, password_hash FROM account WHERE login = %s", [normalise_login(login)])
     ).fetchone()
@@ -110,6 +119,8 @@ async def list_accounts(conn: AsyncConnection) -> list[Account]:
 
 
 async def _update(conn: AsyncConnection, login: str, assignments: str, values: list[object]) -> Account:
+    if not LOGIN_PATTERN.match(normalise_login(login)):
+        raise NotFound(f"no account with login {recordable_login(login)} (see `ecomap users list`)")
     async with conn.cursor(row_factory=class_row(Account)) as cur:
         await cur.execute(
             f"UPDATE account SET {assignments}, updated_at = now() WHERE login = %s RETURNING {_COLUMNS}",

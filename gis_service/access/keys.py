@@ -92,6 +92,8 @@ async def list_keys(conn: AsyncConnection) -> list[ApiKey]:
 
 async def revoke_key(conn: AsyncConnection, name: str) -> ApiKey:
     """Revoke a key now (refused from the next request on, on every worker)."""
+    if not NAME_PATTERN.match(name):
+        raise NotFound(f"no API key named {name[:100]!r} (see `ecomap keys list`)")
     async with conn.cursor(row_factory=class_row(ApiKey)) as cur:
         await cur.execute(
             f"UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE name = %s RETURNING {_COLUMNS}",

@@ -49,6 +49,7 @@ router = APIRouter(prefix="/api", tags=["access"])
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 Access = Annotated[AccessState, Depends(get_access)]
 PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends()]
+NO_NUL = r"^[^\x00]*$"
 
 
 def _context(request: Request, principal: Principal) -> AuditContext:
@@ -234,9 +235,11 @@ async def audit_log(
     request: Request,
     conn: Connection,
     actor: Annotated[
-        str | None, Query(max_length=200, description="Only this actor (login, key:NAME, cli:USER)")
+        str | None, Query(max_length=200, pattern=NO_NUL, description="Only this actor (login, key:NAME, cli:USER)")
     ] = None,
-    action: Annotated[str | None, Query(max_length=100, description="Only this action, e.g. auth.login")] = None,
+    action: Annotated[
+        str | None, Query(max_length=100, pattern=NO_NUL, description="Only this action, e.g. auth.login")
+    ] = None,
     since: Annotated[dt.datetime | None, Query(description="From this time on (ISO 8601)")] = None,
     until: Annotated[dt.datetime | None, Query(description="Before this time (ISO 8601)")] = None,
     before: Annotated[int | None, Query(ge=1, le=2**62, description="Entries older than this id (paging)")] = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection
 
 from gis_service.access import audit, passwords, throttle
-from gis_service.access.accounts import Account, find_account, normalise_login
+from gis_service.access.accounts import Account, find_account, recordable_login
 from gis_service.access.audit import AuditContext
 from gis_service.access.principal import Principal, Role
 from gis_service.access.tokens import issue_access_token, opaque_token, token_hash
@@ -70,7 +70,7 @@ async def sign_in(
     Raises TooManyRequests (429) while the login or address is locked, Unauthorized (401)
     for a wrong login or password (the same answer for both), Forbidden (403) for a
     disabled account with the right password."""
-    login = normalise_login(login)
+    login = recordable_login(login)
     keys = throttle.throttle_keys(login, context.client_addr)
     method = "cookie" if browser else "bearer"
     if len(password) > MAX_PASSWORD_LENGTH:
