@@ -11,6 +11,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from gis_service import access
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
 from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(zone_check.router)
     app.include_router(analysis.router)
+    app.include_router(access.router)  # /api/auth, /api/admin, /api/audit
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

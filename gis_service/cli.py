@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from gis_service import cli_access
 from gis_service.cli_data import data_app, database_url, unreachable
 from gis_service.cli_rasters import raster_app
 from gis_service.settings import Settings, describe_database
@@ -29,6 +30,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(tiles_app, name="tiles")
 app.add_typer(data_app)  # import, export, revisions, diff
 app.add_typer(raster_app, name="raster")  # raster add, list, remove
+cli_access.register(app)  # users, keys, audit
 
 
 def _fail(message: str) -> None:
@@ -99,6 +101,7 @@ def demo_load(
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     tiles_generalize(layers=None)
     _write_demo_rasters(seed, force=False, dataset=dataset)
+    cli_access.ensure_demo_accounts()  # one account per role, passwords printed once
     return True
 
 
@@ -278,6 +281,7 @@ def setup(
         stale = sorted({*dirty_layers(conn), *outdated_layers(conn, load_catalog())})
     if stale:
         tiles_generalize(layers=stale)
+    cli_access.prepare_access(demo)  # the token signing key; one demo account per role
 
 
 @app.command()

@@ -52,6 +52,26 @@ class UnsupportedMediaType(EcoMapError):
     """An uploaded file is of a format the service cannot read."""
 
 
+class Unauthorized(EcoMapError):
+    """No credentials, or invalid or expired ones: sign in (answered with ``WWW-Authenticate``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="ecomap"'}
+
+
+class Forbidden(EcoMapError):
+    """The caller is known but may not do this."""
+
+
+class TooManyRequests(EcoMapError):
+    """Too many attempts: wait ``retry_after_s`` seconds (answered with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, retry_after_s))}
+
+
 class DatabaseUnavailable(EcoMapError):
     """PostGIS cannot answer right now (unreachable, or the query took too long)."""
 
@@ -68,6 +88,9 @@ STATUS_CODES: dict[type[EcoMapError], int] = {
     InvalidRequest: 400,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooManyRequests: 429,
     DatabaseUnavailable: 503,
 }
 
@@ -106,10 +129,11 @@ def status_for(error: EcoMapError) -> int:
 
 
 def error_headers(error: EcoMapError) -> dict[str, str]:
-    """Headers an error reply carries (``Retry-After`` while the database is unavailable)."""
+    """Headers an error reply carries (``Retry-After`` while the database is unavailable or after too many
+    attempts, ``WWW-Authenticate`` asking for credentials)."""
     if isinstance(error, DatabaseUnavailable):
         return {"retry-after": str(error.retry_after_s)}
-    return {}
+    return dict(getattr(error, "headers", None) or {})  # WWW-Authenticate of a 401, Retry-After of a 429
 
 
 def input_error(exc: psycopg.Error, parameters: list[tuple[str, str]], has_body: bool = False) -> InvalidRequest | None:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from layers.regions import DEFAULT_REGION, get_region, region_names
@@ -98,6 +98,37 @@ class RasterSettings(BaseModel):
         return self.data_dir / "catalog"
 
 
+class AccessSettings(BaseModel):
+    """Identity and access (gis_service/access): tokens, cookies, login throttling."""
+
+    secret_key: SecretStr | None = Field(
+        default=None,  # its length is checked where it is used: a validation error would echo it
+        description="Key signing access tokens (32+ characters, the same for every worker); "
+        "default: read from secret_key_file, generated there on first use",
+    )
+    secret_key_file: Path = Field(
+        default=REPO_DIR / ".data" / "access_secret_key",
+        description="Where the signing key is kept when ECOMAP_ACCESS__SECRET_KEY is not set (mode 0600)",
+    )
+    access_token_ttl_s: int = Field(default=900, ge=1, description="Lifetime of a bearer access token")
+    refresh_token_ttl_s: int = Field(default=14 * 86400, ge=60, description="Lifetime of a sign-in session")
+    token_cache_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a worker reuses a verified token before checking its session and account again",
+    )
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure flag on the session cookies; default: when the request came over https"
+    )
+    login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins of one login before back-off")
+    address_max_failures: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one client address before back-off"
+    )
+    lockout_base_s: float = Field(default=2.0, gt=0, description="First back-off; doubles with each further failure")
+    lockout_max_s: float = Field(default=900.0, gt=0, description="Longest back-off")
+    failure_window_s: float = Field(default=900.0, gt=0, description="Failures older than this are forgotten")
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -130,6 +161,7 @@ class Settings(BaseSettings):
     db: DatabaseSettings = DatabaseSettings()
     tiles: TileSettings = TileSettings()
     rasters: RasterSettings = RasterSettings()
+    access: AccessSettings = AccessSettings()
 
     @field_validator("region")
     @classmethod

@@ -1,0 +1,195 @@
+"""The one access policy: who the caller is (``current_principal``) and what they may do.
+
+Every route asks this module: ``require(principal, action, resource)`` raises 401 (not
+signed in, with ``WWW-Authenticate``) or 403 (signed in, not allowed, with the reason);
+``can_read_layer`` and ``can_write`` answer without raising. Rules are data: roles per
+action in ``ACTION_ROLES``, readers per layer access class in ``LAYER_READERS``. In this
+phase every layer is ``public`` (as before: anonymous reads are unchanged); per-layer
+classes, property visibility and feature scopes are added as rules here.
+
+Credentials, first found wins: ``X-API-Key`` (machine clients), ``Authorization: Bearer``
+(API clients), the ``ecomap_session`` cookie (the browser; unsafe methods must come from this
+service's origin when they name one, and repeat the ``ecomap_csrf`` cookie in an
+``X-CSRF-Token`` header, checked against the signed token).
+Credentials that are present but invalid answer 401, never anonymous.
+"""
+
+from __future__ import annotations
+
+import hmac
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from gis_service.access.keys import key_principal
+from gis_service.access.principal import ANONYMOUS, USER_ROLES, Principal, Role
+from gis_service.access.sessions import session_principal
+from gis_service.access.state import AccessState, get_access
+from gis_service.access.tokens import verify_access_token
+from gis_service.db import connection
+from gis_service.errors import Forbidden, Unauthorized
+
+SESSION_COOKIE = "ecomap_session"
+REFRESH_COOKIE = "ecomap_refresh"
+CSRF_COOKIE = "ecomap_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Action(StrEnum):
+    """What a principal may be asked to be allowed to do."""
+
+    READ_LAYER = "layer:read"
+    WRITE_LAYER = "layer:write"
+    PUSH_OBSERVATIONS = "observations:push"
+    MANAGE_USERS = "users:manage"
+    MANAGE_KEYS = "keys:manage"
+    READ_AUDIT = "audit:read"
+
+
+ACTION_ROLES: dict[Action, frozenset[Role]] = {
+    Action.WRITE_LAYER: frozenset({Role.DATA_MANAGER, Role.ADMIN}),
+    Action.PUSH_OBSERVATIONS: frozenset({Role.STATION}),
+    Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.MANAGE_KEYS: frozenset({Role.ADMIN}),
+    Action.READ_AUDIT: frozenset({Role.ADMIN}),
+}
+"""Roles allowed each action that is not a layer read."""
+
+LAYER_READERS: dict[str, frozenset[Role] | None] = {
+    "public": None,  # everyone, anonymous included
+    "internal": frozenset(USER_ROLES),
+    "restricted": frozenset({Role.DATA_MANAGER, Role.ADMIN}),
+}
+"""Who reads a layer of each access class (None: anyone). Partner keys read their named layers."""
+
+
+def can_read_layer(principal: Principal, layer: str, access_class: str = "public") -> bool:
+    """Whether the principal may read a layer of the given access class (unknown classes: nobody)."""
+    if access_class not in LAYER_READERS:
+        return False
+    readers = LAYER_READERS[access_class]
+    if readers is None:
+        return True
+    if principal.role == Role.PARTNER:
+        return layer in principal.layers
+    return principal.role in readers
+
+
+def can_write(principal: Principal, action: Action = Action.WRITE_LAYER) -> bool:
+    """Whether the principal may perform a write (or administrative) action."""
+    return principal.role is not None and principal.role in ACTION_ROLES.get(action, frozenset())
+
+
+def allowed(principal: Principal, action: Action, resource: str | None = None) -> bool:
+    """The decision for one action on one resource (a layer id for layer reads)."""
+    if action == Action.READ_LAYER:
+        return can_read_layer(principal, resource or "")
+    return can_write(principal, action)
+
+
+def require(principal: Principal, action: Action, resource: str | None = None) -> Principal:
+    """Return the principal if allowed; else Unauthorized (anonymous) or Forbidden, saying why."""
+    if allowed(principal, action, resource):
+        return principal
+    what = f"{action.value}" + (f" on {resource!r}" if resource else "")
+    if principal.is_anonymous:
+        raise Unauthorized(f"{what} needs you to sign in (POST /api/auth/token, or an X-API-Key)")
+    roles = ", ".join(sorted(r.value for r in ACTION_ROLES.get(action, frozenset()))) or "no role"
+    raise Forbidden(f"{what} is not allowed for {principal.actor} (role {principal.role}); it needs: {roles}")
+
+
+async def _bearer_principal(request: Request, access: AccessState, token: str, method: str) -> Principal:
+    cache_key = f"{method} {token}"
+    cached = access.cache.get(cache_key)
+    if cached is None:
+        claims = verify_access_token(access.key, token)
+        async with connection(request.app.state.pool) as conn:
+            cached = await session_principal(conn, claims.login, claims.session_id, method, claims.csrf)
+        access.cache.put(cache_key, cached, claims.expires_at)
+    return cached
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a browser request sent from another site (its ``Origin`` is not this service's).
+
+    Requests without ``Origin`` (curl, API clients, same-origin GETs) pass; the service's
+    origin is the request's own scheme and host, or ``ECOMAP_PUBLIC_URL`` behind a proxy."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    own = {f"{request.url.scheme}://{request.url.netloc}"}
+    public = request.app.state.settings.public_url
+    if public:
+        parts = urlsplit(public)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    if origin.rstrip("/") not in own:
+        raise Forbidden(f"cross-site request refused: Origin {origin!r} is not this service ({', '.join(sorted(own))})")
+
+
+def _check_csrf(request: Request, principal: Principal) -> None:
+    sent = request.headers.get(CSRF_HEADER, "")
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    expected = principal.csrf or ""
+    if not (sent and expected and hmac.compare_digest(sent, expected) and hmac.compare_digest(sent, cookie)):
+        raise Forbidden(
+            f"CSRF check failed: a {request.method} signed in by cookie must send the {CSRF_HEADER} header"
+            f" with the value of the {CSRF_COOKIE} cookie"
+        )
+
+
+async def resolve_principal(request: Request) -> Principal:
+    """Who is asking, from the request's credentials (see the module docstring)."""
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        async with connection(request.app.state.pool) as conn:
+            return await key_principal(conn, api_key)
+    access = get_access(request)
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <access token>'")
+        return await _bearer_principal(request, access, token.strip(), "bearer")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = await _bearer_principal(request, access, cookie, "cookie")
+        if request.method not in SAFE_METHODS:
+            check_origin(request)
+            _check_csrf(request, principal)
+        return principal
+    return ANONYMOUS
+
+
+BEARER_SCHEME = OAuth2PasswordBearer(
+    tokenUrl="/api/auth/token", auto_error=False, description="Access token from POST /api/auth/token"
+)
+API_KEY_SCHEME = APIKeyHeader(name="X-API-Key", auto_error=False, description="Key of a station or partner client")
+
+
+async def current_principal(
+    request: Request,
+    _bearer: Annotated[str | None, Depends(BEARER_SCHEME)] = None,  # declared for OpenAPI ("Authorize" in /docs)
+    _api_key: Annotated[str | None, Depends(API_KEY_SCHEME)] = None,
+) -> Principal:
+    """FastAPI dependency: the request's principal, resolved once per request."""
+    cached = getattr(request.state, "principal", None)
+    if cached is None:
+        cached = await resolve_principal(request)
+        request.state.principal = cached
+    return cached
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def requires(action: Action):
+    """A dependency allowing only principals that may perform ``action`` (e.g. admin routes)."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        return require(principal, action)
+
+    return Depends(dependency)
