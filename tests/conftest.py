@@ -144,6 +144,16 @@ def client(database_url: str) -> Iterator[TestClient]:
         yield test_client
 
 
+def run_async(coroutine):
+    """Run a coroutine to completion in a loop of its own, in a thread of its own: the browser
+    tests' Playwright leaves an event loop running in the main thread, where asyncio.run fails."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

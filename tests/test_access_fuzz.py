@@ -3,8 +3,6 @@ for the analysis routes): anonymous and as an admin, whatever the inputs, no ser
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import pytest
 import schemathesis
@@ -17,6 +15,7 @@ from gis_service import create_app
 from gis_service.access import admin
 from gis_service.access.audit import AuditContext
 from gis_service.settings import Settings
+from tests.conftest import run_async
 
 ACCESS_PATHS = r"^/api/(auth|admin|audit)"
 EXAMPLES_PER_OPERATION = 25
@@ -29,13 +28,13 @@ def admin_token(live_server: str, database_url: str) -> str:
     """A bearer token of an admin of the live server (so the admin routes' inputs are reached)."""
     import httpx
 
-    password = "fuzzing-admin-password"  # noqa: S105 - a throw-away account of the test database
+    password = "fuzzing-admin-password"
 
     async def create() -> None:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             await admin.add_user(conn, AuditContext("test-suite", "cli"), "fuzz-admin", "admin", password)
 
-    asyncio.run(create())
+    run_async(create())
     response = httpx.post(f"{live_server}/api/auth/token", data={"username": "fuzz-admin", "password": password})
     assert response.status_code == 200, response.text
     return response.json()["access_token"]

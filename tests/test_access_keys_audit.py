@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import re
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import mapbox_vector_tile
 import morecantile
@@ -41,7 +42,10 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> CliRunn
 
 
 def invoke(runner: CliRunner, *args: str, stdin: str | None = None, code: int = 0):
-    result = runner.invoke(cli_app, list(args), input=stdin)
+    """Run the CLI in a thread of its own: its asyncio.run() cannot run in the main thread, where
+    the browser tests' Playwright leaves an event loop running."""
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(runner.invoke, cli_app, list(args), input=stdin).result()
     assert result.exit_code == code, (args, result.output, result.exception)
     return result
 
@@ -266,12 +270,13 @@ def test_setup_creates_the_signing_key_and_one_demo_account_per_role(app_factory
 def test_no_demo_accounts_without_the_demo_dataset(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     from gis_service.cli_access import ensure_demo_accounts
     from layers import db as layer_db
-    from tests.conftest import recreate_database
+    from tests.conftest import recreate_database, scratch_database_name
 
-    url = recreate_database("ecomap_test_access_empty")
+    url = recreate_database(scratch_database_name("access_empty"))
     layer_db.upgrade(url)
     monkeypatch.setenv("ECOMAP_DATABASE_URL", url)
-    ensure_demo_accounts()
+    with ThreadPoolExecutor(1) as pool:  # its asyncio.run() cannot run in the main thread (see invoke)
+        pool.submit(ensure_demo_accounts).result()
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM account").fetchone() == (0,)
 

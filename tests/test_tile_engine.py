@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from gis_service import create_app
 from layers.catalog import load_catalog
-from tests.conftest import generalized_demo_database, make_settings, scratch_database_name
+from tests.conftest import generalized_demo_database, make_settings, run_async, scratch_database_name
 from tiles.generalize import generalize_layer, generalized_zooms, grid_cell, pixel_size
 from tiles.maintenance import GeneralizationScheduler
 from tiles.sql import tile_properties
@@ -56,15 +56,6 @@ def _decoded_features(data: bytes) -> dict[str, list]:
         name: sorted((f["id"], repr(f["geometry"]), sorted(f["properties"].items())) for f in layer["features"])
         for name, layer in decode(data).items()
     }
-
-
-def _run_isolated(scenario):
-    """Run a coroutine function in a loop of its own, whatever the test session runs."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, scenario()).result()
 
 
 def _cached_client(url: str, cache_dir: Path):
@@ -228,7 +219,7 @@ def test_concurrent_misses_render_once(database_url: str) -> None:
             results = await asyncio.gather(*(engine.tile(layers, tile_address(11, t.x, t.y)) for _ in range(20)))
             return calls, {r.etag for r in results}
 
-    calls, etags = _run_isolated(scenario)
+    calls, etags = run_async(scenario())
     assert calls == 2, "20 concurrent requests for one composite tile → one query per layer"
     assert len(etags) == 1
 
@@ -274,7 +265,7 @@ def test_tile_queries_wait_their_turn(database_url: str) -> None:
     keys = [f"ecomap-generalize:{layer}" for layer in ("redline", "river", "watershed")]
     with psycopg.connect(database_url, autocommit=True) as lock:
         lock.execute("SELECT pg_advisory_lock(hashtext(k)) FROM unnest(%s::text[]) AS k", [keys])
-        peak, limited, one_by_one = _run_isolated(scenario)
+        peak, limited, one_by_one = run_async(scenario())
     assert peak == 2, f"{peak} tile queries ran at once; the limit is 2"
     assert any(limited)
     assert [_decoded_features(d) for d in limited] == [_decoded_features(d) for d in one_by_one]
@@ -319,7 +310,7 @@ def test_concurrent_tiles_share_batch_statements(database_url: str, db: psycopg.
             alone = [await engine.tile([layer], a) for layer, a in addresses]
             return batched_statements, [t.data for t in together], [t.data for t in alone]
 
-    statements, together, alone = _run_isolated(scenario)
+    statements, together, alone = run_async(scenario())
     assert statements <= len(requests) // 4, f"{statements} statements for {len(requests)} concurrent tiles"
     assert [_decoded_features(d) for d in together] == [_decoded_features(d) for d in alone]
     margin = 64 / 4096
@@ -373,7 +364,7 @@ def test_a_failed_batch_reaches_every_waiting_request(database_url: str, failure
             again = await asyncio.wait_for(engine.tile([station], addresses[0]), 20)
             return results, again.data
 
-    results, again = _run_isolated(scenario)
+    results, again = run_async(scenario())
     failed = [r for r in results if isinstance(r, Exception)]
     assert len(failed) == len(addresses), f"{len(addresses) - len(failed)} requests did not get the error"
     if failure == "no connection":
@@ -765,7 +756,7 @@ def test_closing_the_scheduler_ends_a_running_regeneralization(database_url: str
                     process.kill()
         return [process.returncode for process in children]
 
-    returncodes = _run_isolated(scenario)
+    returncodes = run_async(scenario())
     assert returncodes == [-signal.SIGTERM], f"the child was not terminated by close(): {returncodes}"
 
 
