@@ -49,9 +49,12 @@ ERROR_SCHEMA = {
 }
 ERROR_DESCRIPTIONS = {
     "400": "A malformed, out-of-range or unknown parameter; `detail` says what to fix",
+    "401": "Not signed in, or the credentials are invalid or expired (`WWW-Authenticate` says how to sign in)",
+    "403": "Signed in, but this role may not do this; `detail` gives the reason",
     "404": "No such resource (layer, feature, revision…); `detail` names the valid ones",
     "413": "The input exceeds a size limit (bytes, vertices, area); `detail` gives the limit",
     "415": "The uploaded file is of a format the service cannot read",
+    "429": "Too many attempts; retry after `Retry-After` seconds",
     "503": "The database is unreachable right now (the service recovers by itself); retry later",
 }
 RETRY_AFTER = {
@@ -200,9 +203,13 @@ def _document_errors(operation: dict[str, Any]) -> None:
         statuses.add("404")  # an unknown id in the path, or a revision that does not exist
     if "requestBody" in operation:
         statuses |= {"413", "415"}
+    if operation.get("security"):  # asks gis_service.access.policy who the caller is
+        statuses |= {"401", "403"}
     for status in statuses:
         responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})
-    responses["503"].setdefault("headers", {"Retry-After": RETRY_AFTER})
+    for status in ("429", "503"):
+        if status in responses:
+            responses[status].setdefault("headers", {"Retry-After": RETRY_AFTER})
     for status, response in responses.items():
         if status[0] in "45":
             content = response.setdefault("content", {})

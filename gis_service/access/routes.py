@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
@@ -84,7 +84,16 @@ def _set_cookies(request: Request, response: Response, access: AccessState, gran
     response.set_cookie(CSRF_COOKIE, grant.csrf or "", max_age=access.settings.refresh_token_ttl_s, **common)
 
 
-@router.post("/auth/token", response_model=TokenResponse, summary="Sign in (OAuth2 password flow)")
+SIGN_IN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Wrong login or password, or an invalid or used refresh token"},
+    403: {"description": "The request did not come from this service's origin (cross-site sign-in)"},
+    429: {"description": "Too many failed attempts for this login or address: retry after `Retry-After` s"},
+}
+
+
+@router.post(
+    "/auth/token", response_model=TokenResponse, summary="Sign in (OAuth2 password flow)", responses=SIGN_IN_ERRORS
+)
 async def token(request: Request, form: PasswordForm, conn: Connection, access: Access) -> TokenResponse:
     """Exchange a login and password for a short-lived bearer access token and a refresh token."""
     context = AuditContext("anonymous", "anonymous", client_address(request), request_id(request))
@@ -92,7 +101,12 @@ async def token(request: Request, form: PasswordForm, conn: Connection, access: 
     return _token_response(access, grant)
 
 
-@router.post("/auth/session", response_model=SessionResponse, summary="Sign in from the browser (cookies)")
+@router.post(
+    "/auth/session",
+    response_model=SessionResponse,
+    summary="Sign in from the browser (cookies)",
+    responses=SIGN_IN_ERRORS,
+)
 async def browser_session(
     request: Request, response: Response, form: PasswordForm, conn: Connection, access: Access
 ) -> SessionResponse:
@@ -113,7 +127,7 @@ async def browser_session(
     )
 
 
-@router.post("/auth/refresh", response_model=TokenResponse, summary="Rotate a refresh token")
+@router.post("/auth/refresh", response_model=TokenResponse, summary="Rotate a refresh token", responses=SIGN_IN_ERRORS)
 async def refresh(
     request: Request,
     response: Response,
@@ -140,7 +154,12 @@ async def refresh(
     return _token_response(access, grant)
 
 
-@router.post("/auth/logout", status_code=204, summary="Sign out (end the session)")
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    summary="Sign out (end the session)",
+    responses={400: {"description": "No signed-in user session to end (API keys are revoked by an admin)"}},
+)
 async def logout(
     request: Request, response: Response, principal: CurrentPrincipal, conn: Connection, access: Access
 ) -> Response:
