@@ -184,8 +184,8 @@ class ValidityRules(_Strict):
     rules: dict[str, ValidityRule]
 
 
-def _load(name: str, model: type[BaseModel]) -> Any:
-    path = DATA_DIR / name
+def _load(name: str | Path, model: type[BaseModel]) -> Any:
+    path = name if isinstance(name, Path) else DATA_DIR / name
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -199,13 +199,13 @@ def _load(name: str, model: type[BaseModel]) -> Any:
         raise StandardDataError(f"{path.name}: {where}: {kind}") from exc
 
 
-def load_water_standard(name: str) -> WaterStandard:
-    """Read and validate one water standard file from ``data/`` (not cached: see :func:`water_standards`)."""
+def load_water_standard(name: str | Path) -> WaterStandard:
+    """Read and validate one water standard file (a name in ``data/`` or a path); not cached."""
     return _load(name, WaterStandard)
 
 
-def load_aqi_standard(name: str) -> AqiStandard:
-    """Read and validate one AQI standard file from ``data/``."""
+def load_aqi_standard(name: str | Path) -> AqiStandard:
+    """Read and validate one AQI standard file (a name in ``data/`` or a path); not cached."""
     return _load(name, AqiStandard)
 
 
