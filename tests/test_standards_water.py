@@ -246,5 +246,6 @@ def test_seawater_overall_and_unverified_listed():
     r = classify_seawater({"do": 5.5, "din": 0.45, "phosphate": 0.02, "petroleum": 0.04}, target="2")
     assert r.klass == "4" and r.deciding_factors == ("din",) and r.meets_target is False
     assert r.multiples == pytest.approx({"din": (0.45 - 0.30) / 0.30})
-    assert r.unverified == ("petroleum",)  # its table entry is not verified against the text
+    assert r.unverified == ()
+    assert classify_seawater({"bod5": 2}).unverified == ("bod5",)  # only one source for its table entry
     assert r.standard == "GB 3097" and r.version == "1997"
