@@ -19,7 +19,6 @@ from gis_service.monitoring.standards import (
     NoStandardInForceError,
     StandardsError,
     UnknownFactorError,
-    UnverifiedTableError,
     aqi,
     select_aqi_standard,
 )
@@ -91,7 +90,7 @@ def test_so2_24h_is_not_the_1h_table():
 def test_so2_1h_above_800_uses_the_24h_value():
     r = aqi({"so2": 900, "so2_24h": 300}, averaging="1h", on=D2025)
     assert r.iaqi["so2"] == by_hand(T2012[("so2", "24h")], 300) == 124
-    assert any("SO2" in n for n in r.notes)
+    assert any("so2_24h" in n for n in r.notes)
     assert aqi({"so2": 800, "so2_24h": 300}, averaging="1h", on=D2025).iaqi["so2"] == 200  # 800 itself is in the table
     with pytest.raises(StandardsError, match="give so2_24h"):
         aqi({"so2": 900}, averaging="1h", on=D2025)
@@ -143,27 +142,99 @@ def test_switch_to_2026_on_1_march_2026():
     assert select_aqi_standard(dt.date(2026, 3, 1)).version == "2026"
 
 
-def test_2026_pm_breakpoints_and_unverified_pm10():
+# HJ 633-2026 表3: as 2012 but PM10 IAQI-100 at 120 and PM2.5 at 60; keys per report (4.2.2, 4.2.3).
+T2026 = {
+    ("pm25", "24h"): [0, 35, 60, 115, 150, 250, 350, 500],
+    ("pm10", "24h"): [0, 50, 120, 250, 350, 420, 500, 600],
+    ("pm25", "1h"): [0, 35, 60, 115, 150, 250, 350, 500],  # 4.2.4: PM 1-hour uses the daily values
+    ("so2", "24h"): T2012[("so2", "24h")],
+    ("so2", "1h"): T2012[("so2", "1h")],
+    ("no2", "24h"): T2012[("no2", "24h")],
+    ("no2", "1h"): T2012[("no2", "1h")],
+    ("co", "24h"): T2012[("co", "24h")],
+    ("co", "1h"): T2012[("co", "1h")],
+    ("o3_1h", "1h"): T2012[("o3_1h", "1h")],
+    ("o3_8h", "24h"): T2012[("o3_8h", "24h")],
+}
+
+
+def edges_2026():
+    for (key, averaging), bps in T2026.items():
+        for i, bp in enumerate(bps):
+            yield key, averaging, bps, i, bp
+
+
+@pytest.mark.parametrize(("key", "averaging", "bps", "i", "bp"), list(edges_2026()))
+def test_every_breakpoint_edge_2026(key, averaging, bps, i, bp):
+    assert aqi({key: bp}, averaging=averaging, on=D2026).iaqi[key] == LEVELS[i]
+    if i + 1 < len(bps):
+        # Concentrations are rounded first (integers; CO one decimal), so step by one unit.
+        step = 0.1 if key == "co" else 1
+        above = round(bp + step, 1)
+        got = aqi({key: above}, averaging=averaging, on=D2026).iaqi[key]
+        assert got == by_hand(bps, above) and got > LEVELS[i]
+
+
+def test_2026_pm_breakpoints():
     assert aqi({"pm25": 60}, averaging="24h", on=D2026).aqi == 100
     # Above 60 the 2026 PM2.5 segment runs 60..115 for IAQI 100..150: 50/55*(80-60)+100 = 118.18 -> 119.
     assert aqi({"pm25": 80}, averaging="24h", on=D2026).aqi == 119
     r = aqi({"pm10": 120, "pm25": 20}, averaging="24h", on=D2026)
-    assert r.iaqi["pm10"] == 100 and r.unverified == ("pm10_24h",)
-    with pytest.raises(UnverifiedTableError, match="pm10_24h"):
-        aqi({"pm10": 120}, averaging="24h", on=D2026, strict=True)
-    assert aqi({"pm25": 20}, averaging="24h", on=D2026, strict=True).unverified == ()
+    assert r.iaqi["pm10"] == 100 and r.unverified == ()
+    # PM10 150 (the 2012 IAQI-100 point): 50/130*(150-120)+100 = 111.5 -> 112.
+    assert aqi({"pm10": 150}, averaging="24h", on=D2026, strict=True).aqi == 112
+
+
+def test_2026_concentrations_rounded_by_gb_t_8170_first():
+    # 4.2.2: integers (CO one decimal), round half to even, then the IAQI.
+    r = aqi({"pm25": 60.5}, averaging="24h", on=D2026)
+    assert r.concentrations == {"pm25": 60.0} and r.aqi == 100
+    assert aqi({"pm25": 61.5}, averaging="24h", on=D2026).aqi == math.ceil(Fraction(50, 55) * 2 + 100) == 102
+    assert aqi({"co": 4.05}, averaging="24h", on=D2026).iaqi["co"] == 100  # 4.05 -> 4.0
+    assert aqi({"co": 4.15}, averaging="24h", on=D2026).iaqi["co"] == 101  # 4.15 -> 4.2: 5*0.2+100
+    # 2012 has no such rule: 60.5 is used as is, 50/40*(60.5-35)+50 = 81.875 -> 82.
+    assert aqi({"pm25": 60.5}, averaging="24h", on=D2025).aqi == 82
+
+
+def test_2026_above_800_rules_count_fixed_iaqi():
+    r = aqi({"so2": 900}, averaging="1h", on=D2026)
+    assert r.iaqi["so2"] == 200 and r.notes
+    assert aqi({"o3_8h": 850}, averaging="24h", on=D2026).iaqi["o3_8h"] == 300
+
+
+def test_2026_reports_take_their_own_indicators():
+    with pytest.raises(UnknownFactorError, match="unknown pollutant 'o3_1h' for a 24h report of HJ 633-2026"):
+        aqi({"o3_1h": 100}, averaging="24h", on=D2026)
+    with pytest.raises(UnknownFactorError, match="o3_8h"):
+        aqi({"o3_8h": 100}, averaging="1h", on=D2026)
+    assert set(aqi({"a05024": 100}, averaging="24h", on=D2026).iaqi) == {"o3_8h"}
+    assert set(aqi({"a05024": 100}, averaging="1h", on=D2026).iaqi) == {"o3_1h"}
+
+
+def test_2026_incomplete_report_publishes_aqi_only_above_100():
+    full = {"so2": 5, "no2": 20, "co": 0.5, "o3_8h": 90, "pm10": 40}
+    r = aqi(full, averaging="24h", on=D2026)
+    assert r.missing == ("pm25",) and r.aqi == 45 and r.publishable is False  # 5.3.1
+    r = aqi({**full, "o3_8h": 200}, averaging="24h", on=D2026)
+    # O3 8-hour 200: 50/55*(200-160)+100 = 136.36 -> 137, above 100: published although PM2.5 is missing.
+    assert r.aqi == 137 and r.publishable is True
+    complete = aqi({**full, "pm25": 20}, averaging="24h", on=D2026)
+    assert complete.missing == () and complete.publishable is True
+    assert aqi({"pm25": 20}, averaging="24h", on=D2025).publishable is True  # 2012: report the missing items
 
 
 def test_dates_outside_the_implemented_versions_are_refused():
     with pytest.raises(NoStandardInForceError, match="2015-12-31"):
         aqi({"pm25": 20}, averaging="24h", on=dt.date(2015, 12, 31))
-    with pytest.raises(NoStandardInForceError, match="2031-01-01"):
-        aqi({"pm25": 20}, averaging="24h", on=dt.date(2031, 1, 1))
+    # HJ 633-2026's table has no phases: 2031 (GB 3095-2026 phase 2) still uses it.
+    assert aqi({"pm25": 20}, averaging="24h", on=dt.date(2031, 1, 1)).version == "2026"
 
 
 def test_hj212_codes_and_unknown_pollutants():
-    r = aqi({"a34004": 80, "a21026": 10, "a05024": 150}, averaging="1h", on=D2025)
-    assert set(r.iaqi) == {"pm25", "so2", "o3_1h"}
+    r = aqi({"a34004": 80, "a21026": 10}, averaging="1h", on=D2025)
+    assert set(r.iaqi) == {"pm25", "so2"}
+    with pytest.raises(UnknownFactorError, match="ambiguous"):
+        aqi({"a05024": 150}, averaging="1h", on=D2025)  # 2012 real-time has both O3 1-hour and 8-hour
     with pytest.raises(UnknownFactorError, match="unknown pollutant 'nox'"):
         aqi({"nox": 10}, averaging="1h", on=D2025)
     with pytest.raises(StandardsError, match="finite number"):

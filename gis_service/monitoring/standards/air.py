@@ -13,6 +13,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Literal
 
@@ -21,40 +22,16 @@ from .tables import AqiStandard, AqiTable, aqi_standards
 
 Averaging = Literal["1h", "24h"]
 
-# Which table each input key uses, per report type. "1h" is the real-time report (实时报):
-# SO2, NO2, CO by their 1-hour tables; PM by the 24-hour table (the caller supplies the
-# concentration the report uses). "24h" is the daily report (日报): 24-hour tables, and O3 by
-# its daily maximum 1-hour and maximum 8-hour moving means.
-_KEYS: dict[str, dict[str, str]] = {
-    "1h": {
-        "pm25": "pm25_24h",
-        "pm10": "pm10_24h",
-        "so2": "so2_1h",
-        "no2": "no2_1h",
-        "co": "co_1h",
-        "o3_1h": "o3_1h",
-        "o3_8h": "o3_8h",
-        "so2_24h": "so2_24h",
-    },
-    "24h": {
-        "pm25": "pm25_24h",
-        "pm10": "pm10_24h",
-        "so2": "so2_24h",
-        "no2": "no2_24h",
-        "co": "co_24h",
-        "o3_1h": "o3_1h",
-        "o3_8h": "o3_8h",
-    },
-}
-
 
 @dataclass(frozen=True)
 class AqiResult:
     """An AQI with its IAQIs, primary pollutant(s), category and colour, and the standard used.
 
-    ``unverified`` names the tables used whose values are not verified against the text;
-    ``notes`` records the special rules that were applied (SO2 1-hour above 800, O3 8-hour
-    above 800, a concentration above the table).
+    ``concentrations`` are the values the IAQIs were computed from (rounded where the version
+    says so); ``missing`` the report's indicators not given; ``publishable`` is False when the
+    version withholds the AQI of an incomplete report (HJ 633-2026 5.3.1). ``unverified`` names
+    the tables used whose values are not verified against the text; ``notes`` records the special
+    rules applied (SO2 1-hour above 800, O3 8-hour above 800, a value above the table).
     """
 
     aqi: int
@@ -66,6 +43,9 @@ class AqiResult:
     colour: str
     standard: str
     version: str
+    concentrations: dict[str, float]
+    missing: tuple[str, ...] = ()
+    publishable: bool = True
     unverified: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -95,16 +75,31 @@ def iaqi(table: AqiTable, levels: list[int], concentration: float) -> int | None
 
 def _resolve(std: AqiStandard, averaging: str, key: str) -> str:
     k = key.strip().lower()
-    allowed = _KEYS[averaging]
+    report = std.reports[averaging]  # type: ignore[index]
+    allowed = {**report.keys, **report.companions}
     if k in allowed:
         return k
     for pid, p in std.pollutants.items():
         if p.hj212 == k:
-            return "o3_1h" if pid == "o3" else pid
+            candidates = [key for key, tid in report.keys.items() if std.tables[tid].pollutant == pid]
+            if len(candidates) == 1:
+                return candidates[0]
+            raise UnknownFactorError(
+                f"HJ 212 code {key!r} is ambiguous in a {averaging} report of {std.standard}-{std.version};"
+                f" use one of {candidates}"
+            )
     raise UnknownFactorError(
-        f"unknown pollutant {key!r} for a {averaging} AQI; use one of {sorted(allowed)} or an HJ 212 code"
-        f" ({', '.join(p.hj212 for p in std.pollutants.values())})"
+        f"unknown pollutant {key!r} for a {averaging} report of {std.standard}-{std.version} ({report.clause});"
+        f" use one of {sorted(allowed)} or an HJ 212 code ({', '.join(p.hj212 for p in std.pollutants.values())})"
     )
+
+
+def _round(std: AqiStandard, pollutant: str, value: float) -> float:
+    rule = std.concentration_rounding
+    if rule is None or pollutant not in rule.digits:
+        return value
+    quantum = Decimal(1).scaleb(-rule.digits[pollutant])
+    return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_EVEN))
 
 
 def aqi(
@@ -116,13 +111,18 @@ def aqi(
 ) -> AqiResult:
     """AQI of a set of concentrations (µg/m³; CO mg/m³) observed on ``on``, for the map and summaries.
 
-    ``averaging`` "1h" is the real-time report, "24h" the daily report (see ``_KEYS``). Keys are
-    ``pm25 pm10 so2 no2 co o3_1h o3_8h`` (and ``so2_24h`` for the real-time SO2 rule) or HJ 212
-    codes. ``strict=True`` refuses tables marked unverified instead of listing them.
+    ``averaging`` "24h" is the daily report (日报), "1h" the real-time report (实时报); which
+    indicators each takes is the version's (``reports`` in its YAML): HJ 633-2012 daily
+    ``pm25 pm10 so2 no2 co o3_1h o3_8h`` (O3 daily maxima), real-time the same with 1-hour
+    gases, PM 24-hour moving means and ``so2_24h`` for its SO2 rule; HJ 633-2026 daily
+    ``pm25 pm10 so2 no2 co o3_8h``, real-time ``pm25 pm10 so2 no2 co o3_1h`` (all 1-hour).
+    HJ 212 codes are accepted. ``strict=True`` refuses tables marked unverified.
     """
-    if averaging not in _KEYS:
+    if averaging not in ("1h", "24h"):
         raise StandardsError(f"averaging must be '1h' or '24h', got {averaging!r}")
     std = select_aqi_standard(on)
+    report = std.reports[averaging]
+    lookup = {**report.keys, **report.companions}
     values: dict[str, float] = {}
     for key, value in concentrations.items():
         k = _resolve(std, averaging, key)
@@ -130,44 +130,41 @@ def aqi(
             raise StandardsError(f"concentration of {key!r} must be a finite number ≥ 0, got {value!r}")
         if k in values:
             raise StandardsError(f"pollutant {k!r} given twice")
-        values[k] = float(value)
-    if not values or set(values) == {"so2_24h"}:
-        raise StandardsError("give at least one pollutant concentration")
+        values[k] = _round(std, std.tables[lookup[k]].pollutant, float(value))
+    if not set(values) & set(report.keys):
+        raise StandardsError(f"give at least one of {sorted(report.keys)}")
 
     used: set[str] = set()
     notes: list[str] = []
     result: dict[str, int] = {}
-
-    def compute(key: str, table_id: str) -> int | None:
-        used.add(table_id)
-        return iaqi(std.tables[table_id], std.iaqi, values[key])
-
-    for key, table_id in _KEYS[averaging].items():
-        if key not in values or key == "so2_24h":
+    for key, table_id in report.keys.items():
+        if key not in values:
             continue
         table = std.tables[table_id]
-        value = compute(key, table_id)
-        if value is None and table.above_table == "use_24h":
-            if "so2_24h" not in values:
+        used.add(table_id)
+        value = iaqi(table, std.iaqi, values[key])
+        rule = table.above_table
+        if value is None and rule is not None and rule.iaqi is not None:
+            value = rule.iaqi
+            notes.append(
+                f"{key} {values[key]} above {table.breakpoints[-1]}: IAQI counted as {rule.iaqi} ({rule.clause})"
+            )
+        elif value is None and rule is not None:
+            other = next(k for k, t in lookup.items() if t == rule.use)
+            if other not in values:
                 raise StandardsError(
-                    f"SO2 1-hour {values[key]} µg/m³ is above {table.breakpoints[-1]}: {std.standard}-{std.version}"
-                    " reports SO2 by its 24-hour IAQI then; give so2_24h as well"
+                    f"{key} {values[key]} is above {table.breakpoints[-1]}: {std.standard}-{std.version} then reports"
+                    f" by the {rule.use} IAQI ({rule.clause}); give {other} as well"
                 )
-            value = compute("so2_24h", "so2_24h")
-            notes.append("SO2 1-hour mean above 800 µg/m³: SO2 reported by its 24-hour IAQI")
-        elif value is None and table.above_table == "use_1h":
-            if "o3_1h" not in values:
-                raise StandardsError(
-                    f"O3 8-hour {values[key]} µg/m³ is above {table.breakpoints[-1]}: {std.standard}-{std.version}"
-                    " reports O3 by its 1-hour IAQI then; give o3_1h as well"
-                )
-            notes.append("O3 8-hour mean above 800 µg/m³: O3 reported by its 1-hour IAQI")
-            continue
-        elif value is None:
+            notes.append(f"{key} {values[key]} above {table.breakpoints[-1]}: reported by {rule.use} ({rule.clause})")
+            if other in report.keys:  # e.g. O3: the 1-hour IAQI is already part of the report
+                continue
+            used.add(rule.use)
+            value = iaqi(std.tables[rule.use], std.iaqi, values[other])
+        if value is None:
             value = std.iaqi[len(table.breakpoints) - 1]
             notes.append(f"{key} {values[key]} is above the table's last breakpoint: IAQI set to {value}")
-        if value is not None:
-            result[key] = value
+        result[key] = value
 
     unverified = tuple(sorted(t for t in used if std.tables[t].status == "unverified"))
     if strict and unverified:
@@ -179,16 +176,21 @@ def aqi(
     primary = tuple(k for k, v in result.items() if v == top) if top > std.primary_above else ()
     exceeding = tuple(k for k, v in result.items() if v > 100)
     cat = next(c for c in std.categories if c.max_aqi is None or top <= c.max_aqi)
+    missing = tuple(k for k in report.keys if k not in values)
+    publishable = not missing or std.publish_incomplete_above is None or top > std.publish_incomplete_above
     return AqiResult(
-        top,
-        result,
-        primary,
-        exceeding,
-        cat.name,
-        cat.level,
-        cat.colour,
-        std.standard,
-        std.version,
-        unverified,
-        tuple(notes),
+        aqi=top,
+        iaqi=result,
+        primary=primary,
+        exceeding=exceeding,
+        category=cat.name,
+        level=cat.level,
+        colour=cat.colour,
+        standard=std.standard,
+        version=std.version,
+        concentrations=dict(values),
+        missing=missing,
+        publishable=publishable,
+        unverified=unverified,
+        notes=tuple(notes),
     )

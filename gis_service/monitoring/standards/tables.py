@@ -112,16 +112,46 @@ class WaterStandard(_Strict):
         return self
 
 
+class AboveTable(_Strict):
+    """What a standard says for a concentration above a table's last breakpoint."""
+
+    use: str | None = None  # report the IAQI of this other table instead (HJ 633-2012)
+    iaqi: int | None = None  # count the IAQI as this value (HJ 633-2026)
+    clause: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> AboveTable:
+        if (self.use is None) == (self.iaqi is None):
+            raise ValueError("give exactly one of `use` and `iaqi`")
+        return self
+
+
 class AqiTable(_Strict):
     """Breakpoints of one pollutant and averaging time, matching the standard's IAQI row."""
 
     pollutant: str
     averaging: Literal["1h", "8h", "24h"]
     breakpoints: list[float] = Field(min_length=2)
-    above_table: Literal["use_24h", "use_1h"] | None = None
+    above_table: AboveTable | None = None
     clause: str = Field(min_length=1)
     status: Status
     note: str | None = None
+
+
+class Report(_Strict):
+    """A report type (日报 "24h", 实时报 "1h"): which input key is read with which table."""
+
+    clause: str = Field(min_length=1)
+    keys: dict[str, str] = Field(min_length=1)
+    companions: dict[str, str] = Field(default_factory=dict)  # inputs used only by an above-table rule
+
+
+class ConcentrationRounding(_Strict):
+    """How concentrations are rounded before the IAQI (HJ 633-2026 4.2.2: GB/T 8170)."""
+
+    method: Literal["half_even"]
+    digits: dict[str, int]
+    clause: str = Field(min_length=1)
 
 
 class Pollutant(_Strict):
@@ -150,8 +180,12 @@ class AqiStandard(_Strict):
     rounding: Literal["ceil"]
     rounding_clause: str
     rounding_status: Status
+    concentration_rounding: ConcentrationRounding | None = None
+    publish_incomplete_above: int | None = None  # with a pollutant missing, publish the AQI only above this
+    publish_clause: str | None = None
     pollutants: dict[str, Pollutant]
     tables: dict[str, AqiTable]
+    reports: dict[Literal["1h", "24h"], Report]
     categories: list[Category] = Field(min_length=1)
     categories_clause: str
     primary_above: int
@@ -166,6 +200,24 @@ class AqiStandard(_Strict):
                 raise ValueError(f"tables.{tid}: more breakpoints than IAQI levels")
             if any(a >= b for a, b in itertools.pairwise(t.breakpoints)):
                 raise ValueError(f"tables.{tid}: breakpoints must increase")
+        for rid, r in self.reports.items():
+            for key, tid in {**r.keys, **r.companions}.items():
+                if tid not in self.tables:
+                    raise ValueError(f"reports.{rid}.{key}: unknown table {tid!r}")
+            for key, tid in r.keys.items():
+                rule = self.tables[tid].above_table
+                if (
+                    rule is not None
+                    and rule.use is not None
+                    and rule.use not in {*r.keys.values(), *r.companions.values()}
+                ):
+                    raise ValueError(
+                        f"reports.{rid}.{key}: its above-table rule needs table {rule.use!r} in the report"
+                    )
+        if self.concentration_rounding is not None:
+            unknown = set(self.concentration_rounding.digits) - set(self.pollutants)
+            if unknown:
+                raise ValueError(f"concentration_rounding.digits: unknown pollutants {sorted(unknown)}")
         if self.categories[-1].max_aqi is not None:
             raise ValueError("categories: the last category must be open-ended (max_aqi: null)")
         return self
