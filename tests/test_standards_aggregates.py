@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gis_service.monitoring.standards import (
     StandardDataError,
     StandardsError,
+    annual_mean,
     daily_mean,
     monthly_mean,
     o3_8h_moving,
@@ -70,6 +71,14 @@ def test_monthly_mean_needs_27_days_or_25_in_february(year, month, required):
     assert enough.value == 1.0 and enough.required == required
     short = monthly_mean([1.0] * (required - 1), year=year, month=month)
     assert short.value is None and f"at least {required}" in short.reason
+
+
+def test_annual_mean_needs_324_days():
+    assert annual_mean([2.0] * 324 + [None] * 41, year=2025).value == 2.0
+    short = annual_mean([2.0] * 323, year=2025)
+    assert short.value is None and short.required == 324
+    with pytest.raises(StandardsError, match="at most 366"):
+        annual_mean([1.0] * 367, year=2024)
 
 
 def test_monthly_mean_refuses_more_days_than_the_month():

@@ -7,7 +7,7 @@ Every result names the standard and version it was computed by.
 
 from __future__ import annotations
 
-from .aggregates import Aggregate, daily_mean, monthly_mean, o3_8h_moving, o3_daily_max_8h
+from .aggregates import Aggregate, annual_mean, daily_mean, monthly_mean, o3_8h_moving, o3_daily_max_8h
 from .air import AqiResult, aqi, select_aqi_standard
 from .errors import (
     NoStandardInForceError,
@@ -28,6 +28,7 @@ __all__ = [
     "UnknownFactorError",
     "UnverifiedTableError",
     "WaterResult",
+    "annual_mean",
     "aqi",
     "classify_seawater",
     "classify_surface_water",

@@ -88,6 +88,13 @@ def o3_daily_max_8h(moving: Sequence[Aggregate]) -> Aggregate:
     return Aggregate(max(good), len(good), rule.min_valid, "o3_daily_max_8h", rule.clause)
 
 
+def annual_mean(daily: Sequence[float | None], *, year: int) -> Aggregate:
+    """Annual mean of daily means: 324 valid days needed."""
+    rule = validity_rules()["air_annual"]
+    days = 366 if calendar.isleap(year) else 365
+    return _mean(daily, "air_annual", rule.min_valid, window=days)
+
+
 def monthly_mean(daily: Sequence[float | None], *, year: int, month: int) -> Aggregate:
     """Monthly mean of daily means: 27 valid days needed (25 in February)."""
     rule = validity_rules()["air_monthly"]

@@ -225,7 +225,7 @@ class AqiStandard(_Strict):
 
 class ValidityRule(_Strict):
     description: str
-    window: int | Literal["month"]
+    window: int | Literal["month", "year"]
     min_valid: int = Field(ge=1)
     min_valid_february: int | None = None
     clause: str
