@@ -249,3 +249,14 @@ def test_seawater_overall_and_unverified_listed():
     assert r.unverified == ()
     assert classify_seawater({"bod5": 2}).unverified == ("bod5",)  # only one source for its table entry
     assert r.standard == "GB 3097" and r.version == "1997"
+
+
+def test_main_pollutants_by_the_2011_method():
+    # 三(一)3: above class III, worst class first, equal classes by the multiple over class III,
+    # at most three; cyanide and heavy metals first. Pb 0.06 is class V, (0.06-0.05)/0.05 = 0.2.
+    r = classify_surface_water({"do": 1.5, "codmn": 6.9, "nh3n": 1.8, "tp": 0.35, "pb": 0.06, "ph": 7}, on=ON)
+    assert r.klass == "劣V"
+    assert [f for f, _ in r.main_pollutants] == ["pb", "do", "nh3n"]  # NH3-N 0.8 beats TP 0.75
+    assert dict(r.main_pollutants)["pb"] == pytest.approx(0.2) and dict(r.main_pollutants)["do"] is None
+    assert classify_surface_water({"codmn": 5.9, "nh3n": 0.9}, on=ON).main_pollutants == ()  # class III: none
+    assert classify_seawater({"din": 0.6}).main_pollutants == ()

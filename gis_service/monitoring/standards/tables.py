@@ -48,6 +48,7 @@ class WaterFactor(_Strict):
     verification: str | None = None
     multiple: bool = True  # whether an exceedance multiple (超标倍数) is computed for it
     in_evaluation_2011: bool = True  # counted by the 2011 evaluation method (地表水环境质量评价办法)
+    main_pollutant_first: bool = False  # listed first among the main pollutants when above class III (ibid.)
 
     @model_validator(mode="after")
     def _shape(self) -> WaterFactor:

@@ -33,6 +33,8 @@ class WaterResult:
     multiple of each "≤" factor above the target class limit. ``missing`` lists the standard's
     factors that were not given; ``not_assessed`` the given ones left out, with the reason;
     ``unverified`` the factors used whose table entry is not verified against the text.
+    ``main_pollutants`` (GB 3838 only, when the class is worse than III): up to three factors
+    with their multiple over class III, by 《地表水环境质量评价办法（试行）》 三(一)3.
     """
 
     klass: str | None
@@ -46,6 +48,7 @@ class WaterResult:
     unverified: tuple[str, ...] = ()
     standard: str = ""
     version: str = ""
+    main_pollutants: tuple[tuple[str, float | None], ...] = ()
 
 
 def factor_class(std: WaterStandard, factor_id: str, value: float, *, water_body: str) -> str:
@@ -140,13 +143,49 @@ def _classify(
             if f.rule == "max" and f.multiple:
                 limit = f.limits_for(water_body)[ti]  # type: ignore[index]
                 if resolved[fid] > limit:
-                    c, lim = Fraction(str(resolved[fid])), Fraction(str(limit))
-                    multiples[fid] = float((c - lim) / lim)
+                    multiples[fid] = _multiple(f, resolved[fid], limit)  # type: ignore[assignment]
     meets = None if target is None else order.index(worst) <= order.index(target)
     unverified = tuple(fid for fid in classes if std.factors[fid].status == "unverified")
+    main = _main_pollutants(std, resolved, classes, water_body) if "III" in std.classes else ()
     return WaterResult(
-        worst, classes, deciding, multiples, target, meets, missing, not_assessed, unverified, std.standard, std.version
+        worst,
+        classes,
+        deciding,
+        multiples,
+        target,
+        meets,
+        missing,
+        not_assessed,
+        unverified,
+        std.standard,
+        std.version,
+        main,
     )
+
+
+def _multiple(f: WaterFactor, value: float, limit: float) -> float | None:
+    if f.rule != "max" or not f.multiple:
+        return None
+    c, lim = Fraction(str(value)), Fraction(str(limit))
+    return float((c - lim) / lim)
+
+
+def _main_pollutants(
+    std: WaterStandard, values: dict[str, float], classes: dict[str, str], water_body: str
+) -> tuple[tuple[str, float | None], ...]:
+    """主要污染指标: the factors above class III, worst class first, then the larger multiple over
+    class III (none for pH and DO), cyanide and heavy metals before all; at most three."""
+    order = [*std.classes, std.worse_class]
+    iii = std.classes.index("III")
+    over = [fid for fid, c in classes.items() if order.index(c) > iii]
+    ranked = []
+    for fid in over:
+        f = std.factors[fid]
+        limits = f.limits_for(water_body)
+        m = _multiple(f, values[fid], limits[iii]) if limits is not None else None
+        ranked.append((not f.main_pollutant_first, -order.index(classes[fid]), -(m or 0.0), fid, m))
+    ranked.sort()
+    return tuple((fid, m) for *_, fid, m in ranked[:3])
 
 
 def classify_surface_water(
