@@ -266,3 +266,16 @@ def test_iaqi_is_monotone_and_rounded_up(a, b):
     ihi = aqi({"pm25": hi}, averaging="24h", on=D2025).aqi
     assert ilo <= ihi
     assert ilo == by_hand(T2012[("pm25", "24h")], lo)
+
+
+KEYS_2026 = st.sampled_from(["pm25", "pm10", "so2", "no2", "co", "o3_8h"])
+
+
+@given(st.dictionaries(KEYS_2026, st.floats(0, 900), min_size=1))
+def test_2026_aqi_is_the_max_iaqi_of_rounded_concentrations(conc):
+    r = aqi(conc, averaging="24h", on=D2026)
+    assert r.aqi == max(r.iaqi.values()) and (r.aqi > 50) == bool(r.primary)
+    for key, value in r.concentrations.items():
+        assert value == round(value, 1 if key == "co" else 0)
+        if key == "pm25":
+            assert r.iaqi[key] == by_hand(T2026[("pm25", "24h")], value)
