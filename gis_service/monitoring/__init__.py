@@ -1,0 +1,1 @@
+"""Monitoring: observations, ingest (HJ 212, SensorThings) and the standards engine."""
