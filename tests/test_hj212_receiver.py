@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -311,3 +315,45 @@ def test_receiver_disabled_by_setting(database_url: str) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.app.state.hj212_receiver is None
     assert set(FACTORS) >= set(WATER)
+
+
+def test_simulator_packets_are_stored(receiver: HJ212Receiver, database_url: str, db) -> None:
+    started = db.execute("SELECT date_trunc('second', now())").fetchone()[0]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gis_service.cli",
+            "hj212",
+            "simulate",
+            "--stations",
+            "20",
+            "--rate",
+            "40",
+            "--port",
+            str(receiver.port),
+            "--duration",
+            "2",
+        ],
+        env={**os.environ, "ECOMAP_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    match = re.search(
+        r"20 loggers: (\d+) packets sent, (\d+) acknowledged, (\d+) corrupted .*, (\d+) observations", result.stdout
+    )
+    assert match, result.stdout
+    sent, acked, corrupted, stored = map(int, match.groups())
+    assert sent > 0 and acked + corrupted == sent
+    mns = [r[0] for r in db.execute("SELECT mn FROM station WHERE kind <> 'outfall' ORDER BY id LIMIT 20").fetchall()]
+    count, kinds = db.execute(
+        "SELECT count(*), count(DISTINCT d.factor_code) FROM observation o JOIN datastream d ON d.id = o.datastream_id"
+        " JOIN station s ON s.id = d.station_id WHERE s.mn = ANY(%s) AND d.aggregation = 'rtd'"
+        " AND o.phenomenon_time >= %s - interval '2 seconds'",
+        (mns, started),
+    ).fetchone()
+    assert count == stored
+    assert kinds == 12  # 16 air stations (six air factors), then 4 water ones (six water factors)
