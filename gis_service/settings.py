@@ -133,7 +133,10 @@ class HJ212Settings(BaseModel):
     """The HJ 212-2017 TCP receiver for station data loggers (gis_service/monitoring/ingest)."""
 
     enabled: bool = Field(default=True, description="Start the receiver with the service")
-    host: str = Field(default="0.0.0.0", description="Address the receiver listens on")  # noqa: S104 - loggers connect from the network
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the receiver listens on; 0.0.0.0 for loggers on the network (PW is not checked yet)",
+    )
     port: int = Field(default=9212, ge=0, le=65535, description="TCP port of the receiver (0: any free port)")
 
 

@@ -357,3 +357,14 @@ def test_simulator_packets_are_stored(receiver: HJ212Receiver, database_url: str
     ).fetchone()
     assert count == stored
     assert kinds == 12  # 16 air stations (six air factors), then 4 water ones (six water factors)
+
+
+def test_a_taken_port_leaves_the_http_service_running(database_url: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        settings = make_settings(database_url, hj212=HJ212Settings(host="127.0.0.1", port=taken))
+        with TestClient(create_app(settings)) as client:
+            assert client.app.state.hj212_receiver is None
+            assert client.get("/healthz").status_code == 200
