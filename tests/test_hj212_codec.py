@@ -215,3 +215,27 @@ def test_future_timestamps_are_checked_by_the_store_not_the_codec() -> None:
     # The codec parses any valid date; the store refuses times out of range (tests/test_hj212_receiver.py).
     when = datetime.now(CHINA_TIME).replace(microsecond=0) + timedelta(days=400)
     assert parse_data_packet(parse_frame(_packet("2011", [Reading("w01001", 7.0, "N")], when))).data_time == when
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batch=st.lists(readings, min_size=1, max_size=6),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=50),
+)
+def test_any_chunking_of_a_stream_gives_back_its_packets(batch: list[list[Reading]], cuts: list[int]) -> None:
+    when = datetime(2026, 1, 1, tzinfo=CHINA_TIME)
+    packets = [
+        build_data_packet(mn=f"MN{i}", cn="2011", data_time=when, readings=values, qn=f"Q{i}")
+        for i, values in enumerate(batch)
+    ]
+    stream = b"".join(packets)
+    reader = FrameReader()
+    out = []
+    position = 0
+    for size in cuts * (len(stream) // sum(cuts) + 1):
+        out += list(reader.feed(stream[position : position + size]))
+        position += size
+        if position >= len(stream):
+            break
+    assert [(f.qn, parse_data_packet(f).readings) for f in out] == [(f"Q{i}", tuple(v)) for i, v in enumerate(batch)]
+    assert reader.pending == 0
