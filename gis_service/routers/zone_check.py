@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
+from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access.policy import current_principal
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
@@ -199,7 +201,13 @@ async def read_site(request: Request, region: Region) -> tuple[site_input.Site, 
 async def _check(
     request: Request, conn: AsyncConnection, catalog: Catalog, rules: RuleSet, rasters: ZonalRasters, region: Region
 ) -> tuple[site_input.Site, dict[str, Any]]:
-    """Read the site from the request and check it."""
+    """Check the caller may read every layer the check weighs (the rules' layers and the
+    stations) and the rasters it measures: refused (401/403 naming them) rather than answered
+    with overlaps missing,
+    read the site from the request and check it; chiefs' fields hidden from the caller are left out."""
+    principal = await current_principal(request)
+    weighed = [catalog.get(layer) for layer in [*rules.layers, "station"] if layer in catalog]
+    layer_rules.require_layers(principal, [*weighed, *layer_rules.zonal_rasters(catalog)])
     site, options = await read_site(request, region)
     result = await service.zone_check(
         conn,
@@ -210,7 +218,7 @@ async def _check(
         station_radius_m=options.station_radius_m,
         rasters=rasters,
     )
-    return site, result
+    return site, endpoint_rules.strip_fields(principal, "chiefs", result)
 
 
 @router.post(
