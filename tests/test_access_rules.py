@@ -13,6 +13,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mapbox_vector_tile
@@ -65,7 +66,8 @@ def _key(database_url: str, role: str, layers: list[str] | None = None) -> str:
             _, secret = await create_key(conn, name=unique(role), role=role, created_by="test-suite", layers=layers)
             return secret
 
-    return asyncio.run(create())
+    with ThreadPoolExecutor(1) as pool:  # asyncio.run() in a thread: Playwright may hold the main thread's loop
+        return pool.submit(asyncio.run, create()).result()
 
 
 @pytest.fixture(scope="module")
