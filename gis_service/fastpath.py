@@ -29,7 +29,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from gis_service.access.layer_rules import can_read, depends_on_caller, hidden_map, is_private
+from gis_service.access.layer_rules import tile_access
 from gis_service.access.policy import SESSION_COOKIE, resolve_principal
 from gis_service.access.principal import ANONYMOUS
 from gis_service.errors import EcoMapError, RequestGuard, error_headers, send_json, status_for
@@ -74,10 +74,10 @@ class TileFastPath:
             if credentials:
                 request = Request(scope)
                 principal = request.state.principal = await resolve_principal(request)  # the route reuses it
-            if not all(can_read(principal, layer) for layer in layers):
+            access = tile_access(principal, layers)
+            if access.refused:
                 return await self.app(scope, receive, send)  # the route answers 401/403 with its message
-            hidden = hidden_map(principal, layers)
-            tile = await engine.tile(layers, address, hidden=hidden)
+            tile = await engine.tile(layers, address, hidden=access.hidden)
         except EcoMapError as exc:
             headers = [(k.encode(), v.encode()) for k, v in error_headers(exc).items()]
             return await send_json(send, status_for(exc), {"detail": str(exc)}, headers)
@@ -86,8 +86,8 @@ class TileFastPath:
             if_none_match,
             accept_encoding,
             self.state.settings.tiles.max_age_s,
-            private=is_private(principal, layers),
-            per_caller=depends_on_caller(layers),
+            private=access.private,
+            per_caller=access.per_caller,
         )
         raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
         if body:

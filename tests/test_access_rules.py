@@ -389,3 +389,40 @@ def test_endpoint_rules_are_validated_strictly(tmp_path: Path) -> None:
     bad.write_text("chiefs: {reads: [rivers]}\nnetwork: {reads: [river]}\n", encoding="utf-8")
     with pytest.raises(CatalogError, match=r"chiefs.reads: unknown layers \['rivers'\]"):
         endpoint_rules.load_rules(bad).check_catalog(load_catalog(), bad)
+
+
+def test_an_export_with_non_public_content_is_audited(bundled, credentials, db) -> None:
+    def exports() -> int:
+        return db.execute("SELECT count(*) FROM audit_log WHERE action = 'layer.export'").fetchone()[0]
+
+    before = exports()
+    assert bundled.get("/api/layers/station/export", params={"format": "geojson"}).status_code == 200
+    public = bundled.get("/api/layers/redline/export", params={"format": "csv"}, headers=credentials["planner"])
+    assert public.status_code == 200
+    assert exports() == before  # public content: not recorded
+    response = bundled.get(
+        "/api/layers/station/export",
+        params={"format": "geojson"},
+        headers={**credentials["planner"], "X-Request-ID": "r-42"},
+    )
+    assert response.status_code == 200
+    assert any("operator" in f["properties"] for f in json.loads(response.content)["features"])
+    actor, target, detail, request_id = db.execute(
+        "SELECT actor, target, detail, request_id FROM audit_log WHERE action = 'layer.export' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    assert exports() == before + 1 and target == "station" and request_id == "r-42"
+    assert actor.startswith("planner-") and detail["format"] == "geojson" and detail["features"] > 0
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "planner", "partner_key"])
+def test_search_finds_chiefs_only_with_their_layers_and_tilesets_list_visible_fields(
+    strict, credentials, db, caller: str
+) -> None:
+    name = db.execute("SELECT name FROM chief ORDER BY id LIMIT 1").fetchone()[0]
+    results = strict.get("/api/search", params={"q": name}, headers=credentials[caller]).json()["results"]
+    assert any(r["layer"] == "chief" for r in results) == _reads_station(caller)
+    tileset = strict.get("/ogc/collections/station/tiles/WebMercatorQuad", headers=credentials[caller])
+    _expect(tileset, _status(caller, _reads_station(caller)), "station")
+    if tileset.status_code == 200:
+        fields = json.dumps(tileset.json()["layers"])
+        assert ("operator" in fields) == (caller == "planner") and "kind" in fields

@@ -15,9 +15,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from fastapi import Request
+from psycopg import AsyncConnection
+
+from gis_service.access import audit
+from gis_service.access.audit import AuditContext
 from gis_service.access.policy import LAYER_READERS
 from gis_service.access.principal import Principal, Role
+from gis_service.access.state import client_address, request_id
 from gis_service.errors import Forbidden, NotFound, Unauthorized
 from layers.catalog import Access, Catalog, Layer, RasterLayer
 
@@ -149,3 +157,49 @@ def readable_layer(principal: Principal, catalog: Catalog, layer_id: str) -> Lay
 def zonal_rasters(catalog: Catalog) -> list[RasterLayer]:
     """The rasters zonal statistics read (first of each role), which their caller must be able to read."""
     return [r for role in ("land_cover", "elevation", "slope") if (r := catalog.raster_for_role(role)) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class TileAccess:
+    """The policy's answer for one kind of caller and a tile's layers, memoized for the hot path."""
+
+    refused: tuple[str, ...]
+    """Layers the caller may not read (a tile of them is 401/403)."""
+    hidden: dict[str, frozenset[str]]
+    """Properties left out, per layer (the tile cache's access variant)."""
+    private: bool
+    """Whether the tile holds non-public content (``Cache-Control: private``)."""
+    per_caller: bool
+    """Whether the tile differs between callers (``Vary`` on the credentials)."""
+
+
+_TILE_ACCESS: dict[tuple, tuple[tuple[Layer, ...], TileAccess]] = {}
+
+
+def tile_access(principal: Principal, layers: Sequence[Layer]) -> TileAccess:
+    """The tile decision for the principal's kind (role and partner layers), not the person:
+    computed once per catalog layers and kind (a dictionary look-up on the tile hot path)."""
+    key = (tuple(map(id, layers)), principal.role, principal.layers)
+    found = _TILE_ACCESS.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], layers, strict=True)):
+        return found[1]
+    decision = TileAccess(
+        refused=tuple(layer.id for layer in layers if not can_read(principal, layer)),
+        hidden=hidden_map(principal, layers),
+        private=is_private(principal, layers),
+        per_caller=depends_on_caller(layers),
+    )
+    if len(_TILE_ACCESS) > 4096:
+        _TILE_ACCESS.clear()
+    _TILE_ACCESS[key] = (tuple(layers), decision)  # holding the layers keeps their ids from being reused
+    return decision
+
+
+async def audit_sensitive_read(
+    conn: AsyncConnection, request: Request, principal: Principal, layer: Layer, action: str, detail: dict[str, Any]
+) -> None:
+    """Record in the audit log a read of non-public content (e.g. an export of an internal layer,
+    or of a layer with internal properties the caller sees); public reads are not recorded."""
+    if is_private(principal, [layer]):
+        context = AuditContext.of(principal, client_address(request), request_id(request))
+        await audit.record(conn, context, action, target=layer.id, detail=detail)

@@ -95,6 +95,7 @@ async def features(
 )
 async def export(
     layer: LayerId,
+    request: Request,
     format: Annotated[
         Literal["gpkg", "geojson", "shp", "csv", "kml"], Query(description="File format (shp = zip with .prj/.cpg)")
     ] = "gpkg",
@@ -106,10 +107,12 @@ async def export(
     principal: Principal = Depends(current_principal),
 ) -> FileResponse:
     """The layer (current, or as of a revision or date) in the chosen format and CRS, with every
-    property and the feature id. Attributes are UTF-8 (shapefiles carry a .cpg saying so)."""
-    result = await service.export(
-        conn, layer_rules.readable_layer(principal, catalog, layer), format, crs, revision, asof
-    )
+    property the caller may see and the feature id. Attributes are UTF-8 (shapefiles carry a
+    .cpg saying so). An export holding non-public content is recorded in the audit log."""
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
+    result = await service.export(conn, chosen, format, crs, revision, asof)
+    detail = {"format": format, "crs": crs, "revision": revision, "asof": asof, "features": result.features}
+    await layer_rules.audit_sensitive_read(conn, request, principal, chosen, "layer.export", detail)
     return FileResponse(
         result.path,
         media_type=FORMATS[format].media_type,

@@ -90,13 +90,15 @@ async def serve_tile(
 ) -> Response:
     """Check the caller may read every layer (a composite with one it may not is refused, naming
     it), validate the address and options, get the tile of the caller's view and reply."""
-    layer_rules.require_layers(principal, layers)
+    access = layer_rules.tile_access(principal, layers)
+    if access.refused:
+        layer_rules.require_layers(principal, layers)  # 401/403 naming them
     try:
         address = tile_address(*zxy)
     except TileAddressError as exc:
         raise InvalidRequest(str(exc)) from None
     chosen = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
-    hidden = layer_rules.hidden_map(principal, layers)
+    hidden = access.hidden
     for layer in layers:
         if chosen:
             layer_rules.require_properties(principal, layer, chosen)
@@ -112,9 +114,7 @@ async def serve_tile(
         )
     except (FilterError, HistoryError) as exc:
         raise InvalidRequest(str(exc)) from None
-    return tile_response(
-        request, tile, layer_rules.is_private(principal, layers), layer_rules.depends_on_caller(layers)
-    )
+    return tile_response(request, tile, access.private, access.per_caller)
 
 
 def tile_response(request: Request, tile: CachedTile, private: bool = False, per_caller: bool = False) -> Response:
