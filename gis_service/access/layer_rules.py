@@ -8,12 +8,13 @@ layers named on the key and see their public properties only.
 
 Every route asks ``require_layers`` (401 for anonymous callers, 403 naming the layers for
 signed-in ones) and works on ``view(principal, layer)``: the layer as the caller may see it.
-``view_key`` and ``is_private`` give the tile cache its access variant and Cache-Control.
+``tile_access`` gives tiles the same decision memoized per kind of caller: the layers refused,
+the properties hidden (the tile cache's access variant: callers of one class share tiles,
+the user is not part of the key) and whether the reply is ``Cache-Control: private``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,15 +117,6 @@ def readable_rasters(principal: Principal, catalog: Catalog) -> list[RasterLayer
 def hidden_map(principal: Principal, layers: Iterable[Layer]) -> dict[str, frozenset[str]]:
     """The hidden properties of each of these layers that hides any (for the tile engine)."""
     return {layer.id: hidden for layer in layers if (hidden := hidden_properties(principal, layer))}
-
-
-def view_key(hidden: dict[str, frozenset[str]]) -> str:
-    """The tile cache's access variant: what the caller cannot see of the tile's layers ("" for
-    all of it). Callers with the same view share cached tiles; the user is not part of it."""
-    if not hidden:
-        return ""
-    text = ";".join(f"{layer}:{','.join(sorted(names))}" for layer, names in sorted(hidden.items()))
-    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def is_private(principal: Principal, layers: Iterable[Layer]) -> bool:
