@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis_service import access
+from gis_service.access import endpoint_rules
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
 from gis_service.monitoring.ingest.hj212_receiver import running_receiver
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Settings default to the ``ECOMAP_*`` environment, read now."""
     settings = settings or Settings()
     live = LiveCatalog(settings.catalog_dir, settings.rasters.catalog_dir)
+    endpoint_rules.rules().check_catalog(live.current())  # access rules name catalog layers: abort early if not
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
