@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis_service import access
+from gis_service.access import endpoint_rules
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
+from gis_service.monitoring.ingest.hj212_receiver import running_receiver
 from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
@@ -57,10 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Settings default to the ``ECOMAP_*`` environment, read now."""
     settings = settings or Settings()
     live = LiveCatalog(settings.catalog_dir, settings.rasters.catalog_dir)
+    endpoint_rules.rules().check_catalog(live.current())  # access rules name catalog layers: abort early if not
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime(settings, live.current(), current_catalog=live.current) as running:
+        async with (
+            runtime(settings, live.current(), current_catalog=live.current) as running,
+            running_receiver(running.pool, settings.hj212) as hj212_receiver,
+        ):
+            app.state.hj212_receiver = hj212_receiver
             app.state.pool = running.pool
             app.state.tile_engine = running.engine
             app.state.change_listener = running.listener

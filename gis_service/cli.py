@@ -9,7 +9,7 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from gis_service import cli_access
+from gis_service import cli_access, cli_monitoring
 from gis_service.cli_data import data_app, database_url, unreachable
 from gis_service.cli_rasters import raster_app
 from gis_service.settings import Settings, describe_database
@@ -31,6 +31,7 @@ app.add_typer(tiles_app, name="tiles")
 app.add_typer(data_app)  # import, export, revisions, diff
 app.add_typer(raster_app, name="raster")  # raster add, list, remove
 cli_access.register(app)  # users, keys, audit
+cli_monitoring.register(app)  # hj212 simulate
 
 
 def _fail(message: str) -> None:

@@ -5,10 +5,16 @@ Tiles are the hottest path of the service (every pan and zoom). A plain
 directly through the tile engine (cache, single flight, rendering) — the same engine and
 the same reply semantics as the documented route in ``routers/tiles.py``, minus the
 per-request routing and validation machinery. A request it does not handle (a query
-string, an unknown layer, an address off the grid) falls through to that route, which
-produces the documented responses and error messages; a request it handles is answered
+string, an unknown layer, an address off the grid, a layer the caller may not read) falls
+through to that route, which produces the documented responses and error messages; a request it handles is answered
 here, errors included (a database that is unreachable or too slow: 503 JSON with
 ``Retry-After``), never rendered a second time by the route.
+
+The access policy applies here as on the route (``gis_service.access.layer_rules``): a
+request without credentials is anonymous at no cost; one with credentials resolves its
+principal through the policy (a bearer token is verified once, then found in the token
+cache); the tile is the caller's view (hidden properties left out, a cache variant of its
+own) with ``Cache-Control: private`` when it holds anything not public.
 
 ``EcoMapAPI`` puts it in front of the whole middleware stack, error middleware included
 (each layer costs every request a call and a wrapped ``send``), right behind
@@ -21,7 +27,11 @@ import re
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.requests import Request
 
+from gis_service.access.layer_rules import tile_access
+from gis_service.access.policy import SESSION_COOKIE, resolve_principal
+from gis_service.access.principal import ANONYMOUS
 from gis_service.errors import EcoMapError, RequestGuard, error_headers, send_json, status_for
 from gis_service.tile_http import tile_reply
 from tiles.engine import UnknownLayerError
@@ -29,6 +39,7 @@ from tiles.grid import TileAddressError, tile_address
 
 TILE_PATH = re.compile(r"^/tiles/([a-z0-9_,]{1,200})/(\d{1,2})/(\d{1,8})/(\d{1,8})\.pbf$")
 Scope = dict[str, Any]
+SESSION_COOKIE_B = f"{SESSION_COOKIE}=".encode()
 
 
 class TileFastPath:
@@ -49,18 +60,35 @@ class TileFastPath:
             address = tile_address(int(z), int(x), int(y))
         except (UnknownLayerError, TileAddressError):  # the route answers these with its messages
             return await self.app(scope, receive, send)
-        try:
-            tile = await engine.tile(layers, address)
-        except EcoMapError as exc:
-            headers = [(k.encode(), v.encode()) for k, v in error_headers(exc).items()]
-            return await send_json(send, status_for(exc), {"detail": str(exc)}, headers)
         if_none_match = accept_encoding = ""
+        credentials = False
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
             elif name == b"accept-encoding":
                 accept_encoding = value.decode("latin-1")
-        status, headers, body = tile_reply(tile, if_none_match, accept_encoding, self.state.settings.tiles.max_age_s)
+            elif name in (b"authorization", b"x-api-key") or (name == b"cookie" and SESSION_COOKIE_B in value):
+                credentials = True
+        try:
+            principal = ANONYMOUS
+            if credentials:
+                request = Request(scope)
+                principal = request.state.principal = await resolve_principal(request)  # the route reuses it
+            access = tile_access(principal, layers)
+            if access.refused:
+                return await self.app(scope, receive, send)  # the route answers 401/403 with its message
+            tile = await engine.tile(layers, address, hidden=access.hidden)
+        except EcoMapError as exc:
+            headers = [(k.encode(), v.encode()) for k, v in error_headers(exc).items()]
+            return await send_json(send, status_for(exc), {"detail": str(exc)}, headers)
+        status, headers, body = tile_reply(
+            tile,
+            if_none_match,
+            accept_encoding,
+            self.state.settings.tiles.max_age_s,
+            private=access.private,
+            per_caller=access.per_caller,
+        )
         raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
         if body:
             raw_headers.append((b"content-length", str(len(body)).encode()))

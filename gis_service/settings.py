@@ -129,6 +129,17 @@ class AccessSettings(BaseModel):
     failure_window_s: float = Field(default=900.0, gt=0, description="Failures older than this are forgotten")
 
 
+class HJ212Settings(BaseModel):
+    """The HJ 212-2017 TCP receiver for station data loggers (gis_service/monitoring/ingest)."""
+
+    enabled: bool = Field(default=True, description="Start the receiver with the service")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the receiver listens on; 0.0.0.0 for loggers on the network (PW is not checked yet)",
+    )
+    port: int = Field(default=9212, ge=0, le=65535, description="TCP port of the receiver (0: any free port)")
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -162,6 +173,7 @@ class Settings(BaseSettings):
     tiles: TileSettings = TileSettings()
     rasters: RasterSettings = RasterSettings()
     access: AccessSettings = AccessSettings()
+    hj212: HJ212Settings = HJ212Settings()
 
     @field_validator("region")
     @classmethod

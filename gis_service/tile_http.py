@@ -2,7 +2,9 @@
 
 Strong ETag with ``If-None-Match`` → 304; gzip bytes (compressed once, cached with the
 tile) when the client accepts gzip; an empty tile answers 204; ``Cache-Control`` is
-``no-cache`` (revalidate) unless a max-age is configured. A tile served from the cache
+``no-cache`` (revalidate) unless a max-age is configured; ``public`` for tiles anyone may
+get, ``private`` (never stored by shared caches) for tiles holding non-public layers or
+properties. Tiles whose content depends on the caller's credentials say so in ``Vary``. A tile served from the cache
 while the database is unreachable says so: ``Warning: 110 - "Response is Stale"`` and
 ``X-Cache: stale`` (it may miss changes made meanwhile).
 """
@@ -16,17 +18,30 @@ STALE_WARNING = '110 - "Response is Stale"'
 
 
 def tile_reply(
-    tile: CachedTile, if_none_match: str, accept_encoding: str, max_age_s: int, media_type: str = MVT_MEDIA_TYPE
+    tile: CachedTile,
+    if_none_match: str,
+    accept_encoding: str,
+    max_age_s: int,
+    media_type: str = MVT_MEDIA_TYPE,
+    *,
+    private: bool = False,
+    per_caller: bool = False,
 ) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body answering a tile request. Vector tiles go gzipped to clients
     that accept it; images (PNG/WebP raster tiles) are compressed already."""
     gzippable = media_type == MVT_MEDIA_TYPE
+    scope = "private" if private else "public"
     headers = {
         "etag": tile.etag,
-        "cache-control": f"public, max-age={max_age_s}" if max_age_s else "no-cache",
+        "cache-control": f"{scope}, max-age={max_age_s}"
+        if max_age_s
+        else ("private, no-cache" if private else "no-cache"),
     }
-    if gzippable:
-        headers["vary"] = "Accept-Encoding"
+    vary = ["Accept-Encoding"] if gzippable else []
+    if per_caller:
+        vary += ["Authorization", "Cookie", "X-API-Key"]
+    if vary:
+        headers["vary"] = ", ".join(vary)
     if tile.stale:
         headers["warning"] = STALE_WARNING
         headers["x-cache"] = "stale"

@@ -30,6 +30,11 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"]
 PropertyType = Literal["string", "integer", "number", "boolean", "date"]
+AccessClass = Literal["public", "internal", "restricted"]
+"""Who may read a layer or a property: ``public`` everyone, ``internal`` signed-in staff,
+``restricted`` data managers and admins (the readers of each class: ``gis_service.access.policy``)."""
+StaffRole = Literal["planner", "chief", "analyst", "data_manager", "admin"]
+ACCESS_RANK: dict[str, int] = {"public": 0, "internal": 1, "restricted": 2}
 
 
 GROUPS: dict[str, dict[str, str]] = {
@@ -59,6 +64,33 @@ class Title(_Strict):
     en: str = Field(min_length=1)
 
 
+class Access(_Strict):
+    """Who may read a layer: its access class and, optionally, the staff roles reading it
+    (default: the readers of the class). Partner keys read the layers named on the key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    access_class: AccessClass = Field(default="public", alias="class")
+    roles: list[StaffRole] | None = Field(
+        default=None, description="Staff roles that may read it (default: the readers of the class)"
+    )
+
+    @model_validator(mode="after")
+    def _roles_need_a_class(self) -> Access:
+        if self.roles is not None and self.access_class == "public":
+            raise ValueError("roles apply to internal or restricted layers (a public layer is read by everyone)")
+        if self.roles is not None and not self.roles:
+            raise ValueError("roles must name at least one role (or leave roles out for the class's readers)")
+        return self
+
+    @property
+    def is_public(self) -> bool:
+        return self.access_class == "public"
+
+
+PUBLIC = Access()
+
+
 class LayerProperty(_Strict):
     """An attribute exposed through the API and in tiles."""
 
@@ -74,6 +106,10 @@ class LayerProperty(_Strict):
         le=24,
         description="Include in vector tiles from this zoom on (default: at every zoom). Keeps low-zoom tiles "
         "small; clients fetch full attributes by feature id.",
+    )
+    access: AccessClass = Field(
+        default="public",
+        description="Who sees this property: callers who may read layers of this class (others: it is left out)",
     )
 
 
@@ -153,6 +189,7 @@ class Layer(_Strict):
     temporal: Temporal | None = Field(
         default=None, description="Properties giving each feature's time (OGC API datetime); none by default."
     )
+    access: Access = Field(default=PUBLIC, description="Who may read the layer (default: public)")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Layer:
@@ -182,6 +219,16 @@ class Layer(_Strict):
         unknown = referenced - set(names)
         if unknown:
             raise ValueError(f"style or coverage_by refers to unknown properties: {sorted(unknown)}")
+        needed = referenced | {self.name_property}
+        if self.temporal is not None:
+            needed |= {self.temporal.start, self.temporal.end} - {None}
+        rank = ACCESS_RANK[self.access.access_class]
+        hidden = sorted(p.name for p in self.properties if p.name in needed and ACCESS_RANK[p.access] > rank)
+        if hidden:
+            raise ValueError(
+                f"properties {hidden} are styled, labelled, named or dated by, so every reader of the layer"
+                f" must see them: their access may not be stricter than the layer's ({self.access.access_class})"
+            )
         return self
 
     @cached_property
@@ -252,6 +299,7 @@ class RasterLayer(_Strict):
     maxzoom: int = Field(default=18, ge=0, le=24)
     opacity: float = Field(default=0.7, ge=0, le=1, description="Default opacity on the map")
     is_sample: bool = False
+    access: Access = Field(default=PUBLIC, description="Who may read the raster (default: public)")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RasterLayer:

@@ -153,6 +153,7 @@ class Station(FeatureMixin, Base):
     status: Mapped[str | None] = mapped_column(Text)
     adcode: Mapped[str | None] = mapped_column(String(6))
     river_id: Mapped[int | None] = mapped_column(ForeignKey("river.id", ondelete="SET NULL"), index=True)
+    mn: Mapped[str | None] = mapped_column(Text, unique=True)  # HJ 212 device code (migration 0010)
     geom = _geom("POINT")
     __table_args__ = (
         CheckConstraint(

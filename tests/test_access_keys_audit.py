@@ -292,10 +292,10 @@ def test_anonymous_public_endpoints_are_unchanged(app_factory, db) -> None:
     items = client.get("/ogc/collections/station/items", params={"limit": 5})
     assert items.status_code == 200 and len(items.json()["features"]) == 5
     assert client.get("/api/layers").status_code == 200
-    # credentials do not change public answers in this phase (same tile bytes, same items)
     assert client.get("/api/auth/me").json()["kind"] == "anonymous"
-    with_key = client.get(f"/tiles/station/12/{tile.x}/{tile.y}.pbf", headers={"Authorization": "Bearer junk"})
-    assert with_key.status_code == 200 and with_key.content == response.content
+    # credentials that are present but invalid are refused on tiles too (phase 2), never anonymous
+    with_junk = client.get(f"/tiles/station/12/{tile.x}/{tile.y}.pbf", headers={"Authorization": "Bearer junk"})
+    assert with_junk.status_code == 401 and with_junk.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_signing_key_file_must_be_private(app_factory, tmp_path, database_url: str) -> None:

@@ -19,7 +19,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from psycopg import AsyncConnection
 
@@ -43,6 +43,13 @@ class UnknownLayerError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _visible(layer: Layer, properties: tuple[str, ...] | None, hidden: frozenset[str] | None) -> tuple[str, ...] | None:
+    """The properties of a layer a tile carries: those chosen (default: all) but the hidden ones."""
+    if not hidden:
+        return properties
+    return tuple(p for p in (properties if properties is not None else layer.property_names) if p not in hidden)
 
 
 class TileEngine:
@@ -140,6 +147,7 @@ class TileEngine:
         properties: tuple[str, ...] | None = None,
         filter_text: str | None = None,
         revision: int | Sequence[int | None] | None = None,
+        hidden: Mapping[str, frozenset[str]] | None = None,
     ) -> CachedTile:
         """The composite tile of some layers at an address, from the cache when possible.
 
@@ -152,15 +160,23 @@ class TileEngine:
             revision: the layers as of these revisions, one per layer (revisions are numbered
                 per layer; None for a layer's current data), or one for all of them (layers
                 with history only).
+            hidden: properties left out of some layers (layer id → names): what the caller may
+                not see. Part of the cache key as an access variant (bounded: one per access
+                class), not a client variant.
         """
         revisions = tuple(revision) if isinstance(revision, Sequence) else (revision,) * len(layers)
+        hidden = hidden or {}
         variants = [
-            self.variant(layer, properties, filter_text, rev) for layer, rev in zip(layers, revisions, strict=True)
+            self.variant(layer, _visible(layer, properties, hidden.get(layer.id)), filter_text, rev)
+            for layer, rev in zip(layers, revisions, strict=True)
         ]
         chosen = properties is not None or bool(filter_text) or any(rev is not None for rev in revisions)
         variant_id = ""
-        if chosen:
-            variant_id = hashlib.blake2b(repr((properties, filter_text, revisions)).encode(), digest_size=8).hexdigest()
+        access = tuple(sorted((k, tuple(sorted(v))) for k, v in hidden.items() if v))
+        if chosen or access:
+            variant_id = hashlib.blake2b(
+                repr((properties, filter_text, revisions, access)).encode(), digest_size=8
+            ).hexdigest()
         key = CacheKey(tuple(layer.id for layer in layers), address.z, address.x, address.y, variant_id, chosen)
         cache = self.cache
         if cache is not None:

@@ -53,6 +53,13 @@ async def render_all(
     """Render tiles with bounded concurrency, yielding them as they complete."""
     queue: asyncio.Queue[tuple[TileAddress, CachedTile] | None] = asyncio.Queue(maxsize=concurrency * 4)
     source = iter(addresses)
+    # Archives are files handed on without the service's access checks: they carry only what
+    # anyone may see (properties of a non-public class are left out).
+    hidden = {
+        layer.id: names
+        for layer in layers
+        if (names := frozenset(p.name for p in layer.properties if p.access != "public"))
+    }
 
     async def worker() -> None:
         for address in source:
@@ -60,7 +67,7 @@ async def render_all(
                 if progress:
                     progress(1)
                 continue
-            await queue.put((address, await engine.tile(layers, address)))
+            await queue.put((address, await engine.tile(layers, address, hidden=hidden)))
         await queue.put(None)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
@@ -80,6 +87,11 @@ async def render_all(
         await asyncio.gather(*workers, return_exceptions=True)
 
 
+def _non_public(layers: list[Layer], entry_id: str) -> set[str]:
+    layer = next((layer for layer in layers if entry_id in (layer.id, f"{layer.id}_label")), None)
+    return {p.name for p in layer.properties if p.access != "public"} if layer else set()
+
+
 def _metadata(layers: list[Layer], minzoom: int, maxzoom: int, bbox: BBox) -> dict:
     return {
         "name": ",".join(layer.id for layer in layers),
@@ -88,7 +100,10 @@ def _metadata(layers: list[Layer], minzoom: int, maxzoom: int, bbox: BBox) -> di
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": list(bbox),
-        "vector_layers": vector_layers(layers),
+        "vector_layers": [
+            {**entry, "fields": {k: v for k, v in entry["fields"].items() if k not in _non_public(layers, entry["id"])}}
+            for entry in vector_layers(layers)
+        ],
     }
 
 

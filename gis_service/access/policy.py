@@ -3,9 +3,10 @@
 Every route asks this module: ``require(principal, action, resource)`` raises 401 (not
 signed in, with ``WWW-Authenticate``) or 403 (signed in, not allowed, with the reason);
 ``can_read_layer`` and ``can_write`` answer without raising. Rules are data: roles per
-action in ``ACTION_ROLES``, readers per layer access class in ``LAYER_READERS``. In this
-phase every layer is ``public`` (as before: anonymous reads are unchanged); per-layer
-classes, property visibility and feature scopes are added as rules here.
+action in ``ACTION_ROLES``, readers per layer access class in ``LAYER_READERS``. Which
+class each layer and property has is data (the catalog's ``access`` keys); the layer and
+property decisions every data route asks are in ``gis_service.access.layer_rules``, built
+on ``LAYER_READERS``. Per-feature scopes (a chief's jurisdiction) come later.
 
 Credentials, first found wins: ``X-API-Key`` (machine clients), ``Authorization: Bearer``
 (API clients), the ``ecomap_session`` cookie (the browser; unsafe methods must come from this

@@ -9,6 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 from psycopg import AsyncConnection
 
+from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir
 from gis_service.services import chiefs, network
 from gis_service.services.report import chief_map
@@ -27,19 +30,28 @@ async def list_chiefs(
     level: Annotated[Literal["city", "district", "town", "village"] | None, Query(description="Level")] = None,
     adcode: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District code, e.g. 350212")] = None,
     conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
-    """Chiefs filtered by role, level and district, city level first, with their number of units."""
-    return {"chiefs": await chiefs.list_chiefs(conn, role, level, adcode)}
+    """Chiefs filtered by role, level and district, city level first, with their number of units
+    (`contact` for signed-in staff only)."""
+    endpoint_rules.require_group(principal, catalog, "chiefs")
+    found = await chiefs.list_chiefs(conn, role, level, adcode)
+    return endpoint_rules.strip_fields(principal, "chiefs", {"chiefs": found})
 
 
 @router.get("/chiefs/{chief_id}", summary="A chief's jurisdiction", responses=NOT_FOUND)
 async def chief_detail(
-    chief_id: Id, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
+    chief_id: Id,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """The chief, their rivers/bays/watersheds with extents, the stations and outfalls in them (on a
     segment or within 500 m of it; inside a bay or watershed), and the red lines and protected areas
     that touch them."""
-    return await chiefs.chief_detail(conn, catalog, chief_id)
+    endpoint_rules.require_group(principal, catalog, "chiefs")
+    return endpoint_rules.strip_fields(principal, "chiefs", await chiefs.chief_detail(conn, catalog, chief_id))
 
 
 @router.get(
@@ -53,29 +65,49 @@ async def chief_map_page(
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     vendor_dir: pathlib.Path = Depends(get_vendor_dir),
+    principal: Principal = Depends(current_principal),
 ) -> HTMLResponse:
     """A folium (Leaflet) map of the jurisdiction with its stations, outfalls, red lines and protected areas."""
+    endpoint_rules.require_group(principal, catalog, "chiefs")
     return HTMLResponse(await chief_map(conn, catalog, chief_id, vendor_dir))
 
 
 @router.get("/rivers/{river_id}/upstream", summary="What lies upstream of a river segment", responses=NOT_FOUND)
-async def upstream(river_id: Id, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+async def upstream(
+    river_id: Id,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
     """Segments upstream (with `distance_km` along the network from this segment's upstream end to
     each segment's downstream end), the watersheds draining to it, and the stations and outfalls on them."""
+    endpoint_rules.require_group(principal, catalog, "network")
     return await network.trace(conn, river_id, "upstream")
 
 
 @router.get("/rivers/{river_id}/downstream", summary="What lies downstream of a river segment", responses=NOT_FOUND)
-async def downstream(river_id: Id, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+async def downstream(
+    river_id: Id,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
     """Segments downstream (with `distance_km` from this segment's downstream end), their watersheds,
     stations and outfalls."""
+    endpoint_rules.require_group(principal, catalog, "network")
     return await network.trace(conn, river_id, "downstream")
 
 
 @router.get("/stations/{station_id}/catchment", summary="The catchment draining to a station", responses=NOT_FOUND)
-async def catchment(station_id: Id, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+async def catchment(
+    station_id: Id,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
     """Segments and watersheds draining to the station (distances in km from it), stations and outfalls
     upstream, the catchment area, and all of it as a GeoJSON FeatureCollection (`geojson`)."""
+    endpoint_rules.require_group(principal, catalog, "network")
     return await network.catchment(conn, station_id)
 
 
@@ -85,7 +117,11 @@ async def search_names(
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Features (and chiefs) whose names match, ranked exact > prefix > substring, shorter names first;
-    each with its layer, id, name, English name and bbox to zoom to."""
-    return {"results": await search(conn, catalog, q, limit)}
+    each with its layer, id, name, English name and bbox to zoom to. Only layers the caller may
+    read are searched, by the properties it sees (chiefs: when it may read the chiefs' layers)."""
+    layers = layer_rules.readable_layers(principal, catalog)
+    with_chiefs = endpoint_rules.may_use(principal, catalog, "chiefs")
+    return {"results": await search(conn, layers, q, limit, chiefs=with_chiefs)}

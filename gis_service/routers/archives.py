@@ -11,6 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url
 from gis_service.routers.tiles import tile_response
@@ -38,9 +41,19 @@ def _archive(request: Request, name: str) -> PMTilesArchive:
     return opened[name]
 
 
+def _require_archive_layers(request: Request, archive: PMTilesArchive, principal: Principal) -> None:
+    """An archive holding a catalog layer the caller may not read is refused (401/403), as the layer is."""
+    catalog = request.app.state.catalog.current()
+    ids = {entry.get("id") for entry in archive.metadata.get("vector_layers", [])}
+    layer_rules.require_layers(principal, [layer for layer in catalog.layers if layer.id in ids])
+
+
 @router.get("/{name}.json", summary="TileJSON of a PMTiles archive")
-async def archive_tilejson(request: Request, name: str, base: str = Depends(base_url)) -> dict[str, Any]:
+async def archive_tilejson(
+    request: Request, name: str, base: str = Depends(base_url), principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
     archive = _archive(request, name)
+    _require_archive_layers(request, archive, principal)
     header, metadata = archive.header, archive.metadata
     return {
         "tilejson": "3.0.0",
@@ -70,8 +83,10 @@ async def archive_tile(
     z: Annotated[int, Path(ge=0, le=24)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     archive = _archive(request, name)
+    _require_archive_layers(request, archive, principal)
     try:
         address = tile_address(z, x, y)
     except TileAddressError as exc:

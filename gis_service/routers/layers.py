@@ -7,6 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from psycopg import AsyncConnection
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.routers.deps import base_url, get_catalog, get_connection, get_zonal_rasters
 from gis_service.services.layers import list_layers
 from gis_service.services.raster_stats import ZonalRasters, feature_statistics
@@ -20,10 +23,12 @@ async def layers(
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     base: str = Depends(base_url),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
-    """Every layer: titles (zh/en), group, geometry type, properties, zoom range, default style,
-    the data revision and sample-data flag, and its vector tile and TileJSON URLs."""
-    return await list_layers(conn, catalog, base)
+    """Every layer the caller may read (with the properties it sees): titles (zh/en), group,
+    geometry type, properties, zoom range, default style, access rules, the data revision and
+    sample-data flag, and its vector tile and TileJSON URLs."""
+    return await list_layers(conn, layer_rules.readable_layers(principal, catalog), base)
 
 
 @router.get(
@@ -40,6 +45,7 @@ async def feature_stats(
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     rasters: ZonalRasters = Depends(get_zonal_rasters),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Zonal statistics of one feature, e.g. `GET /api/layers/redline/12/stats`: `land_cover` (km²
     and % of the feature per class, largest first, classes of zero area left out, `nodata_km2`
@@ -47,4 +53,6 @@ async def feature_stats(
     mean/max in °, means weighted by covered area). Pixel coverage is exact (exactextract) and
     areas are on the ellipsoid. `land_cover`/`terrain` are null when the catalog has no raster
     of that role."""
+    if layer in catalog:
+        layer_rules.require_layers(principal, [catalog.get(layer), *layer_rules.zonal_rasters(catalog)])
     return await feature_statistics(conn, catalog, rasters, layer, feature_id)

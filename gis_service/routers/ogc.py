@@ -16,6 +16,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest
 from gis_service.routers import ogc_html
 from gis_service.routers.deps import base_url, get_catalog, get_connection
@@ -189,11 +192,13 @@ async def collections(
     request: Request,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
     f: Format = None,
 ) -> Response:
-    """Every catalog layer as a feature collection, with its extent and links."""
-    documents = [await _collection_document(conn, layer, base) for layer in catalog]
+    """Every layer the caller may read as a feature collection, with its extent and links."""
+    readable = layer_rules.readable_layers(principal, catalog)
+    documents = [await _collection_document(conn, layer, base) for layer in readable]
     document = {"links": _self_links(f"{base}/ogc/collections"), "collections": documents}
     return _reply(request, f, base, document, "collections.html", title="Collections")
 
@@ -209,11 +214,12 @@ async def collection(
     request: Request,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
     f: Format = None,
 ) -> Response:
     """A collection's description: title, spatial and temporal extent computed from its data, CRSs, links."""
-    document = await _collection_document(conn, resolve.layer(catalog, layer), base)
+    document = await _collection_document(conn, layer_rules.readable_layer(principal, catalog, layer), base)
     return _reply(request, f, base, document, "collection.html", title=document["title"])
 
 
@@ -230,12 +236,15 @@ async def queryables(
     layer: LayerId,
     request: Request,
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
     f: Format = None,
 ) -> Response:
     """The properties usable in `filter` and as `?property=value` equality filters."""
     explanation = "properties usable in filter (CQL2) and as ?property=value equality filters"
-    return _schema_reply(request, f, base, resolve.layer(catalog, layer), "queryables", explanation)
+    return _schema_reply(
+        request, f, base, layer_rules.readable_layer(principal, catalog, layer), "queryables", explanation
+    )
 
 
 @router.get(
@@ -248,12 +257,15 @@ async def sortables(
     layer: LayerId,
     request: Request,
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
     f: Format = None,
 ) -> Response:
     """The properties usable in `sortby` (OGC API – Features Part 8, Sorting)."""
     explanation = "properties usable in sortby (e.g. sortby=-area_km2,name)"
-    return _schema_reply(request, f, base, resolve.layer(catalog, layer), "sortables", explanation)
+    return _schema_reply(
+        request, f, base, layer_rules.readable_layer(principal, catalog, layer), "sortables", explanation
+    )
 
 
 def _schema_reply(request: Request, f: str | None, base: str, chosen: Layer, kind: str, explanation: str) -> Response:
@@ -398,9 +410,10 @@ async def items(
     f: Format = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
 ) -> Response:
-    chosen = resolve.layer(catalog, layer)
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
     selected_revision = await resolve.revision(conn, chosen, revision, asof)
     query = _items_query(request, chosen, catalog, limit, offset, selected_revision)
     page = await features.fetch_items(conn, chosen, query)
@@ -452,10 +465,11 @@ async def item(
     f: Format = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
 ) -> Response:
     """A single feature by its stable id."""
-    chosen = resolve.layer(catalog, layer)
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
     output_crs = features.parse_crs(crs)
     feature = await features.fetch_item(conn, chosen, feature_id, output_crs)
     url = f"{base}/ogc/collections/{chosen.id}"

@@ -9,6 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.errors import NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from gis_service.routers.tiles import AsOfParam, FilterParam, PropertiesParam, RevisionParam, serve_tile
@@ -164,9 +167,12 @@ def _tileset(layer: Layer, base: str) -> dict[str, Any]:
 
 @router.get("/collections/{layer_id}/tiles", summary="Tilesets of a layer")
 async def layer_tilesets(
-    layer_id: str, catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)
+    layer_id: str,
+    catalog: Catalog = Depends(get_catalog),
+    base: str = Depends(base_url),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
-    layer = resolve_layer(catalog, layer_id)
+    layer = layer_rules.readable_layer(principal, catalog, layer_id)
     tileset = _tileset(layer, base)
     return {
         "links": [{"rel": "self", "href": f"{base}/ogc/collections/{layer.id}/tiles", "type": JSON}],
@@ -188,9 +194,10 @@ async def layer_tileset(
     tileMatrixSetId: str,
     catalog: Catalog = Depends(get_catalog),
     base: str = Depends(base_url),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     _check_tms(tileMatrixSetId)
-    return _tileset(resolve_layer(catalog, layer_id), base)
+    return _tileset(layer_rules.readable_layer(principal, catalog, layer_id), base)
 
 
 @router.get(
@@ -211,11 +218,20 @@ async def layer_tile(
     revision: RevisionParam = None,
     asof: AsOfParam = None,
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     """The same tile as `/tiles/{layer}/{z}/{x}/{y}.pbf`; an empty tile answers 204."""
     _check_tms(tileMatrixSetId)
     layer = resolve_layer(catalog, layer_id)
     engine = request.app.state.tile_engine
     return await serve_tile(
-        request, engine, [layer], (tileMatrix, tileCol, tileRow), properties, filter_text, revision, asof
+        request,
+        engine,
+        [layer],
+        (tileMatrix, tileCol, tileRow),
+        properties,
+        filter_text,
+        revision,
+        asof,
+        principal=principal,
     )

@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url
 from gis_service.services.rasters import list_rasters, raster_tilejson, values_at
@@ -29,20 +32,34 @@ def _tiler(request: Request) -> RasterTiler:
     return request.app.state.raster_tiler
 
 
-def _raster(raster_id: RasterId, tiler: RasterTiler = Depends(_tiler)) -> RasterLayer:
+def _find(raster_id: str, tiler: RasterTiler, principal: Principal) -> RasterLayer:
     try:
-        return tiler.get(raster_id)
+        raster = tiler.get(raster_id)
     except KeyError as exc:
         raise NotFound(str(exc.args[0])) from None
+    layer_rules.require_layers(principal, [raster])
+    return raster
+
+
+def _raster(
+    raster_id: RasterId, tiler: RasterTiler = Depends(_tiler), principal: Principal = Depends(current_principal)
+) -> RasterLayer:
+    """The raster of an id: 404 naming the valid ones, 401/403 when the caller may not read it."""
+    return _find(raster_id, tiler, principal)
 
 
 @router.get("/api/rasters", summary="Raster layers with legends and tile URLs")
-async def rasters(tiler: RasterTiler = Depends(_tiler), base: str = Depends(base_url)) -> list[dict[str, Any]]:
+async def rasters(
+    tiler: RasterTiler = Depends(_tiler),
+    base: str = Depends(base_url),
+    principal: Principal = Depends(current_principal),
+) -> list[dict[str, Any]]:
     """Every raster layer (land cover, elevation, slope, and rasters added with `ecomap raster add`):
     titles, role, unit, legend (classes with names and colours, or a colour ramp over a range),
     TileJSON and tile URL template, zoom range, lon/lat bounds of the file, default opacity and the
     sample-data flag. `available` is false while a raster's file is missing."""
-    return list_rasters(tiler, base)
+    readable = {raster.id for raster in layer_rules.readable_rasters(principal, tiler.catalog)}
+    return [entry for entry in list_rasters(tiler, base) if entry["id"] in readable]
 
 
 @router.get(
@@ -62,15 +79,16 @@ async def raster_values(
         ),
     ] = None,
     tiler: RasterTiler = Depends(_tiler),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """The value of each listed raster in the cell holding the point: for a categorical raster
     its class (value, names, colour), for a continuous one the number with its unit. `value` is
     null where the raster has no data (e.g. the sea in the elevation model), does not reach, or
     its file is missing. An unknown raster id is a 404 naming the valid ones."""
-    chosen = list(tiler.catalog.rasters)
+    chosen = layer_rules.readable_rasters(principal, tiler.catalog)
     if rasters:
         ids = [part.strip() for part in rasters.split(",") if part.strip()]
-        chosen = [_raster(raster_id, tiler) for raster_id in dict.fromkeys(ids)]
+        chosen = [_find(raster_id, tiler, principal) for raster_id in dict.fromkeys(ids)]
     return await values_at(tiler, chosen, lon, lat)
 
 
@@ -126,5 +144,6 @@ async def raster_tile(
         "",
         request.app.state.settings.tiles.max_age_s,
         MEDIA_TYPES[image_format.value],
+        private=not raster.access.is_public,
     )
     return Response(body, status_code=status, headers=headers)

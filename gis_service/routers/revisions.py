@@ -10,8 +10,10 @@ from fastapi.responses import FileResponse
 from psycopg import AsyncConnection
 from starlette.background import BackgroundTask
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.routers.deps import get_catalog, get_connection
-from gis_service.services import resolve
 from gis_service.services import revisions as service
 from layers.catalog import Catalog
 from layers.exporter import FORMATS
@@ -32,11 +34,14 @@ AsOf = Annotated[
 
 @router.get("/{layer}/revisions", summary="Revisions of a layer, newest first", responses=NOT_FOUND)
 async def revisions(
-    layer: LayerId, conn: AsyncConnection = Depends(get_connection), catalog: Catalog = Depends(get_catalog)
+    layer: LayerId,
+    conn: AsyncConnection = Depends(get_connection),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Each revision: number, time, author, origin (import / sql / migration), source file and
     SHA-256, approval document, note, and the features it added, removed and changed."""
-    return await service.list_revisions(conn, resolve.layer(catalog, layer))
+    return await service.list_revisions(conn, layer_rules.readable_layer(principal, catalog, layer))
 
 
 @router.get("/{layer}/diff", summary="What changed between two revisions", responses=NOT_FOUND)
@@ -46,10 +51,11 @@ async def diff(
     end: Annotated[int | None, Query(alias="to", ge=0, description="Newer revision (default: the latest)")] = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Features added, removed and changed (with the properties that changed), and the area of
     the layer at both revisions and the area gained and lost, in km² on the WGS84 ellipsoid."""
-    return await service.diff(conn, resolve.layer(catalog, layer), start, end)
+    return await service.diff(conn, layer_rules.readable_layer(principal, catalog, layer), start, end)
 
 
 @router.get(
@@ -67,10 +73,11 @@ async def features(
     offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     """A FeatureCollection (WGS84) ordered by feature id, with the `revision` it shows.
     `revision`/`asof` are available for layers with history (redline, protected_area)."""
-    chosen = resolve.layer(catalog, layer)
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
     body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset)
     headers = {"Cache-Control": "no-cache"}
     if number is not None:
@@ -88,6 +95,7 @@ async def features(
 )
 async def export(
     layer: LayerId,
+    request: Request,
     format: Annotated[
         Literal["gpkg", "geojson", "shp", "csv", "kml"], Query(description="File format (shp = zip with .prj/.cpg)")
     ] = "gpkg",
@@ -96,10 +104,15 @@ async def export(
     asof: AsOf = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(current_principal),
 ) -> FileResponse:
     """The layer (current, or as of a revision or date) in the chosen format and CRS, with every
-    property and the feature id. Attributes are UTF-8 (shapefiles carry a .cpg saying so)."""
-    result = await service.export(conn, resolve.layer(catalog, layer), format, crs, revision, asof)
+    property the caller may see and the feature id. Attributes are UTF-8 (shapefiles carry a
+    .cpg saying so). An export holding non-public content is recorded in the audit log."""
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
+    result = await service.export(conn, chosen, format, crs, revision, asof)
+    detail = {"format": format, "crs": crs, "revision": revision, "asof": asof, "features": result.features}
+    await layer_rules.audit_sensitive_read(conn, request, principal, chosen, "layer.export", detail)
     return FileResponse(
         result.path,
         media_type=FORMATS[format].media_type,

@@ -6,12 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from gis_service.access import layer_rules
+from gis_service.access.policy import CurrentPrincipal, current_principal
+from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.routers.deps import base_url, get_catalog
 from gis_service.services import resolve
 from gis_service.tile_http import MVT_MEDIA_TYPE, tile_reply
 from layers.catalog import Catalog, Layer
-from layers.filters import FilterError
+from layers.filters import FilterError, parse_filter
 from layers.history import HistoryError
 from tiles.cache import CachedTile
 from tiles.engine import TileEngine, UnknownLayerError
@@ -82,28 +85,47 @@ async def serve_tile(
     filter_text: str | None,
     revision: int | None = None,
     asof: str | None = None,
+    *,
+    principal: Principal,
 ) -> Response:
-    """Validate the address and options, get the tile from the engine and reply."""
+    """Check the caller may read every layer (a composite with one it may not is refused, naming
+    it), validate the address and options, get the tile of the caller's view and reply."""
+    access = layer_rules.tile_access(principal, layers)
+    if access.refused:
+        layer_rules.require_layers(principal, layers)  # 401/403 naming them
     try:
         address = tile_address(*zxy)
     except TileAddressError as exc:
         raise InvalidRequest(str(exc)) from None
     chosen = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties is not None else None
+    hidden = access.hidden
+    for layer in layers:
+        if chosen:
+            layer_rules.require_properties(principal, layer, chosen)
+        if filter_text and layer.id in hidden:  # a filter may only name properties the caller sees
+            try:
+                parse_filter(filter_text, layer_rules.view(principal, layer))
+            except FilterError as exc:
+                raise InvalidRequest(f"filter: {exc}") from None
     revisions = await tile_revisions(engine, layers, revision, asof)
     try:
-        tile = await engine.tile(layers, address, properties=chosen, filter_text=filter_text, revision=revisions)
+        tile = await engine.tile(
+            layers, address, properties=chosen, filter_text=filter_text, revision=revisions, hidden=hidden
+        )
     except (FilterError, HistoryError) as exc:
         raise InvalidRequest(str(exc)) from None
-    return tile_response(request, tile)
+    return tile_response(request, tile, access.private, access.per_caller)
 
 
-def tile_response(request: Request, tile: CachedTile) -> Response:
+def tile_response(request: Request, tile: CachedTile, private: bool = False, per_caller: bool = False) -> Response:
     """The HTTP reply of a tile (ETag/304, gzip, 204 when empty); see ``gis_service.tile_http``."""
     status, headers, body = tile_reply(
         tile,
         request.headers.get("if-none-match", ""),
         request.headers.get("accept-encoding", ""),
         request.app.state.settings.tiles.max_age_s,
+        private=private,
+        per_caller=per_caller,
     )
     return Response(body, status_code=status, headers=headers)
 
@@ -117,6 +139,8 @@ def tile_response(request: Request, tile: CachedTile) -> Response:
         200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile", "headers": STALE_HEADERS},
         204: {"description": "Empty tile: no feature of these layers here (or below their minzoom)"},
         400: {"description": "z/x/y outside the WebMercatorQuad grid, or an unusable filter or parameter value"},
+        401: {"description": "A layer (or a property asked for) needs you to sign in"},
+        403: {"description": "Signed in, but a layer (or a property asked for) is not for your role"},
         404: {"description": "Unknown layer (the message lists the valid layers), or a revision that does not exist"},
         503: {
             "description": "The database is unreachable or too slow and the tile is not cached (`Retry-After`"
@@ -136,6 +160,7 @@ async def vector_tile(
     revision: RevisionParam = None,
     asof: AsOfParam = None,
     engine: TileEngine = Depends(_engine),
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     """A composite MVT (one MVT layer per catalog layer, features keep their stable ids).
 
@@ -146,25 +171,39 @@ async def vector_tile(
         chosen = engine.resolve(layers)
     except UnknownLayerError as exc:
         raise NotFound(str(exc)) from None
-    return await serve_tile(request, engine, chosen, (z, x, y), properties, filter_text, revision, asof)
+    return await serve_tile(
+        request, engine, chosen, (z, x, y), properties, filter_text, revision, asof, principal=principal
+    )
 
 
 @router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of one or more layers")
 async def layer_tilejson(
     layers: LayerSpec,
+    principal: CurrentPrincipal,
     engine: TileEngine = Depends(_engine),
     catalog: Catalog = Depends(get_catalog),
     base: str = Depends(base_url),
 ) -> dict[str, Any]:
-    """TileJSON with the tile URL template, zoom range, bounds, centre and `vector_layers`."""
+    """TileJSON with the tile URL template, zoom range, bounds, centre and `vector_layers` (the
+    fields the caller sees; a layer the caller may not read is refused, 401/403)."""
     try:
         chosen = engine.resolve(layers)
     except UnknownLayerError as exc:
         raise NotFound(str(exc)) from None
-    return tilejson(catalog, [layer.id for layer in chosen], base)
+    layer_rules.require_layers(principal, chosen)
+    return tilejson(caller_catalog(principal, catalog), [layer.id for layer in chosen], base)
+
+
+def caller_catalog(principal: Principal, catalog: Catalog) -> Catalog:
+    """The catalog as the caller sees it: readable layers and rasters, hidden properties left out."""
+    return Catalog.model_construct(
+        layers=layer_rules.readable_layers(principal, catalog), rasters=layer_rules.readable_rasters(principal, catalog)
+    )
 
 
 @router.get("/styles/default.json", summary="MapLibre style of all layers")
-async def style(catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)) -> dict[str, Any]:
-    """A MapLibre GL style drawing every catalog layer with its default cartography."""
-    return default_style(catalog, base)
+async def style(
+    principal: CurrentPrincipal, catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)
+) -> dict[str, Any]:
+    """A MapLibre GL style drawing every layer the caller may read with its default cartography."""
+    return default_style(caller_catalog(principal, catalog), base)

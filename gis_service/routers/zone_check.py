@@ -22,6 +22,9 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
+from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
@@ -197,9 +200,20 @@ async def read_site(request: Request, region: Region) -> tuple[site_input.Site, 
 
 
 async def _check(
-    request: Request, conn: AsyncConnection, catalog: Catalog, rules: RuleSet, rasters: ZonalRasters, region: Region
+    request: Request,
+    conn: AsyncConnection,
+    catalog: Catalog,
+    rules: RuleSet,
+    rasters: ZonalRasters,
+    region: Region,
+    principal: Principal,
 ) -> tuple[site_input.Site, dict[str, Any]]:
-    """Read the site from the request and check it."""
+    """Check the caller may read every layer the check weighs (the rules' layers and the
+    stations) and the rasters it measures: refused (401/403 naming them) rather than answered
+    with overlaps missing,
+    read the site from the request and check it; chiefs' fields hidden from the caller are left out."""
+    weighed = [catalog.get(layer) for layer in [*rules.layers, "station"] if layer in catalog]
+    layer_rules.require_layers(principal, [*weighed, *layer_rules.zonal_rasters(catalog)])
     site, options = await read_site(request, region)
     result = await service.zone_check(
         conn,
@@ -210,7 +224,7 @@ async def _check(
         station_radius_m=options.station_radius_m,
         rasters=rasters,
     )
-    return site, result
+    return site, endpoint_rules.strip_fields(principal, "chiefs", result)
 
 
 @router.post(
@@ -227,6 +241,7 @@ async def zone_check(
     rules: RuleSet = Depends(get_rules),
     rasters: ZonalRasters = Depends(get_zonal_rasters),
     region: Region = Depends(get_site_region),
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     """Every red line, protected-area zone, drinking-water source zone, watershed, bay, river segment
     and district the site touches (overlap in m² and share of the site, on the ellipsoid), those within
@@ -247,7 +262,7 @@ async def zone_check(
     (on the ellipsoid), 10 MB uploads (50 MB unzipped), and the site's bounding box within the
     deployment's region (`ECOMAP_REGION`, default Xiamen and its waters). Share is by area for
     polygons, by length for lines and by count for points."""
-    _, result = await _check(request, conn, catalog, rules, rasters, region)
+    _, result = await _check(request, conn, catalog, rules, rasters, region, principal)
     return Response(orjson.dumps(result), media_type="application/json")
 
 
@@ -266,10 +281,11 @@ async def zone_check_report_page(
     rasters: ZonalRasters = Depends(get_zonal_rasters),
     vendor_dir: Path = Depends(get_vendor_dir),
     region: Region = Depends(get_site_region),
+    principal: Principal = Depends(current_principal),
 ) -> HTMLResponse:
     """The zone check as a standalone page: a map of the site with the overlapping zones and nearby
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
-    site, result = await _check(request, conn, catalog, rules, rasters, region)
+    site, result = await _check(request, conn, catalog, rules, rasters, region, principal)
     html = await zone_check_report(conn, catalog, site, result, vendor_dir)
     return HTMLResponse(html)

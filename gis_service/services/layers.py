@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from psycopg import AsyncConnection
 
-from layers.catalog import GROUPS, Catalog, Layer
+from layers.catalog import GROUPS, Layer
 
 
 async def layer_states(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
@@ -22,15 +23,15 @@ def describe_layer(layer: Layer, state: dict[str, Any] | None, base_url: str) ->
     """The public description of a layer: catalog entry, state, tile and TileJSON URLs."""
     state = state or {"revision": 0, "updated_at": None, "sample_data": False}
     return {
-        **layer.model_dump(mode="json", exclude={"table", "id_column", "geometry_column"}),
+        **layer.model_dump(mode="json", by_alias=True, exclude={"table", "id_column", "geometry_column"}),
         **state,
         "tiles": [f"{base_url}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.pbf"],
         "tilejson": f"{base_url}/tiles/{layer.id}.json",
     }
 
 
-async def list_layers(conn: AsyncConnection, catalog: Catalog, base_url: str) -> dict[str, Any]:
-    """The catalog as served at ``/api/layers``."""
+async def list_layers(conn: AsyncConnection, catalog: Iterable[Layer], base_url: str) -> dict[str, Any]:
+    """The catalog (the layers a caller may read) as served at ``/api/layers``."""
     states = await layer_states(conn)
     return {
         "groups": [{"id": key, "title": title} for key, title in GROUPS.items()],

@@ -8,11 +8,12 @@ bound, escaped pattern is plenty for this data size (a few thousand names).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from layers.catalog import Catalog, Layer
+from layers.catalog import Layer
 
 SEARCHED_PROPERTIES = ("name", "name_zh", "name_en", "code", "segment", "area_name", "source_name")
 MAX_RESULTS = 100
@@ -82,14 +83,20 @@ _CHIEFS = sql.SQL(
 ).format(score=_score([sql.SQL("c.name"), sql.SQL("c.title")]))
 
 
-async def search(conn: AsyncConnection, catalog: Catalog, query: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Features and chiefs whose names match the query, best first."""
+async def search(
+    conn: AsyncConnection, catalog: Iterable[Layer], query: str, limit: int = 20, *, chiefs: bool = True
+) -> list[dict[str, Any]]:
+    """Features of these layers (and chiefs, unless ``chiefs`` is false) whose names match the
+    query, best first."""
     text = query.strip()
     if not text:
         return []
     pattern = escape_like(text)
     parts = [_layer_part(layer) for layer in catalog]
-    parts.append(_CHIEFS)
+    if chiefs:
+        parts.append(_CHIEFS)
+    if not parts:
+        return []
     statement = sql.SQL(
         "SELECT * FROM ({}) AS hits ORDER BY score DESC, length(name), layer, id LIMIT %(limit)s"
     ).format(sql.SQL(" UNION ALL ").join(parts))

@@ -177,6 +177,7 @@ def build_stations(
                 "operator": OPERATORS[kind],
                 "status": status,
                 "river_id": hydro.segment_ids[river_key] if river_key else None,
+                "mn": f"XM212{len(records) + 1:09d}",  # HJ 212 device code of the station's data logger
                 "geom": point,
             }
         )
