@@ -128,7 +128,9 @@ def write_frame(
     options: dict[str, Any] = {}
     if fmt.name == "csv":
         point = layer.geometry_type == "Point"
-        options = {"GEOMETRY": "AS_XY" if point else "AS_WKT", "CREATE_CSVT": "YES"}
+        # explicitly layer creation options: as plain keywords, pyogrio's GDAL 3.12 refused
+        # GEOMETRY=AS_XY ("unexpected value") and failed on every point (a 500 for stations)
+        options = {"layer_options": {"GEOMETRY": "AS_XY" if point else "AS_WKT", "CREATE_CSVT": "YES"}}
     if fmt.name == "shp":
         result.warnings += _shapefile_warnings(frame, layer)
         if out.suffix.lower() == ".shp":
