@@ -21,7 +21,7 @@ from gis_service.monitoring.hj212 import FACTORS, Reading, build_data_packet, bu
 from gis_service.monitoring.hj212.codec import CHINA_TIME
 from gis_service.monitoring.ingest.hj212_receiver import HJ212Receiver
 from gis_service.settings import HJ212Settings
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_async
 
 WATER = ["w01001", "w01009", "w01019", "w21003", "w21011", "w21001"]
 
@@ -300,7 +300,7 @@ def test_many_concurrent_loggers(receiver: HJ212Receiver, stations, db) -> None:
     async def run_all() -> list[list[str]]:
         return await asyncio.gather(*(logger_session(i, mn) for i, (_, mn) in enumerate(loggers)))
 
-    results = asyncio.run(run_all())
+    results = run_async(run_all())
     assert results == [[f"L{i:02d}-{k:02d}" for k in range(per_logger)] for i in range(50)]
     count = db.execute(
         "SELECT count(*) FROM observation o JOIN datastream d ON d.id = o.datastream_id"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,7 @@ from gis_service.monitoring.hj212 import HJ212Error, Reading, build_data_packet,
 from gis_service.monitoring.hj212.codec import CHINA_TIME
 from gis_service.monitoring.store import PartitionKeeper, month_start, next_month, store_packet
 from layers import db as layer_db
-from tests.conftest import recreate_database, scratch_database_name
+from tests.conftest import recreate_database, run_async, scratch_database_name
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def _store(url: str, packet, keeper: PartitionKeeper | None = None):
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             return await store_packet(conn, packet, keeper or PartitionKeeper())
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def test_migration_0010_downgrades_and_upgrades_cleanly() -> None:
@@ -101,7 +100,7 @@ def test_partitions_ahead(store_url: str) -> None:
         async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
             await PartitionKeeper().ensure_ahead(conn, now=datetime(2030, 11, 20, tzinfo=UTC))
 
-    asyncio.run(main())
+    run_async(main())
     with psycopg.connect(store_url) as conn:
         assert {"observation_y2030m11", "observation_y2030m12", "observation_y2031m01"} <= set(_partitions(conn))
 
