@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis_service import access
 from gis_service.access import endpoint_rules
+from gis_service.access.headers import SecurityHeaders
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
 from gis_service.monitoring.ingest.hj212_receiver import running_receiver
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = live  # read through routers.deps.get_catalog: rasters registered later included
     add_exception_handlers(app)
     install_openapi(app, live.current)
+    app.add_middleware(SecurityHeaders, settings=settings.limits)  # inside gzip: hashes the plain page
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(HeadAsGet)  # outside gzip: a HEAD reports the GET's encoded length
     add_documentation_routes(app)

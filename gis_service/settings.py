@@ -129,6 +129,26 @@ class AccessSettings(BaseModel):
     failure_window_s: float = Field(default=900.0, gt=0, description="Failures older than this are forgotten")
 
 
+class LimitsSettings(BaseModel):
+    """Abuse limits (gis_service/access/limits.py, headers.py): per-client request budgets and HTTPS.
+
+    Budgets are tokens per ``window_s`` per client, refilled continuously, kept per worker."""
+
+    enabled: bool = Field(default=True, description="Rate-limit the expensive endpoints")
+    window_s: float = Field(default=60.0, gt=0, description="The period the budgets below are counted over")
+    zone_check: int = Field(default=60, ge=1, description="Zone checks (JSON or upload) per window, anonymous")
+    report: int = Field(default=60, ge=1, description="Zone-check reports per window, anonymous")
+    export: int = Field(default=60, ge=1, description="Layer exports per window, anonymous")
+    search: int = Field(default=600, ge=1, description="Name searches per window, anonymous")
+    signed_in_factor: float = Field(
+        default=5.0, ge=1, description="Budget multiplier for signed-in accounts and API keys"
+    )
+    hsts: bool = Field(
+        default=False, description="Send Strict-Transport-Security on every response (default: only over https)"
+    )
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0, description="max-age of Strict-Transport-Security")
+
+
 class HJ212Settings(BaseModel):
     """The HJ 212-2017 TCP receiver for station data loggers (gis_service/monitoring/ingest)."""
 
@@ -173,6 +193,7 @@ class Settings(BaseSettings):
     tiles: TileSettings = TileSettings()
     rasters: RasterSettings = RasterSettings()
     access: AccessSettings = AccessSettings()
+    limits: LimitsSettings = LimitsSettings()
     hj212: HJ212Settings = HJ212Settings()
 
     @field_validator("region")

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from psycopg import AsyncConnection
 
 from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir
@@ -111,7 +112,12 @@ async def catchment(
     return await network.catchment(conn, station_id)
 
 
-@router.get("/search", summary="Search names across all layers and the chiefs")
+@router.get(
+    "/search",
+    summary="Search names across all layers and the chiefs",
+    responses=RATE_LIMITED,
+    dependencies=[rate_limited("search")],
+)
 async def search_names(
     q: Annotated[str, Query(min_length=1, max_length=100, description="Chinese or English name, code…")],
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,

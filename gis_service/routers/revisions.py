@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from starlette.background import BackgroundTask
 
 from gis_service.access import layer_rules
+from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.routers.deps import get_catalog, get_connection
@@ -91,7 +92,8 @@ async def features(
     "/{layer}/export",
     summary="Download a layer as GeoPackage, Shapefile (zip), GeoJSON, CSV or KML",
     response_class=FileResponse,
-    responses={200: {"content": {f.media_type: {} for f in FORMATS.values()}}, **NOT_FOUND},
+    responses={200: {"content": {f.media_type: {} for f in FORMATS.values()}}, **NOT_FOUND, **RATE_LIMITED},
+    dependencies=[rate_limited("export")],
 )
 async def export(
     layer: LayerId,

@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
@@ -133,6 +134,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     },
     413: {"description": "Too many vertices or parts, too large an area, or too large an upload (or unzipped)"},
     415: {"description": "Unsupported content type or file format"},
+    **RATE_LIMITED,
 }
 
 
@@ -233,6 +235,7 @@ async def _check(
     openapi_extra=REQUEST_BODY,
     response_class=JSONResponse,
     responses={200: {"description": "Verdict, reasons, overlaps, chiefs, stations, land cover, terrain"}, **ERRORS},
+    dependencies=[rate_limited("zone_check")],
 )
 async def zone_check(
     request: Request,
@@ -272,6 +275,7 @@ async def zone_check(
     openapi_extra=REQUEST_BODY,
     response_class=HTMLResponse,
     responses={200: {"content": {"text/html": {}}, "description": "A standalone HTML page"}, **ERRORS},
+    dependencies=[rate_limited("report")],
 )
 async def zone_check_report_page(
     request: Request,
