@@ -52,13 +52,13 @@ class MapPage:
     def open(self, hash_: str = "") -> MapPage:
         """Loads the UI (optionally at a ``#...`` hash) and waits for the first complete render."""
         self.page.goto(f"{self.base_url}/{hash_}")
-        self.page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+        self.page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
         self.wait_idle()
         return self
 
     def wait_idle(self, timeout_ms: int = 30_000) -> None:
         """Waits until the map settles (tiles loaded, no animation)."""
-        self.page.wait_for_function("window.ecomapMap && !window.ecomapMap.isMoving()", timeout=timeout_ms)
+        self.page.wait_for_function("() => window.ecomapMap && !window.ecomapMap.isMoving()", timeout=timeout_ms)
         self.page.evaluate(WAIT_IDLE_JS)
 
     def next_frame(self) -> None:

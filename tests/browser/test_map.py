@@ -157,7 +157,7 @@ def test_url_hash_restores_the_view(map_page: MapPage) -> None:
     assert map_page.page.locator("#tab-layers").inner_text() == "Layers"
     # Moving the map writes the new view back into the hash.
     map_page.js("() => window.ecomapMap.jumpTo({center: [118.0, 24.7], zoom: 11})")
-    map_page.page.wait_for_function("location.hash.includes('map=11.00/24.70000/118.00000')")
+    map_page.page.wait_for_function("() => location.hash.includes('map=11.00/24.70000/118.00000')")
     assert "layers=redline,river" in map_page.page.url
 
 
@@ -199,7 +199,7 @@ def test_missing_service_endpoints_show_a_message(map_page: MapPage) -> None:
     page.locator("#search-input").fill("红线")
     message = page.locator(".search-message")
     message.wait_for()
-    page.wait_for_function("document.querySelector('.search-message').textContent.includes('不可用')")
+    page.wait_for_function("() => document.querySelector('.search-message').textContent.includes('不可用')")
     page.locator("#tab-zone").click()
     page.locator("#panel-zone button", has_text="点选位置").click()
     x, y = map_page.canvas_point(400, 300)

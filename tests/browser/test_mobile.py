@@ -23,7 +23,7 @@ def test_phone_layout_is_usable(phone_page: MapPage) -> None:
     assert menu.get_attribute("aria-expanded") == "false"
     phone_page.screenshot("phone-map")
     menu.tap()
-    page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().x >= 0")
     assert menu.get_attribute("aria-expanded") == "true"
     phone_page.screenshot("phone-drawer")
     # Touch targets in the drawer are finger-sized.
@@ -35,7 +35,7 @@ def test_phone_layout_is_usable(phone_page: MapPage) -> None:
     assert phone_page.js("() => window.ecomapMap.getLayoutProperty('station-circle', 'visibility')") == "none"
     # Closing the drawer gives the map back.
     menu.tap()
-    page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().right <= 0")
+    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().right <= 0")
     assert page.locator("#search-input").is_visible()
     assert page.locator(".maplibregl-ctrl-scale").is_visible()
     assert phone_page.errors == []

@@ -129,13 +129,13 @@ def test_terrain_legend_and_url_state_round_trip(map_page: MapPage, rasters: dic
     assert f"{dem_legend['max']:g} m" in map_legend
     # Switching a raster off updates the hash; the hash restores the view in a new tab.
     page.locator("#layer-toggle-dem").uncheck()
-    page.wait_for_function("!location.hash.includes('dem')")
+    page.wait_for_function("() => !location.hash.includes('dem')")
     layers = page.url.split("layers=")[1].split("&")[0].split(",")
     assert set(layers) == {"redline", "river", "landcover"}
     url = page.url
     again = MapPage(page=page.context.new_page(), base_url=map_page.base_url)
     again.page.goto(url)
-    again.page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+    again.page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
     again.wait_idle()
     assert again.js("() => window.ecomap.rasterControl.visibleIds()") == ["landcover"]
     assert again.page.locator("#layer-toggle-landcover").is_checked()
@@ -143,7 +143,7 @@ def test_terrain_legend_and_url_state_round_trip(map_page: MapPage, rasters: dic
     assert "Land cover" in again.page.locator("#map-legend").inner_text()
     # Hash edits (back/forward, pasted links) switch rasters too.
     again.page.evaluate("() => { location.hash = location.hash.replace('landcover', 'slope'); }")
-    again.page.wait_for_function("window.ecomap.rasterControl.visibleIds().join() === 'slope'")
+    again.page.wait_for_function("() => window.ecomap.rasterControl.visibleIds().join() === 'slope'")
     assert again.page.locator("#layer-toggle-slope").is_checked()
     assert map_page.errors == []
 
@@ -238,7 +238,7 @@ def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rast
     assert summary.is_visible()
     assert summary.bounding_box()["height"] >= 40
     summary.tap()
-    page.wait_for_function("document.getElementById('map-legend').open")
+    page.wait_for_function("() => document.getElementById('map-legend').open")
     for name in class_names(rasters["landcover"]):
         assert page.locator("#map-legend .map-legend-item", has_text=name).is_visible()
     box = legend.bounding_box()
@@ -249,7 +249,7 @@ def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rast
     phone_page.screenshot("raster-legend-phone")
     # The raster group in the drawer.
     page.locator("#drawer-toggle").tap()
-    page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().x >= 0")
     page.locator('.layer-item[data-layer="landcover"]').scroll_into_view_if_needed()
     phone_page.wait_for_animations()
     phone_page.next_frame()
@@ -323,8 +323,8 @@ def test_opacity_is_kept_in_the_url(map_page: MapPage, rasters: dict) -> None:
             page.keyboard.press("ArrowRight" if steps > 0 else "ArrowLeft")
 
     slide("landcover", (round(rasters["landcover"]["opacity"] * 100) - 25) // 5)
-    page.wait_for_function("!location.hash.includes('landcover:')")
+    page.wait_for_function("() => !location.hash.includes('landcover:')")
     slide("redline", 6)
-    page.wait_for_function("location.hash.includes('opacity=redline:70')")
+    page.wait_for_function("() => location.hash.includes('opacity=redline:70')")
     assert "layers=redline,landcover" in page.url
     assert map_page.errors == []

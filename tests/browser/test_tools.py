@@ -44,7 +44,7 @@ def test_search_flies_to_a_feature_and_highlights_it(map_page: MapPage, live_ser
     answer = httpx.get(f"{live_server}/api/search", params={"q": station, "limit": 10}, timeout=10).json()
     first = answer["results"][0]
     page.locator("#search-input").press("Enter")
-    page.wait_for_function("window.ecomapMap.isMoving()", timeout=5_000)
+    page.wait_for_function("() => window.ecomapMap.isMoving()", timeout=5_000)
     map_page.wait_idle()
     view = map_view(map_page)
     minx, miny, maxx, maxy = first["bbox"]
@@ -85,7 +85,7 @@ def test_zone_check_by_clicking_a_point_in_a_red_line(map_page: MapPage) -> None
         page.locator("#zone-report").click()
     report = new_page.value
     report.wait_for_load_state()
-    report.wait_for_function("document.body && document.body.innerText.length > 50", timeout=30_000)
+    report.wait_for_function("() => document.body && document.body.innerText.length > 50", timeout=30_000)
     assert "<html" in report.content().lower()
     ARTIFACTS.mkdir(exist_ok=True)
     report.screenshot(path=str(ARTIFACTS / "zone-check-report.png"), full_page=True)
