@@ -29,6 +29,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 
+from gis_service.access.headers import response_headers
 from gis_service.access.layer_rules import tile_access
 from gis_service.access.policy import SESSION_COOKIE, resolve_principal
 from gis_service.access.principal import ANONYMOUS
@@ -90,6 +91,7 @@ class TileFastPath:
             per_caller=access.per_caller,
         )
         raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        raw_headers += response_headers(scope, self.state.settings.limits)
         if body:
             raw_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -110,3 +110,10 @@ def test_a_head_request_gets_the_same_headers(client: TestClient) -> None:
     assert response.status_code == 200 and response.content == b""
     assert_common(response)
     assert response.headers["Content-Security-Policy"] == client.get("/docs").headers["Content-Security-Policy"]
+
+
+def test_tiles_from_the_fast_path_carry_the_headers(client: TestClient) -> None:
+    tile = client.get("/tiles/redline/12/3391/1760.pbf")  # no query string: the fast path answers
+    assert tile.status_code == 200 and tile.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert_common(tile)
+    assert "Content-Security-Policy" not in tile.headers

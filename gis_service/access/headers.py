@@ -25,7 +25,7 @@ attributes at run time, so every page has ``style-src 'self' 'unsafe-inline'`` (
 code; scripts stay restricted).
 
 The tile fast path (gis_service/fastpath.py) answers plain tile requests in front of the
-middleware stack, without these headers (protobuf tiles, never rendered as a page).
+middleware stack; it adds the same headers through :func:`response_headers`.
 """
 
 from __future__ import annotations
@@ -96,18 +96,24 @@ def content_security_policy(path: str, body: bytes = b"") -> str:
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
+def response_headers(scope: dict[str, Any], settings: LimitsSettings) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (the tile fast path adds them to its replies)."""
+    headers = list(ALWAYS)
+    if settings.hsts or scope.get("scheme") == "https":
+        headers.append((b"strict-transport-security", f"max-age={settings.hsts_max_age_s}; includeSubDomains".encode()))
+    return headers
+
+
 class SecurityHeaders:
     """ASGI middleware adding the headers above to every HTTP response."""
 
     def __init__(self, app: Any, settings: LimitsSettings) -> None:
         self.app = app
-        self.hsts = f"max-age={settings.hsts_max_age_s}; includeSubDomains".encode()
-        self.always_hsts = settings.hsts
+        self.settings = settings
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        https = self.always_hsts or scope.get("scheme") == "https"
         start: dict[str, Any] | None = None
         chunks: list[bytes] = []
 
@@ -116,9 +122,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
-                extra = list(ALWAYS)
-                if https:
-                    extra.append((b"strict-transport-security", self.hsts))
+                extra = response_headers(scope, self.settings)
                 headers += [(name, value) for name, value in extra if name not in names]
                 message = {**message, "headers": headers}
                 content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
