@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gis_service.db import connection, create_pool
 from gis_service.errors import DatabaseUnreachable
+from gis_service.scaleout.purge import CachePurger
 from gis_service.settings import Settings, describe_database
 from layers.catalog import Catalog
 from tiles.cache import TileCache
@@ -80,10 +81,19 @@ async def runtime(
     # Same cache as vector tiles; keys carry file revisions.
     rasters = RasterTiler(current_catalog or (lambda: catalog), settings.rasters.data_dir, cache)
     scheduler = GeneralizationScheduler(settings.dsn, catalog)
+    purger = None
+    if settings.http_cache.purge_urls:
+        longest_render_s = settings.tiles.db_wait_s + settings.db.statement_timeout_ms / 1000
+        purger = CachePurger(
+            settings.http_cache.purge_urls,
+            catalog,
+            repeat_after_s=(settings.http_cache.repeat_ban_after_s, longest_render_s + 1.0),
+        )
     listener = ChangeListener(
         settings.dsn,
         engine,
         on_data_change=scheduler.schedule if regeneralize else None,
+        on_change=purger.changed if purger is not None else None,
         connect_timeout_s=settings.db.connect_timeout_s,
     )
     listening = asyncio.create_task(listener.run(), name="tile-change-listener")
@@ -95,4 +105,6 @@ async def runtime(
         with contextlib.suppress(asyncio.CancelledError):
             await listening
         await scheduler.close()
+        if purger is not None:
+            await purger.close()
         await pool.close()

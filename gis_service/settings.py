@@ -160,6 +160,26 @@ class HJ212Settings(BaseModel):
     port: int = Field(default=9212, ge=0, le=65535, description="TCP port of the receiver (0: any free port)")
 
 
+class HttpCacheSettings(BaseModel):
+    """An HTTP cache in front of the service (Varnish with deploy/varnish/ecomap.vcl), purged on change."""
+
+    purge_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Caches to send BANs to when rows change (comma-separated URLs, e.g. http://127.0.0.1:6081/); "
+        "none: no HTTP cache is purged",
+    )
+    repeat_ban_after_s: float = Field(
+        default=1.0, gt=0, description="The ban is sent again this long after a change (renders in flight)"
+    )
+
+    @field_validator("purge_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -195,6 +215,7 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     limits: LimitsSettings = LimitsSettings()
     hj212: HJ212Settings = HJ212Settings()
+    http_cache: HttpCacheSettings = HttpCacheSettings()
 
     @field_validator("region")
     @classmethod

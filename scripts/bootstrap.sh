@@ -15,7 +15,7 @@ die() { printf '\033[1;31m[bootstrap] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # --- apt packages -----------------------------------------------------------------
 APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin fonts-wqy-microhei python3-venv nodejs npm)
-[ "$WITH_TEST" = 1 ] && APT_PACKAGES+=(chromium wrk)
+[ "$WITH_TEST" = 1 ] && APT_PACKAGES+=(chromium wrk varnish nginx)
 
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()

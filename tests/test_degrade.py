@@ -44,9 +44,9 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0
 
 
 @contextlib.contextmanager
-def serving(app) -> Iterator[str]:
+def serving(app, port: int | None = None) -> Iterator[str]:
     """The app in a real uvicorn server (in a thread, lifespan included); yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -40,6 +40,7 @@ class ChangeListener:
         dsn: str,
         engine: TileEngine,
         on_data_change: Any = None,
+        on_change: Any = None,
         connect_timeout_s: float = 2.0,
         retry_s: float = 1.0,
     ) -> None:
@@ -48,6 +49,9 @@ class ChangeListener:
         self.retry_s = retry_s
         self.engine = engine
         self.on_data_change = on_data_change
+        self.on_change = on_change
+        """Called with (layer, bbox or None, maxzoom or None) for every change applied to the
+        cache, e.g. to ban the same tiles from an HTTP cache in front (gis_service/scaleout)."""
         self.connected = asyncio.Event()
         cache_dir = engine.cache.directory if engine.cache is not None else None
         self.state_path: Path | None = cache_dir / "state.json" if cache_dir is not None else None
@@ -118,6 +122,8 @@ class ChangeListener:
             for layer, state in current.items():
                 if self.known.get(layer) != state:
                     self.engine.invalidate(layer, None)
+                    if self.on_change is not None:
+                        self.on_change(layer, None, None)
         self.known = current
         self._save_state()
 
@@ -131,6 +137,8 @@ class ChangeListener:
             return
         bbox = tuple(change["bbox"]) if change.get("bbox") else None
         dropped = self.engine.invalidate(layer, bbox, change.get("maxzoom"))
+        if self.on_change is not None:
+            self.on_change(layer, bbox, change.get("maxzoom"))
         state = self.known.setdefault(layer, [0, 0])
         if change.get("revision") is not None:
             state[0] = change["revision"]
