@@ -22,6 +22,7 @@ from gis_service.routers import analysis, archives, config, health, layers, ogc,
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
+from gis_service.workflow import routes as workflow_routes
 from layers.catalog import LiveCatalog
 
 DESCRIPTION = """
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(zone_check.router)
     app.include_router(analysis.router)
     app.include_router(access.router)  # /api/auth, /api/admin, /api/audit
+    workflow_routes.get_workflow()  # a bad workflow.yaml aborts start-up, naming the file and the fault
+    app.include_router(workflow_routes.router)  # /api/workflow, /api/issues
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

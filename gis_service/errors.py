@@ -44,6 +44,10 @@ class InvalidRequest(EcoMapError):
     """A parameter is malformed or out of range."""
 
 
+class Conflict(EcoMapError):
+    """The request is valid but not in the resource's current state (e.g. a workflow step not allowed now)."""
+
+
 class PayloadTooLarge(EcoMapError):
     """The input exceeds a size limit (bytes, vertices, area)."""
 
@@ -86,6 +90,7 @@ class DatabaseUnreachable(DatabaseUnavailable):
 STATUS_CODES: dict[type[EcoMapError], int] = {
     NotFound: 404,
     InvalidRequest: 400,
+    Conflict: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     Unauthorized: 401,

@@ -18,6 +18,7 @@ Credentials that are present but invalid answer 401, never anonymous.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -101,6 +102,18 @@ def require(principal: Principal, action: Action, resource: str | None = None) -
         raise Unauthorized(f"{what} needs you to sign in (POST /api/auth/token, or an X-API-Key)")
     roles = ", ".join(sorted(r.value for r in ACTION_ROLES.get(action, frozenset()))) or "no role"
     raise Forbidden(f"{what} is not allowed for {principal.actor} (role {principal.role}); it needs: {roles}")
+
+
+def require_role(principal: Principal, roles: Iterable[Role], what: str) -> Principal:
+    """Return the principal if its role is one of ``roles`` (rules other packages keep as data,
+    e.g. the issue workflow); else Unauthorized (anonymous) or Forbidden, saying who may."""
+    roles = frozenset(roles)
+    if principal.role is not None and principal.role in roles:
+        return principal
+    if principal.is_anonymous and roles:
+        raise Unauthorized(f"{what} needs you to sign in (POST /api/auth/token)")
+    needed = ", ".join(sorted(r.value for r in roles)) or "nobody: the platform does it itself"
+    raise Forbidden(f"{what} is not allowed for {principal.actor} (role {principal.role}); allowed: {needed}")
 
 
 async def _bearer_principal(request: Request, access: AccessState, token: str, method: str) -> Principal:

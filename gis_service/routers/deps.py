@@ -1,4 +1,4 @@
-"""Shared request dependencies: the pool connection, the catalog, the zonal-statistics rasters, the base URL."""
+"""Shared request dependencies: pool connection, catalog, zonal-statistics rasters, base URL, region."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from gis_service.db import connection
 from gis_service.services.raster_stats import ZonalRasters
 from layers.catalog import Catalog
+from layers.regions import Region, get_region
 
 
 async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -66,3 +67,8 @@ def host_is_trusted(host: str, trusted: list[str]) -> bool:
     else:
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return host in trusted or name in trusted
+
+
+def get_site_region(request: Request) -> Region:
+    """The deployment's region (``ECOMAP_REGION``): sites and locations outside it are refused."""
+    return get_region(request.app.state.settings.region)

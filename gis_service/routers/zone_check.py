@@ -27,7 +27,7 @@ from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir, get_zonal_rasters
+from gis_service.routers.deps import get_catalog, get_connection, get_site_region, get_vendor_dir, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
 from gis_service.services import site as site_input
 from gis_service.services import zone_check as service
@@ -35,7 +35,7 @@ from gis_service.services.raster_stats import ZonalRasters
 from gis_service.services.report import zone_check_report
 from gis_service.services.site import ZoneCheckOptions
 from layers.catalog import Catalog
-from layers.regions import Region, get_region
+from layers.regions import Region
 
 router = APIRouter(prefix="/api", tags=["zone check"])
 
@@ -142,11 +142,6 @@ def get_rules(catalog: Catalog = Depends(get_catalog)) -> RuleSet:
     rules = load_rules()
     rules.check_catalog(catalog)
     return rules
-
-
-def get_site_region(request: Request) -> Region:
-    """The deployment's region (``ECOMAP_REGION``): sites outside it are refused."""
-    return get_region(request.app.state.settings.region)
 
 
 def _readable(exc: ValidationError) -> str:

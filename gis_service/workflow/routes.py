@@ -1,0 +1,141 @@
+"""HTTP API of the issue workflow: ``/api/workflow`` (states, steps, codes with their labels),
+``/api/issues`` (list, report), ``/api/issues/{id}`` (with history and the caller's next
+steps), ``POST /api/issues/{id}/transitions`` and ``/comments``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from psycopg import AsyncConnection
+
+from gis_service.access.audit import AuditContext
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
+from gis_service.access.state import client_address, request_id
+from gis_service.routers.deps import get_catalog, get_connection, get_site_region
+from gis_service.workflow import service
+from gis_service.workflow.machine import Workflow, load_workflow
+from gis_service.workflow.schemas import NewComment, NewIssue, TransitionRequest
+from layers.catalog import Catalog
+from layers.regions import Region
+
+router = APIRouter(prefix="/api", tags=["issues"])
+
+Connection = Annotated[AsyncConnection, Depends(get_connection)]
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def get_workflow() -> Workflow:
+    """The validated workflow (``workflow.yaml``, read once; checked when the app is built)."""
+    return load_workflow()
+
+
+WorkflowRules = Annotated[Workflow, Depends(get_workflow)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A field is missing or wrong; the detail says which"},
+    401: {"description": "Not signed in"},
+    403: {"description": "The caller's role may not do this, or the issue is outside a chief's jurisdiction"},
+    404: {"description": "No such issue"},
+}
+
+
+def _context(request: Request, principal: Principal) -> AuditContext:
+    return AuditContext.of(principal, client_address(request), request_id(request))
+
+
+@router.get("/workflow", summary="The issue workflow: states, steps, categories, severities, sources")
+async def workflow_rules(workflow: WorkflowRules) -> dict[str, Any]:
+    """What ``workflow.yaml`` says, with labels in Chinese and English, for clients to build forms."""
+    return workflow.model_dump(mode="json", by_alias=True)
+
+
+@router.get("/issues", summary="Issues, newest first", responses=ERRORS)
+async def list_issues(
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    state: Annotated[str | None, Query(description="A state id, e.g. assigned")] = None,
+    category: str | None = None,
+    severity: str | None = None,
+    source: str | None = None,
+    chief_id: Annotated[int | None, Query(description="Issues a chief is responsible for")] = None,
+    river_id: int | None = None,
+    bay_id: int | None = None,
+    overdue: Annotated[bool | None, Query(description="Past the deadline and not yet handled")] = None,
+    open: Annotated[bool, Query(description="Only issues not closed")] = False,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    issues = await service.list_issues(
+        conn,
+        state=state,
+        category=category,
+        severity=severity,
+        source=source,
+        chief_id=chief_id,
+        river_id=river_id,
+        bay_id=bay_id,
+        overdue=overdue,
+        open_only=open,
+        limit=limit,
+        offset=offset,
+    )
+    return {"issues": issues, "numberReturned": len(issues), "limit": limit, "offset": offset}
+
+
+@router.post("/issues", status_code=201, summary="Report an issue", responses=ERRORS)
+async def report_issue(
+    request: Request,
+    response: Response,
+    issue: NewIssue,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    catalog: Catalog = Depends(get_catalog),
+    region: Region = Depends(get_site_region),
+) -> dict[str, Any]:
+    """Record a problem at a point or area; its river segment, bay, watershed, district and
+    responsible chiefs are found spatially. The same ``idempotency_key`` again answers 200
+    with the issue already recorded."""
+    record, created = await service.report_issue(
+        conn, catalog, region, workflow, principal, _context(request, principal), issue
+    )
+    if not created:
+        response.status_code = 200
+    response.headers["location"] = f"/api/issues/{record['id']}"
+    return record
+
+
+@router.get("/issues/{issue_id}", summary="An issue with its history and your next steps", responses=ERRORS)
+async def get_issue(issue_id: int, conn: Connection, principal: Caller, workflow: WorkflowRules) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    return await service.issue_detail(conn, workflow, principal, issue_id)
+
+
+@router.post(
+    "/issues/{issue_id}/transitions",
+    summary="Move an issue through the workflow",
+    responses={**ERRORS, 409: {"description": "That step is not allowed from the issue's current state"}},
+)
+async def transition_issue(
+    issue_id: int,
+    step: TransitionRequest,
+    request: Request,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+) -> dict[str, Any]:
+    """``{"to": "assigned", "department": "…", "deadline": "…"}`` and so on; a step the
+    current state does not allow answers 409 naming the steps it does."""
+    service.require_reader(workflow, principal)
+    return await service.transition_issue(conn, workflow, principal, _context(request, principal), issue_id, step)
+
+
+@router.post("/issues/{issue_id}/comments", status_code=201, summary="Comment on an issue", responses=ERRORS)
+async def comment_issue(
+    issue_id: int, comment: NewComment, request: Request, conn: Connection, principal: Caller, workflow: WorkflowRules
+) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    return await service.add_comment(conn, principal, _context(request, principal), issue_id, comment)

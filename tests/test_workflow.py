@@ -1,0 +1,236 @@
+"""The issue workflow (问题处置): reporting locates the issue on the river network, bays,
+watersheds and districts and finds its chiefs; every step is allowed only from the right
+state, to the right roles and (for chiefs) within their jurisdiction; everything is recorded.
+
+Expected places and chiefs are worked out here with SQL of the test's own (point on the
+segment, containing polygons, chief assignments), not taken from the service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from gis_service.access.principal import USER_ROLES
+from gis_service.workflow.machine import RULES_FILE, WorkflowFileError, load_workflow, parse_workflow
+from tests.test_access import add_user, bearer, make_client, sign_in
+
+WORKFLOW = load_workflow()
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str) -> Iterator[TestClient]:
+    with make_client(database_url) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def river_case(database_url: str) -> dict:
+    """A river segment with a chief, a point on it, and where that point lies."""
+    with psycopg.connect(database_url) as db:
+        chief_id, river_id, lon, lat = db.execute(
+            "SELECT a.chief_id, r.id, ST_X(p), ST_Y(p) FROM chief_assignment AS a"
+            " JOIN river AS r ON a.layer = 'river' AND r.id = a.feature_id,"
+            " LATERAL ST_ClosestPoint(r.geom, ST_Centroid(r.geom)) AS p ORDER BY a.chief_id, r.id LIMIT 1"
+        ).fetchone()
+        point = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)"
+        where = {"lon": lon, "lat": lat}
+        adcode = db.execute(f"SELECT adcode FROM district WHERE ST_Intersects(geom, {point})", where).fetchone()[0]
+        watersheds = [r[0] for r in db.execute(f"SELECT id FROM watershed WHERE ST_Intersects(geom, {point})", where)]
+        chiefs = sorted(
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT chief_id FROM chief_assignment WHERE (layer = 'river' AND feature_id = %(river)s)"
+                " OR (layer = 'watershed' AND feature_id = ANY(%(sheds)s))",
+                {"river": river_id, "sheds": watersheds},
+            )
+        )
+        outsider = db.execute("SELECT min(id) FROM chief WHERE id <> ALL(%s)", [chiefs]).fetchone()[0]
+    return {
+        "chief_id": chief_id,
+        "river_id": river_id,
+        "point": {"type": "Point", "coordinates": [lon, lat]},
+        "adcode": adcode,
+        "watersheds": watersheds,
+        "chiefs": chiefs,
+        "outsider": outsider,
+    }
+
+
+@pytest.fixture(scope="module")
+def tokens(client: TestClient, database_url: str, river_case: dict) -> dict[str, dict[str, str]]:
+    """A bearer header per role; `chief` is responsible for the river case, `outsider` is not."""
+    result = {}
+    for role in USER_ROLES:
+        chief = river_case["chief_id"] if role == "chief" else None
+        result[str(role)] = bearer(sign_in(client, *add_user(database_url, str(role), chief))["access_token"])
+    result["outsider"] = bearer(
+        sign_in(client, *add_user(database_url, "chief", river_case["outsider"]))["access_token"]
+    )
+    return result
+
+
+def report(client: TestClient, headers: dict, river_case: dict, **fields) -> dict:
+    body = {"title": "排污口冒黑水", "category": "sewage", "severity": "high", "geometry": river_case["point"]}
+    response = client.post("/api/issues", json={**body, **fields}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def step(client: TestClient, headers: dict, issue_id: int, **body):
+    return client.post(f"/api/issues/{issue_id}/transitions", json=body, headers=headers)
+
+
+def test_a_report_is_located_and_routed_to_its_chiefs(client, tokens, river_case) -> None:
+    issue = report(client, tokens["chief"], river_case, source="patrol")
+    assert issue["state"] == "reported" and issue["reporter"].startswith("chief-")
+    assert issue["river_id"] == river_case["river_id"]
+    assert issue["adcode"] == river_case["adcode"]
+    assert issue["watershed_id"] in river_case["watersheds"]
+    assert issue["chiefs"] == river_case["chiefs"] and river_case["chief_id"] in issue["chiefs"]
+    listed = client.get("/api/issues", params={"chief_id": river_case["chief_id"]}, headers=tokens["planner"])
+    assert issue["id"] in [i["id"] for i in listed.json()["issues"]]
+    others = client.get("/api/issues", params={"chief_id": river_case["outsider"]}, headers=tokens["planner"])
+    assert issue["id"] not in [i["id"] for i in others.json()["issues"]]
+
+
+def test_an_issue_goes_from_report_to_closure_with_every_step_recorded(client, tokens, river_case, db) -> None:
+    issue = report(client, tokens["chief"], river_case)
+    iid = issue["id"]
+    detail = client.get(f"/api/issues/{iid}", headers=tokens["chief"]).json()
+    assert {a["to"] for a in detail["actions"]} == {"assigned", "closed"}
+
+    missing = step(client, tokens["chief"], iid, to="assigned", department="思明区水利局")
+    assert missing.status_code == 400 and "deadline" in missing.json()["detail"]
+    assert (
+        step(
+            client, tokens["chief"], iid, to="assigned", department="思明区水利局", deadline="2020-01-01T00:00:00+08:00"
+        ).status_code
+        == 400
+    )  # in the past
+    assigned = step(
+        client, tokens["chief"], iid, to="assigned", department="思明区水利局", deadline="2099-01-01T18:00:00+08:00"
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["department"] == "思明区水利局" and not assigned.json()["overdue"]
+
+    assert step(client, tokens["data_manager"], iid, to="handled").status_code == 400  # evidence needed
+    handled = step(client, tokens["data_manager"], iid, to="handled", note="已封堵排污口，附现场照片")
+    assert handled.status_code == 200 and handled.json()["state"] == "handled"
+    sent_back = step(client, tokens["chief"], iid, to="assigned", note="仍有渗漏")
+    assert sent_back.status_code == 200 and sent_back.json()["state"] == "assigned"
+    assert step(client, tokens["data_manager"], iid, to="handled", note="二次封堵").status_code == 200
+    assert step(client, tokens["chief"], iid, to="verified").status_code == 200
+    closed = step(client, tokens["chief"], iid, to="closed")
+    assert closed.status_code == 200 and closed.json()["closed_at"] is not None
+
+    history = closed.json()["history"]
+    assert [(h["from_state"], h["to_state"]) for h in history] == [
+        (None, "reported"),
+        ("reported", "assigned"),
+        ("assigned", "handled"),
+        ("handled", "assigned"),
+        ("assigned", "handled"),
+        ("handled", "verified"),
+        ("verified", "closed"),
+    ]
+    assert history[2]["note"] == "已封堵排污口，附现场照片" and history[2]["actor"].startswith("data-manager-")
+    audited = db.execute(
+        "SELECT count(*) FROM audit_log WHERE target = %s AND action = 'issue.transition'", [f"issue:{iid}"]
+    ).fetchone()[0]
+    assert audited == 6
+    final = step(client, tokens["admin"], iid, to="assigned", department="x", deadline="2099-01-01T00:00:00Z")
+    assert final.status_code == 409 and "final" in final.json()["detail"]
+
+
+def test_steps_not_allowed_from_the_state_are_refused_naming_the_allowed_ones(client, tokens, river_case) -> None:
+    iid = report(client, tokens["chief"], river_case)["id"]
+    refused = step(client, tokens["chief"], iid, to="verified")
+    assert refused.status_code == 409
+    assert "reported" in refused.json()["detail"] and "assigned, closed" in refused.json()["detail"]
+    unknown = step(client, tokens["chief"], iid, to="done")
+    assert unknown.status_code == 400 and "closed" in unknown.json()["detail"]
+
+
+def test_each_role_may_take_exactly_the_steps_the_workflow_gives_it(client, tokens, river_case) -> None:
+    transition = WORKFLOW.transition("reported", "assigned")
+    for role in USER_ROLES:
+        iid = report(client, tokens["admin"], river_case, source="hotline", hotline_ref="12345-2026-001")["id"]
+        answer = step(
+            client,
+            tokens[str(role)],
+            iid,
+            to="assigned",
+            department="市生态环境局",
+            deadline="2099-06-30T18:00:00+08:00",
+        )
+        expected = 200 if role in transition.roles else 403
+        assert answer.status_code == expected, (role, answer.text)
+        if expected == 403:
+            assert "allowed: " in answer.json()["detail"]
+
+
+def test_a_chief_acts_only_within_their_jurisdiction(client, tokens, river_case) -> None:
+    iid = report(client, tokens["chief"], river_case)["id"]
+    outside = step(client, tokens["outsider"], iid, to="closed", note="不是我的")
+    assert outside.status_code == 403 and "jurisdiction" in outside.json()["detail"]
+    assert client.get(f"/api/issues/{iid}", headers=tokens["outsider"]).json()["actions"] == []
+
+
+def test_who_may_report_and_read(client, tokens, river_case) -> None:
+    body = {"title": "t", "category": "waste", "geometry": river_case["point"]}
+    assert client.post("/api/issues", json=body).status_code == 401
+    assert client.get("/api/issues").status_code == 401
+    planner = client.post("/api/issues", json=body, headers=tokens["planner"])
+    assert planner.status_code == 403 and "chief" in planner.json()["detail"]
+    alert = client.post("/api/issues", json={**body, "source": "alert"}, headers=tokens["admin"])
+    assert alert.status_code == 403 and "platform" in alert.json()["detail"]
+
+
+def test_a_report_sent_twice_is_recorded_once(client, tokens, river_case, db) -> None:
+    key = uuid.uuid4().hex
+    first = report(client, tokens["chief"], river_case, idempotency_key=key)
+    again = client.post(
+        "/api/issues",
+        json={"title": "排污口冒黑水", "category": "sewage", "geometry": river_case["point"], "idempotency_key": key},
+        headers=tokens["chief"],
+    )
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    assert db.execute("SELECT count(*) FROM workflow_issue WHERE idempotency_key = %s", [key]).fetchone()[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"category": "noise"}, "category 'noise' is not one of sewage"),
+        ({"severity": "huge"}, "severity"),
+        ({"geometry": {"type": "LineString", "coordinates": [[118.1, 24.5], [118.11, 24.51]]}}, "not a line"),
+        ({"geometry": {"type": "Point", "coordinates": [121.47, 31.23]}}, "ECOMAP_REGION"),
+        ({"geometry": {"type": "Point", "coordinates": ["a", 1]}}, "coordinates"),
+        ({"colour": "red"}, "colour"),
+        ({"title": ""}, "title"),
+    ],
+)
+def test_bad_reports_get_a_clear_400_and_store_nothing(client, tokens, river_case, db, change, expected) -> None:
+    before = db.execute("SELECT count(*) FROM workflow_issue").fetchone()[0]
+    body = {"title": "t", "category": "sewage", "geometry": river_case["point"], **change}
+    answer = client.post("/api/issues", json=body, headers=tokens["chief"])
+    assert answer.status_code == 400, answer.text
+    assert expected in answer.json()["detail"]
+    assert db.execute("SELECT count(*) FROM workflow_issue").fetchone()[0] == before
+
+
+def test_the_workflow_file_is_validated_strictly() -> None:
+    text = RULES_FILE.read_text(encoding="utf-8")
+    with pytest.raises(WorkflowFileError, match="unknown states"):
+        parse_workflow(text.replace("{from: handled, to: verified", "{from: handled, to: approved"), "test.yaml")
+    with pytest.raises(WorkflowFileError, match="machine keys"):
+        parse_workflow(text.replace("roles: [chief, admin]}", "roles: [station]}", 1), "test.yaml")
+    with pytest.raises(WorkflowFileError, match=r"test\.yaml"):
+        parse_workflow(text + "\nescalation: {}\n", "test.yaml")
+    labels = WORKFLOW.model_dump()["states"]
+    assert labels["reported"] == {"zh": "上报", "en": "Reported"} and labels["closed"]["zh"] == "办结"
