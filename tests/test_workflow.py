@@ -8,6 +8,7 @@ segment, containing polygons, chief assignments), not taken from the service.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 
@@ -234,3 +235,143 @@ def test_the_workflow_file_is_validated_strictly() -> None:
         parse_workflow(text + "\nescalation: {}\n", "test.yaml")
     labels = WORKFLOW.model_dump()["states"]
     assert labels["reported"] == {"zh": "上报", "en": "Reported"} and labels["closed"]["zh"] == "办结"
+
+
+# --- patrols (巡河 / 巡湾) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def river_track(database_url: str, river_case: dict) -> list[tuple[float, float]]:
+    """The river case's segment vertices (at most 40), a walk along it."""
+    with psycopg.connect(database_url) as db:
+        rows = db.execute(
+            "SELECT ST_X(d.geom), ST_Y(d.geom) FROM river AS r, ST_DumpPoints(r.geom) AS d WHERE r.id = %s"
+            " ORDER BY d.path LIMIT 40",
+            [river_case["river_id"]],
+        ).fetchall()
+    assert len(rows) >= 2
+    return [(float(x), float(y)) for x, y in rows]
+
+
+def geodesic_length(track: list[tuple[float, float]]) -> float:
+    from pyproj import Geod
+
+    lons, lats = zip(*track, strict=True)
+    return Geod(ellps="WGS84").line_length(lons, lats)
+
+
+def timed(track: list[tuple[float, float]], start: dt.datetime, step_s: int = 30) -> list[dict]:
+    return [
+        {"lon": lon, "lat": lat, "time": (start + dt.timedelta(seconds=i * step_s)).isoformat(), "accuracy_m": 5}
+        for i, (lon, lat) in enumerate(track)
+    ]
+
+
+def test_a_patrol_records_its_track_once_measures_it_and_finds_what_it_passed(
+    client, tokens, river_case, river_track, db
+) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    key = uuid.uuid4().hex
+    began = client.post(
+        "/api/patrols", json={"started_at": start.isoformat(), "idempotency_key": key}, headers=tokens["chief"]
+    )
+    assert began.status_code == 201, began.text
+    pid = began.json()["id"]
+    again = client.post(
+        "/api/patrols", json={"started_at": start.isoformat(), "idempotency_key": key}, headers=tokens["chief"]
+    )
+    assert again.status_code == 200 and again.json()["id"] == pid
+    points = timed(river_track, start)
+    half = len(points) // 2
+    assert (
+        client.post(
+            f"/api/patrols/{pid}/points", json={"points": points[: half + 1]}, headers=tokens["chief"]
+        ).status_code
+        == 200
+    )
+    resent = client.post(f"/api/patrols/{pid}/points", json={"points": points}, headers=tokens["chief"])
+    assert resent.status_code == 200 and resent.json()["points"] == len(points), "re-sent points stored once"
+    other = client.post(f"/api/patrols/{pid}/points", json={"points": points[:1]}, headers=tokens["outsider"])
+    assert other.status_code == 403
+
+    finished = client.post(f"/api/patrols/{pid}/finish", json={"note": "岸线整洁"}, headers=tokens["chief"])
+    assert finished.status_code == 200, finished.text
+    patrol = finished.json()
+    assert patrol["state"] == "finished" and patrol["note"] == "岸线整洁"
+    assert patrol["length_m"] == pytest.approx(geodesic_length(river_track), rel=1e-3)
+    assert patrol["duration_s"] == (len(points) - 1) * 30
+    assert {"layer": "river", "feature_id": river_case["river_id"]} in patrol["passed"]
+    far = db.execute(
+        "SELECT r.id FROM river AS r, workflow_patrol AS p WHERE p.id = %s"
+        " ORDER BY ST_Distance(r.geom::geography, p.track::geography) DESC LIMIT 1",
+        [pid],
+    ).fetchone()[0]
+    assert {"layer": "river", "feature_id": far} not in patrol["passed"]
+    late = client.post(f"/api/patrols/{pid}/points", json={"points": points[:1]}, headers=tokens["chief"])
+    assert late.status_code == 409 and "finished" in late.json()["detail"]
+    assert client.get(f"/api/patrols/{pid}", headers=tokens["planner"]).json()["track"]["type"] == "LineString"
+
+
+def gpx(track: list[tuple[float, float]], start: dt.datetime, with_time: bool = True) -> bytes:
+    points = "".join(
+        f'<trkpt lat="{lat}" lon="{lon}">'
+        + (f"<time>{(start + dt.timedelta(seconds=60 * i)).strftime('%Y-%m-%dT%H:%M:%SZ')}</time>" if with_time else "")
+        + "</trkpt>"
+        for i, (lon, lat) in enumerate(track)
+    )
+    return (
+        '<?xml version="1.0"?><gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><name>巡河</name><trkseg>{points}</trkseg></trk></gpx>"
+    ).encode()
+
+
+def test_a_gpx_track_from_another_device_becomes_a_patrol(client, tokens, river_case, river_track) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+    answer = client.post(
+        "/api/patrols/gpx", files={"file": ("walk.gpx", gpx(river_track, start))}, headers=tokens["chief"]
+    )
+    assert answer.status_code == 201, answer.text
+    patrol = answer.json()
+    assert patrol["origin"] == "gpx" and patrol["points"] == len(river_track)
+    assert patrol["length_m"] == pytest.approx(geodesic_length(river_track), rel=1e-3)
+    assert patrol["duration_s"] == 60 * (len(river_track) - 1)
+    for content, expected in (
+        (b"not a gpx file", "not GPX"),
+        (gpx(river_track, start, with_time=False), "<time>"),
+        (gpx([(121.47, 31.23), (121.48, 31.24)], start), "ECOMAP_REGION"),
+    ):
+        refused = client.post("/api/patrols/gpx", files={"file": ("x.gpx", content)}, headers=tokens["chief"])
+        assert refused.status_code == 400 and expected in refused.json()["detail"], refused.text
+    planner = client.post(
+        "/api/patrols/gpx", files={"file": ("w.gpx", gpx(river_track, start))}, headers=tokens["planner"]
+    )
+    assert planner.status_code == 403
+
+
+def test_patrols_are_counted_against_each_levels_required_frequency(client, tokens, river_case, db) -> None:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    report_ = client.get(
+        "/api/patrols/frequency",
+        params={"since": since.isoformat(), "until": until.isoformat()},
+        headers=tokens["planner"],
+    )
+    assert report_.status_code == 200, report_.text
+    rows = {r["chief_id"]: r for r in report_.json()["chiefs"]}
+    mine = rows[river_case["chief_id"]]
+    done = db.execute(
+        "SELECT count(*) FROM workflow_patrol WHERE chief_id = %s AND state = 'finished'"
+        " AND started_at >= %s AND started_at < %s",
+        [river_case["chief_id"], since, until],
+    ).fetchone()[0]
+    assert mine["done"] == done >= 1
+    every = WORKFLOW.patrol_frequency[mine["level"]].every_days
+    assert mine["required"] == -(-31 // every)  # 31 days, rounded up
+    assert mine["meets"] == (done >= mine["required"])
+    backwards = client.get(
+        "/api/patrols/frequency",
+        params={"since": until.isoformat(), "until": since.isoformat()},
+        headers=tokens["planner"],
+    )
+    assert backwards.status_code == 400 and "after" in backwards.json()["detail"]
+    assert client.post("/api/patrols", json={}, headers=tokens["planner"]).status_code == 403

@@ -37,6 +37,11 @@ class Transition(BaseModel):
     en: str
 
 
+class PatrolFrequency(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    every_days: int = Field(ge=1, le=366)
+
+
 class Workflow(BaseModel):
     """The validated workflow: every state named exists, every role is a person's role."""
 
@@ -49,6 +54,8 @@ class Workflow(BaseModel):
     severities: dict[str, Label]
     sources: dict[str, Source]
     readers: frozenset[Role]
+    patrol_frequency: dict[Literal["city", "district", "town", "village"], PatrolFrequency]
+    patrol_buffer_m: float = Field(gt=0, le=1000)
 
     @model_validator(mode="after")
     def _consistent(self) -> Workflow:

@@ -1,12 +1,14 @@
-"""HTTP API of the issue workflow: ``/api/workflow`` (states, steps, codes with their labels),
+"""HTTP API of the chiefs' work: ``/api/workflow`` (states, steps, codes with their labels),
 ``/api/issues`` (list, report), ``/api/issues/{id}`` (with history and the caller's next
-steps), ``POST /api/issues/{id}/transitions`` and ``/comments``."""
+steps), ``POST /api/issues/{id}/transitions`` and ``/comments``; ``/api/patrols`` (start,
+points, finish, GPX upload, list, one, and the frequency each chief's level requires)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from psycopg import AsyncConnection
 
 from gis_service.access.audit import AuditContext
@@ -14,9 +16,16 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import service
+from gis_service.workflow import patrols, service
 from gis_service.workflow.machine import Workflow, load_workflow
-from gis_service.workflow.schemas import NewComment, NewIssue, TransitionRequest
+from gis_service.workflow.schemas import (
+    FinishPatrol,
+    NewComment,
+    NewIssue,
+    NewPatrol,
+    TrackPoints,
+    TransitionRequest,
+)
 from layers.catalog import Catalog
 from layers.regions import Region
 
@@ -139,3 +148,96 @@ async def comment_issue(
 ) -> dict[str, Any]:
     service.require_reader(workflow, principal)
     return await service.add_comment(conn, principal, _context(request, principal), issue_id, comment)
+
+
+@router.post("/patrols", status_code=201, summary="Start a patrol (chiefs)", responses=ERRORS)
+async def start_patrol(
+    patrol: NewPatrol, request: Request, response: Response, conn: Connection, principal: Caller
+) -> dict[str, Any]:
+    """Begin recording a patrol; the same ``idempotency_key`` again answers 200 with the first."""
+    record, created = await patrols.start_patrol(conn, principal, _context(request, principal), patrol)
+    if not created:
+        response.status_code = 200
+    response.headers["location"] = f"/api/patrols/{record['id']}"
+    return record
+
+
+@router.post("/patrols/gpx", status_code=201, summary="Record a patrol from a GPX track", responses=ERRORS)
+async def patrol_from_gpx(
+    request: Request,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    file: Annotated[UploadFile, File(description="A GPX 1.1 file with a timed track (another device's)")],
+    note: Annotated[str, Form(max_length=4000)] = "",
+    catalog: Catalog = Depends(get_catalog),
+    region: Region = Depends(get_site_region),
+) -> dict[str, Any]:
+    content = await file.read(patrols.MAX_GPX_BYTES + 1)
+    return await patrols.import_gpx(
+        conn, catalog, region, workflow, principal, _context(request, principal), content, note
+    )
+
+
+@router.get("/patrols/frequency", summary="Patrols done per chief against their level's requirement")
+async def patrol_frequency(
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    since: Annotated[dt.datetime, Query(description="Start of the period (with time zone)")],
+    until: Annotated[dt.datetime, Query(description="End of the period, excluded")],
+) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    rows = await patrols.frequency(conn, workflow, since, until)
+    return {"since": since, "until": until, "chiefs": rows}
+
+
+@router.get("/patrols", summary="Patrols, newest first", responses=ERRORS)
+async def list_patrols(
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    chief_id: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    rows = await patrols.list_patrols(conn, chief_id, since, until, limit, offset)
+    return {"patrols": rows, "numberReturned": len(rows), "limit": limit, "offset": offset}
+
+
+@router.get("/patrols/{patrol_id}", summary="A patrol with its track and what it passed", responses=ERRORS)
+async def get_patrol(patrol_id: int, conn: Connection, principal: Caller, workflow: WorkflowRules) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    return await patrols.patrol_detail(conn, patrol_id)
+
+
+@router.post("/patrols/{patrol_id}/points", summary="Add GPS points to your active patrol", responses=ERRORS)
+async def add_patrol_points(
+    patrol_id: int,
+    track: TrackPoints,
+    conn: Connection,
+    principal: Caller,
+    region: Region = Depends(get_site_region),
+) -> dict[str, Any]:
+    """Points re-sent (an offline phone catching up) are stored once: one point per time."""
+    return await patrols.add_points(conn, region, principal, patrol_id, track.points)
+
+
+@router.post("/patrols/{patrol_id}/finish", summary="Finish your patrol", responses=ERRORS)
+async def finish_patrol(
+    patrol_id: int,
+    body: FinishPatrol,
+    request: Request,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    catalog: Catalog = Depends(get_catalog),
+) -> dict[str, Any]:
+    """The track is made from the points in time order, measured on the ellipsoid, and the
+    river segments and bays within the workflow's patrol buffer are recorded as passed."""
+    return await patrols.finish_patrol(
+        conn, catalog, workflow, principal, _context(request, principal), patrol_id, body.note
+    )

@@ -40,3 +40,32 @@ class TransitionRequest(BaseModel):
 class NewComment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     body: str = Field(min_length=1, max_length=4000)
+
+
+class NewPatrol(BaseModel):
+    """A patrol a chief starts (on the phone); points follow as they are recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+    started_at: dt.datetime | None = Field(default=None, description="When it began (default: now); with time zone")
+    note: str = Field(default="", max_length=4000)
+    idempotency_key: str | None = Field(
+        default=None, min_length=8, max_length=128, description="Sent again (offline phone): the first patrol"
+    )
+
+
+class TrackPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    time: dt.datetime = Field(description="When the position was taken, with time zone")
+    accuracy_m: float | None = Field(default=None, ge=0, le=10_000)
+
+
+class TrackPoints(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: list[TrackPoint] = Field(min_length=1, max_length=5000)
+
+
+class FinishPatrol(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=4000)
