@@ -160,6 +160,16 @@ class HJ212Settings(BaseModel):
     port: int = Field(default=9212, ge=0, le=65535, description="TCP port of the receiver (0: any free port)")
 
 
+class WorkflowSettings(BaseModel):
+    """The chiefs' work (gis_service/workflow): where issue photos are kept."""
+
+    photo_dir: Path = Field(
+        default=REPO_DIR / ".data" / "photos",
+        description="Directory of issue photos (content-addressed files; the database keeps their checksums)",
+    )
+    photo_max_mb: int = Field(default=15, ge=1, le=100, description="Largest photo upload accepted")
+
+
 class HttpCacheSettings(BaseModel):
     """An HTTP cache in front of the service (Varnish with deploy/varnish/ecomap.vcl), purged on change."""
 
@@ -216,6 +226,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     hj212: HJ212Settings = HJ212Settings()
     http_cache: HttpCacheSettings = HttpCacheSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
 
     @field_validator("region")
     @classmethod

@@ -9,8 +9,11 @@ segment, containing polygons, chief assignments), not taken from the service.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -375,3 +378,117 @@ def test_patrols_are_counted_against_each_levels_required_frequency(client, toke
     )
     assert backwards.status_code == 400 and "after" in backwards.json()["detail"]
     assert client.post("/api/patrols", json={}, headers=tokens["planner"]).status_code == 403
+
+
+# --- photos -------------------------------------------------------------------------------
+
+
+def jpeg_with_exif(width: int, height: int, lon: float, lat: float, orientation: int = 6) -> bytes:
+    from fractions import Fraction
+
+    from PIL import ExifTags, Image
+
+    def dms(value: float) -> tuple[Fraction, Fraction, Fraction]:
+        degrees = int(value)
+        minutes = int((value - degrees) * 60)
+        seconds = Fraction(round(((value - degrees) * 60 - minutes) * 60 * 10000), 10000)
+        return Fraction(degrees), Fraction(minutes), seconds
+
+    image = Image.new("RGB", (width, height), (30, 90, 160))
+    image.paste((200, 40, 40), (0, 0, width // 4, height // 4))  # a red corner: shows the orientation
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.Model] = "Phone X (serial 12345)"
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2026:11:30 09:15:00"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
+    gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo_client(database_url: str, tmp_path_factory) -> Iterator[tuple[TestClient, Path]]:
+    from gis_service import create_app
+    from gis_service.settings import Settings
+    from tests.test_access import access_settings
+
+    directory = tmp_path_factory.mktemp("photos")
+    settings = Settings(
+        database_url=database_url,
+        access=access_settings(),
+        workflow={"photo_dir": directory, "photo_max_mb": 1},
+        hj212={"enabled": False},
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client, directory
+
+
+def test_a_photo_is_checked_turned_upright_resized_and_stripped(photo_client, tokens, river_case, client) -> None:
+    import hashlib
+
+    from PIL import Image
+
+    photo_api, directory = photo_client
+    iid = report(client, tokens["chief"], river_case)["id"]
+    content = jpeg_with_exif(3000, 1000, 118.0894, 24.4798)
+    added = photo_api.post(
+        f"/api/issues/{iid}/photos",
+        files={"file": ("p.jpg", content, "image/jpeg")},
+        data={"caption": "排污口"},
+        headers=tokens["chief"],
+    )
+    assert added.status_code == 201, added.text
+    photo = added.json()
+    assert (photo["width"], photo["height"]) == (683, 2048), "rotated upright (orientation 6), longest side 2048"
+    assert photo["lon"] == pytest.approx(118.0894, abs=1e-5) and photo["lat"] == pytest.approx(24.4798, abs=1e-5)
+    assert photo["taken_at"].startswith("2026-11-30T01:15:00")  # 09:15 in China
+    served = photo_api.get(f"/api/issues/{iid}/photos/{photo['id']}", headers=tokens["planner"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert hashlib.sha256(served.content).hexdigest() == photo["sha256"]
+    assert (directory / photo["sha256"][:2] / f"{photo['sha256']}.jpg").read_bytes() == served.content
+    image = Image.open(io.BytesIO(served.content))
+    assert len(image.getexif()) == 0, "no EXIF (phone model, serial, position) in the stored photo"
+    assert image.getpixel((image.width - 5, 5))[0] > 150, "the red corner is top right once upright"
+    detail = photo_api.get(f"/api/issues/{iid}", headers=tokens["planner"]).json()
+    assert [p["id"] for p in detail["photos"]] == [photo["id"]]
+    assert photo_api.get(f"/api/issues/{iid}/photos/{photo['id']}").status_code == 401
+
+
+def _image(kind: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, kind)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "expected"),
+    [
+        (b"just text, not a photo", 415, "not an image"),
+        (_image("GIF", (40, 40)), 415, "GIF"),
+        (_image("PNG", (9000, 6000), mode="1"), 413, "MP"),
+        (os.urandom(1_200_000), 413, "limit is 1 MB"),
+        (b"", 400, "empty"),
+    ],
+    ids=["text", "gif", "too-many-pixels", "too-many-bytes", "empty"],
+)
+def test_bad_huge_and_non_image_files_are_refused(
+    photo_client, tokens, river_case, client, db, content, status, expected
+) -> None:
+    photo_api, _ = photo_client
+    iid = report(client, tokens["chief"], river_case)["id"]
+    answer = photo_api.post(f"/api/issues/{iid}/photos", files={"file": ("x", content)}, headers=tokens["chief"])
+    assert answer.status_code == status, answer.text
+    assert expected in answer.json()["detail"]
+    assert db.execute("SELECT count(*) FROM workflow_photo WHERE issue_id = %s", [iid]).fetchone()[0] == 0
+
+
+def test_a_truncated_photo_is_refused(photo_client, tokens, river_case, client) -> None:
+    photo_api, _ = photo_client
+    iid = report(client, tokens["chief"], river_case)["id"]
+    broken = jpeg_with_exif(800, 600, 118.1, 24.5)[:3000]
+    answer = photo_api.post(f"/api/issues/{iid}/photos", files={"file": ("b.jpg", broken)}, headers=tokens["chief"])
+    assert answer.status_code == 400 and "cannot be decoded" in answer.json()["detail"]

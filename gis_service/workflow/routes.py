@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 from psycopg import AsyncConnection
 
 from gis_service.access.audit import AuditContext
@@ -16,7 +17,7 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import patrols, service
+from gis_service.workflow import patrols, photos, service
 from gis_service.workflow.machine import Workflow, load_workflow
 from gis_service.workflow.schemas import (
     FinishPatrol,
@@ -148,6 +149,42 @@ async def comment_issue(
 ) -> dict[str, Any]:
     service.require_reader(workflow, principal)
     return await service.add_comment(conn, principal, _context(request, principal), issue_id, comment)
+
+
+@router.post("/issues/{issue_id}/photos", status_code=201, summary="Add a photo to an issue", responses=ERRORS)
+async def add_issue_photo(
+    issue_id: int,
+    request: Request,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG or WebP photo (resized to 2048 px, EXIF removed)")],
+    caption: Annotated[str, Form(max_length=500)] = "",
+) -> dict[str, Any]:
+    """The photo is checked, turned upright and re-encoded; where and when its EXIF says it was
+    taken is kept; the file is stored under its SHA-256."""
+    service.require_reader(workflow, principal)
+    settings = request.app.state.settings.workflow
+    max_bytes = settings.photo_max_mb * 2**20
+    photo = photos.prepare_photo(await file.read(max_bytes + 1), max_bytes)
+    return await photos.add_photo(
+        conn, settings.photo_dir, principal, _context(request, principal), issue_id, photo, caption
+    )
+
+
+@router.get(
+    "/issues/{issue_id}/photos/{photo_id}",
+    summary="A photo of an issue (JPEG)",
+    response_class=FileResponse,
+    responses={**ERRORS, 200: {"content": {photos.MEDIA_TYPE: {}}}},
+)
+async def get_issue_photo(
+    issue_id: int, photo_id: int, request: Request, conn: Connection, principal: Caller, workflow: WorkflowRules
+) -> FileResponse:
+    service.require_reader(workflow, principal)
+    path, sha256 = await photos.photo_file(conn, request.app.state.settings.workflow.photo_dir, issue_id, photo_id)
+    headers = {"etag": f'"{sha256}"', "cache-control": "private, max-age=86400"}
+    return FileResponse(path, media_type=photos.MEDIA_TYPE, headers=headers)
 
 
 @router.post("/patrols", status_code=201, summary="Start a patrol (chiefs)", responses=ERRORS)

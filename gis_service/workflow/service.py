@@ -17,6 +17,7 @@ from gis_service.access.principal import Principal, Role
 from gis_service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gis_service.services.site import check_site, geometry_from_geojson
 from gis_service.workflow.machine import Workflow
+from gis_service.workflow.photos import list_photos
 from gis_service.workflow.schemas import NewComment, NewIssue, TransitionRequest
 from layers.catalog import Catalog
 from layers.regions import Region
@@ -261,7 +262,13 @@ async def issue_detail(conn: AsyncConnection, workflow: Workflow, principal: Pri
         "SELECT id, actor, body, created_at FROM workflow_comment WHERE issue_id = %s ORDER BY id", [issue_id]
     )
     comments = await cursor.fetchall()
-    return {**issue, "history": history, "comments": comments, "actions": next_steps(workflow, principal, issue)}
+    return {
+        **issue,
+        "history": history,
+        "comments": comments,
+        "photos": await list_photos(conn, issue_id),
+        "actions": next_steps(workflow, principal, issue),
+    }
 
 
 async def transition_issue(
