@@ -140,6 +140,7 @@ class LimitsSettings(BaseModel):
     report: int = Field(default=60, ge=1, description="Zone-check reports per window, anonymous")
     export: int = Field(default=60, ge=1, description="Layer exports per window, anonymous")
     search: int = Field(default=600, ge=1, description="Name searches per window, anonymous")
+    public_report: int = Field(default=3, ge=1, description="Public pollution reports per window, per address")
     signed_in_factor: float = Field(
         default=5.0, ge=1, description="Budget multiplier for signed-in accounts and API keys"
     )

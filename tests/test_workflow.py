@@ -492,3 +492,70 @@ def test_a_truncated_photo_is_refused(photo_client, tokens, river_case, client) 
     broken = jpeg_with_exif(800, 600, 118.1, 24.5)[:3000]
     answer = photo_api.post(f"/api/issues/{iid}/photos", files={"file": ("b.jpg", broken)}, headers=tokens["chief"])
     assert answer.status_code == 400 and "cannot be decoded" in answer.json()["detail"]
+
+
+# --- public reports (公众参与) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def public_client(database_url: str, tmp_path_factory) -> Iterator[TestClient]:
+    from gis_service import create_app
+    from gis_service.settings import Settings
+    from tests.test_access import access_settings
+
+    settings = Settings(
+        database_url=database_url,
+        access=access_settings(),
+        workflow={"photo_dir": tmp_path_factory.mktemp("public-photos")},
+        limits={"public_report": 3, "window_s": 3600},
+        hj212={"enabled": False},
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_anyone_reports_pollution_and_follows_only_their_own_report(public_client, tokens, river_case) -> None:
+    lon, lat = river_case["point"]["coordinates"]
+    form = {
+        "title": "河面有油污",
+        "category": "water_quality",
+        "lon": str(lon),
+        "lat": str(lat),
+        "contact": "13800000000",
+        "description": "桥下一片彩色油膜",
+    }
+    sent = public_client.post(
+        "/api/public-reports", data=form, files={"photo": ("p.jpg", jpeg_with_exif(800, 600, lon, lat), "image/jpeg")}
+    )
+    assert sent.status_code == 201, sent.text
+    receipt = sent.json()
+    assert receipt["state"] == "reported" and receipt["label"]["zh"] == "上报" and len(receipt["tracking_code"]) >= 16
+    followed = public_client.get(f"/api/public-reports/{receipt['tracking_code']}")
+    assert followed.status_code == 200
+    assert set(followed.json()) == {
+        "id",
+        "title",
+        "category",
+        "state",
+        "created_at",
+        "updated_at",
+        "closed_at",
+        "label",
+    }, "no contact, reporter, notes or place"
+    assert public_client.get("/api/public-reports/not-a-code").status_code == 404
+    assert public_client.get(f"/api/issues/{receipt['id']}").status_code == 401
+
+    staff = public_client.get(f"/api/issues/{receipt['id']}", headers=tokens["data_manager"]).json()
+    assert staff["source"] == "public" and staff["contact"] == "13800000000" and len(staff["photos"]) == 1
+    assert river_case["chief_id"] in staff["chiefs"]
+    planner = public_client.get(f"/api/issues/{receipt['id']}", headers=tokens["planner"]).json()
+    assert "contact" not in planner, "a planner does not handle reports: no personal data"
+
+
+def test_public_reports_are_rate_limited_per_address(public_client, river_case) -> None:
+    lon, lat = river_case["point"]["coordinates"]
+    form = {"title": "垃圾", "category": "waste", "lon": str(lon), "lat": str(lat)}
+    answers = [public_client.post("/api/public-reports", data=form) for _ in range(4)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, [a.status_code for a in answers]
+    assert int(limited[0].headers["retry-after"]) > 0 and "public reports" in limited[0].json()["detail"]

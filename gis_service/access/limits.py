@@ -4,7 +4,7 @@ A route opts in with one keyword: ``@router.post(..., dependencies=[rate_limited
 responses={**RATE_LIMITED, ...})`` (the second documents the 429 in the OpenAPI document).
 
 Each budget of :class:`gis_service.settings.LimitsSettings` (``zone_check``, ``report``,
-``export``, ``search``) is a bucket of that many tokens per ``window_s``, refilled continuously;
+``export``, ``search``, ``public_report``) is a bucket of that many tokens per ``window_s``, refilled continuously;
 a request takes one token, a request finding the bucket empty answers 429 ``{"detail": …}``
 with ``Retry-After`` (whole seconds until the next token) and takes none. The client is the
 anonymous caller's address (behind a proxy: as uvicorn's ``--forwarded-allow-ips`` sets it), or
@@ -35,6 +35,7 @@ BUDGETS = {
     "report": "zone-check reports",
     "export": "layer exports",
     "search": "searches",
+    "public_report": "public reports",
 }
 """The budgets of ``LimitsSettings`` and how a 429 message names them."""
 

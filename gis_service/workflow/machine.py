@@ -54,6 +54,7 @@ class Workflow(BaseModel):
     severities: dict[str, Label]
     sources: dict[str, Source]
     readers: frozenset[Role]
+    contact_readers: frozenset[Role]
     patrol_frequency: dict[Literal["city", "district", "town", "village"], PatrolFrequency]
     patrol_buffer_m: float = Field(gt=0, le=1000)
 
@@ -64,7 +65,7 @@ class Workflow(BaseModel):
         if unknown:
             raise ValueError(f"unknown states {unknown}; the states are {sorted(self.states)}")
         roles = {r for t in self.transitions for r in t.roles} | {r for s in self.sources.values() for r in s.roles}
-        machines = sorted(str(r) for r in (roles | self.readers) - set(USER_ROLES))
+        machines = sorted(str(r) for r in (roles | self.readers | self.contact_readers) - set(USER_ROLES))
         if machines:
             raise ValueError(f"roles {machines} are machine keys; issues are handled by people: {list(USER_ROLES)}")
         pairs = [(t.source, t.to) for t in self.transitions]

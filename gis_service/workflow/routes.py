@@ -13,11 +13,12 @@ from fastapi.responses import FileResponse
 from psycopg import AsyncConnection
 
 from gis_service.access.audit import AuditContext
+from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
-from gis_service.access.principal import Principal
+from gis_service.access.principal import ANONYMOUS, Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import patrols, photos, service
+from gis_service.workflow import patrols, photos, public, service
 from gis_service.workflow.machine import Workflow, load_workflow
 from gis_service.workflow.schemas import (
     FinishPatrol,
@@ -278,3 +279,48 @@ async def finish_patrol(
     return await patrols.finish_patrol(
         conn, catalog, workflow, principal, _context(request, principal), patrol_id, body.note
     )
+
+
+@router.post(
+    "/public-reports",
+    status_code=201,
+    summary="Report pollution (anyone; rate-limited)",
+    dependencies=[rate_limited("public_report")],
+    responses={**ERRORS, **RATE_LIMITED},
+)
+async def public_report(
+    request: Request,
+    conn: Connection,
+    workflow: WorkflowRules,
+    title: Annotated[str, Form(min_length=1, max_length=200, description="What you saw")],
+    category: Annotated[str, Form(description="A category id of GET /api/workflow")],
+    lon: Annotated[float, Form(ge=-180, le=180)],
+    lat: Annotated[float, Form(ge=-90, le=90)],
+    description: Annotated[str, Form(max_length=4000)] = "",
+    contact: Annotated[str | None, Form(max_length=200, description="Phone or e-mail (seen by staff only)")] = None,
+    idempotency_key: Annotated[str | None, Form(min_length=8, max_length=128)] = None,
+    photo: Annotated[UploadFile | None, File(description="A JPEG, PNG or WebP photo")] = None,
+    catalog: Catalog = Depends(get_catalog),
+    region: Region = Depends(get_site_region),
+) -> dict[str, Any]:
+    """Enters the workflow as 上报 (reported); the answer's ``tracking_code`` (shown once) opens
+    ``GET /api/public-reports/{code}``, the report's state — nothing else."""
+    settings = request.app.state.settings.workflow
+    max_bytes = settings.photo_max_mb * 2**20
+    prepared = photos.prepare_photo(await photo.read(max_bytes + 1), max_bytes) if photo is not None else None
+    issue = NewIssue(
+        title=title,
+        description=description,
+        category=category,
+        source="public",
+        geometry={"type": "Point", "coordinates": [lon, lat]},
+        idempotency_key=idempotency_key,
+    )
+    return await public.report(
+        conn, catalog, region, workflow, _context(request, ANONYMOUS), issue, contact, prepared, settings.photo_dir
+    )
+
+
+@router.get("/public-reports/{code}", summary="The state of your public report", responses={404: ERRORS[404]})
+async def public_report_status(code: str, conn: Connection, workflow: WorkflowRules) -> dict[str, Any]:
+    return await public.status(conn, workflow, code)

@@ -10,6 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from shapely import to_wkb
+from shapely.geometry.base import BaseGeometry
 
 from gis_service.access import audit, policy
 from gis_service.access.audit import AuditContext
@@ -37,7 +38,7 @@ FROM workflow_issue AS i
 """
 
 
-def _check_codes(workflow: Workflow, issue: NewIssue) -> None:
+def check_codes(workflow: Workflow, issue: NewIssue) -> None:
     for field, value, known in (
         ("category", issue.category, workflow.categories),
         ("severity", issue.severity, workflow.severities),
@@ -102,28 +103,46 @@ async def report_issue(
 ) -> tuple[dict[str, Any], bool]:
     """Record a new issue in the initial state; returns it and whether it is new (a re-sent
     report with the same idempotency key returns the first one)."""
-    _check_codes(workflow, issue)
+    check_codes(workflow, issue)
     source = workflow.sources[issue.source]
     policy.require_role(principal, source.roles, f"reporting an issue from source {issue.source!r}")
-    site = check_site(geometry_from_geojson(issue.geometry), "EPSG:4326", region)
-    if site.dimension == 1:
-        raise InvalidRequest("the location must be a point or an area (a Polygon), not a line")
+    geometry = check_location(issue.geometry, region)
+    issue_id, created = await record_issue(
+        conn, catalog, workflow, context, issue, geometry, principal.actor, principal.account_id
+    )
+    return await _fetch(conn, issue_id), created
+
+
+async def record_issue(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    workflow: Workflow,
+    context: AuditContext,
+    issue: NewIssue,
+    geometry: BaseGeometry,
+    reporter: str,
+    account_id: int | None,
+    *,
+    contact: str | None = None,
+    code_hash: str | None = None,
+) -> tuple[int, bool]:
+    """Store a checked report with its place and chiefs in one transaction; returns its id and
+    whether it is new (a report already stored under the same idempotency key is returned)."""
+    select_existing = "SELECT id FROM workflow_issue WHERE reporter = %s AND idempotency_key = %s"
     if issue.idempotency_key is not None:
-        cursor = await conn.execute(
-            "SELECT id FROM workflow_issue WHERE reporter = %s AND idempotency_key = %s",
-            [principal.actor, issue.idempotency_key],
-        )
+        cursor = await conn.execute(select_existing, [reporter, issue.idempotency_key])
         if (row := await cursor.fetchone()) is not None:
-            return await _fetch(conn, int(row[0])), False
+            return int(row[0]), False
     async with conn.transaction():
         cursor = conn.cursor(row_factory=dict_row)
-        await cursor.execute(_located_sql(catalog), {"wkb": to_wkb(site.geometry)})
+        await cursor.execute(_located_sql(catalog), {"wkb": to_wkb(geometry)})
         place = await cursor.fetchone()
         assert place is not None  # noqa: S101 - a SELECT without FROM filter returns one row
         cursor = await conn.execute(
             "INSERT INTO workflow_issue (title, description, category, severity, source, hotline_ref, state, geom,"
-            " river_id, bay_id, watershed_id, adcode, reporter, reporter_account_id, idempotency_key)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, 4326), %s, %s, %s, %s, %s, %s, %s)"
+            " river_id, bay_id, watershed_id, adcode, reporter, reporter_account_id, reporter_contact,"
+            " public_code_hash, idempotency_key)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (reporter, idempotency_key) DO NOTHING RETURNING id",
             [
                 issue.title,
@@ -133,25 +152,24 @@ async def report_issue(
                 issue.source,
                 issue.hotline_ref,
                 workflow.initial,
-                to_wkb(site.geometry),
+                to_wkb(geometry),
                 place["river_id"],
                 place["bay_id"],
                 place["watershed_id"],
                 place["adcode"],
-                principal.actor,
-                principal.account_id,
+                reporter,
+                account_id,
+                contact,
+                code_hash,
                 issue.idempotency_key,
             ],
         )
         inserted = await cursor.fetchone()
         if inserted is None:  # the same report arrived twice at once: the other one won
-            existing = await conn.execute(
-                "SELECT id FROM workflow_issue WHERE reporter = %s AND idempotency_key = %s",
-                [principal.actor, issue.idempotency_key],
-            )
+            existing = await conn.execute(select_existing, [reporter, issue.idempotency_key])
             row = await existing.fetchone()
             assert row is not None  # noqa: S101
-            return await _fetch(conn, int(row[0])), False
+            return int(row[0]), False
         issue_id = int(inserted[0])
         await conn.execute(
             "INSERT INTO workflow_issue_chief (issue_id, chief_id)"
@@ -163,12 +181,20 @@ async def report_issue(
         await conn.execute(
             "INSERT INTO workflow_transition (issue_id, from_state, to_state, actor, account_id, note, request_id)"
             " VALUES (%s, NULL, %s, %s, %s, %s, %s)",
-            [issue_id, workflow.initial, principal.actor, principal.account_id, issue.description, context.request_id],
+            [issue_id, workflow.initial, reporter, account_id, issue.description, context.request_id],
         )
         await audit.record(
             conn, context, "issue.report", target=f"issue:{issue_id}", detail={"category": issue.category}
         )
-    return await _fetch(conn, issue_id), True
+    return issue_id, True
+
+
+def check_location(geometry: dict[str, Any], region: Region) -> BaseGeometry:
+    """A point or an area (EPSG:4326) within the region, valid; else a 400 saying what to fix."""
+    site = check_site(geometry_from_geojson(geometry), "EPSG:4326", region)
+    if site.dimension == 1:
+        raise InvalidRequest("the location must be a point or an area (a Polygon), not a line")
+    return site.geometry
 
 
 def require_reader(workflow: Workflow, principal: Principal) -> None:
@@ -262,6 +288,10 @@ async def issue_detail(conn: AsyncConnection, workflow: Workflow, principal: Pri
         "SELECT id, actor, body, created_at FROM workflow_comment WHERE issue_id = %s ORDER BY id", [issue_id]
     )
     comments = await cursor.fetchall()
+    if principal.role in workflow.contact_readers:
+        cursor = await conn.execute("SELECT reporter_contact FROM workflow_issue WHERE id = %s", [issue_id])
+        row = await cursor.fetchone()
+        issue["contact"] = row[0] if row else None
     return {
         **issue,
         "history": history,

@@ -5,7 +5,9 @@
   ``gis_service/workflow/workflow.yaml``; the codes are checked there, not here, so the
   workflow file can grow without a migration). The river segment, bay, finest watershed and
   district it falls in are found spatially when it is reported. ``idempotency_key`` (unique
-  per reporter) makes a report re-sent from a phone that was offline a no-op.
+  per reporter) makes a report re-sent from a phone that was offline a no-op. A public report
+  (公众举报) keeps the reporter's contact, shown to staff who handle it only, and the SHA-256 of
+  the tracking code its reporter got (the code itself is never stored).
 - ``workflow_issue_chief``: the chiefs responsible for it (those assigned the river segment,
   the bay or any watershed it lies in), fixed when it is reported.
 - ``workflow_transition``: every state change, append-only: who, when, from and to, the note,
@@ -51,6 +53,8 @@ CREATE TABLE workflow_issue (
     deadline timestamptz,
     reporter text NOT NULL,
     reporter_account_id bigint,
+    reporter_contact text,
+    public_code_hash text CONSTRAINT uq_workflow_issue_public_code UNIQUE,
     idempotency_key text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
