@@ -559,3 +559,68 @@ def test_public_reports_are_rate_limited_per_address(public_client, river_case) 
     limited = [a for a in answers if a.status_code == 429]
     assert limited, [a.status_code for a in answers]
     assert int(limited[0].headers["retry-after"]) > 0 and "public reports" in limited[0].json()["detail"]
+
+
+# --- assessment (考核) -------------------------------------------------------------------------
+
+
+def test_the_assessment_counts_patrols_and_issues_handled_on_time_and_late(client, tokens, river_case, db) -> None:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    chief = river_case["chief_id"]
+    ids = [report(client, tokens["chief"], river_case)["id"] for _ in range(3)]
+    for iid in ids[:2]:
+        assert (
+            step(
+                client, tokens["chief"], iid, to="assigned", department="区水利局", deadline="2099-01-01T00:00:00Z"
+            ).status_code
+            == 200
+        )
+        assert step(client, tokens["data_manager"], iid, to="handled", note="done").status_code == 200
+    # The second was handled after its deadline; the third is past its deadline unhandled.
+    db.execute("UPDATE workflow_issue SET deadline = now() - interval '2 hours' WHERE id = %s", [ids[1]])
+    db.execute(
+        "UPDATE workflow_transition SET created_at = now() - interval '1 hour'"
+        " WHERE issue_id = %s AND to_state = 'handled'",
+        [ids[1]],
+    )
+    db.execute("UPDATE workflow_issue SET deadline = now() - interval '1 hour' WHERE id = %s", [ids[2]])
+
+    params = {"since": since.isoformat(), "until": until.isoformat()}
+    result = client.get("/api/assessment", params=params, headers=tokens["planner"])
+    assert result.status_code == 200, result.text
+    mine = next(r for r in result.json()["chiefs"] if r["chief_id"] == chief)
+    expected = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE i.state = 'closed') FROM workflow_issue AS i"
+        " JOIN workflow_issue_chief AS c ON c.issue_id = i.id WHERE c.chief_id = %s AND i.created_at >= %s"
+        " AND i.created_at < %s",
+        [chief, since, until],
+    ).fetchone()
+    assert (mine["issues"], mine["closed"]) == expected
+    assert mine["late"] >= 1 and mine["overdue_open"] >= 1 and mine["on_time"] >= 1
+    done = db.execute(
+        "SELECT count(*) FROM workflow_patrol WHERE chief_id = %s AND state = 'finished'"
+        " AND started_at >= %s AND started_at < %s",
+        [chief, since, until],
+    ).fetchone()[0]
+    assert mine["patrols_done"] == done
+    district = next(d for d in result.json()["districts"] if d["adcode"] == river_case["adcode"])
+    assert district["issues"] >= 3
+
+    as_csv = client.get("/api/assessment", params={**params, "f": "csv"}, headers=tokens["planner"])
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("河湖长编号 (Chief)") and len(lines) == 1 + len(result.json()["chiefs"])
+    as_xlsx = client.get("/api/assessment", params={**params, "f": "xlsx"}, headers=tokens["planner"])
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(as_xlsx.content))
+    assert book.sheetnames == ["河湖长 Chiefs", "区 Districts"]
+    assert book["河湖长 Chiefs"].max_row == 1 + len(result.json()["chiefs"])
+    too_long = client.get(
+        "/api/assessment",
+        params={"since": "2024-01-01T00:00:00Z", "until": until.isoformat()},
+        headers=tokens["planner"],
+    )
+    assert too_long.status_code == 400 and "year" in too_long.json()["detail"]
+    assert client.get("/api/assessment", params=params).status_code == 401

@@ -6,10 +6,11 @@ points, finish, GPX upload, list, one, and the frequency each chief's level requ
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, JSONResponse
 from psycopg import AsyncConnection
 
 from gis_service.access.audit import AuditContext
@@ -18,7 +19,7 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import ANONYMOUS, Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import patrols, photos, public, service
+from gis_service.workflow import assessment, patrols, photos, public, service
 from gis_service.workflow.machine import Workflow, load_workflow
 from gis_service.workflow.schemas import (
     FinishPatrol,
@@ -324,3 +325,41 @@ async def public_report(
 @router.get("/public-reports/{code}", summary="The state of your public report", responses={404: ERRORS[404]})
 async def public_report_status(code: str, conn: Connection, workflow: WorkflowRules) -> dict[str, Any]:
     return await public.status(conn, workflow, code)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/assessment",
+    summary="Assessment (考核) per chief and district for a period",
+    responses={**ERRORS, 200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}},
+)
+async def get_assessment(
+    request: Request,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    since: Annotated[dt.datetime, Query(description="Start of the period (with time zone)")],
+    until: Annotated[dt.datetime, Query(description="End of the period, excluded (a year at most)")],
+    f: Annotated[
+        Literal["json", "csv", "xlsx"], Query(description="json, csv (per chief) or xlsx (both sheets)")
+    ] = "json",
+) -> Response:
+    """Patrols done vs required, issues reported, closed, handled on time or late, and overdue."""
+    service.require_reader(workflow, principal)
+    result = await assessment.assess(conn, workflow, since, until)
+    name = f"assessment-{since.date()}-{until.date()}"
+    if f == "csv":
+        return Response(
+            assessment.as_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if f == "xlsx":
+        return Response(
+            assessment.as_xlsx(result),
+            media_type=XLSX,
+            headers={"content-disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    return JSONResponse(jsonable_encoder(result))
