@@ -624,3 +624,58 @@ def test_the_assessment_counts_patrols_and_issues_handled_on_time_and_late(clien
     )
     assert too_long.status_code == 400 and "year" in too_long.json()["detail"]
     assert client.get("/api/assessment", params=params).status_code == 401
+
+
+# --- one file per river and bay (一河一档 / 一湾一档) -------------------------------------------
+
+
+def test_the_file_of_a_river_gathers_its_segments_chiefs_stations_issues_and_neighbours(
+    client, tokens, river_case, db
+) -> None:
+    answer = client.get(f"/api/rivers/{river_case['river_id']}/file", headers=tokens["planner"])
+    assert answer.status_code == 200, answer.text
+    file = answer.json()
+    name = db.execute("SELECT name FROM river WHERE id = %s", [river_case["river_id"]]).fetchone()[0]
+    segments = [r[0] for r in db.execute("SELECT id FROM river WHERE name = %s ORDER BY id", [name])]
+    assert file["name"] == name and [s["id"] for s in file["segments"]] == segments
+    assert river_case["chief_id"] in [c["id"] for c in file["chiefs"]]
+    on_river = {r[0] for r in db.execute("SELECT id FROM station WHERE river_id = ANY(%s)", [segments])}
+    assert {s["id"] for s in file["stations"] + file["outfalls"]} == on_river
+    assert all(s["kind"] == "outfall" for s in file["outfalls"])
+    upstream = {
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM river WHERE downstream_id = ANY(%s) AND NOT id = ANY(%s)", [segments, segments]
+        )
+    }
+    downstream = {
+        r[0]
+        for r in db.execute(
+            "SELECT downstream_id FROM river WHERE id = ANY(%s) AND downstream_id IS NOT NULL"
+            " AND NOT downstream_id = ANY(%s)",
+            [segments, segments],
+        )
+    }
+    assert {n["id"] for n in file["upstream"]} == upstream
+    assert {n["id"] for n in file["downstream"]} == downstream
+    open_issues = db.execute(
+        "SELECT count(*) FROM workflow_issue WHERE river_id = ANY(%s) AND state <> 'closed'", [segments]
+    ).fetchone()[0]
+    assert file["issues"]["open"] == open_issues >= 1
+    assert file["patrols"], "the patrols along the river are in its file"
+    assert client.get("/api/rivers/999999/file", headers=tokens["planner"]).status_code == 404
+    assert client.get(f"/api/rivers/{river_case['river_id']}/file").status_code == 401
+
+
+def test_the_file_of_a_bay(client, tokens, db) -> None:
+    bay_id, name = db.execute("SELECT id, name FROM bay ORDER BY id LIMIT 1").fetchone()
+    file = client.get(f"/api/bays/{bay_id}/file", headers=tokens["chief"]).json()
+    assert file["kind"] == "bay" and file["name"] == name
+    crossing = {
+        r[0]
+        for r in db.execute(
+            "SELECT r.id FROM redline AS r, bay AS b WHERE b.id = %s AND ST_Intersects(r.geom, b.geom)", [bay_id]
+        )
+    }
+    assert {r["id"] for r in file["redlines"]} == crossing
+    assert client.get("/api/bays/999999/file", headers=tokens["chief"]).status_code == 404

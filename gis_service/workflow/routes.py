@@ -13,13 +13,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse
 from psycopg import AsyncConnection
 
+from gis_service.access import endpoint_rules
 from gis_service.access.audit import AuditContext
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import ANONYMOUS, Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import assessment, patrols, photos, public, service
+from gis_service.workflow import assessment, files, patrols, photos, public, service
 from gis_service.workflow.machine import Workflow, load_workflow
 from gis_service.workflow.schemas import (
     FinishPatrol,
@@ -363,3 +364,27 @@ async def get_assessment(
             headers={"content-disposition": f'attachment; filename="{name}.xlsx"'},
         )
     return JSONResponse(jsonable_encoder(result))
+
+
+@router.get("/rivers/{segment_id}/file", summary="One file per river (一河一档)", responses=ERRORS)
+async def river_file(
+    segment_id: int,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    catalog: Catalog = Depends(get_catalog),
+) -> dict[str, Any]:
+    """The river one segment belongs to: segments and targets, chiefs, stations and outfalls,
+    red lines and protected areas it crosses, issues, patrols, upstream and downstream segments."""
+    service.require_reader(workflow, principal)
+    endpoint_rules.require_group(principal, catalog, "chiefs")
+    return endpoint_rules.strip_fields(principal, "chiefs", await files.river_file(conn, catalog, segment_id))
+
+
+@router.get("/bays/{bay_id}/file", summary="One file per bay (一湾一档)", responses=ERRORS)
+async def bay_file(
+    bay_id: int, conn: Connection, principal: Caller, workflow: WorkflowRules, catalog: Catalog = Depends(get_catalog)
+) -> dict[str, Any]:
+    service.require_reader(workflow, principal)
+    endpoint_rules.require_group(principal, catalog, "chiefs")
+    return endpoint_rules.strip_fields(principal, "chiefs", await files.bay_file(conn, catalog, bay_id))

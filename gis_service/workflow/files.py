@@ -1,0 +1,171 @@
+"""One file per river and per bay (一河一档 / 一湾一档): everything the chiefs' work knows about
+one water body in one answer — its segments (a river is every segment of that name) with
+their targets, its chiefs, the stations and outfalls on it, the red lines and protected areas
+it crosses, its issues (open and recent), the patrols that passed it, and for a river the
+segments just upstream and downstream of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from gis_service.errors import NotFound
+from gis_service.workflow.service import ISSUE_SELECT
+from layers.catalog import Catalog
+
+RECENT = 20
+
+
+def _ids(catalog: Catalog, *layer_ids: str) -> dict[str, Any]:
+    """Quoted table, id and geometry identifiers of catalog layers (for the SQL below)."""
+    out: dict[str, Any] = {}
+    for layer_id in layer_ids:
+        layer = catalog.get(layer_id)
+        out[f"{layer_id}_t"] = sql.Identifier(layer.table)
+        out[f"{layer_id}_id"] = sql.Identifier(layer.id_column)
+        out[f"{layer_id}_g"] = sql.Identifier(layer.geometry_column)
+    return out
+
+
+async def _all(conn: AsyncConnection, query: sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(query, params)
+    return await cursor.fetchall()
+
+
+async def _common(
+    conn: AsyncConnection, catalog: Catalog, layer: str, unit_ids: list[int], shape: sql.Composable
+) -> dict[str, Any]:
+    """The parts a river's and a bay's file share; ``shape`` selects the water body's geometry."""
+    ids = _ids(catalog, "station", "redline", "protected_area")
+    params = {"units": unit_ids, "layer": layer, "recent": RECENT}
+    chiefs = await _all(
+        conn,
+        sql.SQL(
+            "SELECT DISTINCT c.id, c.name, c.role, c.level, c.adcode, c.title, c.contact FROM chief_assignment AS a"
+            " JOIN chief AS c ON c.id = a.chief_id WHERE a.layer = %(layer)s AND a.feature_id = ANY(%(units)s)"
+            " ORDER BY c.id"
+        ),
+        params,
+    )
+    near = sql.SQL(
+        "SELECT s.{station_id} AS id, s.code, s.name, s.kind, s.status, ST_X(s.{station_g}) AS lon,"
+        " ST_Y(s.{station_g}) AS lat FROM {station_t} AS s, ({shape}) AS w"
+        " WHERE {match} ORDER BY s.{station_id}"
+    )
+    match = (
+        sql.SQL("s.river_id = ANY(%(units)s)")
+        if layer == "river"
+        else sql.SQL("ST_Intersects(s.{}, w.geom)").format(ids["station_g"])
+    )
+    stations = await _all(conn, near.format(shape=shape, match=match, **ids), params)
+    crossed = {}
+    for other, fields in (("redline", ("function_type", "domain")), ("protected_area", ("category", "zone"))):
+        crossed[other] = await _all(
+            conn,
+            sql.SQL(
+                "SELECT t.{id} AS id, t.name, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}"
+                " FROM {table} AS t, ({shape}) AS w WHERE ST_Intersects(t.{geom}, w.geom) ORDER BY t.{id}"
+            ).format(
+                id=ids[f"{other}_id"],
+                table=ids[f"{other}_t"],
+                geom=ids[f"{other}_g"],
+                f0=sql.Identifier(fields[0]),
+                f1=sql.Identifier(fields[1]),
+                shape=shape,
+            ),
+            params,
+        )
+    column = sql.Identifier("river_id" if layer == "river" else "bay_id")
+    issue_filter = sql.SQL(" WHERE i.{} = ANY(%(units)s)").format(column)
+    issues = await _all(
+        conn,
+        sql.SQL(ISSUE_SELECT) + issue_filter + sql.SQL(" ORDER BY i.created_at DESC LIMIT %(recent)s"),
+        params,
+    )
+    counts = await _all(
+        conn,
+        sql.SQL(
+            "SELECT count(*) FILTER (WHERE i.state <> 'closed')::integer AS open,"
+            " count(*) FILTER (WHERE i.state = 'closed')::integer AS closed FROM workflow_issue AS i"
+        )
+        + issue_filter,
+        params,
+    )
+    patrols = await _all(
+        conn,
+        sql.SQL(
+            "SELECT p.id, p.chief_id, p.actor, p.started_at, p.ended_at, p.length_m FROM workflow_patrol AS p"
+            " WHERE EXISTS (SELECT 1 FROM workflow_patrol_unit AS u WHERE u.patrol_id = p.id AND u.layer = %(layer)s"
+            " AND u.feature_id = ANY(%(units)s)) ORDER BY p.started_at DESC LIMIT %(recent)s"
+        ),
+        params,
+    )
+    return {
+        "chiefs": chiefs,
+        "stations": [s for s in stations if s["kind"] != "outfall"],
+        "outfalls": [s for s in stations if s["kind"] == "outfall"],
+        "redlines": crossed["redline"],
+        "protected_areas": crossed["protected_area"],
+        "issues": {**counts[0], "recent": issues},
+        "patrols": patrols,
+    }
+
+
+async def river_file(conn: AsyncConnection, catalog: Catalog, segment_id: int) -> dict[str, Any]:
+    """The file of the river one segment belongs to (every segment of that river's name)."""
+    ids = _ids(catalog, "river")
+    segments = await _all(
+        conn,
+        sql.SQL(
+            "SELECT r.{river_id} AS id, r.name, r.name_en, r.segment, r.length_km, r.target_class, r.downstream_id,"
+            " r.watershed_id FROM {river_t} AS r WHERE r.name = (SELECT name FROM {river_t} WHERE {river_id} = %(id)s)"
+            " ORDER BY r.{river_id}"
+        ).format(**ids),
+        {"id": segment_id},
+    )
+    if not segments:
+        raise NotFound(f"river segment {segment_id} does not exist; GET /ogc/collections/river/items lists them")
+    unit_ids = [s["id"] for s in segments]
+    shape = sql.SQL("SELECT ST_Union({river_g}) AS geom FROM {river_t} WHERE {river_id} = ANY(%(units)s)").format(**ids)
+    neighbours = await _all(
+        conn,
+        sql.SQL(
+            "SELECT r.{river_id} AS id, r.name, r.segment, r.downstream_id,"
+            " CASE WHEN r.downstream_id = ANY(%(units)s) THEN 'upstream' ELSE 'downstream' END AS side"
+            " FROM {river_t} AS r WHERE NOT r.{river_id} = ANY(%(units)s) AND (r.downstream_id = ANY(%(units)s)"
+            " OR r.{river_id} IN (SELECT downstream_id FROM {river_t} WHERE {river_id} = ANY(%(units)s)))"
+            " ORDER BY side, r.{river_id}"
+        ).format(**ids),
+        {"units": unit_ids},
+    )
+    first = segments[0]
+    return {
+        "kind": "river",
+        "name": first["name"],
+        "name_en": first["name_en"],
+        "length_km": round(sum(s["length_km"] or 0 for s in segments), 3),
+        "segments": segments,
+        "upstream": [n for n in neighbours if n["side"] == "upstream"],
+        "downstream": [n for n in neighbours if n["side"] == "downstream"],
+        **await _common(conn, catalog, "river", unit_ids, shape),
+    }
+
+
+async def bay_file(conn: AsyncConnection, catalog: Catalog, bay_id: int) -> dict[str, Any]:
+    """The file of one bay unit."""
+    ids = _ids(catalog, "bay")
+    rows = await _all(
+        conn,
+        sql.SQL(
+            "SELECT b.{bay_id} AS id, b.name, b.name_en, b.area_km2, b.target_class FROM {bay_t} AS b"
+            " WHERE b.{bay_id} = %(id)s"
+        ).format(**ids),
+        {"id": bay_id},
+    )
+    if not rows:
+        raise NotFound(f"bay {bay_id} does not exist; GET /ogc/collections/bay/items lists them")
+    shape = sql.SQL("SELECT {bay_g} AS geom FROM {bay_t} WHERE {bay_id} = ANY(%(units)s)").format(**ids)
+    return {"kind": "bay", **rows[0], **await _common(conn, catalog, "bay", [bay_id], shape)}
