@@ -411,12 +411,12 @@ def jpeg_with_exif(width: int, height: int, lon: float, lat: float, orientation:
 @pytest.fixture(scope="module")
 def photo_client(database_url: str, tmp_path_factory) -> Iterator[tuple[TestClient, Path]]:
     from gis_service import create_app
-    from gis_service.settings import Settings
+    from tests.conftest import make_settings
     from tests.test_access import access_settings
 
     directory = tmp_path_factory.mktemp("photos")
-    settings = Settings(
-        database_url=database_url,
+    settings = make_settings(
+        database_url,
         access=access_settings(),
         workflow={"photo_dir": directory, "photo_max_mb": 1},
         hj212={"enabled": False},
@@ -500,11 +500,11 @@ def test_a_truncated_photo_is_refused(photo_client, tokens, river_case, client) 
 @pytest.fixture(scope="module")
 def public_client(database_url: str, tmp_path_factory) -> Iterator[TestClient]:
     from gis_service import create_app
-    from gis_service.settings import Settings
+    from tests.conftest import make_settings
     from tests.test_access import access_settings
 
-    settings = Settings(
-        database_url=database_url,
+    settings = make_settings(
+        database_url,
         access=access_settings(),
         workflow={"photo_dir": tmp_path_factory.mktemp("public-photos")},
         limits={"public_report": 3, "window_s": 3600},
