@@ -146,7 +146,7 @@ def expansion_counts(nav: Nav, model: Model, options: QueryOptions, parent_keys:
     aliases.new()
     inner = count(target, model, options, Statement(fill(nav.match, a="t0", k="k.key"), ()), aliases)
     sql = f"SELECT k.key, ({inner.sql}) FROM unnest(%s::{nav.key_kind}[]) AS k(key)"
-    return Statement(sql, (parent_keys, *inner.params))
+    return Statement(sql, (*inner.params, parent_keys))
 
 
 # -- writes --------------------------------------------------------------------------------------
