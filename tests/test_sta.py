@@ -36,8 +36,11 @@ def seed(conn: psycopg.Connection, station_ids: list[int]) -> dict[str, int]:
     for month in ("2026-10-01Z", "2026-11-01Z"):
         conn.execute("SELECT observation_ensure_partition(%s::timestamptz)", [month])
     streams = {}
-    for station, code, name in ((station_ids[0], "a34004", "PM2.5"), (station_ids[0], "a34002", "PM10"),
-                                (station_ids[1], "a34004", "PM2.5")):
+    for station, code, name in (
+        (station_ids[0], "a34004", "PM2.5"),
+        (station_ids[0], "a34002", "PM10"),
+        (station_ids[1], "a34004", "PM2.5"),
+    ):
         ident = conn.execute(
             "INSERT INTO datastream (station_id, factor_code, aggregation, property, unit)"
             " VALUES (%s, %s, 'hour', %s, 'ug/m3') RETURNING id",
@@ -83,9 +86,19 @@ def sql(sta_db) -> Iterator[psycopg.Connection]:
 def test_service_root_lists_every_entity_set_and_conformance(sta: TestClient) -> None:
     body = sta.get(STA).json()
     names = {item["name"] for item in body["value"]}
-    assert names == {"Things", "Locations", "HistoricalLocations", "Sensors", "ObservedProperties", "Datastreams",
-                     "Observations", "FeaturesOfInterest"}
-    assert "http://www.opengis.net/spec/iot_sensing/1.1/req/data-array/data-array" in body["serverSettings"]["conformance"]
+    assert names == {
+        "Things",
+        "Locations",
+        "HistoricalLocations",
+        "Sensors",
+        "ObservedProperties",
+        "Datastreams",
+        "Observations",
+        "FeaturesOfInterest",
+    }
+    assert (
+        "http://www.opengis.net/spec/iot_sensing/1.1/req/data-array/data-array" in body["serverSettings"]["conformance"]
+    )
 
 
 def test_things_are_the_stations_without_internal_properties(sta: TestClient, sql) -> None:
@@ -115,8 +128,9 @@ def test_paging_follows_next_links_to_the_end(sta: TestClient, sql) -> None:
 def test_datastreams_of_a_thing_and_a_location(sta: TestClient, sta_db, sql) -> None:
     _, streams, stations = sta_db
     body = sta.get(f"{STA}/Things({stations[0]})/Datastreams").json()
-    assert sorted(d["@iot.id"] for d in body["value"]) == sorted([streams[f"{stations[0]}:a34004"],
-                                                                   streams[f"{stations[0]}:a34002"]])
+    assert sorted(d["@iot.id"] for d in body["value"]) == sorted(
+        [streams[f"{stations[0]}:a34004"], streams[f"{stations[0]}:a34002"]]
+    )
     pm25 = next(d for d in body["value"] if d["properties"]["factorCode"] == "a34004")
     assert pm25["unitOfMeasurement"]["symbol"] == "ug/m3"
     end = START + dt.timedelta(hours=HOURS - 1)
@@ -134,12 +148,17 @@ def test_datastreams_of_a_thing_and_a_location(sta: TestClient, sta_db, sql) -> 
 def test_observations_with_a_time_filter_and_count(sta: TestClient, sta_db, sql) -> None:
     ident = sta_db[1][f"{sta_db[2][0]}:a34004"]
     since = "2026-11-01T00:00:00Z"
-    params = {"$filter": f"phenomenonTime ge {since} and result lt {ident * 100 + 60}", "$count": "true",
-              "$orderby": "phenomenonTime desc", "$top": "5"}
+    params = {
+        "$filter": f"phenomenonTime ge {since} and result lt {ident * 100 + 60}",
+        "$count": "true",
+        "$orderby": "phenomenonTime desc",
+        "$top": "5",
+    }
     body = sta.get(f"{STA}/Datastreams({ident})/Observations", params=params).json()
     expected = sql.execute(
         "SELECT value FROM observation WHERE datastream_id = %s AND phenomenon_time >= %s AND value < %s"
-        " ORDER BY phenomenon_time DESC", [ident, dt.datetime(2026, 11, 1, tzinfo=dt.UTC), ident * 100 + 60]
+        " ORDER BY phenomenon_time DESC",
+        [ident, dt.datetime(2026, 11, 1, tzinfo=dt.UTC), ident * 100 + 60],
     ).fetchall()
     assert body["@iot.count"] == len(expected)
     assert [o["result"] for o in body["value"]] == [v for (v,) in expected[:5]]
@@ -147,40 +166,66 @@ def test_observations_with_a_time_filter_and_count(sta: TestClient, sta_db, sql)
     assert next_query["$skip"] == ["5"] and next_query["$filter"] == [params["$filter"]]
     fault = sta.get(f"{STA}/Datastreams({ident})/Observations", params={"$filter": "parameters/flag eq 'D'"}).json()
     assert [(o["result"], o["resultQuality"]) for o in fault["value"]] == [(ident * 100 + 5, "invalid")]
-    hour = sta.get(f"{STA}/Observations", params={"$filter": f"Datastream/id eq {ident} and hour(phenomenonTime) eq 3"
-                                                   " and day(phenomenonTime) eq 1", "$select": "result"}).json()
+    hour = sta.get(
+        f"{STA}/Observations",
+        params={
+            "$filter": f"Datastream/id eq {ident} and hour(phenomenonTime) eq 3 and day(phenomenonTime) eq 1",
+            "$select": "result",
+        },
+    ).json()
     assert hour["value"] == [{"result": ident * 100 + 51}]  # 2026-11-01T03:00Z is hour 51 from START
 
 
 def test_filters_through_links_functions_and_geometry(sta: TestClient, sta_db, sql) -> None:
     stations = sta_db[2]
-    pm10 = sta.get(f"{STA}/Things", params={"$filter": "Datastreams/ObservedProperty/name eq 'PM10'",
-                                            "$select": "id", "$count": "true"}).json()
+    pm10 = sta.get(
+        f"{STA}/Things",
+        params={"$filter": "Datastreams/ObservedProperty/name eq 'PM10'", "$select": "id", "$count": "true"},
+    ).json()
     assert pm10["value"] == [{"@iot.id": stations[0]}] and pm10["@iot.count"] == 1
     name = sql.execute("SELECT name FROM station WHERE id = %s", [stations[1]]).fetchone()[0]
-    found = sta.get(f"{STA}/Things", params={"$filter": f"startswith(name, '{name[:1]}') and length(name) eq {len(name)}"
-                                             f" and contains(tolower(name), '{name[-1:]}')", "$select": "name"}).json()
+    found = sta.get(
+        f"{STA}/Things",
+        params={
+            "$filter": f"startswith(name, '{name[:1]}') and length(name) eq {len(name)}"
+            f" and contains(tolower(name), '{name[-1:]}')",
+            "$select": "name",
+        },
+    ).json()
     expected = sql.execute(
         "SELECT name FROM station WHERE starts_with(name, %s) AND length(name) = %s AND strpos(lower(name), %s) > 0"
-        " ORDER BY id", [name[:1], len(name), name[-1:]]
+        " ORDER BY id",
+        [name[:1], len(name), name[-1:]],
     ).fetchall()
     assert [t["name"] for t in found["value"]] == [n for (n,) in expected]
     box = "POLYGON((118.0 24.4, 118.2 24.4, 118.2 24.6, 118.0 24.6, 118.0 24.4))"
-    inside = sta.get(f"{STA}/Things", params={"$filter": f"geo.intersects(Locations/location, geography'{box}')",
-                                              "$select": "id", "$top": "1000"}).json()
-    expected = sql.execute("SELECT id FROM station WHERE ST_Intersects(geom, ST_GeomFromText(%s, 4326)) ORDER BY id",
-                           [box]).fetchall()
+    inside = sta.get(
+        f"{STA}/Things",
+        params={"$filter": f"geo.intersects(Locations/location, geography'{box}')", "$select": "id", "$top": "1000"},
+    ).json()
+    expected = sql.execute(
+        "SELECT id FROM station WHERE ST_Intersects(geom, ST_GeomFromText(%s, 4326)) ORDER BY id", [box]
+    ).fetchall()
     assert [t["@iot.id"] for t in inside["value"]] == [i for (i,) in expected] and expected
-    arithmetic = sta.get(f"{STA}/Observations", params={"$filter": "(result mul 2 sub 1) div 3 gt 100 and not"
-                                                        " (result mod 2 eq 0)", "$count": "true", "$top": "1"}).json()
+    arithmetic = sta.get(
+        f"{STA}/Observations",
+        params={
+            "$filter": "(result mul 2 sub 1) div 3 gt 100 and not (result mod 2 eq 0)",
+            "$count": "true",
+            "$top": "1",
+        },
+    ).json()
     exact = sql.execute("SELECT count(*) FROM observation WHERE (value * 2 - 1) / 3 > 100 AND value::int % 2 <> 0")
     assert arithmetic["@iot.count"] == exact.fetchone()[0]
 
 
 def test_expand_nested_with_its_own_options(sta: TestClient, sta_db) -> None:
     station = sta_db[2][0]
-    params = {"$expand": "Datastreams($orderby=id;$top=1;$count=true;$expand=Observations($top=2;"
-              "$orderby=phenomenonTime desc;$select=result)),Locations", "$select": "name"}
+    params = {
+        "$expand": "Datastreams($orderby=id;$top=1;$count=true;$expand=Observations($top=2;"
+        "$orderby=phenomenonTime desc;$select=result)),Locations",
+        "$select": "name",
+    }
     body = sta.get(f"{STA}/Things({station})", params=params).json()
     first = min(sta_db[1][f"{station}:a34004"], sta_db[1][f"{station}:a34002"])
     assert body["Datastreams@iot.count"] == 2 and [d["@iot.id"] for d in body["Datastreams"]] == [first]
@@ -250,8 +295,11 @@ def test_create_observations_batch_all_or_nothing(sta: TestClient, sta_db, sql) 
     times = [f"2026-12-{day:02d}T00:00:00Z" for day in (1, 2)]  # a new month: its partition is made first
     sql.execute("DROP TABLE IF EXISTS observation_y2026m12")
     batch = [
-        {"Datastream": {"@iot.id": a}, "components": ["phenomenonTime", "result", "parameters"],
-         "dataArray": [[times[0], 1.5, {"flag": "N"}], [times[1], 2.5, {"flag": "M"}]]},
+        {
+            "Datastream": {"@iot.id": a},
+            "components": ["phenomenonTime", "result", "parameters"],
+            "dataArray": [[times[0], 1.5, {"flag": "N"}], [times[1], 2.5, {"flag": "M"}]],
+        },
         {"Datastream": {"@iot.id": b}, "components": ["result", "phenomenonTime"], "dataArray": [[3.5, times[0]]]},
     ]
     count_before = sql.execute("SELECT count(*) FROM observation").fetchone()[0]
@@ -273,7 +321,7 @@ def test_create_observations_batch_all_or_nothing(sta: TestClient, sta_db, sql) 
 
 
 def test_creates_need_a_station_key(sta: TestClient, sta_db) -> None:
-    url, streams, stations = sta_db
+    url = sta_db[0]
     body = {"result": 1.0, "phenomenonTime": "2026-11-01T00:00:00Z", "Datastream": {"@iot.id": 1}}
     missing = sta.post(f"{STA}/Observations", json=body)
     assert missing.status_code == 401 and "sign in" in missing.json()["detail"]

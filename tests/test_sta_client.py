@@ -72,14 +72,26 @@ def test_frost_client_reads(live_server: str, database_url: str, stream: tuple[i
     assert thing.name
     datastream = service.datastreams().find(ident)
     assert datastream.unit_of_measurement.symbol == "mg/L"
-    query = service.observations().query().filter(
-        f"Datastream/id eq {ident} and phenomenonTime ge 2026-09-01T10:00:00Z and phenomenonTime lt 2026-09-01T20:00:00Z"
-    ).orderby("phenomenonTime", "ASC").count()
+    query = (
+        service.observations()
+        .query()
+        .filter(
+            f"Datastream/id eq {ident} and phenomenonTime ge 2026-09-01T10:00:00Z"
+            " and phenomenonTime lt 2026-09-01T20:00:00Z"
+        )
+        .orderby("phenomenonTime", "ASC")
+        .count()
+    )
     observations = query.list()
     assert observations.count == 10
     assert [o.result for o in observations.entities] == [float(h) for h in range(10, 20)]
-    expanded = service.things().query().filter(f"id eq {station}").expand("Datastreams($filter=id eq "
-                                                                           f"{ident};$expand=Observations($top=3))").list()
+    expanded = (
+        service.things()
+        .query()
+        .filter(f"id eq {station}")
+        .expand(f"Datastreams($filter=id eq {ident};$expand=Observations($top=3))")
+        .list()
+    )
     assert [o.result for o in expanded.entities[0].datastreams.entities[0].observations.entities] == [0.0, 1.0, 2.0]
 
 
@@ -105,7 +117,8 @@ def test_frost_client_creates(live_server: str, database_url: str, stream: tuple
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT value FROM observation WHERE datastream_id = %s AND phenomenon_time >= '2026-09-02Z'"
-            " ORDER BY phenomenon_time", [ident]
+            " ORDER BY phenomenon_time",
+            [ident],
         ).fetchall()
         latest = conn.execute("SELECT value FROM datastream_latest WHERE datastream_id = %s", [ident]).fetchone()
     assert rows == [(7.25,), (8.5,), (9.5,)] and latest == (9.5,)

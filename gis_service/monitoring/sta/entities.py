@@ -78,10 +78,10 @@ def _factor_table() -> tuple:
     )
 
 
-
 def iso(expression: str) -> str:
     """SQL writing a timestamptz as ISO 8601 in UTC (whatever the session's time zone)."""
     return f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 
 _STATION_DESCRIPTION = "'HJ 212 monitoring station ' || {a}.code || ' (' || {a}.kind || ')'"
 
@@ -199,7 +199,8 @@ DATASTREAM = Entity(
         ),
         "observedArea": Prop("{a}.geom", "geometry"),
         "phenomenonTime": Prop(
-            f"CASE WHEN {{a}}.latest_time IS NULL THEN NULL ELSE {iso(_FIRST_TIME)} || '/' || {iso('{a}.latest_time')} END",
+            f"CASE WHEN {{a}}.latest_time IS NULL THEN NULL"
+            f" ELSE {iso(_FIRST_TIME)} || '/' || {iso('{a}.latest_time')} END",
             "text",
             False,
         ),
@@ -232,8 +233,7 @@ DATASTREAM = Entity(
 )
 
 OBSERVATION_ID = (
-    f"({{a}}.datastream_id * {OBSERVATION_ID_FACTOR}"
-    " + (extract(epoch FROM {a}.phenomenon_time) * 1000)::bigint)"
+    f"({{a}}.datastream_id * {OBSERVATION_ID_FACTOR} + (extract(epoch FROM {{a}}.phenomenon_time) * 1000)::bigint)"
 )
 
 OBSERVATION = Entity(

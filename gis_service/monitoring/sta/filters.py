@@ -126,7 +126,9 @@ class Translator:
         if not scope.joins:
             return expr
         if scope.many:
-            raise InvalidRequest("$orderby: a path through a link to many entities (e.g. Datastreams/…) has no one value")
+            raise InvalidRequest(
+                "$orderby: a path through a link to many entities (e.g. Datastreams/…) has no one value"
+            )
         return self._wrap(scope, expr, scalar=True)
 
     # -- predicates get their own scope of navigation joins ------------------------------------
@@ -151,7 +153,9 @@ class Translator:
         conditions = " AND ".join(j.condition for j in joins)
         params = tuple(p for j in joins for p in j.params)
         if scalar:
-            return Expr(f"(SELECT {expr.sql} FROM {sources} WHERE {conditions} LIMIT 1)", params + expr.params, expr.kind)
+            return Expr(
+                f"(SELECT {expr.sql} FROM {sources} WHERE {conditions} LIMIT 1)", params + expr.params, expr.kind
+            )
         return Expr(f"EXISTS (SELECT 1 FROM {sources} WHERE {conditions} AND {expr.sql})", params + expr.params, "bool")
 
     # -- values ----------------------------------------------------------------------------------
@@ -197,7 +201,9 @@ class Translator:
         rest = names[index:]
         where = "/".join(names)
         if not rest:
-            raise InvalidRequest(f"{self.option}: {where} is a link, not a value: name one of its properties, e.g. {where}/name")
+            raise InvalidRequest(
+                f"{self.option}: {where} is a link, not a value: name one of its properties, e.g. {where}/name"
+            )
         name = rest[0]
         if name in ("id", "@iot.id") and len(rest) == 1:
             return Expr(fill(entity.id_sql, a=alias), (), entity.id_kind)
@@ -312,7 +318,9 @@ class Translator:
 
     def _comparable(self, left: Expr, right: Expr, operator: str) -> None:
         if frozenset({left.kind, right.kind}) not in COMPARABLE:
-            raise InvalidRequest(f"{self.option}: cannot compare a {left.kind} value with a {right.kind} value ({operator})")
+            raise InvalidRequest(
+                f"{self.option}: cannot compare a {left.kind} value with a {right.kind} value ({operator})"
+            )
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Expr:
         return self._predicate(node)
@@ -385,12 +393,12 @@ class Translator:
             return Expr(f"({sql[0]} || {sql[1]})", params, "text")
         if name in TIME_PARTS:
             need("time")
-            return Expr(f"extract({TIME_PARTS[name]} FROM ({sql[0]})::timestamptz AT TIME ZONE 'UTC')::int", params, "number")
+            return Expr(
+                f"extract({TIME_PARTS[name]} FROM ({sql[0]})::timestamptz AT TIME ZONE 'UTC')::int", params, "number"
+            )
         if name == "fractionalseconds":
             need("time")
-            return Expr(
-                f"(extract(microseconds FROM {sql[0]} AT TIME ZONE 'UTC') % 1000000) / 1e6", params, "number"
-            )
+            return Expr(f"(extract(microseconds FROM {sql[0]} AT TIME ZONE 'UTC') % 1000000) / 1e6", params, "number")
         if name == "date":
             need("time")
             return Expr(f"({sql[0]} AT TIME ZONE 'UTC')::date", params, "date")
@@ -435,5 +443,7 @@ def _datetime(text: str, option: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidRequest(f"{option}: {text[:50]!r} is not an ISO 8601 date-time (e.g. 2026-01-01T00:00:00Z)") from None
+        raise InvalidRequest(
+            f"{option}: {text[:50]!r} is not an ISO 8601 date-time (e.g. 2026-01-01T00:00:00Z)"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

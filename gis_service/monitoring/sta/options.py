@@ -124,7 +124,9 @@ def parse_options(pairs: list[tuple[str, str]], entity: Entity, depth: int = 0) 
     options = QueryOptions(raw=list(pairs))
     for name, value in pairs:
         if name not in QUERY_OPTIONS:
-            raise InvalidRequest(f"unknown query option {name[:50]!r}; SensorThings options: {', '.join(QUERY_OPTIONS)}")
+            raise InvalidRequest(
+                f"unknown query option {name[:50]!r}; SensorThings options: {', '.join(QUERY_OPTIONS)}"
+            )
         if name in seen:
             raise InvalidRequest(f"{name} is given twice")
         seen.add(name)
@@ -185,7 +187,9 @@ def _expand(value: str, entity: Entity, depth: int) -> list[Expand]:
         head = path[0]
         nav = entity.navs.get(head)
         if nav is None:
-            raise InvalidRequest(f"$expand: {entity.name} has no navigation link {head!r}; it has {', '.join(entity.navs)}")
+            raise InvalidRequest(
+                f"$expand: {entity.name} has no navigation link {head!r}; it has {', '.join(entity.navs)}"
+            )
         target = ENTITIES[nav.target]
         if len(path) > 1:
             rest = "/".join(path[1:]) + (f"({inner})" if inner is not None else "")
@@ -207,7 +211,9 @@ def _inner_options(text: str) -> list[tuple[str, str]]:
     for part in _split(text, ";"):
         name, equals, value = part.partition("=")
         if not equals:
-            raise InvalidRequest(f"$expand: options in parentheses are $name=value separated by ';', not {part[:100]!r}")
+            raise InvalidRequest(
+                f"$expand: options in parentheses are $name=value separated by ';', not {part[:100]!r}"
+            )
         pairs.append((name.strip(), value.strip()))
     return pairs
 
@@ -266,7 +272,9 @@ def parse_path(path: str) -> ResourcePath:
             continue
         previous = steps[-1]
         if previous.ident is None and (previous.nav is None or steps[-2].entity.navs[previous.nav].many):
-            raise NotFound(f"{previous.entity.plural} needs an id before /{segment[:50]}, e.g. {previous.entity.plural}(1)")
+            raise NotFound(
+                f"{previous.entity.plural} needs an id before /{segment[:50]}, e.g. {previous.entity.plural}(1)"
+            )
         rest = segments[index + 1 :]
         if match and match.group(1) in previous.entity.navs:
             nav = previous.entity.navs[match.group(1)]

@@ -36,8 +36,7 @@ class Column:
 def id_match(entity: Entity, alias: str, ident: int | str) -> Statement:
     """The condition selecting the entity with an ``@iot.id`` (Observations: the table's key)."""
     if entity.name == "Observation":
-        assert isinstance(ident, int)
-        datastream_id, moment = observation_key(ident)
+        datastream_id, moment = observation_key(int(ident))
         return Statement(f"{alias}.datastream_id = %s AND {alias}.phenomenon_time = %s", (datastream_id, moment))
     return Statement(f"{fill(entity.id_sql, a=alias)} = %s", (ident,))
 
@@ -101,7 +100,12 @@ def _where_and_order(
 
 
 def page(
-    entity: Entity, model: Model, options: QueryOptions, select: list[str] | None, keys: list[str], base: Statement,
+    entity: Entity,
+    model: Model,
+    options: QueryOptions,
+    select: list[str] | None,
+    keys: list[str],
+    base: Statement,
     aliases: Aliases,
 ) -> tuple[list[Column], Statement]:
     """One page of a collection (``top + 1`` rows: the extra one says there is more)."""

@@ -216,7 +216,9 @@ def _time(value: Any, what: str, now: dt.datetime) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(start)
     except ValueError:
-        raise InvalidRequest(f"{what} {value[:60]!r} is not an ISO 8601 date-time (e.g. 2026-01-01T08:00:00Z)") from None
+        raise InvalidRequest(
+            f"{what} {value[:60]!r} is not an ISO 8601 date-time (e.g. 2026-01-01T08:00:00Z)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # ids hold milliseconds
@@ -228,21 +230,27 @@ def _time(value: Any, what: str, now: dt.datetime) -> dt.datetime:
 def incoming(datastream_id: Any, values: dict[str, Any], now: dt.datetime, where: str) -> Incoming:
     """One observation to store, checked (``where`` names it in errors)."""
     if isinstance(datastream_id, bool) or not isinstance(datastream_id, int) or not 0 < datastream_id < 2**31:
-        raise InvalidRequest(f"{where}: the Datastream must be linked by its @iot.id, e.g. \"Datastream\": {{\"@iot.id\": 1}}")
+        raise InvalidRequest(
+            f'{where}: the Datastream must be linked by its @iot.id, e.g. "Datastream": {{"@iot.id": 1}}'
+        )
     result = values.get("result")
     if isinstance(result, bool) or not isinstance(result, int | float) or not math.isfinite(result):
         raise InvalidRequest(f"{where}: result must be a number (these Datastreams are OM_Measurement)")
     phenomenon = values.get("phenomenonTime")
-    phenomenon_time = now.replace(microsecond=now.microsecond // 1000 * 1000) if phenomenon is None else _time(
-        phenomenon, f"{where}: phenomenonTime", now
+    phenomenon_time = (
+        now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if phenomenon is None
+        else _time(phenomenon, f"{where}: phenomenonTime", now)
     )
     result_time = now if values.get("resultTime") is None else _time(values["resultTime"], f"{where}: resultTime", now)
     parameters = values.get("parameters") or {}
     if not isinstance(parameters, dict):
-        raise InvalidRequest(f"{where}: parameters must be an object, e.g. {{\"flag\": \"N\"}}")
+        raise InvalidRequest(f'{where}: parameters must be an object, e.g. {{"flag": "N"}}')
     flag = parameters.get("flag", "N")
     if flag not in FLAG_QUALITY:
-        raise InvalidRequest(f"{where}: parameters.flag {str(flag)[:10]!r} is not an HJ 212 flag ({', '.join(FLAG_QUALITY)})")
+        raise InvalidRequest(
+            f"{where}: parameters.flag {str(flag)[:10]!r} is not an HJ 212 flag ({', '.join(FLAG_QUALITY)})"
+        )
     quality = FLAG_QUALITY[flag]
     given = values.get("resultQuality")
     if given is not None and given != quality:
@@ -256,8 +264,17 @@ def observation_body(body: Any, datastream_id: int | None, now: dt.datetime) -> 
     """The Observation of a ``POST /Observations`` body (or ``Datastreams(id)/Observations``)."""
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object: an Observation")
-    unknown = set(body) - {"phenomenonTime", "result", "resultTime", "resultQuality", "parameters", "Datastream",
-                           "FeatureOfInterest", "validTime", "@iot.id"}
+    unknown = set(body) - {
+        "phenomenonTime",
+        "result",
+        "resultTime",
+        "resultQuality",
+        "parameters",
+        "Datastream",
+        "FeatureOfInterest",
+        "validTime",
+        "@iot.id",
+    }
     if unknown:
         raise InvalidRequest(f"an Observation has no {', '.join(sorted(unknown))}")
     if datastream_id is None:
@@ -271,7 +288,9 @@ def observation_body(body: Any, datastream_id: int | None, now: dt.datetime) -> 
 def batch_body(body: Any, now: dt.datetime) -> list[Incoming]:
     """The observations of a ``CreateObservations`` (dataArray) body."""
     if not isinstance(body, list) or not body:
-        raise InvalidRequest('the body must be a JSON array of {"Datastream": …, "components": […], "dataArray": [[…]]}')
+        raise InvalidRequest(
+            'the body must be a JSON array of {"Datastream": …, "components": […], "dataArray": [[…]]}'
+        )
     rows: list[Incoming] = []
     for index, group in enumerate(body):
         where = f"item {index}"
@@ -296,7 +315,9 @@ def batch_body(body: Any, now: dt.datetime) -> list[Incoming]:
         for number, values in enumerate(data):
             if not isinstance(values, list) or len(values) != len(components):
                 raise InvalidRequest(f"{where} row {number}: give {len(components)} values, as components lists")
-            rows.append(incoming(link["@iot.id"], dict(zip(components, values, strict=True)), now, f"{where} row {number}"))
+            rows.append(
+                incoming(link["@iot.id"], dict(zip(components, values, strict=True)), now, f"{where} row {number}")
+            )
     return rows
 
 
@@ -308,7 +329,9 @@ async def store(conn: AsyncConnection, rows: list[Incoming], partitions: Partiti
     known = {row[0] for row in await cur.fetchall()}
     missing = [d for d in datastreams if d not in known]
     if missing:
-        raise InvalidRequest(f"no Datastream {', '.join(map(str, missing[:20]))}: link Observations to existing Datastreams")
+        raise InvalidRequest(
+            f"no Datastream {', '.join(map(str, missing[:20]))}: link Observations to existing Datastreams"
+        )
     for moment in sorted({month_start(r.phenomenon_time) for r in rows}):
         await partitions.ensure(conn, moment)
     async with conn.transaction():
