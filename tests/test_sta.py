@@ -340,3 +340,34 @@ def test_creates_need_a_station_key(sta: TestClient, sta_db) -> None:
     ):
         response = sta.post(f"{STA}/Observations", json=bad, headers={"X-API-Key": station})
         assert response.status_code == 400 and fragment in response.json()["detail"], bad
+
+
+def test_ids_links_and_posting_to_a_datastream(sta: TestClient, sta_db, sql) -> None:
+    url, streams, stations = sta_db
+    ident = streams[f"{stations[1]}:a34004"]
+    by_id = sta.get(f"{STA}/Things", params={"$filter": f"@iot.id eq {stations[1]}", "$select": "@iot.id"}).json()
+    assert by_id["value"] == [{"@iot.id": stations[1]}]
+    key = sta_key(url, "sta-path-post")
+    body = {"phenomenonTime": "2026-10-15T00:00:00Z", "result": 5.0}
+    created = sta.post(f"{STA}/Datastreams({ident})/Observations", json=body, headers={"X-API-Key": key})
+    assert created.status_code == 201, created.text
+    link = created.headers["location"].replace("http://127.0.0.1", "")
+    assert sta.get(f"{link}/Datastream").json()["@iot.id"] == ident
+    assert sta.get(f"{link}/FeatureOfInterest").json()["@iot.id"] == stations[1]
+    assert sta.get(f"{link}/result/$value").text == "5.0"
+    stored = sql.execute(
+        "SELECT value FROM observation WHERE datastream_id = %s AND phenomenon_time = '2026-10-15Z'", [ident]
+    ).fetchone()
+    assert stored == (5.0,)
+
+
+def test_counts_over_the_exact_limit_are_the_planners_estimate(sta: TestClient, sta_db, sql, monkeypatch) -> None:
+    from gis_service.monitoring.sta import queries
+
+    monkeypatch.setattr(queries, "COUNT_EXACT_LIMIT", 10)
+    sql.execute("ANALYZE observation")
+    body = sta.get(f"{STA}/Observations", params={"$count": "true", "$top": "1", "$filter": "result ge 0"}).json()
+    exact = sql.execute("SELECT count(*) FROM observation").fetchone()[0]
+    assert exact > 10 and 10 < body["@iot.count"] <= 2 * exact  # an estimate, at least the limit + 1
+    small = sta.get(f"{STA}/Things", params={"$count": "true", "$top": "1", "$filter": "id le 5"}).json()
+    assert small["@iot.count"] == 5

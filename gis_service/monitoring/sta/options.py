@@ -46,6 +46,9 @@ def parse_expression(text: str, option: str) -> ast._Node:
         raise InvalidRequest(f"{option} is longer than {MAX_EXPRESSION_LENGTH} characters")
     if not text.strip():
         raise InvalidRequest(f"{option} is empty: give an expression, e.g. $filter=result gt 5")
+    # SensorThings names the id "@iot.id", which is no OData identifier: read it as "id" (outside strings)
+    parts = text.split("'")
+    text = "'".join(part.replace("@iot.id", "id") if i % 2 == 0 else part for i, part in enumerate(parts))
     try:
         return ODataParser().parse(ODataLexer().tokenize(text))
     except exceptions.TokenizingException as exc:

@@ -11,13 +11,14 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg import AsyncConnection
 
 from gis_service.access import audit
 from gis_service.access.audit import AuditContext
 from gis_service.access.policy import Action, CurrentPrincipal, require
+from gis_service.access.principal import Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.errors import InvalidRequest, PayloadTooLarge
 from gis_service.monitoring.sta import service
@@ -112,14 +113,27 @@ def _partitions(request: Request) -> PartitionKeeper:
     return keeper
 
 
-async def _audit(conn: AsyncConnection, request: Request, principal: Any, created: service.Created, kind: str) -> None:
+def _audit(request: Request, principal: Principal, kind: str):
+    """The audit entry of a create: one per request, the observations counted per Datastream."""
     context = AuditContext.of(principal, client_address(request), request_id(request))
-    detail = {
-        "received": len(created.ids),
-        "inserted": created.inserted,
-        "datastreams": {str(k): v for k, v in sorted(created.per_datastream.items())},
-    }
-    await audit.record(conn, context, f"sta.{kind}", target="observations", detail=detail)
+
+    async def record(conn: AsyncConnection, created: service.Created) -> None:
+        detail = {
+            "received": len(created.ids),
+            "inserted": created.inserted,
+            "datastreams": {str(k): v for k, v in sorted(created.per_datastream.items())},
+        }
+        await audit.record(conn, context, f"sta.{kind}", target="observations", detail=detail)
+
+    return record
+
+
+async def _create_one(request: Request, conn: AsyncConnection, principal: Principal, datastream: int | None):
+    require(principal, Action.PUSH_OBSERVATIONS)
+    row = service.observation_body(await _body(request), datastream, dt.datetime.now(dt.UTC))
+    created = await service.store(conn, [row], _partitions(request), _audit(request, principal, "observations.create"))
+    link = service.observation_link(_root(request), created.ids[0])
+    return JSONResponse({"@iot.id": created.ids[0], "@iot.selfLink": link}, status_code=201, headers={"Location": link})
 
 
 OBSERVATION_EXAMPLE = {"phenomenonTime": "2026-01-01T08:00:00Z", "result": 7.2, "Datastream": {"@iot.id": 1}}
@@ -148,12 +162,24 @@ async def create_observation(
     principal: CurrentPrincipal,
     _example: Annotated[dict[str, Any] | None, Body(examples=[OBSERVATION_EXAMPLE])] = None,
 ) -> JSONResponse:
-    require(principal, Action.PUSH_OBSERVATIONS)
-    row = service.observation_body(await _body(request), None, dt.datetime.now(dt.UTC))
-    created = await service.store(conn, [row], _partitions(request))
-    await _audit(conn, request, principal, created, "observations.create")
-    link = service.observation_link(_root(request), created.ids[0])
-    return JSONResponse({"@iot.id": created.ids[0], "@iot.selfLink": link}, status_code=201, headers={"Location": link})
+    return await _create_one(request, conn, principal, None)
+
+
+@router.post(
+    "/Datastreams({datastream_id})/Observations",
+    status_code=201,
+    summary="Create an Observation of a Datastream (station API key)",
+    description="As `POST /Observations`, the Datastream named by the path.",
+    responses={201: {"description": "Created; `Location` names the Observation", "content": {"application/json": {}}}},
+)
+async def create_datastream_observation(
+    request: Request,
+    datastream_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    conn: Connection,
+    principal: CurrentPrincipal,
+    _example: Annotated[dict[str, Any] | None, Body(examples=[OBSERVATION_EXAMPLE])] = None,
+) -> JSONResponse:
+    return await _create_one(request, conn, principal, datastream_id)
 
 
 @router.post(
@@ -174,7 +200,8 @@ async def create_observations(
 ) -> JSONResponse:
     require(principal, Action.PUSH_OBSERVATIONS)
     rows = service.batch_body(await _body(request), dt.datetime.now(dt.UTC))
-    created = await service.store(conn, rows, _partitions(request))
-    await _audit(conn, request, principal, created, "observations.create_batch")
+    created = await service.store(
+        conn, rows, _partitions(request), _audit(request, principal, "observations.create_batch")
+    )
     root = _root(request)
     return JSONResponse([service.observation_link(root, i) for i in created.ids], status_code=201)

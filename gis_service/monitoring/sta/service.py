@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -321,9 +322,15 @@ def batch_body(body: Any, now: dt.datetime) -> list[Incoming]:
     return rows
 
 
-async def store(conn: AsyncConnection, rows: list[Incoming], partitions: PartitionKeeper) -> Created:
+async def store(
+    conn: AsyncConnection,
+    rows: list[Incoming],
+    partitions: PartitionKeeper,
+    record: Callable[[AsyncConnection, Created], Awaitable[None]] | None = None,
+) -> Created:
     """Store observations all or nothing: COPY into a temporary table, then one INSERT … ON CONFLICT
-    DO NOTHING (a re-sent observation is a no-op) and the latest values moved forward."""
+    DO NOTHING (a re-sent observation is a no-op) and the latest values moved forward; ``record``
+    (the audit entry) runs in the same transaction."""
     datastreams = sorted({r.datastream_id for r in rows})
     cur = await conn.execute(queries.DATASTREAMS_OF, (datastreams,))
     known = {row[0] for row in await cur.fetchall()}
@@ -341,11 +348,14 @@ async def store(conn: AsyncConnection, rows: list[Incoming], partitions: Partiti
                 await copy.write_row((r.datastream_id, r.phenomenon_time, r.result_time, r.value, r.flag, r.quality))
         inserted = (await conn.execute(queries.INSERT_INCOMING)).rowcount
         await conn.execute(queries.LATEST_FROM_INCOMING)
-    return Created(
-        [observation_id(r.datastream_id, r.phenomenon_time) for r in rows],
-        inserted,
-        dict(Counter(r.datastream_id for r in rows)),
-    )
+        created = Created(
+            [observation_id(r.datastream_id, r.phenomenon_time) for r in rows],
+            inserted,
+            dict(Counter(r.datastream_id for r in rows)),
+        )
+        if record is not None:
+            await record(conn, created)
+    return created
 
 
 def observation_link(root: str, ident: int) -> str:
