@@ -93,7 +93,7 @@ def _where_and_order(
     order, order_params = [], ()
     for expression, descending in options.orderby:
         item = Translator(entity, "t0", aliases, model, "$orderby").ordering(expression)
-        order.append(f"{item.sql} {'DESC' if descending else 'ASC'} NULLS LAST")
+        order.append(f"{item.sql} {'DESC' if descending else 'ASC'}")
         order_params += item.params
     order += [fill(o, a="t0") for o in entity.default_order]
     return Statement(" AND ".join(f"({w})" for w in where), params), ", ".join(order), order_params
