@@ -371,3 +371,26 @@ def test_counts_over_the_exact_limit_are_the_planners_estimate(sta: TestClient, 
     assert exact > 10 and 10 < body["@iot.count"] <= 2 * exact  # an estimate, at least the limit + 1
     small = sta.get(f"{STA}/Things", params={"$count": "true", "$top": "1", "$filter": "id le 5"}).json()
     assert small["@iot.count"] == 5
+
+
+def test_signed_in_staff_see_and_filter_the_internal_operator(sta: TestClient, sta_db, sql) -> None:
+    from gis_service.access.accounts import create_account
+    from gis_service.access.passwords import hash_password
+
+    async def make() -> None:
+        async with await psycopg.AsyncConnection.connect(sta_db[0], autocommit=True) as conn:
+            await create_account(conn, "sta-analyst", "analyst", hash_password("sta-analyst-password"))
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, make()).result()
+    token = sta.post("/api/auth/token", data={"username": "sta-analyst", "password": "sta-analyst-password"})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    operator = sql.execute("SELECT operator FROM station WHERE operator IS NOT NULL ORDER BY id LIMIT 1").fetchone()[0]
+    body = sta.get(
+        f"{STA}/Things",
+        params={"$filter": f"properties/operator eq '{operator}'", "$select": "id,properties"},
+        headers=headers,
+    ).json()
+    expected = sql.execute("SELECT id FROM station WHERE operator = %s ORDER BY id", [operator]).fetchall()
+    assert [t["@iot.id"] for t in body["value"]] == [i for (i,) in expected]
+    assert all(t["properties"]["operator"] == operator for t in body["value"])

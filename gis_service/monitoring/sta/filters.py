@@ -66,7 +66,6 @@ class _Scope:
 
 COMPARATORS = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}
-CASTS = {"number": "float8", "text": "text", "time": "timestamptz", "bool": "boolean", "date": "date"}
 TIME_PARTS = {"year": "year", "month": "month", "day": "day", "hour": "hour", "minute": "minute", "second": "second"}
 SPATIAL = {
     "geo.intersects": "ST_Intersects",
