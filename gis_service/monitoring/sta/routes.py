@@ -85,6 +85,8 @@ async def read(
     skip: Annotated[str | None, Query(alias="$skip", description=OPTION)] = None,
     count: Annotated[str | None, Query(alias="$count", description="true: add @iot.count")] = None,
 ) -> Response:
+    if not resource.strip("/"):
+        return await service_root(request)
     path = parse_path(resource)
     model = Model.of(principal, catalog)
     reader = service.Reader(conn, model, _root(request))
