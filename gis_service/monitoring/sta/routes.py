@@ -68,8 +68,9 @@ async def service_root(request: Request) -> JSONResponse:
         "The resource path below the root: `Things`, `Things(1)`, `Things(1)/Datastreams`,"
         " `Datastreams(5)/Observations`, `ObservedProperties('w01001')`, `Things(1)/name/$value`…"
         f" Collections page by `$top` (default 100, at most {MAX_TOP}) and `$skip`, with `@iot.nextLink`."
+        " A property's `/$value` answers text/plain."
     ),
-    responses=JSON_RESPONSE,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}, "text/plain": {}}}},
 )
 async def read(
     request: Request,

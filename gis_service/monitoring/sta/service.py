@@ -84,6 +84,8 @@ class Reader:
         return await cur.fetchall()
 
     async def _expand(self, entity: Entity, docs: list[tuple[dict, dict]], expand: list[Expand]) -> None:
+        if not docs:
+            return
         for item in expand:
             nav = entity.navs[item.nav]
             target = ENTITIES[nav.target]
