@@ -394,3 +394,31 @@ def test_signed_in_staff_see_and_filter_the_internal_operator(sta: TestClient, s
     expected = sql.execute("SELECT id FROM station WHERE operator = %s ORDER BY id", [operator]).fetchall()
     assert [t["@iot.id"] for t in body["value"]] == [i for (i,) in expected]
     assert all(t["properties"]["operator"] == operator for t in body["value"])
+
+
+def test_time_functions_and_durations(sta: TestClient, sta_db, sql) -> None:
+    ident = sta_db[1][f"{sta_db[2][0]}:a34002"]
+    base = f"{STA}/Datastreams({ident})/Observations"
+    first_day = sta.get(base, params={"$filter": "date(phenomenonTime) eq 2026-10-30", "$count": "true"}).json()
+    assert first_day["@iot.count"] == 24
+    early = sta.get(base, params={"$filter": "phenomenonTime add duration'PT1H' le 2026-10-30T02:00:00Z"}).json()
+    assert [o["result"] for o in early["value"]] == [ident * 100.0, ident * 100.0 + 1]
+    month = sta.get(
+        base,
+        params={
+            "$filter": "month(phenomenonTime) eq 11 and minute(phenomenonTime) eq 0",
+            "$count": "true",
+            "$top": "1",
+        },
+    ).json()
+    expected = sql.execute(
+        "SELECT count(*) FROM observation WHERE datastream_id = %s AND extract(month FROM phenomenon_time"
+        " AT TIME ZONE 'UTC') = 11",
+        [ident],
+    ).fetchone()[0]
+    assert month["@iot.count"] == expected == HOURS - 48
+    text = sta.get(
+        f"{STA}/ObservedProperties",
+        params={"$filter": "substringof('PM', name) and endswith(properties/factorCode, '4')"},
+    ).json()
+    assert [p["@iot.id"] for p in text["value"]] == ["a34004"]
