@@ -16,6 +16,7 @@ from gis_service.access import endpoint_rules
 from gis_service.access.headers import SecurityHeaders
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
+from gis_service.monitoring import sta
 from gis_service.monitoring.ingest.hj212_receiver import running_receiver
 from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access.router)  # /api/auth, /api/admin, /api/audit
     workflow_routes.get_workflow()  # a bad workflow.yaml aborts start-up, naming the file and the fault
     app.include_router(workflow_routes.router)  # /api/workflow, /api/issues
+    app.include_router(sta.router)  # /sta/v1.1: OGC SensorThings API
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
