@@ -60,13 +60,22 @@ START_AGAIN = "start again from the map's “Sign in with SSO” (GET /api/auth/
 
 @dataclass(frozen=True)
 class Identity:
-    """A person the provider vouched for, with the EcoMap role their claims map to."""
+    """A person the provider vouched for: the verified claims of their ID token."""
 
     issuer: str
     subject: str
-    role: Role
-    chief_id: int | None
     username: str | None
+    claims: dict[str, Any]
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> Identity:
+        username = claims.get("preferred_username") or claims.get("email")
+        return cls(str(claims["iss"]), str(claims["sub"]), str(username) if username else None, dict(claims))
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the person before (or without) an account."""
+        return accounts.recordable_login(self.username) if self.username else f"sso:{self.subject}"
 
 
 @dataclass
@@ -122,11 +131,24 @@ def safe_next(path: str | None) -> str:
     return path
 
 
+async def _check_issuer(client: OidcClient) -> None:
+    """The discovery document must name the configured issuer (OpenID Connect Discovery §4.3):
+    ID tokens are checked against it, so a document served for another issuer is refused."""
+    issuer = str((await client.app.load_server_metadata()).get("issuer", "")).rstrip("/")
+    if issuer != client.issuer.rstrip("/"):
+        raise ProviderUnavailable(
+            f"the OpenID provider's discovery document names the issuer {issuer!r}, not {client.issuer!r}:"
+            " set ECOMAP_OIDC__ISSUER to the provider's issuer exactly"
+        )
+
+
 async def begin(client: OidcClient, key: bytes, redirect_uri: str, next_path: str | None) -> tuple[str, str]:
     """The provider's authorization URL and the signed flow cookie to set with the redirect."""
     try:
+        await _check_issuer(client)
         flow = await client.app.create_authorization_url(redirect_uri)
     except (httpx2.HTTPError, ValueError, RuntimeError) as exc:  # unreachable, not JSON, no endpoint
+        client.app.server_metadata.pop("_loaded_at", None)  # read the discovery document again next time
         raise _unreachable(client, exc) from exc
     cookie = jwt.encode(
         {
@@ -185,13 +207,7 @@ async def finish(client: OidcClient, flow: dict[str, Any], params: dict[str, str
         raise Unauthorized(f"the provider's tokens were refused ({type(exc).__name__}: {exc}); {START_AGAIN}") from exc
     if claims is None:
         raise Unauthorized(f"the provider sent no ID token (is 'openid' in ECOMAP_OIDC__SCOPES?); {START_AGAIN}")
-    return Identity(
-        issuer=str(claims["iss"]),
-        subject=str(claims["sub"]),
-        role=map_role(client.settings, claims),
-        chief_id=_chief_claim(client.settings, claims),
-        username=claims.get("preferred_username") or claims.get("email"),
-    )
+    return Identity.of(claims)
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:
@@ -235,10 +251,12 @@ def _login_for(identity: Identity) -> tuple[str | None, str]:
     return (wanted if accounts.LOGIN_PATTERN.match(wanted) else None), f"sso-{digest}"
 
 
-async def link_account(conn: AsyncConnection, identity: Identity) -> Account:
+async def link_account(conn: AsyncConnection, settings: OidcSettings, identity: Identity) -> Account:
     """The local account of an identity, created at its first sign-on, its role in step with the provider.
 
-    403 for a disabled account, or a chief without a chief record (claim or administrator's link)."""
+    403 for no EcoMap role in the claims, a disabled account, or a chief without a chief record
+    (claim or administrator's link)."""
+    role = map_role(settings, identity.claims)
     row = await (
         await conn.execute(
             "SELECT a.login FROM account_identity i JOIN account a ON a.id = i.account_id"
@@ -247,24 +265,24 @@ async def link_account(conn: AsyncConnection, identity: Identity) -> Account:
         )
     ).fetchone()
     account = await get_account(conn, row[0]) if row else None
-    chief_id = identity.chief_id
-    if identity.role == Role.CHIEF and chief_id is None and account is not None:
+    chief_id = _chief_claim(settings, identity.claims)
+    if role == Role.CHIEF and chief_id is None and account is not None:
         chief_id = account.chief_id  # linked by an administrator (`ecomap users set-role … --chief ID`)
-    if identity.role == Role.CHIEF and chief_id is None:
+    if role == Role.CHIEF and chief_id is None:
         raise Forbidden(
             "the provider says role 'chief' but names no chief record (the ECOMAP_OIDC__CHIEF_CLAIM claim):"
             " ask an administrator to link the account to a chief (`ecomap users set-role LOGIN --role chief"
             " --chief ID`) or the provider to send it"
         )
-    if identity.role != Role.CHIEF:
+    if role != Role.CHIEF:
         chief_id = None
     if account is None:
-        account = await _create(conn, identity, chief_id)
+        account = await _create(conn, identity, role, chief_id)
     elif not account.enabled:
         raise Forbidden(f"the account {account.login!r} is disabled: ask an administrator to enable it")
-    elif (account.role, account.chief_id) != (identity.role.value, chief_id):
+    elif (account.role, account.chief_id) != (role.value, chief_id):
         try:
-            account = await accounts.set_role(conn, account.login, identity.role.value, chief_id)
+            account = await accounts.set_role(conn, account.login, role.value, chief_id)
         except InvalidRequest as exc:  # a chief id the database does not know
             raise Forbidden(f"the provider's chief record cannot be used: {exc}") from None
     await conn.execute(
@@ -274,14 +292,14 @@ async def link_account(conn: AsyncConnection, identity: Identity) -> Account:
     return account
 
 
-async def _create(conn: AsyncConnection, identity: Identity, chief_id: int | None) -> Account:
+async def _create(conn: AsyncConnection, identity: Identity, role: Role, chief_id: int | None) -> Account:
     wanted, fallback = _login_for(identity)
     account = None
     async with conn.transaction():
         for login in [wanted, fallback] if wanted else [fallback]:
             try:
                 async with conn.transaction():
-                    account = await create_account(conn, login, identity.role.value, NO_PASSWORD, chief_id)
+                    account = await create_account(conn, login, role.value, NO_PASSWORD, chief_id)
                 break
             except InvalidRequest as exc:
                 if "is taken" in str(exc):

@@ -270,7 +270,7 @@ async def sso_callback(
         flow = oidc.read_flow(access.key, request.cookies.get(oidc.FLOW_COOKIE))
         params = {"code": code, "state": state, "error": error, "error_description": error_description}
         identity = await oidc.finish(client, flow, {k: v for k, v in params.items() if v})
-        account = await oidc.link_account(conn, identity)
+        account = await oidc.link_account(conn, client.settings, identity)
         detail = {"method": "sso", "issuer": identity.issuer, "subject": identity.subject}
         grant = await sessions.open_session(
             conn, access.settings, access.key, context, account, browser=True, detail=detail
@@ -281,7 +281,7 @@ async def sso_callback(
             if identity is not None:
                 detail |= {"issuer": identity.issuer, "subject": identity.subject}
             outcome = "refused" if isinstance(exc, Forbidden) else "failure"
-            actor = identity.username or f"sso:{identity.subject}" if identity else None
+            actor = identity.actor if identity else None
             await audit.record(conn, context, "auth.login", outcome=outcome, actor=actor, detail=detail)
         return _sso_failure(request, exc)
     reply = RedirectResponse(flow["next"], status_code=303)
