@@ -53,7 +53,12 @@ def make_client(sso_database: str, provider: OidcTestProvider) -> Iterator[Calla
     started: list[TestClient] = []
 
     def make(**oidc: object) -> TestClient:
-        base = {"issuer": provider.issuer, "client_id": provider.client_id, "client_secret": provider.client_secret}
+        base = {
+            "issuer": provider.issuer,
+            "client_id": provider.client_id,
+            "client_secret": provider.client_secret,
+            "timeout_s": 30,  # a loaded test machine
+        }
         settings = Settings(database_url=sso_database, oidc=OidcSettings(**{**base, **oidc}))
         client = TestClient(create_app(settings))
         client.__enter__()

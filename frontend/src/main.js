@@ -181,6 +181,11 @@ async function start() {
     if (name === 'chief') chiefView.activate();
   });
 
+  // A tool the service refuses this user (401/403 from its API) is not offered.
+  api.chiefs({ level: 'city' }).catch((err) => {
+    if (err.status === 401 || err.status === 403) tabs.hide('chief');
+  });
+
   setupSearch({
     input: $('search-input'),
     list: $('search-results'),

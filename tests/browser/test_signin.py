@@ -1,8 +1,9 @@
 """Sign-in on the map, in real Chromium: password and single sign-on, what each user sees, phones.
 
-The service runs with a catalog where ``water_source_zone`` is internal (signed-in staff only)
-and single sign-on configured against the real test OpenID provider (tests/oidc), which
-signs in ``sso-hezhang`` with the provider role ``hezhang`` (mapped to chief) and a chief record.
+The service runs with a catalog where ``water_source_zone`` and ``station`` are internal
+(signed-in staff only; the chief tool reads stations, so anonymous visitors lose it too), and
+single sign-on configured against the real test OpenID provider (tests/oidc), which signs in
+``sso-hezhang`` with the provider role ``hezhang`` (mapped to chief) and a chief record.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.oidc.harness import start_provider
 pytestmark = pytest.mark.browser
 INTERNAL = "water_source_zone"
 INTERNAL_TITLE = "饮用水水源保护区"
+ALSO_INTERNAL = "station"
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,9 @@ def signin_server(database_url: str, chief_id: int, tmp_path_factory: pytest.Tem
     catalog = tmp_path_factory.mktemp("signin-catalog")
     for path in CATALOG_DIR.glob("*.yaml"):
         shutil.copy(path, catalog / path.name)
-    internal = catalog / f"{INTERNAL}.yaml"
-    internal.write_text(internal.read_text(encoding="utf-8") + "access: {class: internal}\n", encoding="utf-8")
+    for layer in (INTERNAL, ALSO_INTERNAL):
+        internal = catalog / f"{layer}.yaml"
+        internal.write_text(internal.read_text(encoding="utf-8") + "access: {class: internal}\n", encoding="utf-8")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     users = {"sso-hezhang": {"role": "hezhang", "name": "SSO chief", "chief_id": chief_id}}
@@ -67,6 +70,7 @@ def signin_server(database_url: str, chief_id: int, tmp_path_factory: pytest.Tem
             **os.environ,
             **provider.env(),
             "ECOMAP_OIDC__ROLE_MAP": json.dumps({"hezhang": "chief"}),
+            "ECOMAP_OIDC__TIMEOUT_S": "30",  # a loaded test machine
             "ECOMAP_DATABASE_URL": database_url,
             "ECOMAP_CATALOG_DIR": str(catalog),
         }
@@ -101,9 +105,7 @@ def desktop(browser: Browser, signin_server: str) -> Iterator[MapPage]:
 
 @pytest.fixture()
 def phone(browser: Browser, signin_server: str) -> Iterator[MapPage]:
-    yield from _page(
-        browser, signin_server, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
+    yield from _page(browser, signin_server, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
 
 
 def wait_ready(page: MapPage) -> None:
@@ -116,13 +118,15 @@ def me(page: MapPage) -> dict:
 
 
 def internal_layer_shown(page: MapPage) -> dict:
+    """Whether the internal layers are in the catalog, the style and the layer panel; whether the chief tool is."""
     return page.js(
-        """(id) => ({
-          catalog: window.ecomap.catalog.has(id),
+        """([id, other]) => ({
+          catalog: window.ecomap.catalog.has(id) && window.ecomap.catalog.has(other),
           style: window.ecomapMap.getStyle().layers.some((l) => l['source-layer'] === id),
           panel: document.getElementById('panel-layers').textContent,
+          chiefTool: !document.getElementById('tab-chief').hidden,
         })""",
-        INTERNAL,
+        [INTERNAL, ALSO_INTERNAL],
     )
 
 
@@ -143,8 +147,10 @@ def assert_on_jurisdiction(page: MapPage, base: str, chief: int) -> None:
 
 def test_anonymous_sees_no_internal_layer_and_the_sign_in_choices(desktop: MapPage, signin_server: str) -> None:
     desktop.open()
+    desktop.page.wait_for_function("() => document.getElementById('tab-chief').hidden")  # the API said 401
     shown = internal_layer_shown(desktop)
     assert not shown["catalog"] and not shown["style"] and INTERNAL_TITLE not in shown["panel"]
+    assert not shown["chiefTool"]
     assert "自然保护地" in shown["panel"]  # the public layers are there
     assert desktop.js("() => document.getElementById('account-toggle').dataset.state") == "anonymous"
     desktop.page.click("#account-toggle")
@@ -182,6 +188,7 @@ def test_password_sign_in_as_a_chief_lands_on_the_jurisdiction(
     assert login in label and "河湖长" in label
     shown = internal_layer_shown(desktop)
     assert shown["catalog"] and shown["style"] and INTERNAL_TITLE in shown["panel"]  # staff read internal layers
+    assert shown["chiefTool"]
     desktop.page.click("#account-toggle")
     assert desktop.page.inner_text("#account-role") == "河湖长"
     desktop.screenshot("signin-chief-jurisdiction")
@@ -190,6 +197,7 @@ def test_password_sign_in_as_a_chief_lands_on_the_jurisdiction(
         desktop.page.click("#signout")
     wait_ready(desktop)
     assert me(desktop)["kind"] == "anonymous"
+    desktop.page.wait_for_function("() => document.getElementById('tab-chief').hidden")
     assert not internal_layer_shown(desktop)["catalog"]
     assert desktop.js("() => document.getElementById('account-toggle').dataset.state") == "anonymous"
     assert not desktop.errors, desktop.errors

@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 CLIENT_ID = "ecomap"
 CLIENT_SECRET = "ecomap-test-secret"
 FORM_ACTION = 'action="'
+STARTUP_TIMEOUT_S = 120  # node and an RSA key take seconds; much more on a loaded machine
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def start_provider(port: int, redirect_uris: list[str], users: dict[str, dict]) 
     )
     issuer = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if process.poll() is not None:
                 output = process.stdout.read().decode(errors="replace") if process.stdout else ""
@@ -88,7 +89,7 @@ def start_provider(port: int, redirect_uris: list[str], users: dict[str, dict]) 
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("the test OpenID provider did not answer within 30 s", pytrace=False)
+                pytest.fail(f"the test OpenID provider did not answer within {STARTUP_TIMEOUT_S} s", pytrace=False)
             time.sleep(0.1)
         yield OidcTestProvider(issuer)
     finally:
@@ -108,7 +109,7 @@ def _form_action(page: httpx.Response) -> str:
 def sign_in_at_provider(authorization_url: str, login: str, *, consent: bool = True) -> dict[str, str]:
     """Sign in at the provider's pages (any password) and give or refuse consent; the query of
     the redirect back to the client (code, state, iss; or error and error_description)."""
-    with httpx.Client(follow_redirects=False, timeout=10) as browser:
+    with httpx.Client(follow_redirects=False, timeout=30) as browser:
         response = browser.get(authorization_url)
         for _ in range(10):
             if response.status_code in (302, 303):
