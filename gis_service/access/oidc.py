@@ -41,6 +41,7 @@ from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from fastapi import Request
 from joserfc.errors import JoseError
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 
 from gis_service.access import accounts
 from gis_service.access.accounts import Account, create_account, get_account
@@ -257,14 +258,7 @@ async def link_account(conn: AsyncConnection, settings: OidcSettings, identity: 
     403 for no EcoMap role in the claims, a disabled account, or a chief without a chief record
     (claim or administrator's link)."""
     role = map_role(settings, identity.claims)
-    row = await (
-        await conn.execute(
-            "SELECT a.login FROM account_identity i JOIN account a ON a.id = i.account_id"
-            " WHERE i.issuer = %s AND i.subject = %s",
-            [identity.issuer, identity.subject],
-        )
-    ).fetchone()
-    account = await get_account(conn, row[0]) if row else None
+    account = await _linked_account(conn, identity)
     chief_id = _chief_claim(settings, identity.claims)
     if role == Role.CHIEF and chief_id is None and account is not None:
         chief_id = account.chief_id  # linked by an administrator (`ecomap users set-role … --chief ID`)
@@ -277,10 +271,15 @@ async def link_account(conn: AsyncConnection, settings: OidcSettings, identity: 
     if role != Role.CHIEF:
         chief_id = None
     if account is None:
-        account = await _create(conn, identity, role, chief_id)
-    elif not account.enabled:
+        try:
+            account = await _create(conn, identity, role, chief_id)
+        except UniqueViolation:  # the same person's first sign-on in another tab won the race
+            account = await _linked_account(conn, identity)
+            if account is None:
+                raise
+    if not account.enabled:
         raise Forbidden(f"the account {account.login!r} is disabled: ask an administrator to enable it")
-    elif (account.role, account.chief_id) != (role.value, chief_id):
+    if (account.role, account.chief_id) != (role.value, chief_id):
         try:
             account = await accounts.set_role(conn, account.login, role.value, chief_id)
         except InvalidRequest as exc:  # a chief id the database does not know
@@ -290,6 +289,17 @@ async def link_account(conn: AsyncConnection, settings: OidcSettings, identity: 
         [identity.issuer, identity.subject],
     )
     return account
+
+
+async def _linked_account(conn: AsyncConnection, identity: Identity) -> Account | None:
+    row = await (
+        await conn.execute(
+            "SELECT a.login FROM account_identity i JOIN account a ON a.id = i.account_id"
+            " WHERE i.issuer = %s AND i.subject = %s",
+            [identity.issuer, identity.subject],
+        )
+    ).fetchone()
+    return await get_account(conn, row[0]) if row else None
 
 
 async def _create(conn: AsyncConnection, identity: Identity, role: Role, chief_id: int | None) -> Account:
