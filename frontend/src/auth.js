@@ -9,6 +9,7 @@
 import { api } from './api.js';
 import { onLangChange, t } from './i18n.js';
 import { h, setChildren } from './ui.js';
+import { writeViewState } from './url-state.js';
 
 const LANDING_KEY = 'ecomap.landOnJurisdiction';
 const ANONYMOUS = { kind: 'anonymous', name: null, role: null, chief_id: null };
@@ -101,6 +102,7 @@ export function createAuthControl({ button, panel, session, ssoLogin, onMyJurisd
     } catch {
       // Already ended (expired or signed out elsewhere): reloading shows the map anonymously.
     }
+    writeViewState({ chief: null }); // the chief view was the signed-in user's
     window.location.reload();
   }
 
