@@ -76,6 +76,10 @@ class TooManyRequests(EcoMapError):
         self.headers = {"Retry-After": str(max(1, retry_after_s))}
 
 
+class ProviderUnavailable(EcoMapError):
+    """A service this one relies on (the OpenID provider of single sign-on) is down or answered badly."""
+
+
 class DatabaseUnavailable(EcoMapError):
     """PostGIS cannot answer right now (unreachable, or the query took too long)."""
 
@@ -96,6 +100,7 @@ STATUS_CODES: dict[type[EcoMapError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     TooManyRequests: 429,
+    ProviderUnavailable: 502,
     DatabaseUnavailable: 503,
 }
 

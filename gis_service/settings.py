@@ -191,6 +191,32 @@ class HttpCacheSettings(BaseModel):
         return value
 
 
+class OidcSettings(BaseModel):
+    """Optional single sign-on with an OpenID Connect provider (gis_service/access/oidc.py): off
+    while ``issuer`` is unset. Roles come from ``role_claim`` of the ID token, through ``role_map``."""
+
+    issuer: str | None = Field(
+        default=None, description="The provider's issuer URL (its /.well-known/openid-configuration is read)"
+    )
+    client_id: str | None = Field(default=None, description="This service's client id at the provider")
+    client_secret: SecretStr | None = Field(default=None, description="The client secret (confidential client)")
+    scopes: str = Field(default="openid profile", description="Scopes asked for (space-separated; openid included)")
+    role_claim: str = Field(
+        default="role", description="ID token claim holding the role(s): a string or a list; dots reach into objects"
+    )
+    role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Provider role -> EcoMap role, as JSON (e.g. {"hezhang": "chief"}); '
+        "EcoMap role names map to themselves; a sign-in with no known role is refused (403)",
+    )
+    chief_claim: str = Field(default="chief_id", description="ID token claim with a chief's record id (role chief)")
+    redirect_url: str | None = Field(
+        default=None,
+        description="The callback URL registered at the provider; default: <base URL>/api/auth/sso/callback",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Timeout of each request to the provider")
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -228,6 +254,7 @@ class Settings(BaseSettings):
     hj212: HJ212Settings = HJ212Settings()
     http_cache: HttpCacheSettings = HttpCacheSettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    oidc: OidcSettings = OidcSettings()
 
     @field_validator("region")
     @classmethod

@@ -65,4 +65,13 @@ if [ -f frontend/package.json ]; then
     touch "frontend/dist/.build-$SRC_HASH"
   fi
 fi
+# --- Test OpenID provider (tests/oidc: oidc-provider for the single sign-on tests) -----------
+if [ "$WITH_TEST" = 1 ]; then
+  OIDC_STAMP="tests/oidc/node_modules/.installed-$(sha1sum tests/oidc/package-lock.json | cut -c1-12)"
+  if [ ! -f "$OIDC_STAMP" ]; then
+    say "installing the test OpenID provider (npm ci in tests/oidc)"
+    (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in tests/oidc failed"
+    touch "$OIDC_STAMP"
+  fi
+fi
 say "ready"

@@ -75,7 +75,23 @@ function query(params) {
   return text ? `?${text}` : '';
 }
 
+/** Headers of a cookie-session write: the CSRF token is the value of the readable ecomap_csrf cookie. */
+function csrfHeaders() {
+  const match = document.cookie.match(/(?:^|;\s*)ecomap_csrf=([^;]*)/);
+  return match ? { 'X-CSRF-Token': decodeURIComponent(match[1]) } : {};
+}
+
 export const api = {
+  /** Who the browser is signed in as (`kind: "anonymous"` when not). */
+  me: () => getJSON('api/auth/me'),
+  /** Password sign-in for the browser: the service sets httpOnly session cookies. */
+  signIn: (username, password) =>
+    getJSON('api/auth/session', { method: 'POST', body: new URLSearchParams({ username, password }) }),
+  /** Renews the session cookies with the refresh cookie (the access cookie lives minutes). */
+  refreshSession: () => getJSON('api/auth/refresh', { method: 'POST', headers: csrfHeaders() }),
+  signOut: () => request('api/auth/logout', { method: 'POST', headers: csrfHeaders() }),
+  /** Whether the browser holds a session's cookies at all (ecomap_csrf lives as long as the session). */
+  hasSessionCookie: () => 'X-CSRF-Token' in csrfHeaders(),
   layers: () => getJSON('api/layers'),
   style: () => getJSON('styles/default.json'),
   config: () => getJSON('api/config'),

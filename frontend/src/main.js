@@ -3,6 +3,7 @@
 
 import './style.css';
 import { api } from './api.js';
+import { createAuthControl, loadSession, takeLandingRequest } from './auth.js';
 import { applyBasemap } from './basemaps.js';
 import { createChiefView } from './chief.js';
 import { createHighlighter } from './highlight.js';
@@ -24,9 +25,9 @@ const $ = (id) => document.getElementById(id);
 async function loadConfig() {
   try {
     const config = await api.config();
-    return { tiandituKey: config.tianditu_key || null };
+    return { tiandituKey: config.tianditu_key || null, ssoLogin: config.sso_login || null };
   } catch {
-    return { tiandituKey: null };
+    return { tiandituKey: null, ssoLogin: null };
   }
 }
 
@@ -61,12 +62,21 @@ async function start() {
   const drawerUi = setupDrawer({ button: $('drawer-toggle'), drawer: $('sidebar') });
   $('lang-toggle').addEventListener('click', () => setLang(getLang() === 'zh' ? 'en' : 'zh'));
 
+  // Who is signed in comes first: the catalog, style and tiles are what the service lets them see.
+  const [session, config] = await Promise.all([loadSession(), loadConfig()]);
+  let openMyJurisdiction = () => {};
+  createAuthControl({
+    button: $('account-toggle'),
+    panel: $('account-panel'),
+    session,
+    ssoLogin: config.ssoLogin,
+    onMyJurisdiction: (id) => openMyJurisdiction(id),
+  });
   let layersDoc;
   let style;
-  let config;
   let rasters;
   try {
-    [layersDoc, style, config, rasters] = await Promise.all([api.layers(), api.style(), loadConfig(), loadRasters()]);
+    [layersDoc, style, rasters] = await Promise.all([api.layers(), api.style(), loadRasters()]);
   } catch (err) {
     showFatal(err);
     return;
@@ -171,6 +181,11 @@ async function start() {
     if (name === 'chief') chiefView.activate();
   });
 
+  // A tool the service refuses this user (401/403 from its API) is not offered.
+  api.chiefs({ level: 'city' }).catch((err) => {
+    if (err.status === 401 || err.status === 403) tabs.hide('chief');
+  });
+
   setupSearch({
     input: $('search-input'),
     list: $('search-results'),
@@ -215,7 +230,16 @@ async function start() {
     drawerUi.open();
     chiefView.open(state.chief);
   };
-  openChiefFromHash(initial);
+  openMyJurisdiction = (id) => openChiefFromHash({ chief: id });
+  // A chief lands on their own jurisdiction: after signing in, or opening the map with no place in the link.
+  const me = session.me;
+  const landing = takeLandingRequest();
+  if (me.role === 'chief' && me.chief_id != null && (landing || (!initial.chief && !initial.center))) {
+    tabs.select('chief');
+    chiefView.open(me.chief_id);
+  } else {
+    openChiefFromHash(initial);
+  }
   window.addEventListener('hashchange', () => {
     const state = readViewState();
     if (state.lang && state.lang !== getLang()) setLang(state.lang);
@@ -232,7 +256,7 @@ async function start() {
   });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, toast };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, toast, me };
   document.body.dataset.ready = 'true';
 }
 

@@ -101,7 +101,20 @@ export function setupTabs(tablist, onSelect) {
       event.preventDefault();
     });
   }
-  return { select: (name) => select(tabs.find((t) => t.dataset.tab === name) || tabs[0]) };
+  return {
+    select: (name) => select(tabs.find((t) => t.dataset.tab === name) || tabs[0]),
+    /** Withdraws a tab (a tool the service refuses this user); another one is shown if it was. */
+    hide(name) {
+      const tab = tabs.find((t) => t.dataset.tab === name);
+      if (!tab || tab.hidden) return;
+      const wasSelected = tab.getAttribute('aria-selected') === 'true';
+      tab.hidden = true;
+      tab.style.display = 'none';
+      tabs.splice(tabs.indexOf(tab), 1);
+      document.getElementById(tab.getAttribute('aria-controls')).hidden = true;
+      if (wasSelected) select(tabs[0]);
+    },
+  };
 }
 
 /** Triggers a download of a Blob under the given file name. */

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from psycopg import AsyncConnection
 
-from gis_service.access import admin, audit, sessions
+from gis_service.access import admin, audit, oidc, sessions
 from gis_service.access.accounts import list_accounts
 from gis_service.access.audit import AuditContext
 from gis_service.access.keys import list_keys
@@ -40,7 +42,7 @@ from gis_service.access.schemas import (
 )
 from gis_service.access.sessions import Grant
 from gis_service.access.state import AccessState, client_address, get_access, request_id
-from gis_service.errors import Forbidden, InvalidRequest, Unauthorized
+from gis_service.errors import EcoMapError, Forbidden, InvalidRequest, NotFound, Unauthorized, status_for
 from gis_service.routers.deps import base_url, get_catalog, get_connection
 from layers.catalog import Catalog
 
@@ -64,10 +66,13 @@ def _token_response(access: AccessState, grant: Grant) -> TokenResponse:
     )
 
 
-def _set_cookies(request: Request, response: Response, access: AccessState, grant: Grant) -> None:
+def _cookie_secure(request: Request, access: AccessState) -> bool:
     secure = access.settings.cookie_secure
-    if secure is None:
-        secure = request.url.scheme == "https"
+    return request.url.scheme == "https" if secure is None else secure
+
+
+def _set_cookies(request: Request, response: Response, access: AccessState, grant: Grant) -> None:
+    secure = _cookie_secure(request, access)
     common = {"secure": secure, "samesite": "lax"}
     response.set_cookie(
         SESSION_COOKIE, grant.access_token, max_age=access.settings.access_token_ttl_s, httponly=True, **common
@@ -179,6 +184,110 @@ async def logout(
 async def me(principal: CurrentPrincipal) -> Me:
     """The caller: anonymous, a user (role, chief), or a station or partner key; and how they authenticated."""
     return Me.of(principal)
+
+
+SSO_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "No sign-on under way in this browser, or its state does not match (start again)"},
+    401: {"description": "The provider's answer or tokens were refused (error, bad code, ID token not valid)"},
+    403: {"description": "Consent denied, no EcoMap role in the role claim, a chief without record, account disabled"},
+    404: {"description": "Single sign-on is not configured (ECOMAP_OIDC__ISSUER unset)"},
+    502: {"description": "The OpenID provider cannot be reached or answered badly"},
+}
+
+
+def _sso_failure(request: Request, error: EcoMapError) -> Response:
+    """A failed sign-on: a page for a browser (it arrived by a redirect), else the JSON error."""
+    if "text/html" not in request.headers.get("accept", ""):
+        raise error
+    message = html.escape(str(error))
+    page = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>登录失败 · Sign-in failed</title></head><body>"
+        f'<h1>统一身份认证登录失败 · Single sign-on failed</h1><p id="sso-error">{message}</p>'
+        '<p><a href="/">返回地图 · Back to the map</a></p></body></html>'
+    )
+    reply = HTMLResponse(page, status_code=status_for(error))
+    reply.delete_cookie(oidc.FLOW_COOKIE, path=oidc.FLOW_COOKIE_PATH)
+    return reply
+
+
+@router.get(
+    "/auth/sso/login",
+    status_code=302,
+    summary="Sign in with single sign-on (redirects to the OpenID provider)",
+    responses={302: {"description": "To the provider's sign-in page"}, **SSO_ERRORS},
+)
+async def sso_login(
+    request: Request,
+    access: Access,
+    next: Annotated[
+        str | None, Query(max_length=2000, pattern=NO_NUL, description="Path on this site to return to (default /)")
+    ] = None,
+) -> Response:
+    """Start the authorization-code flow with PKCE: the browser goes to the provider, and comes back to
+    ``/api/auth/sso/callback``. Keeps state, nonce and PKCE verifier in a signed 10-minute cookie."""
+    try:
+        client = oidc.get_oidc(request)
+        redirect_uri = client.settings.redirect_url or f"{base_url(request)}/api/auth/sso/callback"
+        url, flow = await oidc.begin(client, access.key, redirect_uri, next)
+    except EcoMapError as exc:
+        return _sso_failure(request, exc)
+    reply = RedirectResponse(url, status_code=302)
+    reply.set_cookie(
+        oidc.FLOW_COOKIE,
+        flow,
+        max_age=oidc.FLOW_TTL_S,
+        path=oidc.FLOW_COOKIE_PATH,
+        httponly=True,
+        secure=_cookie_secure(request, access),
+        samesite="lax",  # the provider's redirect back is a top-level cross-site GET
+    )
+    return reply
+
+
+@router.get(
+    "/auth/sso/callback",
+    status_code=303,
+    summary="Where the OpenID provider sends the browser back (single sign-on)",
+    responses={303: {"description": "Signed in (session cookies set): to the map"}, **SSO_ERRORS},
+)
+async def sso_callback(
+    request: Request,
+    conn: Connection,
+    access: Access,
+    code: Annotated[str | None, Query(max_length=4000, pattern=NO_NUL)] = None,
+    state: Annotated[str | None, Query(max_length=4000, pattern=NO_NUL)] = None,
+    error: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    error_description: Annotated[str | None, Query(max_length=2000, pattern=NO_NUL)] = None,
+) -> Response:
+    """Check the provider's answer and ID token, map the role claim, link or create the local
+    account, and open a browser session (cookies, as ``POST /api/auth/session``); audited."""
+    context = AuditContext("anonymous", "anonymous", client_address(request), request_id(request))
+    identity = None
+    try:
+        client = oidc.get_oidc(request)
+        flow = oidc.read_flow(access.key, request.cookies.get(oidc.FLOW_COOKIE))
+        params = {"code": code, "state": state, "error": error, "error_description": error_description}
+        identity = await oidc.finish(client, flow, {k: v for k, v in params.items() if v})
+        account = await oidc.link_account(conn, client.settings, identity)
+        detail = {"method": "sso", "issuer": identity.issuer, "subject": identity.subject}
+        grant = await sessions.open_session(
+            conn, access.settings, access.key, context, account, browser=True, detail=detail
+        )
+    except EcoMapError as exc:
+        if not isinstance(exc, NotFound):
+            detail = {"method": "sso", "reason": str(exc)[:500]}
+            if identity is not None:
+                detail |= {"issuer": identity.issuer, "subject": identity.subject}
+            outcome = "refused" if isinstance(exc, Forbidden) else "failure"
+            actor = identity.actor if identity else None
+            await audit.record(conn, context, "auth.login", outcome=outcome, actor=actor, detail=detail)
+        return _sso_failure(request, exc)
+    reply = RedirectResponse(flow["next"], status_code=303)
+    _set_cookies(request, reply, access, grant)
+    reply.delete_cookie(oidc.FLOW_COOKIE, path=oidc.FLOW_COOKIE_PATH)
+    return reply
 
 
 @router.get("/admin/users", response_model=list[AccountOut], summary="List accounts (admin)")

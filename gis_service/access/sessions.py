@@ -72,7 +72,6 @@ async def sign_in(
     disabled account with the right password."""
     login = recordable_login(login)
     keys = throttle.throttle_keys(login, context.client_addr)
-    method = "cookie" if browser else "bearer"
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidRequest(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
     try:
@@ -98,6 +97,22 @@ async def sign_in(
     if passwords.needs_rehash(stored_hash):  # type: ignore[arg-type]
         new_hash = await asyncio.to_thread(passwords.HASHER.hash, password)
         await conn.execute("UPDATE account SET password_hash = %s WHERE id = %s", [new_hash, account.id])
+    return await open_session(conn, settings, key, context, account, browser=browser)
+
+
+async def open_session(
+    conn: AsyncConnection,
+    settings: AccessSettings,
+    key: bytes,
+    context: AuditContext,
+    account: Account,
+    *,
+    browser: bool,
+    detail: dict[str, str] | None = None,
+) -> Grant:
+    """Open a session for an account whose credentials were checked (a password, or single
+    sign-on); the sign-in is audited with ``detail`` added."""
+    method = "cookie" if browser else "bearer"
     async with conn.transaction():
         await conn.execute(  # sessions ended a day ago or more are of no use: keep the table small
             "DELETE FROM auth_session WHERE account_id = %s"
@@ -112,7 +127,8 @@ async def sign_in(
             )
         ).fetchone()
         grant = await _issue(conn, settings, key, account, row[0], browser)
-        await audit.record(conn, context, "auth.login", actor=login, detail={"method": method, "session": row[0]})
+        detail = {"method": method, "session": row[0], **(detail or {})}
+        await audit.record(conn, context, "auth.login", actor=account.login, detail=detail)
     return grant
 
 
