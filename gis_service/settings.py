@@ -160,6 +160,18 @@ class HJ212Settings(BaseModel):
     port: int = Field(default=9212, ge=0, le=65535, description="TCP port of the receiver (0: any free port)")
 
 
+class MonitoringSettings(BaseModel):
+    """Station status (gis_service/monitoring/status): how often changed stations are re-assessed."""
+
+    status_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between station status refreshes (tiles and events change at most this often)",
+    )
+    events_max_clients: int = Field(default=200, ge=1, description="Event-stream clients one worker serves at once")
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -195,6 +207,7 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     limits: LimitsSettings = LimitsSettings()
     hj212: HJ212Settings = HJ212Settings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @field_validator("region")
     @classmethod
