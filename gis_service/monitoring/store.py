@@ -157,8 +157,13 @@ async def store_packet(
         )
         inserted = cur.rowcount
         if inserted:  # delivered to every worker's LISTEN at commit (the map's events, the status refresh)
-            event = {"event": "observation", "station_id": station_id, "mn": packet.frame.mn,
-                     "time": packet.data_time.isoformat(), "inserted": inserted}
+            event = {
+                "event": "observation",
+                "station_id": station_id,
+                "mn": packet.frame.mn,
+                "time": packet.data_time.isoformat(),
+                "inserted": inserted,
+            }
             await conn.execute("SELECT pg_notify(%s, %s)", (OBSERVATION_CHANNEL, json.dumps(event)))
         await conn.execute(
             "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"

@@ -90,7 +90,9 @@ def load_demo(connection: Connection, dataset: DemoDataset | None = None, days: 
     connection.execute(_MARK_SAMPLE, [{"layer": layer} for layer in LAYER_TABLES])
     days = observation_days() if days is None else days
     if days > 0:
-        observations = generate_observations(dataset.layers["station"], dataset.layers["river"], days=days, seed=dataset.seed)
+        observations = generate_observations(
+            dataset.layers["station"], dataset.layers["river"], days=days, seed=dataset.seed
+        )
         with connection.connection.driver_connection.cursor() as cursor:  # psycopg: COPY
             counts["observation"] = load_observations(cursor, observations)
     return counts

@@ -128,7 +128,9 @@ def river_distances(rivers: pd.DataFrame, stations: pd.DataFrame) -> dict[int, d
     """For each segment: km downstream from its top to each river station below it (stations on
     the segment itself included), following ``downstream_id``."""
     length = dict(zip(rivers.id, rivers.length_km, strict=True))
-    downstream = {int(i): (int(d) if pd.notna(d) else None) for i, d in zip(rivers.id, rivers.downstream_id, strict=True)}
+    downstream = {
+        int(i): (int(d) if pd.notna(d) else None) for i, d in zip(rivers.id, rivers.downstream_id, strict=True)
+    }
     lines = dict(zip(rivers.id, rivers.geom, strict=True))
     on_river = stations[stations.river_id.notna() & stations.kind.isin(["water_auto", "section"])]
     offset = {
@@ -169,10 +171,19 @@ def generate_observations(
 
     distances = river_distances(rivers, stations)
     tops = [seg for seg, reach in distances.items() if len(reach) >= 2]
-    episodes = [
-        Episode(int(rng.choice(tops)), int(rng.integers(0, max(1, n - 72))), int(rng.integers(12, 36)), float(rng.uniform(3, 6)))
-        for _ in range(max(1, days // 90))
-    ] if tops else []
+    episodes = (
+        [
+            Episode(
+                int(rng.choice(tops)),
+                int(rng.integers(0, max(1, n - 72))),
+                int(rng.integers(12, 36)),
+                float(rng.uniform(3, 6)),
+            )
+            for _ in range(max(1, days // 90))
+        ]
+        if tops
+        else []
+    )
     hazes = [(int(rng.integers(0, max(1, n - 96))), int(rng.integers(36, 96))) for _ in range(max(1, days // 60))]
 
     frames, streams = [], []
@@ -181,7 +192,7 @@ def generate_observations(
         kind = _profile(pd.Series(station._asdict()))
         if kind is None:
             continue
-        level = float(rng.uniform(0.7, 1.35)) if kind != "lake" else float(rng.uniform(0.8, 1.1))
+        level = float(rng.uniform(*{"river": (0.7, 1.9), "lake": (0.8, 1.1)}.get(kind, (0.7, 1.35))))
         present = np.ones(n, dtype=bool)
         for _ in range(int(rng.integers(2, 7))):  # gaps: the logger sent nothing
             g = int(rng.integers(0, n))
@@ -198,7 +209,7 @@ def generate_observations(
             km = distances.get(ep.segment_id, {}).get(int(station.id))
             if km is None:
                 continue
-            arrive = ep.start_hour + int(round(km / FLOW_KM_H))
+            arrive = ep.start_hour + round(km / FLOW_KM_H)
             width = ep.duration_h + int(km / 4)
             t = hours - arrive
             pulse = np.where((t >= 0) & (t < width), np.sin(np.pi * np.clip(t, 0, width) / width), 0.0)
@@ -221,12 +232,14 @@ def generate_observations(
                 value = value * (1 + plume * (1.0 if code in ("w21003", "w21011") else 0.4))
             if code in ("a34004", "a34002", "a21005"):
                 value = value * (1 + haze)
-            value = np.round(np.maximum(value, 10.0 ** -decimals), decimals)
+            value = np.round(np.maximum(value, 10.0**-decimals), decimals)
             mask = present.copy()
             mask[rng.random(n) < 0.002] = False  # single lost packets
             idx = hours[mask]
             streams.append((stream_id, int(station.id), code, "hour", prop, unit))
-            frames.append(pd.DataFrame({"datastream_id": stream_id, "h": idx, "value": value[mask], "flag": flags[mask]}))
+            frames.append(
+                pd.DataFrame({"datastream_id": stream_id, "h": idx, "value": value[mask], "flag": flags[mask]})
+            )
     obs = pd.concat(frames, ignore_index=True)
     times = pd.date_range(start, periods=n, freq="h", tz="UTC")
     obs["phenomenon_time"] = times[obs.pop("h").to_numpy()]
@@ -263,7 +276,7 @@ def load_observations(cursor, data: DemoObservations) -> int:
     with cursor.copy("COPY demo_observation FROM STDIN") as copy:
         copy.write(text.getvalue())
     # The foreign key is checked once for all rows (re-adding it validates them in one join),
-    # not row by row: that check is most of the cost of loading millions of rows.
+    # not row by row (the demo load runs in one transaction on empty tables).
     cursor.execute(f"ALTER TABLE observation DROP CONSTRAINT {_FOREIGN_KEY}")
     cursor.execute(
         "INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"

@@ -81,7 +81,7 @@ def classify(standard: str, values: Mapping[str, float], target: str | None, on:
     if not usable:
         return None
     if standard == "sea":
-        return classify_seawater(usable, target=SEA_CLASS.get(target or "", None), on=on)
+        return classify_seawater(usable, target=SEA_CLASS.get(target or ""), on=on)
     return classify_surface_water(usable, water_body=standard, target=target, on=on)  # type: ignore[arg-type]
 
 
@@ -147,7 +147,9 @@ def air_detail(result: AqiResult) -> dict:
     }
 
 
-def hourly_aqi(latest: Mapping[str, float], last_24h: Mapping[str, list[float | None]], on: dt.date) -> AqiResult | None:
+def hourly_aqi(
+    latest: Mapping[str, float], last_24h: Mapping[str, list[float | None]], on: dt.date
+) -> AqiResult | None:
     """The real-time AQI (实时报) from the latest hourly values and the last 24 hours of each
     pollutant (oldest first, None where invalid): PM as 24-hour moving means, O3 also as its
     8-hour moving mean (HJ 633-2012 reports it), each only when valid by the engine's rules."""

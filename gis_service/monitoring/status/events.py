@@ -89,8 +89,8 @@ class MonitoringEvents:
                     async with self.pool.connection() as conn:
                         await refresh_status(conn, ids)
                     everything = False
-                except psycopg.Error as error:
-                    logger.warning("station status refresh failed (%s); retrying", error)
+                except Exception:
+                    logger.exception("station status refresh failed; retrying")
                     if ids:
                         self.dirty.update(ids)
             await asyncio.sleep(self.interval_s)

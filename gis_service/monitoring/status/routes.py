@@ -80,7 +80,9 @@ async def station_series(
 )
 async def water_quality_summary(
     date: Annotated[dt.date | None, Query(description="A day (YYYY-MM-DD): daily means")] = None,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="A month (YYYY-MM): monthly means")] = None,
+    month: Annotated[
+        str | None, Query(pattern=r"^\d{4}-\d{2}$", description="A month (YYYY-MM): monthly means")
+    ] = None,
     conn: AsyncConnection = Depends(get_connection),
 ) -> dict[str, Any]:
     """River, lake and sea stations classed from their daily (or monthly) means by the standard in

@@ -26,7 +26,6 @@ from gis_service.monitoring.status.assess import (
     Assessment,
     air_detail,
     china_date,
-    class_name,
     classify,
     daily_aqi,
     hourly_aqi,
@@ -171,13 +170,23 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
     Returns how many stations changed."""
     cur = conn.cursor(row_factory=dict_row)
     query = "SELECT id, code, name, kind, status, standard, water_target, mn FROM station"
-    rows = await (
-        await cur.execute(query + " WHERE id = ANY(%s)", (station_ids,)) if station_ids is not None else cur.execute(query)
-    ).fetchall()
+    if station_ids is not None:
+        await cur.execute(query + " WHERE id = ANY(%s)", (station_ids,))
+    else:
+        await cur.execute(query)
+    rows = await cur.fetchall()
     states = [(row["id"], await assess(conn, row, await _latest_values(conn, row["id"]))) for row in rows]
     if not states:
         return 0
-    columns = list(zip(*((sid, s.observed_at, s.water_class, s.meets_target, s.aqi, s.category, s.colour, s.standard) for sid, s in states), strict=True))
+    columns = list(
+        zip(
+            *(
+                (sid, s.observed_at, s.water_class, s.meets_target, s.aqi, s.category, s.colour, s.standard)
+                for sid, s in states
+            ),
+            strict=True,
+        )
+    )
     async with conn.transaction():
         changed = await conn.execute(_UPSERT, [list(c) for c in columns])
     return changed.rowcount
@@ -240,7 +249,11 @@ async def series(
     last = (end - dt.timedelta(microseconds=1)).astimezone(CHINA).date()
     if step == "month":
         first = first.replace(day=1)
-    values = (await hourly(conn, [row["id"]], _day_start(first) - dt.timedelta(hours=7), _day_start(last) + dt.timedelta(days=1))).get((row["id"], code), {})
+    values = (
+        await hourly(
+            conn, [row["id"]], _day_start(first) - dt.timedelta(hours=7), _day_start(last) + dt.timedelta(days=1)
+        )
+    ).get((row["id"], code), {})
     days = {}
     day = first
     while day <= last:
@@ -316,12 +329,20 @@ async def water_summary(conn: AsyncConnection, first: dt.date, last: dt.date) ->
             if agg.value is not None:
                 means[code] = agg.value
         result = classify(row["standard"], means, row["water_target"], first) if means else None
-        entry = {"id": row["id"], "code": row["code"], "name": row["name"], "standard": row["standard"]}
+        entry = {"id": row["id"], "code": row["code"], "name": row["name"], "water_body": row["standard"]}
         if result is None:
             sections.append({**entry, "water_class": None, "target": row["water_target"], "meets_target": None})
             continue
         detail = water_detail(row["standard"], result, means, {c: FACTORS[c].unit for c in means})
-        sections.append({**entry, **{k: detail[k] for k in ("water_class", "target", "meets_target", "deciding_factors", "standard", "version")}})
+        sections.append(
+            {
+                **entry,
+                **{
+                    k: detail[k]
+                    for k in ("water_class", "target", "meets_target", "deciding_factors", "standard", "version")
+                },
+            }
+        )
     assessed = [s for s in sections if s["water_class"] is not None]
     judged = [s for s in assessed if s["meets_target"] is not None]
     per_class = Counter(s["water_class"] for s in assessed)
@@ -330,7 +351,7 @@ async def water_summary(conn: AsyncConnection, first: dt.date, last: dt.date) ->
     worst = sorted(
         assessed,
         key=lambda s: (
-            -(sea if s["standard"] == "sea" else surface).index(s["water_class"]),
+            -(sea if s["water_body"] == "sea" else surface).index(s["water_class"]),
             -max((f["exceedance_multiple"] or 0.0 for f in s["deciding_factors"]), default=0.0),
         ),
     )[:WORST_SECTIONS]
@@ -341,7 +362,9 @@ async def water_summary(conn: AsyncConnection, first: dt.date, last: dt.date) ->
         "assessed": len(assessed),
         "per_class": {k: per_class[k] for k in order if per_class[k]},
         "meeting_target": sum(bool(s["meets_target"]) for s in judged),
-        "share_meeting_target": round(sum(bool(s["meets_target"]) for s in judged) / len(judged), 4) if judged else None,
+        "share_meeting_target": round(sum(bool(s["meets_target"]) for s in judged) / len(judged), 4)
+        if judged
+        else None,
         "worst": [
             {k: s[k] for k in ("id", "code", "name", "water_class", "target", "meets_target", "deciding_factors")}
             for s in worst
@@ -367,6 +390,14 @@ async def air_summary(conn: AsyncConnection, day: dt.date) -> dict[str, Any]:
             stations.append({**entry, "aqi": None, "primary_pollutant": [], "category": None, "colour": NO_DATA_COLOUR})
         else:
             detail = air_detail(result)
-            stations.append({**entry, **{k: detail[k] for k in ("aqi", "primary_pollutant", "category", "level", "colour", "standard", "version")}})
+            stations.append(
+                {
+                    **entry,
+                    **{
+                        k: detail[k]
+                        for k in ("aqi", "primary_pollutant", "category", "level", "colour", "standard", "version")
+                    },
+                }
+            )
     counts = Counter(s["category"] for s in stations if s["category"])
     return {"date": day, "stations": stations, "categories": dict(counts)}
