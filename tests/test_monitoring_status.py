@@ -148,8 +148,9 @@ def test_air_summary_aqi_from_the_tables(app_client: TestClient, status_url: str
     start = dt.datetime(day.year, day.month, day.day, tzinfo=CHINA)
     body = app_client.get("/api/air-quality/summary", params={"date": day.isoformat()}).json()
     codes = {"pm25": "a34004", "pm10": "a34002", "so2": "a21026", "no2": "a21004", "co": "a21005"}
+    checked = 0
     with psycopg.connect(status_url) as db:
-        for station in body["stations"][:6]:
+        for station in body["stations"]:
             iaqi = {}
             for key, code in codes.items():
                 rows = db.execute(
@@ -165,12 +166,15 @@ def test_air_summary_aqi_from_the_tables(app_client: TestClient, status_url: str
                     if key in rounding:
                         mean = round(mean, rounding[key])
                     iaqi[key] = _iaqi(std["tables"][keys[key]], std["iaqi"], mean)
-            assert iaqi, station
+            if not iaqi:  # a logger gap: no valid 24-hour mean (O3's 8-hour windows may still give one)
+                continue
+            checked += 1
             top = max(v for v in iaqi.values() if v is not None)
             assert station["aqi"] >= top  # O3 (8-hour maximum) may decide it
             if station["aqi"] == top and top > 50:
                 assert set(station["primary_pollutant"]) >= {k for k, v in iaqi.items() if v == top}
             assert station["version"] == version
+    assert checked >= 10
     assert sum(body["categories"].values()) == sum(s["category"] is not None for s in body["stations"])
 
 
