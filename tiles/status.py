@@ -20,6 +20,12 @@ STATUS_COLUMNS = (
 )
 """station_status column -> tile property."""
 STATUS_PROPERTIES = tuple(name for _, name in STATUS_COLUMNS)
+FIELD_TITLES = {
+    "water_class": "Water quality class (GB 3838 / GB 3097)",
+    "meets_target": "Meets the water target",
+    "aqi": "Air quality index (HJ 633, real-time)",
+    "status_colour": "Status colour",
+}
 
 
 def has_status(layer: Layer) -> bool:
@@ -39,3 +45,8 @@ def status_columns(layer: Layer) -> list[sql.Composable]:
     if not has_status(layer):
         return []
     return [sql.SQL("s.{} AS {}").format(sql.Identifier(c), sql.Identifier(n)) for c, n in STATUS_COLUMNS]
+
+
+def status_fields(layer: Layer) -> dict[str, str]:
+    """TileJSON ``fields`` of the status properties (none for other layers)."""
+    return dict(FIELD_TITLES) if has_status(layer) else {}
