@@ -256,6 +256,12 @@ def test_water_summary_counts_and_share(app_client: TestClient) -> None:
             "time zone",
         ),
         ("/api/water-quality/summary", {}, "exactly one of"),
+        ("/api/air-quality/summary", {"date": "1999-12-31"}, "between 2000-01-01"),
+        (
+            "/api/stations/17/series",
+            {"property": "pH", "from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z"},
+            "between",
+        ),
         ("/api/water-quality/summary", {"date": "2026-01-01", "month": "2026-01"}, "exactly one of"),
     ],
 )

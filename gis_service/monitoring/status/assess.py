@@ -75,7 +75,8 @@ def water_codes(standard: str) -> dict[str, str]:
 
 
 def classify(standard: str, values: Mapping[str, float], target: str | None, on: dt.date) -> WaterResult | None:
-    """The water class of values keyed by HJ 212 code (unassessed codes left out); None if none is assessed."""
+    """The water class of values keyed by HJ 212 code (unassessed codes left out); None if none is
+    assessed or no standard was in force on the date."""
     known = water_codes(standard)
     usable = {known[code]: v for code, v in values.items() if code in known}
     if not usable:
@@ -172,13 +173,11 @@ def hourly_aqi(
 def _aqi(values: dict[str, float], averaging: Literal["1h", "24h"], on: dt.date) -> AqiResult | None:
     """The AQI of the values the version in force reports (others, e.g. O3 8-hour in a 2026
     real-time report, left out); None when none is given."""
-    report = select_aqi_standard(on).reports[averaging]
-    wanted = {k: v for k, v in values.items() if k in report.keys or k in report.companions}
-    if not set(wanted) & set(report.keys):
-        return None
     try:
-        return aqi(wanted, averaging=averaging, on=on)
-    except StandardsError:
+        report = select_aqi_standard(on).reports[averaging]
+        wanted = {k: v for k, v in values.items() if k in report.keys or k in report.companions}
+        return aqi(wanted, averaging=averaging, on=on) if set(wanted) & set(report.keys) else None
+    except StandardsError:  # no version in force on that date (before 2016), or values it refuses
         return None
 
 

@@ -35,6 +35,9 @@ from gis_service.monitoring.status.assess import (
 Step = Literal["hour", "day", "month"]
 MAX_RANGE = {"hour": dt.timedelta(days=366), "day": dt.timedelta(days=3 * 366), "month": dt.timedelta(days=10 * 366)}
 """The longest time range of a series per step (checked before any query)."""
+FIRST_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LAST_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+"""The times a series or summary may ask about (the store holds data from 2000 on)."""
 WATER_STANDARDS = ("river", "lake", "sea")
 WORST_SECTIONS = 5
 _STATION = "SELECT id, code, name, kind, status, standard, water_target, mn FROM station WHERE id = %s"
@@ -210,6 +213,8 @@ def check_range(start: dt.datetime, end: dt.datetime, step: Step) -> None:
         raise InvalidRequest("from and to need a time zone (e.g. 2026-05-01T00:00:00+08:00 or ...Z)")
     if end <= start:
         raise InvalidRequest(f"to ({end.isoformat()}) must be after from ({start.isoformat()})")
+    if start < FIRST_TIME or end > LAST_TIME:
+        raise InvalidRequest(f"from and to must lie between {FIRST_TIME:%Y-%m-%d} and {LAST_TIME:%Y-%m-%d}")
     if end - start > MAX_RANGE[step]:
         raise InvalidRequest(f"a series with step={step} spans at most {MAX_RANGE[step].days} days; ask for less")
 
@@ -293,16 +298,24 @@ async def _stations(conn: AsyncConnection, standards: tuple[str, ...]) -> list[d
     return await (await cur.execute(query, (list(standards),))).fetchall()
 
 
+def check_day(day: dt.date) -> dt.date:
+    """Refuse a day outside the years the store may hold."""
+    if not FIRST_TIME.date() <= day < LAST_TIME.date():
+        raise InvalidRequest(f"the date must lie between {FIRST_TIME:%Y-%m-%d} and {LAST_TIME:%Y-%m-%d}, got {day}")
+    return day
+
+
 def parse_period(date: dt.date | None, month: str | None) -> tuple[dt.date, dt.date]:
     """The first and last day of ``date`` or ``month`` (YYYY-MM); exactly one must be given."""
     if (date is None) == (month is None):
         raise InvalidRequest("give exactly one of date=YYYY-MM-DD or month=YYYY-MM")
     if date is not None:
-        return date, date
+        return check_day(date), date
     try:
         first = dt.datetime.strptime(month or "", "%Y-%m").date()
     except ValueError:
         raise InvalidRequest(f"month must be YYYY-MM, got {month!r}") from None
+    check_day(first)
     return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
@@ -375,6 +388,7 @@ async def water_summary(conn: AsyncConnection, first: dt.date, last: dt.date) ->
 
 async def air_summary(conn: AsyncConnection, day: dt.date) -> dict[str, Any]:
     """The daily AQI (日报) of every air station and how many fall in each category."""
+    check_day(day)
     rows = await _stations(conn, ("air",))
     start = _day_start(day)
     values = await hourly(conn, [r["id"] for r in rows], start - dt.timedelta(hours=7), start + dt.timedelta(days=1))
