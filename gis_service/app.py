@@ -18,6 +18,8 @@ from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
 from gis_service.monitoring import sta
 from gis_service.monitoring.ingest.hj212_receiver import running_receiver
+from gis_service.monitoring.status import routes as monitoring_status
+from gis_service.monitoring.status.events import running_events
 from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
@@ -69,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with (
             runtime(settings, live.current(), current_catalog=live.current) as running,
             running_receiver(running.pool, settings.hj212) as hj212_receiver,
+            running_events(settings.dsn, running.pool, settings.monitoring) as monitoring_events,
         ):
+            app.state.monitoring_events = monitoring_events
             app.state.hj212_receiver = hj212_receiver
             app.state.pool = running.pool
             app.state.tile_engine = running.engine
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     workflow_routes.get_workflow()  # a bad workflow.yaml aborts start-up, naming the file and the fault
     app.include_router(workflow_routes.router)  # /api/workflow, /api/issues
     app.include_router(sta.router)  # /sta/v1.1: OGC SensorThings API
+    app.include_router(monitoring_status.router)  # /api/stations/{id}/..., quality summaries, events
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

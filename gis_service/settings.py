@@ -217,6 +217,18 @@ class OidcSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, description="Timeout of each request to the provider")
 
 
+class MonitoringSettings(BaseModel):
+    """Station status (gis_service/monitoring/status): how often changed stations are re-assessed."""
+
+    status_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between station status refreshes (tiles and events change at most this often)",
+    )
+    events_max_clients: int = Field(default=200, ge=1, description="Event-stream clients one worker serves at once")
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -255,6 +267,8 @@ class Settings(BaseSettings):
     http_cache: HttpCacheSettings = HttpCacheSettings()
     workflow: WorkflowSettings = WorkflowSettings()
     oidc: OidcSettings = OidcSettings()
+
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @field_validator("region")
     @classmethod

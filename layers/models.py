@@ -154,12 +154,15 @@ class Station(FeatureMixin, Base):
     adcode: Mapped[str | None] = mapped_column(String(6))
     river_id: Mapped[int | None] = mapped_column(ForeignKey("river.id", ondelete="SET NULL"), index=True)
     mn: Mapped[str | None] = mapped_column(Text, unique=True)  # HJ 212 device code (migration 0010)
+    water_target: Mapped[str | None] = mapped_column(Text)  # 水质目标 (migration 0011)
+    standard: Mapped[str | None] = mapped_column(Text)  # river / lake / sea / air (migration 0011)
     geom = _geom("POINT")
     __table_args__ = (
         CheckConstraint(
             "kind IN ('air_national', 'air_local', 'water_auto', 'seawater', 'drinking_intake', 'outfall', 'section')",
             name="kind",
         ),
+        CheckConstraint("standard IN ('river', 'lake', 'sea', 'air')", name="standard"),
     )
 
 

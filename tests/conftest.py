@@ -32,6 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
 ADMIN_URL = os.environ.get("ECOMAP_TEST_ADMIN_URL", f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres")
 TEST_DB = os.environ.get("ECOMAP_TEST_DB", "ecomap_test")
+DEMO_OBSERVATION_DAYS = "14"
+"""Days of demo observations the suite's databases hold (`make run` loads a year; tests of the
+year's shape generate it without a database)."""
+os.environ.setdefault("ECOMAP_DEMO_OBSERVATION_DAYS", DEMO_OBSERVATION_DAYS)
 
 
 def _url_for(database: str) -> str:

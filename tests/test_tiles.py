@@ -11,6 +11,7 @@ from psycopg import sql
 
 from layers.catalog import load_catalog
 from tiles.sql import has_label_points
+from tiles.status import STATUS_PROPERTIES, has_status
 
 CATALOG = load_catalog()
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -76,7 +77,8 @@ def test_tile_holds_every_intersecting_feature(
     assert {f["id"] for f in features} == expected
     assert decoded[layer_id]["extent"] == 4096
     for feature in features:
-        assert set(feature["properties"]) <= set(layer.property_names)
+        live = set(STATUS_PROPERTIES) if has_status(layer) else set()  # station status (tiles.status)
+        assert set(feature["properties"]) <= set(layer.property_names) | live
         assert layer.name_property in feature["properties"]
 
 

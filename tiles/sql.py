@@ -27,6 +27,7 @@ from psycopg import sql
 from layers.catalog import Layer
 from tiles.grid import MAX_ZOOM
 from tiles.properties import properties_object, property_columns, tile_properties
+from tiles.status import status_columns, status_join
 from tiles.zooms import DETAIL_ZOOM, WORLD_WIDTH_M, generalized_zooms, pixel_size
 
 TILE_PARAMS = (sql.Placeholder("z"), sql.Placeholder("x"), sql.Placeholder("y"))
@@ -141,6 +142,8 @@ def _compose(
         [sql.SQL("t.{} AS __id").format(sql.Identifier(layer.id_column)), *property_columns(layer, properties)]
     )
     condition = sql.SQL(" AND ({})").format(where) if where is not None else sql.SQL("")
+    live = source is None  # current features carry their live status (station tiles); history does not
+    detail_list = sql.SQL(", ").join([select_list, *status_columns(layer)]) if live else select_list
     names = {
         "name": sql.Literal(layer.id),
         "layer": sql.Literal(layer.id),
@@ -154,14 +157,16 @@ def _compose(
         "z": address[0],
         "envelope": sql.SQL("ST_TileEnvelope({}, {}, {})").format(*address),
         "condition": condition,
+        "detail_list": detail_list,
+        "status_join": status_join(layer) if live else sql.SQL(""),
     }
     detail = sql.SQL(
         """
         SELECT ST_AsMVT(q, {name}, {extent}, '__geom', '__id')
         FROM (
-            SELECT {select_list},
+            SELECT {detail_list},
                    ST_AsMVTGeom(t.geom_3857, {envelope}, {extent}, {buffer}, true) AS __geom
-            FROM {table} AS t
+            FROM {table} AS t{status_join}
             WHERE t.geom_3857 && {search_area}{condition}
         ) AS q
         """

@@ -6,6 +6,7 @@ from typing import Any
 
 from layers.catalog import Catalog, Layer
 from tiles.sql import label_properties
+from tiles.status import status_fields
 
 XIAMEN_BOUNDS = (117.85, 24.38, 118.45, 24.93)
 XIAMEN_CENTER = (118.10, 24.60, 10)
@@ -135,7 +136,7 @@ def vector_layers(layers: list[Layer]) -> list[dict[str, Any]]:
             "description": layer.title.en,
             "minzoom": layer.minzoom,
             "maxzoom": layer.maxzoom,
-            "fields": {p.name: p.title.en for p in layer.properties},
+            "fields": {p.name: p.title.en for p in layer.properties} | status_fields(layer),
         }
         for layer in layers
     ]

@@ -10,6 +10,7 @@ sight of a known factor at a known station. Observations already stored for a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ FUTURE_SLACK = timedelta(days=1)
 """Data times accepted: from 2000 to a day ahead of the server's clock (a logger's clock
 may run fast; a year 1900 or 2099 time is a fault, and would create a partition)."""
 MONTHS_AHEAD = 2
+OBSERVATION_CHANNEL = "ecomap_observation"
+"""NOTIFY channel of stored observations: ``{"event": "observation", "station_id", "mn", "time", "inserted"}``."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,15 @@ async def store_packet(
             ),
         )
         inserted = cur.rowcount
+        if inserted:  # delivered to every worker's LISTEN at commit (the map's events, the status refresh)
+            event = {
+                "event": "observation",
+                "station_id": station_id,
+                "mn": packet.frame.mn,
+                "time": packet.data_time.isoformat(),
+                "inserted": inserted,
+            }
+            await conn.execute("SELECT pg_notify(%s, %s)", (OBSERVATION_CHANNEL, json.dumps(event)))
         await conn.execute(
             "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
             " SELECT d, %s, now(), v, f, q FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])"

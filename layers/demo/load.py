@@ -13,6 +13,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, bindparam, insert, text, update
 
 from layers.demo.build import GEOMETRY_COLUMN, DemoDataset, build_demo_dataset
+from layers.demo.observations import generate_observations, load_observations, observation_days
 from layers.models import LAYER_TABLES, SRID, Base
 
 SELF_REFERENCES: dict[str, tuple[str, ...]] = {
@@ -68,12 +69,14 @@ def _insert_table(connection: Connection, name: str, frame: pd.DataFrame) -> int
     return len(rows)
 
 
-def load_demo(connection: Connection, dataset: DemoDataset | None = None) -> dict[str, int]:
-    """Insert the demo dataset (built with the default seed if not given) in the caller's transaction.
+def load_demo(connection: Connection, dataset: DemoDataset | None = None, days: int | None = None) -> dict[str, int]:
+    """Insert the demo dataset (built with the default seed if not given) in the caller's transaction,
+    with ``days`` of hourly observations ending now (default ``ECOMAP_DEMO_OBSERVATION_DAYS`` or a
+    year; 0 for none), loaded with COPY.
 
     Expects the schema to exist and the tables to be empty (explicit ids are inserted);
     resets the id sequences and marks every layer as holding sample data. Does not
-    commit. Returns the number of rows per layer plus ``chief`` and ``chief_assignment``.
+    commit. Returns the number of rows per layer plus ``chief``, ``chief_assignment`` and ``observation``.
     """
     dataset = dataset if dataset is not None else build_demo_dataset()
     counts: dict[str, int] = {}
@@ -85,4 +88,11 @@ def load_demo(connection: Connection, dataset: DemoDataset | None = None) -> dic
     counts["chief"] = _insert_table(connection, "chief", dataset.chiefs)
     counts["chief_assignment"] = _insert_table(connection, "chief_assignment", dataset.assignments)
     connection.execute(_MARK_SAMPLE, [{"layer": layer} for layer in LAYER_TABLES])
+    days = observation_days() if days is None else days
+    if days > 0:
+        observations = generate_observations(
+            dataset.layers["station"], dataset.layers["river"], days=days, seed=dataset.seed
+        )
+        with connection.connection.driver_connection.cursor() as cursor:  # psycopg: COPY
+            counts["observation"] = load_observations(cursor, observations)
     return counts

@@ -19,7 +19,7 @@ from shapely.ops import nearest_points
 
 from layers.demo.geometry import xy
 from layers.demo.hydro import Hydrology
-from layers.demo.places import LonLat
+from layers.demo.places import BAYS, LonLat
 from layers.demo.terrain import Terrain
 from layers.demo.zones import intake_points
 
@@ -159,14 +159,44 @@ def _sample_in(region: BaseGeometry, rng: np.random.Generator, keep_off: float) 
     return target.representative_point()
 
 
+INTAKE_TARGET = "II"
+"""Drinking-water intakes: class II, the target of a first-grade source protection zone (GB 3838 表1 II类)."""
+
+
+def _standard_and_target(kind: str, river_target: str | None, bay: str | None) -> tuple[str | None, str | None]:
+    """The standard kind (river/lake/sea/air) of a station and its section's water target (水质目标):
+    a river station takes its segment's target, a seawater station its bay's, an intake class II.
+    Outfalls are held to discharge limits, not to an ambient standard: none."""
+    if kind.startswith("air"):
+        return "air", None
+    if kind == "seawater":
+        return "sea", BAYS[bay].target_class if bay else None
+    if kind == "drinking_intake":
+        return "lake", INTAKE_TARGET
+    if kind in ("water_auto", "section"):
+        return "river", river_target
+    return None, None
+
+
 def build_stations(
     terrain: Terrain, hydro: Hydrology, reservoirs: dict[str, Polygon], rng: np.random.Generator
 ) -> list[Record]:
     """Station records in local metres; national stations are replaced by their published lon/lat later."""
     records: list[Record] = []
 
-    def add(kind: str, name: str, point: Point, code: str | None = None, river_key: str | None = None) -> None:
+    river_target = {river["id"]: river["target_class"] for river in hydro.rivers}
+
+    def add(
+        kind: str,
+        name: str,
+        point: Point,
+        code: str | None = None,
+        river_key: str | None = None,
+        bay: str | None = None,
+    ) -> None:
         count = sum(r["kind"] == kind for r in records) + 1
+        river_id = hydro.segment_ids[river_key] if river_key else None
+        standard, target = _standard_and_target(kind, river_target.get(river_id), bay)
         status = "active" if kind == "air_national" else str(rng.choice(STATUSES, p=STATUS_WEIGHTS))
         records.append(
             {
@@ -176,8 +206,10 @@ def build_stations(
                 "kind": kind,
                 "operator": OPERATORS[kind],
                 "status": status,
-                "river_id": hydro.segment_ids[river_key] if river_key else None,
+                "river_id": river_id,
                 "mn": f"XM212{len(records) + 1:09d}",  # HJ 212 device code of the station's data logger
+                "standard": standard,
+                "water_target": target,
                 "geom": point,
             }
         )
@@ -197,7 +229,7 @@ def build_stations(
         add("outfall", name, shapely.intersection(terrain.sea, shore.buffer(80.0)).representative_point())
     for bay, count in SEAWATER.items():
         for number in range(1, count + 1):
-            add("seawater", f"{bay}{number}号海水站", _sample_in(terrain.bays[bay], rng, keep_off=300.0))
+            add("seawater", f"{bay}{number}号海水站", _sample_in(terrain.bays[bay], rng, keep_off=300.0), bay=bay)
     intakes = intake_points(reservoirs)
     for name in INTAKES:
         add("drinking_intake", f"{name}取水口", intakes[name])

@@ -1,0 +1,142 @@
+"""HTTP routes of station status and history (parse, check access, call the service)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import StreamingResponse
+from psycopg import AsyncConnection
+
+from gis_service.access import layer_rules
+from gis_service.access.policy import current_principal
+from gis_service.access.principal import Principal
+from gis_service.errors import DatabaseUnavailable, TooManyRequests
+from gis_service.monitoring.status import service
+from gis_service.routers.deps import get_catalog, get_connection
+from layers.catalog import Catalog
+
+router = APIRouter(prefix="/api", tags=["monitoring"])
+KEEPALIVE_S = 15.0
+"""An SSE comment this often keeps proxies from closing an idle stream."""
+
+StationId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Station feature id")]
+
+
+def readable_stations(
+    catalog: Catalog = Depends(get_catalog), principal: Principal = Depends(current_principal)
+) -> Principal:
+    """The station layer's access rules (the one policy): 401/403 when the caller may not read it."""
+    layer_rules.require_layers(principal, [catalog.get("station")])
+    return principal
+
+
+@router.get(
+    "/stations/{station_id}/latest",
+    summary="A station's latest values with its water class or AQI",
+    responses={404: {"description": "No station with this id"}},
+    dependencies=[Depends(readable_stations)],
+)
+async def station_latest(station_id: StationId, conn: AsyncConnection = Depends(get_connection)) -> dict[str, Any]:
+    """Latest value per property (unit, time, HJ 212 flag, quality). Water stations: `water_class`
+    (I…V or 劣V; sea 一类…劣四类) with `deciding_factors` (value, target-class limit,
+    `exceedance_multiple` 超标倍数), `target` and `meets_target`; air stations: `aqi`,
+    `primary_pollutant`, `category`, `colour`. `standard` and `version` are those in force on
+    the observation's date (China time)."""
+    return await service.latest(conn, station_id)
+
+
+@router.get(
+    "/stations/{station_id}/series",
+    summary="A station's hourly values or daily / monthly means of one property",
+    responses={400: {"description": "Unknown property, bad or too long range"}, 404: {"description": "No station"}},
+    dependencies=[Depends(readable_stations)],
+)
+async def station_series(
+    station_id: StationId,
+    prop: Annotated[str, Query(alias="property", min_length=1, max_length=40, description="HJ 212 code or name")],
+    start: Annotated[dt.datetime, Query(alias="from", description="Start (inclusive), with a time zone")],
+    end: Annotated[dt.datetime, Query(alias="to", description="End (exclusive), with a time zone")],
+    step: Annotated[service.Step, Query(description="hour: values; day / month: means by the validity rules")] = "hour",
+    conn: AsyncConnection = Depends(get_connection),
+) -> dict[str, Any]:
+    """`step=hour`: every hourly value with its flag and quality (at most 366 days); `day`: daily
+    means (China-time days; water 18 and air 20 valid hours needed, O3 its daily maximum 8-hour
+    mean; at most 3 years); `month`: monthly means of the daily means (27 valid days, 25 in
+    February; at most 10 years). Each point says how many values were valid and required."""
+    return await service.series(conn, station_id, prop, start, end, step)
+
+
+@router.get(
+    "/water-quality/summary",
+    summary="Water sections per class, share meeting target (达标率), worst sections",
+    responses={400: {"description": "Neither or both of date and month"}},
+    dependencies=[Depends(readable_stations)],
+)
+async def water_quality_summary(
+    date: Annotated[dt.date | None, Query(description="A day (YYYY-MM-DD): daily means")] = None,
+    month: Annotated[
+        str | None, Query(pattern=r"^\d{4}-\d{2}$", description="A month (YYYY-MM): monthly means")
+    ] = None,
+    conn: AsyncConnection = Depends(get_connection),
+) -> dict[str, Any]:
+    """River, lake and sea stations classed from their daily (or monthly) means by the standard in
+    force, the count per class, how many meet their target and the worst sections with their
+    deciding factors."""
+    first, last = service.parse_period(date, month)
+    return await service.water_summary(conn, first, last)
+
+
+@router.get(
+    "/air-quality/summary",
+    summary="Daily AQI (日报) of every air station and the count per category",
+    dependencies=[Depends(readable_stations)],
+)
+async def air_quality_summary(
+    date: Annotated[dt.date, Query(description="The day (YYYY-MM-DD, China time)")],
+    conn: AsyncConnection = Depends(get_connection),
+) -> dict[str, Any]:
+    """Each air station's daily AQI from its 24-hour means (O3 daily maximum 8-hour mean), primary
+    pollutant, category and colour, by the HJ 633 version in force on the date."""
+    return await service.air_summary(conn, date)
+
+
+@router.get(
+    "/monitoring/events",
+    summary="Server-Sent Events: new observations and station status changes",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An endless event stream"}},
+    dependencies=[Depends(readable_stations)],
+)
+async def monitoring_events(request: Request) -> StreamingResponse:
+    """`event: observation` (`station_id`, `mn`, `time`, `inserted`) when a packet is stored,
+    `event: status` (`station_id`, `water_class`, `meets_target`, `aqi`, `category`, `colour`)
+    when a station's status changes (at most every `ECOMAP_MONITORING__STATUS_INTERVAL_S`)."""
+    events = getattr(request.app.state, "monitoring_events", None)
+    if events is None:
+        raise DatabaseUnavailable("the event stream is not running (the service is starting or stopping)")
+    queue = events.subscribe()
+    if queue is None:
+        raise TooManyRequests("this worker serves as many event-stream clients as it may; retry later", 5)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield b": keepalive\n\n"
+                    continue
+                data = json.dumps(jsonable_encoder(event), ensure_ascii=False)
+                yield f"event: {event.get('event', 'message')}\ndata: {data}\n\n".encode()
+        finally:
+            events.unsubscribe(queue)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
