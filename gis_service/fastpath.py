@@ -93,11 +93,11 @@ class TileFastPath:
             access = tile_access(principal, layers)
             if access.refused:
                 return await self.app(scope, receive, send)  # the route answers 401/403 with its message
-            scope = None
+            scoped = None  # the caller's per-feature scope (``scope`` is the ASGI scope)
             if principal.role in SCOPED_ROLES:
-                scope = await feature_scope(engine.catalog, principal, engine.connect)
-                scope = scope if scope is not None and any(scope.applies(layer) for layer in layers) else None
-            tile = await engine.tile(layers, address, hidden=access.hidden, scope=scope)
+                scoped = await feature_scope(engine.catalog, principal, engine.connect)
+                scoped = scoped if scoped is not None and any(scoped.applies(layer) for layer in layers) else None
+            tile = await engine.tile(layers, address, hidden=access.hidden, scope=scoped)
         except EcoMapError as exc:
             headers = [(k.encode(), v.encode()) for k, v in error_headers(exc).items()]
             return await send_json(send, status_for(exc), {"detail": str(exc)}, headers)
@@ -106,8 +106,8 @@ class TileFastPath:
             if_none_match,
             accept_encoding,
             self.state.settings.tiles.max_age_s,
-            private=access.private or scope is not None,
-            per_caller=access.per_caller or scope is not None,
+            private=access.private or scoped is not None,
+            per_caller=access.per_caller or scoped is not None,
         )
         raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
         raw_headers.extend(response_headers(scope, self.state.settings.limits))
