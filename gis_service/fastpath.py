@@ -121,7 +121,7 @@ class EcoMapAPI(FastAPI):
     """The FastAPI app with the tile fast path in front of its middleware stack, and the
     request guard in front of both."""
 
-    _telemetry: bool | None = None
+    _traced: bool | None = None
 
     def build_middleware_stack(self) -> Any:
         return RequestGuard(TileFastPath(super().build_middleware_stack(), self.state))
@@ -132,10 +132,10 @@ class EcoMapAPI(FastAPI):
         # app asks once, at its first request, and without them goes straight to its stack
         # (what Starlette's __call__ does).
         if scope["type"] == "http" and not self.root_path:
-            if self._telemetry is None:
+            if self._traced is None:
                 native = getattr(self, "_native_telemetry", None)
-                self._telemetry = native is not None and native.enabled()
-            if not self._telemetry:
+                self._traced = native is not None and native.enabled()
+            if not self._traced:
                 scope["app"] = self
                 if self.middleware_stack is None:
                     self.middleware_stack = self.build_middleware_stack()
