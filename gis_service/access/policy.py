@@ -291,8 +291,8 @@ class FeatureScope:
 
 AREA_FRESH_S = 10.0
 """How long an area read is kept while the access change listener is not connected."""
-_AREAS: dict[tuple, tuple[float, bytes | None]] = {}
-"""Areas read (scope key -> (read at, EWKB)), per worker; cleared when access changes."""
+_AREAS: dict[tuple, tuple[float, FeatureScope | None]] = {}
+"""Scopes read (area kind and owner -> (read at, scope)), per worker; cleared when access changes."""
 
 
 def forget_scopes() -> None:
@@ -319,7 +319,7 @@ async def feature_scope(
 ) -> FeatureScope | None:
     """The caller's per-feature scope, None when its role has none (or a partner key has no
     area). The area is read through ``connect()`` only when this worker does not hold it: kept
-    until an access change is notified (or for ``fresh_s`` while the change listener is down)."""
+    until an access change is notified (or for ``AREA_FRESH_S`` while the change listener is down)."""
     if principal.role not in SCOPED_ROLES:
         return None
     from gis_service.access.endpoint_rules import rules  # it imports this module
@@ -335,17 +335,17 @@ async def feature_scope(
         generation = revocation.generation
         async with connect() as conn:
             area = await _area(conn, catalog, rule.area, principal)
-        found = (time.monotonic(), area)
+        scope = None  # a partner key without an area reads its layers whole
+        if area is not None or rule.area != "key_area":
+            digest = hashlib.blake2b(area or b"", digest_size=6).hexdigest()
+            features = None if rule.features == "all" else frozenset(rule.features)
+            scope = FeatureScope(f"{role}:{subject}:{digest}", area, features, frozenset(rule.fields))
+        found = (time.monotonic(), scope)
         if generation == revocation.generation:  # not over a change notified meanwhile
             if len(_AREAS) >= 4096:
                 _AREAS.clear()
             _AREAS[key] = found
-    area = found[1]
-    if area is None and rule.area == "key_area":
-        return None  # a partner key without an area reads its layers whole
-    digest = hashlib.blake2b(area or b"", digest_size=6).hexdigest()
-    features = None if rule.features == "all" else frozenset(rule.features)
-    return FeatureScope(f"{role}:{subject}:{digest}", area, features, frozenset(rule.fields))
+    return found[1]
 
 
 async def scope_on(conn: AsyncConnection, catalog: Catalog, principal: Principal) -> FeatureScope | None:
