@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test stop db setup lint bench clean
+.PHONY: help run test stop db setup lint bench bench-auth clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ bench: ## Run the benchmarks (see bench/README.md); results in bench/results/
 	@scripts/pgcluster.sh start
 	@[ -x .bench-venv/bin/python ] || (python3 -m venv .bench-venv && .bench-venv/bin/pip install -q "tipg==1.6.1" "asyncpg==0.32.0" "uvicorn[standard]==0.54.0")
 	@.venv/bin/python -m bench.tiles_bench
+
+bench-auth: ## Tile throughput with a bearer token against anonymous (bench/results/auth_tiles.md)
+	@scripts/pgcluster.sh start
+	@.venv/bin/python -m bench.auth_tiles_bench
 
 clean: stop ## Stop the database and remove local state (.data, .venv, frontend build)
 	rm -rf .data .venv frontend/node_modules frontend/dist

@@ -95,7 +95,7 @@ def build(database_url: str, seed: int = 7, scale: float = 1.0) -> dict[str, int
     lines = river_lines(rng, counts["river"])
     points = rng.uniform(BBOX[:2], BBOX[2:], size=(counts["station"], 2))
     with psycopg.connect(database_url) as conn:
-        conn.execute("TRUNCATE redline, river, station")
+        conn.execute("TRUNCATE redline, river, station CASCADE")  # station: datastream refers to it
         with conn.cursor().copy(
             "COPY redline (code, name, function_type, domain, area_km2, is_sample, geom) FROM STDIN"
         ) as copy:

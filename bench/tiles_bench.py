@@ -162,10 +162,17 @@ ms per tile (``bench.cpu.CpuMeter``)."""
 
 
 def run_wrk(
-    urls: list[str], concurrency: int, duration: int, workdir: Path, group: int, database: psycopg.Connection
+    urls: list[str],
+    concurrency: int,
+    duration: int,
+    workdir: Path,
+    group: int,
+    database: psycopg.Connection,
+    headers: dict[str, str] | None = None,
 ) -> Measured:
     """Measure with wrk; every connection requests its own tiles (``WRK_SCRIPT``). ``group``:
-    the server's process group, ``database``: a connection to the benchmark's database."""
+    the server's process group, ``database``: a connection to the benchmark's database,
+    ``headers``: sent with every request (e.g. ``Authorization``)."""
     url_file = workdir / "urls.txt"
     url_file.write_text("\n".join(urls) + "\n")
     script = workdir / "urls.lua"
@@ -183,6 +190,7 @@ def run_wrk(
                 "30s",
                 "-s",
                 str(script),
+                *[f"-H{name}: {value}" for name, value in (headers or {}).items()],
                 urls[0],
             ],
             env={**os.environ, "URLS": str(url_file), "THREADS": str(threads), "SEED": str(WRK_SEED)},

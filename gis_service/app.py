@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis_service import access
-from gis_service.access import endpoint_rules
+from gis_service.access import endpoint_rules, revocation
 from gis_service.access.headers import SecurityHeaders
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime(settings, live.current(), current_catalog=live.current) as running,
             running_receiver(running.pool, settings.hj212) as hj212_receiver,
             running_events(settings.dsn, running.pool, settings.monitoring) as monitoring_events,
+            revocation.listener(settings.dsn),  # access changes drop cached credentials at once
         ):
             app.state.monitoring_events = monitoring_events
             app.state.hj212_receiver = hj212_receiver

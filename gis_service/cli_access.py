@@ -201,18 +201,39 @@ def keys_create(
     role: Annotated[str, typer.Option("--role", help="station or partner")],
     layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers a partner key may read")] = "",
     expires: Annotated[str | None, typer.Option("--expires", help="Expiry date or time (ISO 8601, UTC)")] = None,
+    area: Annotated[
+        str | None,
+        typer.Option(
+            "--area",
+            help="A partner key's shared area: district adcodes (350203,350206) or a GeoJSON file of polygons;"
+            " its layers are then read only inside it (default: whole)",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from gis_service.access import admin
+    from gis_service.access.keys import parse_area
+    from gis_service.errors import InvalidRequest
     from gis_service.settings import Settings
     from layers.catalog import load_catalog
 
     chosen = [part.strip() for part in layers.split(",") if part.strip()]
     known = load_catalog(Settings().catalog_dir).ids
     expires_at = _parse_expiry(expires)
+    try:
+        shared = parse_area(area) if area is not None else None
+    except InvalidRequest as exc:
+        _fail(str(exc), EXIT_USAGE)
     key, secret = _run(
         lambda conn: admin.create_key(
-            conn, _context(), name=name, role=role, layers=chosen, expires_at=expires_at, known_layers=known
+            conn,
+            _context(),
+            name=name,
+            role=role,
+            layers=chosen,
+            expires_at=expires_at,
+            known_layers=known,
+            area=shared,
         )
     )
     typer.echo(f"API key {key.name} created (role {key.role}); send it as X-API-Key. It is shown once:", err=True)
@@ -228,7 +249,8 @@ def keys_list() -> None:
     for k in rows:
         state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
         expiry = f"{k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "no expiry"
-        typer.echo(f"{k.name}\t{k.role}\t{','.join(k.layers) or '-'}\t{k.prefix}…\t{expiry}\t{state}")
+        area = f"area {k.area_km2} km²" if k.area_km2 is not None else "-"
+        typer.echo(f"{k.name}\t{k.role}\t{','.join(k.layers) or '-'}\t{area}\t{k.prefix}…\t{expiry}\t{state}")
     if not rows:
         typer.echo("no API keys (create one with `ecomap keys create --name NAME --role station|partner`)", err=True)
 

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,14 +75,19 @@ def format_for(path: str | Path, fmt: str | None = None) -> ExportFormat:
 
 
 def export_sql(
-    layer: Layer, revision: int | None = None, asof: dt.datetime | dt.date | str | None = None
+    layer: Layer,
+    revision: int | None = None,
+    asof: dt.datetime | dt.date | str | None = None,
+    view: Callable[[sql.Composable], sql.Composable] | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The query of the rows to export: id, every property, WKB geometry (EPSG:4326), by id."""
+    """The query of the rows to export: id, every property, WKB geometry (EPSG:4326), by id.
+    ``view`` turns the features subquery into what is read in its place (a caller's scope)."""
     features, params = features_as_of_sql(layer, revision, asof)
     columns = [sql.SQL("t.{}").format(sql.Identifier(c)) for c in [layer.id_column, *layer.property_names]]
     columns.append(sql.SQL("ST_AsBinary(t.{})").format(sql.Identifier(layer.geometry_column)))
-    query = sql.SQL("SELECT {} FROM ({}) AS t ORDER BY t.{}").format(
-        sql.SQL(", ").join(columns), features, sql.Identifier(layer.id_column)
+    source = view(features) if view is not None else sql.SQL("({})").format(features)
+    query = sql.SQL("SELECT {} FROM {} AS t ORDER BY t.{}").format(
+        sql.SQL(", ").join(columns), source, sql.Identifier(layer.id_column)
     )
     return query, params
 

@@ -398,18 +398,27 @@ def test_an_admin_cannot_lock_themselves_out(app_factory, database_url: str) -> 
     assert client.get("/api/admin/users", headers=headers).status_code == 200
 
 
-def test_a_verified_token_is_reused_for_token_cache_s_then_checked_again(app_factory, database_url: str, db) -> None:
+def test_a_verified_token_is_reused_until_an_access_change_is_notified(app_factory, database_url: str, db) -> None:
     cached = app_factory(token_cache_s=3600)
+    other = app_factory(token_cache_s=3600)  # another worker holding the same token
     uncached = app_factory(token_cache_s=0)
     login, password = add_user(database_url, "analyst")
     headers = bearer(sign_in(cached, login, password)["access_token"])
-    assert cached.get("/api/auth/me", headers=headers).status_code == 200  # verified once, now cached
-    db.execute(
-        "UPDATE auth_session SET revoked_at = now() WHERE account_id = (SELECT id FROM account WHERE login = %s)",
-        [login],
-    )
+    for worker in (cached, other):
+        assert worker.get("/api/auth/me", headers=headers).status_code == 200  # verified once, now cached
+    revoke = "UPDATE auth_session SET revoked_at = now() WHERE account_id = (SELECT id FROM account WHERE login = %s)"
+    with db.transaction():  # a change the triggers do not see (replica mode): nothing is notified
+        db.execute("SET LOCAL session_replication_role = replica")
+        db.execute(revoke, [login])
     assert cached.get("/api/auth/me", headers=headers).status_code == 200  # no database round trip
     assert uncached.get("/api/auth/me", headers=headers).status_code == 401  # checks the session every time
+    db.execute(
+        "UPDATE auth_session SET revoked_at = NULL WHERE account_id = (SELECT id FROM account WHERE login = %s)",
+        [login],
+    )
+    db.execute(revoke, [login])  # notified (ecomap_access_changed): every worker drops what it cached
+    for worker in (cached, other):
+        wait_for(lambda w=worker: w.get("/api/auth/me", headers=headers).status_code == 401, 2.0, "revocation")
 
 
 def test_nul_bytes_and_garbage_get_4xx_not_500(app_factory, database_url: str, db) -> None:

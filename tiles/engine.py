@@ -19,9 +19,10 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from typing import Any, Protocol
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from layers.catalog import Catalog, Layer
 from layers.filters import FilterError, parse_filter
@@ -36,6 +37,20 @@ def default_max_renders() -> int:
     """Tile queries run at once per worker by default: the CPU count plus two (PostgreSQL
     does the work; a couple more keep it busy while results travel back)."""
     return (os.cpu_count() or 2) + 2
+
+
+class Scope(Protocol):
+    """A caller's per-feature scope (``gis_service.access.policy.FeatureScope``): tiles of the
+    layers it applies to hold only what it lets its caller read."""
+
+    id: str
+    params: dict[str, Any]
+    rule: Hashable
+
+    def applies(self, layer: Layer) -> bool: ...
+    def masked(self, layer: Layer) -> list[str]: ...
+    def inside(self, layer: Layer, alias: str = "t") -> sql.Composable: ...
+    def source(self, layer: Layer, inner: sql.Composable | None = None) -> sql.Composable | None: ...
 
 
 class UnknownLayerError(KeyError):
@@ -101,18 +116,26 @@ class TileEngine:
         return [self.catalog.get(i) for i in ids]
 
     def variant(
-        self, layer: Layer, properties: tuple[str, ...] | None, filter_text: str | None, revision: int | None = None
+        self,
+        layer: Layer,
+        properties: tuple[str, ...] | None,
+        filter_text: str | None,
+        revision: int | None = None,
+        scope: Scope | None = None,
     ) -> tuple[TileQuery, dict[str, object]]:
-        """The tile query of a layer for a properties subset, a CQL2 filter and a past revision,
-        built once and kept.
+        """The tile query of a layer for a properties subset, a CQL2 filter, a past revision and
+        a caller's scope, built once and kept (per scope rule: the scope's area is a parameter
+        the caller binds).
 
         Raises:
             FilterError: unknown properties or an unusable filter (the message says why).
             HistoryError: a revision of a layer that keeps no history.
         """
-        if properties is None and not filter_text and revision is None:
+        if scope is not None and not scope.applies(layer):
+            scope = None
+        if properties is None and not filter_text and revision is None and scope is None:
             return self.queries[layer.id], {}
-        key = (layer.id, properties, filter_text, revision)
+        key = (layer.id, properties, filter_text, revision, scope.rule if scope is not None else None)
         found = self._variants.get(key)
         if found is None:
             if properties is not None and (unknown := sorted(set(properties) - set(layer.property_names))):
@@ -127,12 +150,13 @@ class TileEngine:
             source, source_params = (None, {})
             if revision is not None:
                 source, source_params = features_as_of_sql(layer, revision, prefix=f"{layer.id}_asof_")
-            query = build_tile_query(
-                layer,
-                list(properties) if properties is not None else None,
-                compiled.where if compiled else None,
-                source,
-            )
+            where = compiled.where if compiled else None
+            if scope is not None and scope.masked(layer):  # properties masked outside the area
+                source = scope.source(layer, source)
+            elif scope is not None:  # features outside the area left out (generalized tiles kept)
+                inside = scope.inside(layer, "t")
+                where = inside if where is None else sql.SQL("({}) AND {}").format(where, inside)
+            query = build_tile_query(layer, list(properties) if properties is not None else None, where, source)
             found = (query, {**(compiled.params if compiled else {}), **source_params})
             self._variants[key] = found
             if len(self._variants) > 256:
@@ -148,6 +172,7 @@ class TileEngine:
         filter_text: str | None = None,
         revision: int | Sequence[int | None] | None = None,
         hidden: Mapping[str, frozenset[str]] | None = None,
+        scope: Scope | None = None,
     ) -> CachedTile:
         """The composite tile of some layers at an address, from the cache when possible.
 
@@ -163,19 +188,24 @@ class TileEngine:
             hidden: properties left out of some layers (layer id → names): what the caller may
                 not see. Part of the cache key as an access variant (bounded: one per access
                 class), not a client variant.
+            scope: the caller's per-feature scope; its id is part of the cache key (one variant
+                per scope, shared by its callers, never per person).
         """
         revisions = tuple(revision) if isinstance(revision, Sequence) else (revision,) * len(layers)
         hidden = hidden or {}
         variants = [
-            self.variant(layer, _visible(layer, properties, hidden.get(layer.id)), filter_text, rev)
+            self.variant(layer, _visible(layer, properties, hidden.get(layer.id)), filter_text, rev, scope)
             for layer, rev in zip(layers, revisions, strict=True)
         ]
+        if scope is not None and not any(scope.applies(layer) for layer in layers):
+            scope = None
         chosen = properties is not None or bool(filter_text) or any(rev is not None for rev in revisions)
         variant_id = ""
         access = tuple(sorted((k, tuple(sorted(v))) for k, v in hidden.items() if v))
-        if chosen or access:
+        scope_id = scope.id if scope is not None else None
+        if chosen or access or scope_id:
             variant_id = hashlib.blake2b(
-                repr((properties, filter_text, revisions, access)).encode(), digest_size=8
+                repr((properties, filter_text, revisions, access, scope_id)).encode(), digest_size=8
             ).hexdigest()
         key = CacheKey(tuple(layer.id for layer in layers), address.z, address.x, address.y, variant_id, chosen)
         cache = self.cache
@@ -190,6 +220,8 @@ class TileEngine:
             params: dict[str, object] = {}
             for _, values in variants:
                 params.update(values)
+            if scope is not None:
+                params.update(scope.params)
             entry = CachedTile(await self._renderer.tile([query for query, _ in variants], address, params))
             unchanged = generations == [self._generation[layer.id] for layer in layers]
             if cache is not None and unchanged and self.cache_active:

@@ -75,6 +75,7 @@ async def create_key(
     layers: list[str] | None = None,
     expires_at: dt.datetime | None = None,
     known_layers: Iterable[str] | None = None,
+    area: keys.KeyArea | None = None,
 ) -> tuple[ApiKey, str]:
     """Create an API key; returns it and the secret (shown once)."""
     async with conn.transaction():
@@ -86,6 +87,7 @@ async def create_key(
             layers=layers,
             expires_at=expires_at,
             known_layers=known_layers,
+            area=area,
         )
         await audit.record(
             conn,
@@ -96,6 +98,7 @@ async def create_key(
                 "role": key.role,
                 "layers": key.layers,
                 "expires_at": key.expires_at and key.expires_at.isoformat(),
+                "area_km2": key.area_km2,
             },
         )
     return key, secret

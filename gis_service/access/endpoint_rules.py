@@ -1,15 +1,18 @@
-"""Rules for endpoint groups that are not one catalog layer (chiefs, the river network).
+"""Rules for endpoint groups that are not one catalog layer (chiefs, the river network), and
+the per-feature scopes of roles.
 
 From ``gis_service/access/rules.yaml``: the layers each group reads and the
-fields of its records hidden below an access class. Validated strictly (unknown keys abort,
-naming the file and the key), like the layer catalog.
+fields of its records hidden below an access class; per role, the area that scopes its
+callers and the layers it scopes (``scopes``, applied by ``gis_service.access.policy``).
+Validated strictly (unknown keys, roles or layers abort, naming the file and the key),
+like the layer catalog.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,18 +33,45 @@ class GroupRules(BaseModel):
     fields: dict[Identifier, AccessClass] = {}
 
 
+ScopeArea = Literal["key_area", "jurisdiction"]
+SCOPE_AREAS: dict[str, str] = {"key_area": "partner", "jurisdiction": "chief"}
+"""Each area and the one role whose callers have it."""
+
+
+class ScopeRule(BaseModel):
+    """The per-feature scope of one role: its area, and the layers it scopes (by features,
+    or by non-public fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    area: ScopeArea
+    features: Literal["all"] | list[Identifier] = []
+    fields: list[Identifier] = []
+
+
 class EndpointRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     chiefs: GroupRules
     network: GroupRules
+    scopes: dict[Literal["partner", "chief"], ScopeRule] = {}
 
     def check_catalog(self, catalog: Catalog, path: Path = RULES_FILE) -> None:
-        """Every layer named must be in the catalog."""
+        """Every layer named must be in the catalog; each scope's area must be its role's."""
         for group in ("chiefs", "network"):
             unknown = [layer for layer in getattr(self, group).reads if layer not in catalog]
             if unknown:
                 raise CatalogError(f"{path}: {group}.reads: unknown layers {unknown}; valid: {', '.join(catalog.ids)}")
+        for role, rule in self.scopes.items():
+            if SCOPE_AREAS[rule.area] != role:
+                raise CatalogError(f"{path}: scopes.{role}.area: {rule.area} is the area of {SCOPE_AREAS[rule.area]}")
+            for key in ("features", "fields"):
+                named = getattr(rule, key)
+                unknown = [layer for layer in (named if isinstance(named, list) else []) if layer not in catalog]
+                if unknown:
+                    raise CatalogError(
+                        f"{path}: scopes.{role}.{key}: unknown layers {unknown}; valid: {', '.join(catalog.ids)}"
+                    )
 
 
 def load_rules(path: Path = RULES_FILE) -> EndpointRules:

@@ -96,12 +96,22 @@ def content_security_policy(path: str, body: bytes = b"") -> str:
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
-def response_headers(scope: dict[str, Any], settings: LimitsSettings) -> list[tuple[bytes, bytes]]:
-    """The headers every response carries (the tile fast path adds them to its replies)."""
-    headers = list(ALWAYS)
-    if settings.hsts or scope.get("scheme") == "https":
-        headers.append((b"strict-transport-security", f"max-age={settings.hsts_max_age_s}; includeSubDomains".encode()))
-    return headers
+def response_headers(scope: dict[str, Any], settings: LimitsSettings) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response carries (the tile fast path adds them to its replies): built
+    once per settings and scheme, then the same tuple for every reply (a hot-path look-up)."""
+    https = bool(settings.hsts) or scope.get("scheme") == "https"
+    key = (id(settings), https)
+    found = _PRECOMPUTED.get(key)
+    if found is None or found[0] is not settings:
+        headers = ALWAYS
+        if https:
+            hsts = f"max-age={settings.hsts_max_age_s}; includeSubDomains".encode()
+            headers = (*ALWAYS, (b"strict-transport-security", hsts))
+        found = _PRECOMPUTED[key] = (settings, headers)  # holding the settings keeps their id from being reused
+    return found[1]
+
+
+_PRECOMPUTED: dict[tuple[int, bool], tuple[LimitsSettings, tuple[tuple[bytes, bytes], ...]]] = {}
 
 
 class SecurityHeaders:

@@ -1,17 +1,21 @@
 """API keys of machine clients: ``station`` (pushes monitoring data), ``partner`` (reads named layers).
 
-A key is 256 random bits shown once at creation; only its SHA-256 is stored. Every keyed
-request looks the hash up (one indexed query), so expiry and revocation hold at once on
-every worker.
+A key is 256 random bits shown once at creation; only its SHA-256 is stored. A worker looks
+the hash up once (one indexed query) and keeps the principal until the key expires or an
+access change is notified (``gis_service.access.revocation``), so revocation holds at once
+on every worker. A partner key may have a shared area (``area``, a multipolygon in EPSG:4326):
+its layers are then read only inside it (the ``scopes`` of ``access/rules.yaml``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
@@ -22,7 +26,11 @@ from gis_service.errors import InvalidRequest, NotFound, Unauthorized
 
 KEY_PREFIX = "ek_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_COLUMNS = "id, name, role, layers, prefix, created_at, created_by, expires_at, revoked_at"
+_COLUMNS = (
+    "id, name, role, layers, prefix, created_at, created_by, expires_at, revoked_at,"
+    " round((ST_Area(area::geography) / 1e6)::numeric, 1)::float8 AS area_km2"
+)
+ADCODES = re.compile(r"^\d{6}(,\d{6})*$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,54 @@ class ApiKey:
     created_by: str
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    area_km2: float | None
+    """The size of a partner key's shared area (None: no area, its layers are read whole)."""
+
+
+@dataclass(frozen=True)
+class KeyArea:
+    """A partner key's shared area as given: district adcodes, or a GeoJSON geometry."""
+
+    adcodes: tuple[str, ...] = ()
+    geojson: str | None = None
+
+
+def parse_area(text: str) -> KeyArea:
+    """Read ``--area``: district adcodes (``350203,350206``) or a GeoJSON file (a Polygon or
+    MultiPolygon geometry, Feature or FeatureCollection, in EPSG:4326 lon/lat)."""
+    text = text.strip()
+    if ADCODES.match(text):
+        return KeyArea(adcodes=tuple(sorted(set(text.split(",")))))
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidRequest(
+            f"--area {text[:200]!r} is neither district adcodes (e.g. 350203,350206) nor a GeoJSON file"
+        )
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"--area {path}: not readable GeoJSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest(f"--area {path}: GeoJSON must be an object")
+    if document.get("type") == "FeatureCollection":
+        geometries = [f.get("geometry") for f in document.get("features") or [] if isinstance(f, dict)]
+    elif document.get("type") == "Feature":
+        geometries = [document.get("geometry")]
+    else:
+        geometries = [document]
+    polygons = ("Polygon", "MultiPolygon")
+    if not geometries or any(not isinstance(g, dict) or g.get("type") not in polygons for g in geometries):
+        raise InvalidRequest(f"--area {path}: the area must be made of Polygon or MultiPolygon geometries")
+    return KeyArea(geojson=json.dumps({"type": "GeometryCollection", "geometries": geometries}))
+
+
+AREA_SQL = """
+    SELECT CASE WHEN %(adcodes)s::text[] IS NOT NULL
+                THEN (SELECT ST_Multi(ST_Union(geom)) FROM district WHERE adcode = ANY(%(adcodes)s::text[]))
+                ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(%(geojson)s), 4326)), 3))
+           END,
+           (SELECT array_agg(adcode ORDER BY adcode) FROM district)
+"""
 
 
 def _check(name: str, role: str, layers: list[str], known_layers: Iterable[str] | None) -> None:
@@ -65,18 +121,32 @@ async def create_key(
     layers: list[str] | None = None,
     expires_at: dt.datetime | None = None,
     known_layers: Iterable[str] | None = None,
+    area: KeyArea | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it and the secret key (shown once, not stored)."""
+    """Create a key; returns it and the secret key (shown once, not stored). ``area``: a
+    partner key's shared area (its layers are read only inside it)."""
     layers = sorted(set(layers or []))
     _check(name, role, layers, known_layers)
+    if area is not None and role != Role.PARTNER:
+        raise InvalidRequest("only partner keys have a shared area: leave --area out")
     if expires_at is not None and expires_at <= dt.datetime.now(dt.UTC):
         raise InvalidRequest(f"the expiry {expires_at.isoformat()} is in the past")
+    geometry = None
+    if area is not None:
+        params = {"adcodes": list(area.adcodes) or None, "geojson": area.geojson}
+        geometry, valid = await (await conn.execute(AREA_SQL, params)).fetchone()  # type: ignore[misc]
+        unknown = sorted(set(area.adcodes) - set(valid or []))
+        if unknown:
+            raise InvalidRequest(f"unknown district adcodes {', '.join(unknown)}; valid: {', '.join(valid or [])}")
+        if geometry is None:
+            raise InvalidRequest("the area is empty: give district adcodes or polygons with an area")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     async with conn.cursor(row_factory=class_row(ApiKey)) as cur:
         await cur.execute(
-            "INSERT INTO api_key (name, role, layers, key_hash, prefix, created_by, expires_at)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
-            [name, role, layers, token_hash(secret), secret[:10], created_by, expires_at],
+            "INSERT INTO api_key (name, role, layers, key_hash, prefix, created_by, expires_at, area)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s::geometry)"
+            f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
+            [name, role, layers, token_hash(secret), secret[:10], created_by, expires_at, geometry],
         )
         key = await cur.fetchone()
     if key is None:
@@ -105,20 +175,25 @@ async def revoke_key(conn: AsyncConnection, name: str) -> ApiKey:
     return key
 
 
-async def key_principal(conn: AsyncConnection, secret: str) -> Principal:
-    """The principal of a presented key; Unauthorized when unknown, revoked or expired."""
+async def key_principal(conn: AsyncConnection, secret: str) -> tuple[Principal, float]:
+    """The principal of a presented key and when it expires (Unix seconds, inf: never);
+    Unauthorized when unknown, revoked or expired."""
     row = await (
         await conn.execute(
-            "SELECT id, name, role, layers, revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= now()"
+            "SELECT id, name, role, layers, revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= now(),"
+            " coalesce(extract(epoch FROM expires_at)::float8, 'infinity')"
             " FROM api_key WHERE key_hash = %s",
             [token_hash(secret)],
         )
     ).fetchone()
     if row is None:
         raise Unauthorized("the API key (X-API-Key) is not known: check it, or ask an admin for a key")
-    key_id, name, role, layers, revoked, expired = row
+    key_id, name, role, layers, revoked, expired, expires_at = row
     if revoked:
         raise Unauthorized(f"the API key {name!r} has been revoked: ask an admin for a new key")
     if expired:
         raise Unauthorized(f"the API key {name!r} has expired: ask an admin for a new key")
-    return Principal(kind=role, name=name, role=Role(role), method="api_key", layers=frozenset(layers), key_id=key_id)
+    principal = Principal(
+        kind=role, name=name, role=Role(role), method="api_key", layers=frozenset(layers), key_id=key_id
+    )
+    return principal, expires_at

@@ -6,7 +6,17 @@ signed in, with ``WWW-Authenticate``) or 403 (signed in, not allowed, with the r
 action in ``ACTION_ROLES``, readers per layer access class in ``LAYER_READERS``. Which
 class each layer and property has is data (the catalog's ``access`` keys); the layer and
 property decisions every data route asks are in ``gis_service.access.layer_rules``, built
-on ``LAYER_READERS``. Per-feature scopes (a chief's jurisdiction) come later.
+on ``LAYER_READERS``.
+
+Per-feature scopes (``feature_scope``): the ``scopes`` of ``gis_service/access/rules.yaml``
+give a role an area — a partner key's shared area, a chief's jurisdiction — and the layers
+it scopes. A caller of the role then reads those layers' features only inside the area, or
+their non-public properties only for features inside it (null elsewhere). The scope is a
+``FeatureScope``: the area (bound as a parameter, EWKB) and the SQL that every feature query
+puts in place of a layer's table (``FeatureScope.source``): OGC items, search, exports and
+revisions, the zone check's overlaps, and tiles (``tiles.engine``: the tile cache keeps a
+variant per scope, ``Cache-Control: private``). Areas are read once per worker and kept
+until an access change is notified (or ``token_cache_s`` passes without the listener).
 
 Credentials, first found wins: ``X-API-Key`` (machine clients), ``Authorization: Bearer``
 (API clients), the ``ecomap_session`` cookie (the browser; unsafe methods must come from this
@@ -17,15 +27,21 @@ Credentials that are present but invalid answer 401, never anonymous.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from psycopg import AsyncConnection, sql
 
+from gis_service.access import revocation
 from gis_service.access.keys import key_principal
 from gis_service.access.principal import ANONYMOUS, USER_ROLES, Principal, Role
 from gis_service.access.sessions import session_principal
@@ -33,6 +49,8 @@ from gis_service.access.state import AccessState, get_access
 from gis_service.access.tokens import verify_access_token
 from gis_service.db import connection
 from gis_service.errors import Forbidden, Unauthorized
+from layers.catalog import Catalog, Layer
+from layers.history import feature_columns
 
 SESSION_COOKIE = "ecomap_session"
 REFRESH_COOKIE = "ecomap_refresh"
@@ -120,10 +138,22 @@ async def _bearer_principal(request: Request, access: AccessState, token: str, m
     cache_key = f"{method} {token}"
     cached = access.cache.get(cache_key)
     if cached is None:
+        generation = revocation.generation  # before the session is read: a change meanwhile is not cached over
         claims = verify_access_token(access.key, token)
         async with connection(request.app.state.pool) as conn:
             cached = await session_principal(conn, claims.login, claims.session_id, method, claims.csrf)
-        access.cache.put(cache_key, cached, claims.expires_at)
+        access.cache.put(cache_key, cached, claims.expires_at, generation)
+    return cached
+
+
+async def _key_principal(request: Request, access: AccessState, secret: str) -> Principal:
+    cache_key = f"key {secret}"
+    cached = access.cache.get(cache_key)
+    if cached is None:
+        generation = revocation.generation
+        async with connection(request.app.state.pool) as conn:
+            cached, expires_at = await key_principal(conn, secret)
+        access.cache.put(cache_key, cached, expires_at, generation)
     return cached
 
 
@@ -157,11 +187,10 @@ def _check_csrf(request: Request, principal: Principal) -> None:
 
 async def resolve_principal(request: Request) -> Principal:
     """Who is asking, from the request's credentials (see the module docstring)."""
+    access = get_access(request)
     api_key = request.headers.get("x-api-key")
     if api_key:
-        async with connection(request.app.state.pool) as conn:
-            return await key_principal(conn, api_key)
-    access = get_access(request)
+        return await _key_principal(request, access, api_key)
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -207,3 +236,143 @@ def requires(action: Action):
         return require(principal, action)
 
     return Depends(dependency)
+
+
+SCOPE_PARAM = "scope_area"
+"""The bound parameter holding a scope's area (EWKB, EPSG:4326; NULL: an empty area)."""
+
+
+@dataclass(frozen=True)
+class FeatureScope:
+    """The per-feature scope of one caller (see the module docstring)."""
+
+    id: str
+    """Names the scope and its area (``partner:<key id>:<area digest>``): the tile cache's
+    variant, shared by every request of the scope, never a person."""
+    area: bytes | None
+    features: frozenset[str] | None
+    """Layers whose features outside the area are left out (None: every layer)."""
+    fields: frozenset[str]
+    """Layers whose non-public properties are null for features outside the area."""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {SCOPE_PARAM: self.area}
+
+    @property
+    def rule(self) -> tuple[frozenset[str] | None, frozenset[str]]:
+        """What shapes the scope's SQL (the same for every caller of a role; the area is bound)."""
+        return (self.features, self.fields)
+
+    def filters(self, layer: Layer) -> bool:
+        return self.features is None or layer.id in self.features
+
+    def masked(self, layer: Layer) -> list[str]:
+        """The properties of a layer null outside the area."""
+        if layer.id not in self.fields:
+            return []
+        return [p.name for p in layer.properties if p.access != "public"]
+
+    def applies(self, layer: Layer) -> bool:
+        return self.filters(layer) or bool(self.masked(layer))
+
+    def inside(self, layer: Layer, alias: str = "t") -> sql.Composable:
+        """The condition that a feature (alias ``alias``) lies in the area."""
+        geom = sql.Identifier(alias, layer.geometry_column)
+        return sql.SQL("ST_Intersects({}, {}::geometry)").format(geom, sql.Placeholder(SCOPE_PARAM))
+
+    def source(self, layer: Layer, inner: sql.Composable | None = None) -> sql.Composable | None:
+        """A ``SELECT`` of the layer's features as the scope lets its caller read them, with the
+        columns of ``layers.history.feature_columns``, to embed as ``FROM (…) AS t`` in place of
+        the table (``inner``: a features subquery, e.g. as of a revision; default the table).
+        None when the scope does not apply to the layer."""
+        if not self.applies(layer):
+            return None
+        masked = set(self.masked(layer))
+        inside = self.inside(layer, "s")
+        columns = [
+            sql.SQL("CASE WHEN {} THEN s.{} END AS {}").format(inside, sql.Identifier(c), sql.Identifier(c))
+            if c in masked
+            else sql.SQL("s.{}").format(sql.Identifier(c))
+            for c in feature_columns(layer)
+        ]
+        table = sql.Identifier(layer.table) if inner is None else sql.SQL("({})").format(inner)
+        where = sql.SQL(" WHERE {}").format(inside) if self.filters(layer) else sql.SQL("")
+        return sql.SQL("SELECT {} FROM {} AS s{}").format(sql.SQL(", ").join(columns), table, where)
+
+
+AREA_FRESH_S = 10.0
+"""How long an area read is kept while the access change listener is not connected."""
+_AREAS: dict[tuple, tuple[float, FeatureScope | None]] = {}
+"""Scopes read (area kind and owner -> (read at, scope)), per worker; cleared when access changes."""
+
+
+def forget_scopes() -> None:
+    """Drop every area read (an access change was notified)."""
+    _AREAS.clear()
+
+
+async def _area(conn: AsyncConnection, catalog: Catalog, area: str, principal: Principal) -> bytes | None:
+    if area == "key_area":
+        cursor = await conn.execute("SELECT ST_AsEWKB(area) FROM api_key WHERE id = %s", [principal.key_id])
+    else:  # jurisdiction
+        from gis_service.services.chiefs import jurisdiction_area_sql  # services import the policy
+
+        cursor = await conn.execute(jurisdiction_area_sql(catalog), {"chief": principal.chief_id})
+    row = await cursor.fetchone()
+    return bytes(row[0]) if row is not None and row[0] is not None else None
+
+
+SCOPED_ROLES = frozenset({Role.PARTNER, Role.CHIEF})
+
+
+async def feature_scope(
+    catalog: Catalog, principal: Principal, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+) -> FeatureScope | None:
+    """The caller's per-feature scope, None when its role has none (or a partner key has no
+    area). The area is read through ``connect()`` only when this worker does not hold it: kept
+    until an access change is notified (or for ``AREA_FRESH_S`` while the change listener is down)."""
+    if principal.role not in SCOPED_ROLES:
+        return None
+    from gis_service.access.endpoint_rules import rules  # it imports this module
+
+    role = principal.role.value  # type: ignore[union-attr]
+    rule = rules().scopes.get(role)  # type: ignore[call-overload]
+    if rule is None:
+        return None
+    subject = principal.key_id if rule.area == "key_area" else principal.chief_id
+    key = (rule.area, subject)
+    found = _AREAS.get(key)
+    if found is None or (not revocation.listening() and time.monotonic() - found[0] > AREA_FRESH_S):
+        generation = revocation.generation
+        async with connect() as conn:
+            area = await _area(conn, catalog, rule.area, principal)
+        scope = None  # a partner key without an area reads its layers whole
+        if area is not None or rule.area != "key_area":
+            digest = hashlib.blake2b(area or b"", digest_size=6).hexdigest()
+            features = None if rule.features == "all" else frozenset(rule.features)
+            scope = FeatureScope(f"{role}:{subject}:{digest}", area, features, frozenset(rule.fields))
+        found = (time.monotonic(), scope)
+        if generation == revocation.generation:  # not over a change notified meanwhile
+            if len(_AREAS) >= 4096:
+                _AREAS.clear()
+            _AREAS[key] = found
+    return found[1]
+
+
+async def scope_on(conn: AsyncConnection, catalog: Catalog, principal: Principal) -> FeatureScope | None:
+    """``feature_scope`` for a route that holds a connection already."""
+    return await feature_scope(catalog, principal, lambda: nullcontext(conn))
+
+
+def scoped_table(layer: Layer, scope: FeatureScope | None, inner: sql.Composable | None = None) -> sql.Composable:
+    """What a feature query reads in place of the layer's table (or of ``inner``, a features
+    subquery): the scope's view of it, or the table (``(inner)``) when no scope applies."""
+    source = scope.source(layer, inner) if scope is not None else None
+    if source is not None:
+        return sql.SQL("({})").format(source)
+    return sql.Identifier(layer.table) if inner is None else sql.SQL("({})").format(inner)
+
+
+def scope_params(scope: FeatureScope | None) -> dict[str, Any]:
+    return scope.params if scope is not None else {}

@@ -4,8 +4,10 @@ An access token is short-lived and carries ``sub`` (login), ``role``, ``chief``,
 (its sign-in session), ``exp``, ``iat`` and ``jti``; a browser session's token also carries
 ``csrf``, the value the ``X-CSRF-Token`` header must repeat on unsafe requests. Verifying
 a token costs a signature check and a database look-up of its session, so each worker keeps
-the resolved principal of a token for ``token_cache_s`` seconds: on the hot path a token
-costs a dictionary look-up and a clock comparison.
+the resolved principal of a token until the token expires (bounded in entries): on the hot
+path a token costs a dictionary look-up and a clock comparison. An access change (sign-out,
+disabled account, revoked key: ``gis_service.access.revocation``) drops every entry at
+once on every worker; while that listener is not connected, entries last ``token_cache_s``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from gis_service.access import revocation
 from gis_service.access.principal import Principal
 from gis_service.errors import Unauthorized
 
@@ -98,11 +101,12 @@ def verify_access_token(key: bytes, token: str) -> AccessClaims:
 class _Entry:
     principal: Principal
     expires_at: float  # the token's own expiry (wall clock)
-    fresh_until: float  # re-check session and account after this (monotonic)
+    fresh_until: float  # without the change listener: re-check session and account after this (monotonic)
+    generation: int  # revocation.generation when verified: any access change since makes it stale
 
 
 class TokenCache:
-    """Principals of recently verified tokens, per worker, for a few seconds each."""
+    """Principals of verified tokens (and API keys), per worker, until an access change."""
 
     def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
@@ -114,17 +118,23 @@ class TokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if time.monotonic() >= entry.fresh_until or time.time() >= entry.expires_at:
+        if (
+            entry.generation != revocation.generation
+            or time.time() >= entry.expires_at
+            or (time.monotonic() >= entry.fresh_until and not revocation.listening())
+        ):
             del self._entries[token]
             return None
         return entry.principal
 
-    def put(self, token: str, principal: Principal, expires_at: float) -> None:
-        if self.ttl_s <= 0:
+    def put(self, token: str, principal: Principal, expires_at: float, generation: int) -> None:
+        """Keep a principal verified when ``revocation.generation`` was ``generation`` (read
+        before the database was asked: a change notified meanwhile leaves it uncached)."""
+        if self.ttl_s <= 0 or generation != revocation.generation:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # crude but bounded; a refill costs one query per token
-        self._entries[token] = _Entry(principal, expires_at, time.monotonic() + self.ttl_s)
+        self._entries[token] = _Entry(principal, expires_at, time.monotonic() + self.ttl_s, generation)
 
     def forget_session(self, session_id: str) -> None:
         """Drop the tokens of a session signed out on this worker (others notice within ttl_s)."""

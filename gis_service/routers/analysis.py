@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 from psycopg import AsyncConnection
 
-from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access import endpoint_rules, layer_rules, policy
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
@@ -130,4 +130,5 @@ async def search_names(
     read are searched, by the properties it sees (chiefs: when it may read the chiefs' layers)."""
     layers = layer_rules.readable_layers(principal, catalog)
     with_chiefs = endpoint_rules.may_use(principal, catalog, "chiefs")
-    return {"results": await search(conn, layers, q, limit, chiefs=with_chiefs)}
+    scope = await policy.scope_on(conn, catalog, principal)
+    return {"results": await search(conn, layers, q, limit, chiefs=with_chiefs, scope=scope)}

@@ -7,6 +7,7 @@ property of the collection, for equality filters) are refused with 400, as Part 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Annotated, Any, Literal
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
-from gis_service.access import layer_rules
+from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest
@@ -416,6 +417,7 @@ async def items(
     chosen = layer_rules.readable_layer(principal, catalog, layer)
     selected_revision = await resolve.revision(conn, chosen, revision, asof)
     query = _items_query(request, chosen, catalog, limit, offset, selected_revision)
+    query = dataclasses.replace(query, scope=await policy.scope_on(conn, catalog, principal))
     page = await features.fetch_items(conn, chosen, query)
     url = f"{base}/ogc/collections/{chosen.id}/items"
     here = _page_url(request, url, query.offset, query.limit)
@@ -471,7 +473,8 @@ async def item(
     """A single feature by its stable id."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
     output_crs = features.parse_crs(crs)
-    feature = await features.fetch_item(conn, chosen, feature_id, output_crs)
+    scope = await policy.scope_on(conn, catalog, principal)
+    feature = await features.fetch_item(conn, chosen, feature_id, output_crs, scope)
     url = f"{base}/ogc/collections/{chosen.id}"
     here = f"{url}/items/{feature_id}"
     links = [

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from psycopg import AsyncConnection
 from starlette.background import BackgroundTask
 
-from gis_service.access import layer_rules
+from gis_service.access import layer_rules, policy
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
@@ -79,7 +79,8 @@ async def features(
     """A FeatureCollection (WGS84) ordered by feature id, with the `revision` it shows.
     `revision`/`asof` are available for layers with history (redline, protected_area)."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
-    body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset)
+    scope = await policy.scope_on(conn, catalog, principal)
+    body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset, scope)
     headers = {"Cache-Control": "no-cache"}
     if number is not None:
         headers["X-Layer-Revision"] = str(number)
@@ -112,7 +113,8 @@ async def export(
     property the caller may see and the feature id. Attributes are UTF-8 (shapefiles carry a
     .cpg saying so). An export holding non-public content is recorded in the audit log."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
-    result = await service.export(conn, chosen, format, crs, revision, asof)
+    scope = await policy.scope_on(conn, catalog, principal)
+    result = await service.export(conn, chosen, format, crs, revision, asof, scope)
     detail = {"format": format, "crs": crs, "revision": revision, "asof": asof, "features": result.features}
     await layer_rules.audit_sensitive_read(conn, request, principal, chosen, "layer.export", detail)
     return FileResponse(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from gis_service.access import layer_rules
+from gis_service.access import layer_rules, policy
 from gis_service.access.policy import CurrentPrincipal, current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, NotFound
@@ -108,13 +108,16 @@ async def serve_tile(
             except FilterError as exc:
                 raise InvalidRequest(f"filter: {exc}") from None
     revisions = await tile_revisions(engine, layers, revision, asof)
+    scope = await policy.feature_scope(engine.catalog, principal, engine.connect)
+    scope = scope if scope is not None and any(scope.applies(layer) for layer in layers) else None
     try:
         tile = await engine.tile(
-            layers, address, properties=chosen, filter_text=filter_text, revision=revisions, hidden=hidden
+            layers, address, properties=chosen, filter_text=filter_text, revision=revisions, hidden=hidden, scope=scope
         )
     except (FilterError, HistoryError) as exc:
         raise InvalidRequest(str(exc)) from None
-    return tile_response(request, tile, access.private, access.per_caller)
+    scoped = scope is not None
+    return tile_response(request, tile, access.private or scoped, access.per_caller or scoped)
 
 
 def tile_response(request: Request, tile: CachedTile, private: bool = False, per_caller: bool = False) -> Response:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from gis_service.access import endpoint_rules, layer_rules
+from gis_service.access import endpoint_rules, layer_rules, policy
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
@@ -220,6 +220,7 @@ async def _check(
         buffer_m=options.buffer_m,
         station_radius_m=options.station_radius_m,
         rasters=rasters,
+        scope=await policy.scope_on(conn, catalog, principal),
     )
     return site, endpoint_rules.strip_fields(principal, "chiefs", result)
 

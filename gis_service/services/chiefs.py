@@ -99,6 +99,16 @@ def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
     return sql.SQL(" UNION ALL ").join(parts)
 
 
+def jurisdiction_area_sql(catalog: Catalog) -> sql.Composed:
+    """The chief's jurisdiction as one area (EWKB, EPSG:4326; NULL when they have none): their
+    river segments widened by ``RIVER_REACH_M``, their bays and watersheds. The access policy
+    scopes a chief's view with it (``gis_service.access.policy.feature_scope``)."""
+    return sql.SQL(
+        "SELECT ST_AsEWKB(ST_Union(CASE WHEN j.layer = 'river'"
+        " THEN ST_Buffer(j.geom::geography, {reach})::geometry ELSE ST_Force2D(j.geom) END)) FROM ({}) AS j"
+    ).format(_jurisdiction_query(catalog), reach=sql.Literal(RIVER_REACH_M))
+
+
 async def jurisdiction_geojson(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> list[dict[str, Any]]:
     """The chief's units as GeoJSON features (for maps)."""
     statement = sql.SQL(

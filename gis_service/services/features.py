@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from gis_service.access.policy import FeatureScope, scope_params, scoped_table
 from gis_service.errors import InvalidRequest, NotFound
 from layers import geojson
 from layers.catalog import Layer, LayerProperty
@@ -78,6 +79,8 @@ class ItemsQuery:
     """The layer as of this revision (layers with history; ``asof`` is resolved to one)."""
     datetime: TimeInterval | None = None
     """Features whose time (the catalog's ``temporal`` properties) intersects this interval."""
+    scope: FeatureScope | None = None
+    """The caller's per-feature scope (``gis_service.access.policy``): read in place of the table."""
 
     @property
     def selective(self) -> bool:
@@ -198,12 +201,12 @@ def feature_select(layer: Layer, properties: list[str] | None, crs: str) -> sql.
 
 def _selection(layer: Layer, query: ItemsQuery) -> tuple[sql.Composable, sql.Composable, dict[str, Any]]:
     """The source (table or as-of subquery) and WHERE clause of a query, and their parameters."""
-    params: dict[str, Any] = {}
-    table: sql.Composable = sql.Identifier(layer.table)
+    params: dict[str, Any] = dict(scope_params(query.scope))
+    inner = None
     if query.revision is not None:
-        source, source_params = features_as_of_sql(layer, query.revision)
-        table = sql.SQL("({})").format(source)
+        inner, source_params = features_as_of_sql(layer, query.revision)
         params.update(source_params)
+    table = scoped_table(layer, query.scope, inner)
     conditions: list[sql.Composable] = []
     geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
     if query.bbox is not None:
@@ -294,8 +297,11 @@ async def fetch_items(conn: AsyncConnection, layer: Layer, query: ItemsQuery) ->
     return ItemsPage(rows, has_more, matched, estimate)
 
 
-async def fetch_item(conn: AsyncConnection, layer: Layer, feature_id: str, crs: str = CRS84) -> str:
-    """One feature as GeoJSON text; NotFound when the id does not exist."""
+async def fetch_item(
+    conn: AsyncConnection, layer: Layer, feature_id: str, crs: str = CRS84, scope: FeatureScope | None = None
+) -> str:
+    """One feature as GeoJSON text; NotFound when the id does not exist (or lies outside the
+    caller's scope: the same answer, so the scope's edge cannot be probed)."""
     missing = NotFound(f"feature {feature_id!r} does not exist in collection {layer.id}")
     try:
         number = int(feature_id)
@@ -304,9 +310,9 @@ async def fetch_item(conn: AsyncConnection, layer: Layer, feature_id: str, crs: 
     if not -(2**31) <= number < 2**31:
         raise missing
     statement = sql.SQL("SELECT {select} FROM {table} AS t WHERE t.{id} = %(id)s").format(
-        select=feature_select(layer, None, crs), table=sql.Identifier(layer.table), id=sql.Identifier(layer.id_column)
+        select=feature_select(layer, None, crs), table=scoped_table(layer, scope), id=sql.Identifier(layer.id_column)
     )
-    cursor = await conn.execute(statement, {"id": number})
+    cursor = await conn.execute(statement, {"id": number, **scope_params(scope)})
     row = await cursor.fetchone()
     if row is None:
         raise missing

@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from gis_service.access.policy import FeatureScope, scope_params, scoped_table
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.services import resolve
 from layers import geojson
@@ -72,9 +73,16 @@ async def check_revision(conn: AsyncConnection, layer: Layer, revision: int | No
 
 
 async def features_geojson(
-    conn: AsyncConnection, layer: Layer, revision: int | None, asof: str | None, limit: int, offset: int
+    conn: AsyncConnection,
+    layer: Layer,
+    revision: int | None,
+    asof: str | None,
+    limit: int,
+    offset: int,
+    scope: FeatureScope | None = None,
 ) -> tuple[str, bool, int | None]:
-    """A GeoJSON FeatureCollection (text) of the layer as of a revision or date.
+    """A GeoJSON FeatureCollection (text) of the layer as of a revision or date (what the
+    caller's ``scope`` lets it read).
 
     Returns the document, whether more features follow, and the revision it shows.
     """
@@ -86,9 +94,9 @@ async def features_geojson(
         geojson.columns_object("t", layer.property_names),
     )
     query = sql.SQL(
-        "SELECT {feature}::text FROM ({features}) AS t ORDER BY t.{id} LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(feature=feature, features=subquery, id=sql.Identifier(layer.id_column))
-    cursor = await conn.execute(query, {**params, "limit": limit + 1, "offset": offset})
+        "SELECT {feature}::text FROM {features} AS t ORDER BY t.{id} LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(feature=feature, features=scoped_table(layer, scope, subquery), id=sql.Identifier(layer.id_column))
+    cursor = await conn.execute(query, {**params, **scope_params(scope), "limit": limit + 1, "offset": offset})
     rows = [row[0] for row in await cursor.fetchall()]
     more = len(rows) > limit
     header = f'{{"type":"FeatureCollection","layer":"{layer.id}","revision":{"null" if number is None else number},'
@@ -97,16 +105,24 @@ async def features_geojson(
 
 
 async def export(
-    conn: AsyncConnection, layer: Layer, fmt: str, crs: str | None, revision: int | None, asof: str | None
+    conn: AsyncConnection,
+    layer: Layer,
+    fmt: str,
+    crs: str | None,
+    revision: int | None,
+    asof: str | None,
+    scope: FeatureScope | None = None,
 ) -> ExportResult:
-    """Write the layer to a file in a new temporary directory (the caller deletes it)."""
+    """Write the layer (what the caller's ``scope`` lets it read) to a file in a new temporary
+    directory (the caller deletes it)."""
     try:
         export_format = format_for(f"export.{fmt}", fmt)
     except ExportError as exc:
         raise InvalidRequest(str(exc)) from None
     number = await check_revision(conn, layer, revision, asof)
     historic = revision is not None or asof is not None
-    cursor = await conn.execute(*export_sql(layer, number if historic else None))
+    query, params = export_sql(layer, number if historic else None, view=lambda f: scoped_table(layer, scope, f))
+    cursor = await conn.execute(query, {**params, **scope_params(scope)})
     rows = await cursor.fetchall()
     name = (
         layer.id + (f"_r{number}" if historic else "") + (f"_{re.sub(r'[^A-Za-z0-9]+', '', crs)[:24]}" if crs else "")

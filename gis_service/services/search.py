@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from gis_service.access.policy import FeatureScope, scope_params, scoped_table
 from layers.catalog import Layer
 
 SEARCHED_PROPERTIES = ("name", "name_zh", "name_en", "code", "segment", "area_name", "source_name")
@@ -43,7 +44,7 @@ def _score(columns: list[sql.Composable]) -> sql.Composable:
     return sql.SQL("GREATEST({})").format(sql.SQL(", ").join(cases)) if len(cases) > 1 else cases[0]
 
 
-def _layer_part(layer: Layer) -> sql.Composable:
+def _layer_part(layer: Layer, scope: FeatureScope | None = None) -> sql.Composable:
     names = _columns(layer)
     columns = [sql.SQL("t.{}::text").format(sql.Identifier(n)) for n in names]
     geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
@@ -62,7 +63,7 @@ def _layer_part(layer: Layer) -> sql.Composable:
         detail=detail,
         score=_score(columns),
         g=geom,
-        table=sql.Identifier(layer.table),
+        table=scoped_table(layer, scope),
     )
 
 
@@ -84,15 +85,21 @@ _CHIEFS = sql.SQL(
 
 
 async def search(
-    conn: AsyncConnection, catalog: Iterable[Layer], query: str, limit: int = 20, *, chiefs: bool = True
+    conn: AsyncConnection,
+    catalog: Iterable[Layer],
+    query: str,
+    limit: int = 20,
+    *,
+    chiefs: bool = True,
+    scope: FeatureScope | None = None,
 ) -> list[dict[str, Any]]:
     """Features of these layers (and chiefs, unless ``chiefs`` is false) whose names match the
-    query, best first."""
+    query, best first; only those the caller's ``scope`` lets it read."""
     text = query.strip()
     if not text:
         return []
     pattern = escape_like(text)
-    parts = [_layer_part(layer) for layer in catalog]
+    parts = [_layer_part(layer, scope) for layer in catalog]
     if chiefs:
         parts.append(_CHIEFS)
     if not parts:
@@ -102,7 +109,13 @@ async def search(
     ).format(sql.SQL(" UNION ALL ").join(parts))
     cursor = await conn.execute(
         statement,
-        {"q": text, "prefix": pattern + "%", "substring": "%" + pattern + "%", "limit": min(limit, MAX_RESULTS)},
+        {
+            "q": text,
+            "prefix": pattern + "%",
+            "substring": "%" + pattern + "%",
+            "limit": min(limit, MAX_RESULTS),
+            **scope_params(scope),
+        },
     )
     columns = [c.name for c in cursor.description or []]
     results = []

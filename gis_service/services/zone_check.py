@@ -15,6 +15,7 @@ from typing import Any
 import shapely
 from psycopg import AsyncConnection, sql
 
+from gis_service.access.policy import FeatureScope, scope_params, scoped_table
 from gis_service.rules import RuleSet, evaluate
 from gis_service.services.raster_stats import ZonalRasters, site_statistics
 from gis_service.services.site import Site
@@ -38,10 +39,14 @@ def _search_degrees(site: Site, metres: float) -> float:
 
 
 def _candidates(
-    layer: Layer, fields: dict[str, str | None], rule_properties: list[str], box: str | None
+    layer: Layer,
+    fields: dict[str, str | None],
+    rule_properties: list[str],
+    box: str | None,
+    scope: FeatureScope | None = None,
 ) -> sql.Composed:
     """A layer's features in a search box of the site (all of them when ``box`` is None), in
-    the shape shared by all layers."""
+    the shape shared by all layers; those the caller's ``scope`` lets it read."""
 
     def text_of(name: str | None) -> sql.Composable:
         return sql.SQL("t.{}::text").format(sql.Identifier(name)) if name else sql.SQL("NULL::text")
@@ -68,7 +73,7 @@ def _candidates(
         polygonal=sql.Literal(layer.is_polygon),
         geom=geom,
         box=sql.SQL("s.{}").format(sql.Identifier(box)) if box else sql.SQL("NULL::box2d"),
-        table=sql.Identifier(layer.table),
+        table=scoped_table(layer, scope),
         where=sql.SQL("WHERE {} && s.{}").format(geom, sql.Identifier(box)) if box else sql.SQL(""),
     )
 
@@ -125,26 +130,28 @@ def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed
     ).format(candidates=sql.SQL(" UNION ALL ").join(candidates), measure=sql.SQL(_MEASURES[dimension]))
 
 
-_STATEMENTS: dict[tuple[int, int, int], tuple[Catalog, RuleSet, str]] = {}
+_STATEMENTS: dict[tuple, tuple[Catalog, RuleSet, str]] = {}
 
 
-def _cached_statement(conn: AsyncConnection, catalog: Catalog, rules: RuleSet, dimension: int) -> str:
+def _cached_statement(
+    conn: AsyncConnection, catalog: Catalog, rules: RuleSet, dimension: int, scope: FeatureScope | None = None
+) -> str:
     """The zone-check statement for a site dimension, composed once per catalog and rule set.
 
     Composing it takes a few milliseconds of Python: it only depends on the catalog, the
     rules and the site's dimension, so it is kept (as text; values stay bound parameters).
     """
-    key = (id(catalog), id(rules), dimension)
+    key = (id(catalog), id(rules), dimension, scope.rule if scope is not None else None)
     cached = _STATEMENTS.get(key)
     if cached is not None and cached[0] is catalog and cached[1] is rules:
         return cached[2]
     candidates = [
-        _candidates(catalog.get(layer_id), fields.model_dump(), rules.properties_of(layer_id), "search_box")
+        _candidates(catalog.get(layer_id), fields.model_dump(), rules.properties_of(layer_id), "search_box", scope)
         for layer_id, fields in rules.layers.items()
     ]
     # Only the nearest stations are reported: take them in index order (KNN on the bound
     # site), with a margin since degrees are not metres, instead of every station around.
-    stations = _candidates(catalog.get("station"), {"category": "kind", "zone": "code"}, [], None)
+    stations = _candidates(catalog.get("station"), {"category": "kind", "zone": "code"}, [], None, scope)
     candidates.append(
         sql.SQL("({} ORDER BY t.geom <-> ST_GeomFromWKB(%(wkb)s, 4326) LIMIT {})").format(
             stations, sql.Literal(STATION_CANDIDATES)
@@ -186,7 +193,13 @@ def _measure_rows(site: Site, records: list[dict[str, Any]]) -> None:
 
 
 async def find_features(
-    conn: AsyncConnection, catalog: Catalog, rules: RuleSet, site: Site, buffer_m: float, station_radius_m: float
+    conn: AsyncConnection,
+    catalog: Catalog,
+    rules: RuleSet,
+    site: Site,
+    buffer_m: float,
+    station_radius_m: float,
+    scope: FeatureScope | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Features of the checked layers touching the site or within the search distance of it,
     and the stations within the radius (nearest first)."""
@@ -198,8 +211,9 @@ async def find_features(
         "degrees": _search_degrees(site, search_m),
         "station_degrees": _search_degrees(site, max(search_m, station_radius_m)),
         "search_m": search_m,
+        **scope_params(scope),
     }
-    cursor = await conn.execute(_cached_statement(conn, catalog, rules, site.dimension), params)
+    cursor = await conn.execute(_cached_statement(conn, catalog, rules, site.dimension, scope), params)
     columns = [c.name for c in cursor.description or []]
     records = [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
     await asyncio.to_thread(_measure_rows, site, records)  # GEOS and PROJ release the GIL
@@ -278,8 +292,10 @@ async def zone_check(
     buffer_m: float = 0.0,
     station_radius_m: float = 3000.0,
     rasters: ZonalRasters | None = None,
+    scope: FeatureScope | None = None,
 ) -> dict[str, Any]:
-    """The full zone-check answer for a checked site (see the API docs for the contract).
+    """The full zone-check answer for a checked site (see the API docs for the contract), from
+    the features the caller's ``scope`` lets it read.
 
     With ``rasters``, the land cover and terrain of the site (see ``site_statistics``) are
     computed in a worker thread while PostGIS answers the queries.
@@ -288,7 +304,7 @@ async def zone_check(
         asyncio.ensure_future(site_statistics(site.geometry, site.dimension, buffer_m, rasters)) if rasters else None
     )
     try:
-        found, stations = await find_features(conn, catalog, rules, site, buffer_m, station_radius_m)
+        found, stations = await find_features(conn, catalog, rules, site, buffer_m, station_radius_m, scope)
         verdict, reasons = evaluate(rules, found)
         overlaps = [r for r in found if r["distance_m"] is None or r["distance_m"] <= buffer_m]
         involved = [(r["layer"], r["id"]) for r in overlaps if r["layer"] in ("river", "bay", "watershed")]

@@ -1,0 +1,164 @@
+"""Tile throughput with a bearer token against anonymous access (issue 14 item 10).
+
+This service, cache off and warm, serves the same tiles (z14–16 of public layers, identical
+content for both callers) to wrk at concurrency 16, once anonymously and once with
+``Authorization: Bearer <token>`` of a signed-in planner, the two interleaved in every round
+(anonymous, bearer, anonymous, … for each server in turn), so a slow spell of this shared
+machine falls on both alike. Each figure is the median of the rounds; the target is
+authenticated ≥ 0.95× anonymous for every case.
+
+A bearer request resolves its principal through the access policy: the first request of a
+token on a worker verifies its signature and reads its session, later ones find it in the
+worker's token cache (``gis_service/access/tokens.py``) — this measures what is left.
+
+    .venv/bin/python -m bench.auth_tiles_bench            # or: make bench-auth
+    .venv/bin/python -m bench.auth_tiles_bench --quick    # smoke run (results file left as it was)
+
+Results: ``bench/results/auth_tiles.md``. The synthetic dataset is the tile benchmark's
+(``bench/synthetic.py``, database ``ecomap_bench``, built on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import mapbox_vector_tile
+import psycopg
+
+from bench import tiles_bench
+from bench.serving import ECOMAP_SERVE, GROUPS, ROOT, server
+from bench.tiles_bench import Measured, prepare_database, run_wrk, sample_tiles
+
+CASES = [("redline", "14-16"), ("river", "14-16")]
+"""Public layers: the planner's tiles are the anonymous ones (same cache variant, same bytes)."""
+CONCURRENCY = 16
+TARGET = 0.95
+LOGIN = "bench-planner"
+COMMAND = ".venv/bin/python -m bench.auth_tiles_bench"
+
+
+def _account(database_url: str) -> str:
+    """A planner account in the benchmark's database with a fresh password (returned)."""
+    from gis_service.access.passwords import hash_password
+
+    password = secrets.token_urlsafe(18)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO account (login, role, password_hash) VALUES (%s, 'planner', %s)"
+            " ON CONFLICT (login) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = 'planner',"
+            " chief_id = NULL, enabled = true",
+            [LOGIN, hash_password(password)],
+        )
+        conn.execute("DELETE FROM login_throttle")
+    return password
+
+
+def _token(base: str, password: str) -> str:
+    response = httpx.post(f"{base}/api/auth/token", data={"username": LOGIN, "password": password}, timeout=30)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _same_tiles(base: str, urls: list[str], headers: dict[str, str]) -> None:
+    """The bearer tiles must be the anonymous ones (else the comparison is not like for like)."""
+    with httpx.Client(timeout=60) as client:
+        for url in urls[:20]:
+            anonymous, bearer = client.get(url), client.get(url, headers=headers)
+            if anonymous.status_code != bearer.status_code or anonymous.content != bearer.content:
+                sys.exit(f"the bearer tile differs from the anonymous one at {url}: not like for like")
+            if anonymous.status_code == 200:
+                mapbox_vector_tile.decode(anonymous.content)
+
+
+def report(rows: list[tuple[str, str, str, str, float, float, float, float]], args: argparse.Namespace) -> str:
+    lines = [
+        "# Tile throughput: bearer token against anonymous",
+        "",
+        f"Run {dt.datetime.now().isoformat(timespec='minutes')} on this machine ({os.cpu_count()} cores), "
+        f"{args.workers} worker(s), concurrency {CONCURRENCY}; each figure is the median of {args.rounds} rounds "
+        f"of {args.duration} s, anonymous and bearer measured in turn in every round (interleaved).",
+        "",
+        f"Command: `{COMMAND}`",
+        "",
+        "| cache | layer | zooms | caller | tiles/s | p50 ms | p99 ms | CPU ms/tile |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cache, layer, band, caller, rate, p50, p99, cpu in rows:
+        lines.append(f"| {cache} | {layer} | {band} | {caller} | {rate:.1f} | {p50:.1f} | {p99:.1f} | {cpu:.3f} |")
+    lines += ["", "## Targets", "", "| case | bearer / anonymous | needed | met |", "|---|---|---|---|"]
+    by = {(c, layer, b, who): rate for c, layer, b, who, rate, *_ in rows}
+    for cache, layer, band in dict.fromkeys((c, layer, b) for c, layer, b, *_ in rows):
+        ratio = by[(cache, layer, band, "bearer")] / by[(cache, layer, band, "anonymous")]
+        met = "yes" if ratio >= TARGET else "**no**"
+        lines.append(f"| {cache}, {layer} z{band}, c{CONCURRENCY} | {ratio:.3f} | {TARGET} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the median is kept)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the service")
+    parser.add_argument("--quick", action="store_true", help="smoke run on the small dataset; results file untouched")
+    args = parser.parse_args()
+    if args.quick:
+        tiles_bench._database, args.rounds, args.duration = tiles_bench.QUICK_DB, 1, 1
+    prepare_database(False, tiles_bench.QUICK_SCALE if args.quick else 1.0)
+    database_url = tiles_bench.database_url()
+    password = _account(database_url)
+    samples = {band: sample_tiles(band, 60 if args.quick else 300) for _, band in CASES}
+    env = {
+        "ECOMAP_DATABASE_URL": database_url,
+        "ECOMAP_DB__POOL_MAX_SIZE": "20",
+        "ECOMAP_ACCESS__SECRET_KEY": secrets.token_urlsafe(48),  # both servers verify the same tokens
+        "ECOMAP_ACCESS__ACCESS_TOKEN_TTL_S": "7200",  # outlives the run
+    }
+    serve = [*ECOMAP_SERVE, "--workers", str(args.workers), "--no-access-log"]
+    workdir = Path(tempfile.mkdtemp(prefix="ecomap-auth-bench-"))
+    rows = []
+    with contextlib.ExitStack() as stack:
+        meter = stack.enter_context(psycopg.connect(database_url, autocommit=True))
+        off_env = {**env, "ECOMAP_TILES__CACHE_ENABLED": "false"}
+        off = stack.enter_context(server([*serve, "--port", "8121"], off_env, 8121, workdir / "off.log", args.workers))
+        warm = stack.enter_context(server([*serve, "--port", "8122"], env, 8122, workdir / "warm.log", args.workers))
+        headers = {"Authorization": f"Bearer {_token(off, password)}"}
+        for cache, base in (("off", off), ("warm", warm)):
+            for layer, band in CASES:
+                urls = [f"{base}/tiles/{layer}/{t.z}/{t.x}/{t.y}.pbf" for t in samples[band]]
+                _same_tiles(base, urls, headers)
+                if cache == "warm":  # every tile once, then every tile is a hit for both callers
+                    with httpx.Client(timeout=120) as client:
+                        for url in urls:
+                            client.get(url)
+                rounds: dict[str, list[Measured]] = {"anonymous": [], "bearer": []}
+                for _ in range(args.rounds):
+                    for caller in ("anonymous", "bearer"):
+                        sent = headers if caller == "bearer" else None
+                        rounds[caller].append(
+                            run_wrk(urls, CONCURRENCY, args.duration, workdir, GROUPS[base], meter, sent)
+                        )
+                for caller, measured in rounds.items():
+                    rate, p50, p99, _, _, cpu = (statistics.median(m[i] for m in measured) for i in range(6))
+                    rows.append((cache, layer, band, caller, rate, p50, p99, cpu))
+                    print(f"cache {cache:4s} {layer:8s} z{band} {caller:9s} {rate:9.1f} tiles/s  p50 {p50:5.1f} ms")
+    text = report(rows, args)
+    print(text)
+    if args.quick:
+        print("(a quick run: bench/results/auth_tiles.md is left as it was)")
+        return
+    out = ROOT / "bench" / "results" / "auth_tiles.md"
+    out.write_text(text)
+    print("written to", out)
+
+
+if __name__ == "__main__":
+    main()
