@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from psycopg import AsyncConnection
 
 from gis_service.monitoring.hj212.codec import DataPacket, HJ212Error, Reading
-from gis_service.monitoring.hj212.factors import FACTORS
+from gis_service.monitoring.hj212.factors import FACTORS, FLAG_QUALITY
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ FUTURE_SLACK = timedelta(days=1)
 """Data times accepted: from 2000 to a day ahead of the server's clock (a logger's clock
 may run fast; a year 1900 or 2099 time is a fault, and would create a partition)."""
 MONTHS_AHEAD = 2
+MOVE_LATEST_FORWARD = (
+    " ON CONFLICT (datastream_id) DO UPDATE SET phenomenon_time = EXCLUDED.phenomenon_time,"
+    " result_time = EXCLUDED.result_time, value = EXCLUDED.value, flag = EXCLUDED.flag, quality = EXCLUDED.quality"
+    " WHERE datastream_latest.phenomenon_time < EXCLUDED.phenomenon_time"
+)
+"""The end of an upsert into datastream_latest: a row moves only to a newer phenomenon time."""
 
 
 @dataclass(frozen=True)
@@ -218,10 +224,7 @@ async def _insert_group(
         "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
         " SELECT d, t, now(), v, f, q FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::text[],"
         " %s::text[]) AS r(d, t, v, f, q)"
-        " ON CONFLICT (datastream_id) DO UPDATE SET phenomenon_time = EXCLUDED.phenomenon_time,"
-        " result_time = EXCLUDED.result_time, value = EXCLUDED.value, flag = EXCLUDED.flag,"
-        " quality = EXCLUDED.quality"
-        " WHERE datastream_latest.phenomenon_time < EXCLUDED.phenomenon_time",
+        f"{MOVE_LATEST_FORWARD}",
         (
             [d for d, _, _ in latest],
             [t for _, t, _ in latest],
@@ -230,4 +233,47 @@ async def _insert_group(
             [r.quality for _, _, r in latest],
         ),
     )
+    return inserted
+
+
+@dataclass(frozen=True)
+class BulkObservation:
+    """One observation of a bulk load (a SensorThings dataArray row, a historical file's line)."""
+
+    datastream_id: int
+    phenomenon_time: datetime
+    value: float
+    flag: str = "N"
+
+
+async def copy_observations(
+    conn: AsyncConnection, rows: Sequence[BulkObservation], partitions: PartitionKeeper, source: str
+) -> int:
+    """Bulk ingest in one transaction: COPY into a temporary table, then one INSERT … ON
+    CONFLICT DO NOTHING into the partitioned store (in key order) and one forward-only move
+    of the latest values; returns how many observations were new. Flags must be HJ 212 data
+    flags and the datastreams must exist (else the whole load fails, nothing stored)."""
+    for moment in sorted({month_start(r.phenomenon_time) for r in rows}):
+        await partitions.ensure(conn, moment)
+    async with conn.transaction():
+        await conn.execute(
+            "CREATE TEMPORARY TABLE observation_in (datastream_id bigint, phenomenon_time timestamptz,"
+            " value float8, flag text, quality text) ON COMMIT DROP"
+        )
+        async with conn.cursor().copy("COPY observation_in FROM STDIN") as copy:
+            for r in rows:
+                await copy.write_row((r.datastream_id, r.phenomenon_time, r.value, r.flag, FLAG_QUALITY[r.flag]))
+        cur = await conn.execute(
+            "INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"
+            " SELECT datastream_id, phenomenon_time, value, flag, quality, %s FROM observation_in"
+            " ORDER BY datastream_id, phenomenon_time ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING",
+            (source,),
+        )
+        inserted = cur.rowcount
+        await conn.execute(
+            "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
+            " SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, now(), value, flag, quality"
+            " FROM observation_in ORDER BY datastream_id, phenomenon_time DESC"
+            f"{MOVE_LATEST_FORWARD}"
+        )
     return inserted
