@@ -128,7 +128,8 @@ class HJ212Receiver:
         frames = FrameReader()
         try:
             while True:
-                chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout_s)
+                async with asyncio.timeout(self.idle_timeout_s):  # no task per read, unlike wait_for
+                    chunk = await reader.read(READ_SIZE)
                 if not chunk:
                     break
                 pending: list[tuple[Frame, asyncio.Future[Outcome]]] = []
