@@ -10,7 +10,14 @@ import pytest
 
 from gis_service.monitoring.hj212 import HJ212Error, Reading, build_data_packet, parse_data_packet, parse_frame
 from gis_service.monitoring.hj212.codec import CHINA_TIME
-from gis_service.monitoring.store import PartitionKeeper, month_start, next_month, store_packet
+from gis_service.monitoring.store import (
+    BulkObservation,
+    PartitionKeeper,
+    copy_observations,
+    month_start,
+    next_month,
+    store_packet,
+)
 from layers import db as layer_db
 from tests.conftest import recreate_database, run_async, scratch_database_name
 
@@ -206,3 +213,45 @@ def test_deleting_a_station_removes_its_series(store_url: str) -> None:
             {"s": stored.station_id},
         ).fetchone()
         assert left == (0, 0)
+
+
+def test_bulk_copy_stores_once_creates_partitions_and_moves_latest_forward(store_url: str) -> None:
+    """copy_observations (the bulk path: COPY into a temporary table, INSERT … ON CONFLICT)."""
+    t0 = datetime(2023, 1, 31, 23, 0, tzinfo=UTC)  # a series across a month boundary: two partitions
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        stream = conn.execute(
+            "INSERT INTO datastream (station_id, factor_code, aggregation, property, unit)"
+            " SELECT id, 'w21003', 'day', 'NH3-N', 'mg/L' FROM station WHERE mn = 'MN-W1' RETURNING id"
+        ).fetchone()[0]
+    rows = [BulkObservation(stream, t0 + timedelta(hours=h), 0.5 + h, "D" if h == 2 else "N") for h in range(4)]
+
+    async def load(batch: list[BulkObservation]) -> int:
+        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
+            return await copy_observations(conn, batch, PartitionKeeper(), "bulk-test")
+
+    assert run_async(load(rows)) == 4
+    # Again, with one new value and an older one changed: only the new one is stored.
+    changed = [BulkObservation(stream, t0, 99.0), BulkObservation(stream, t0 + timedelta(hours=4), 7.5)]
+    assert run_async(load(changed)) == 1
+    with psycopg.connect(store_url) as conn:
+        stored = conn.execute(
+            "SELECT tableoid::regclass::text, phenomenon_time, value, flag, quality, source FROM observation"
+            " WHERE datastream_id = %s ORDER BY phenomenon_time",
+            (stream,),
+        ).fetchall()
+        latest = conn.execute(
+            "SELECT phenomenon_time, value FROM datastream_latest WHERE datastream_id = %s", (stream,)
+        ).fetchone()
+    assert stored == [
+        ("observation_y2023m01", t0, 0.5, "N", "good", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=1), 1.5, "N", "good", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=2), 2.5, "D", "invalid", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=3), 3.5, "N", "good", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=4), 7.5, "N", "good", "bulk-test"),
+    ]
+    assert latest == (t0 + timedelta(hours=4), 7.5)
+    assert run_async(load([BulkObservation(stream, t0 - timedelta(days=30), 1.0)])) == 1  # older: latest stays
+    with psycopg.connect(store_url) as conn:
+        assert conn.execute(
+            "SELECT phenomenon_time FROM datastream_latest WHERE datastream_id = %s", (stream,)
+        ).fetchone() == (t0 + timedelta(hours=4),)
