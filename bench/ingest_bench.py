@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -36,8 +37,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from bench.cpu import CpuMeter
 from bench.monitoring import create_database, machine_facts, now_text, summary_ms
-from bench.serving import ECOMAP_SERVE, free_port, server
+from bench.serving import ECOMAP_SERVE, GROUPS, free_port, server
 from gis_service.monitoring.hj212.codec import build_data_packet
 from gis_service.monitoring.hj212.simulator import readings_for
 from gis_service.monitoring.store import BulkObservation, PartitionKeeper, copy_observations
@@ -163,6 +165,9 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     timeouts: int = 0
     elapsed: float = 0.0
+    service_cpu_s: float = 0.0
+    """CPU seconds of the service's processes and its PostgreSQL backends during the load."""
+    client_cpu_s: float = 0.0
 
 
 def build_packets(stations: list[tuple[int, str]], per_logger: int, start: datetime) -> list[list[bytes]]:
@@ -238,8 +243,18 @@ def receiver_run(
         "ECOMAP_HJ212__HOST": "127.0.0.1",
         **env,
     }
-    with server([*ECOMAP_SERVE, "--port", str(http_port), "--no-access-log"], service_env, http_port, log):
-        load = asyncio.run(run_loggers(hj212_port, packets, [mn for _, mn in stations], start))
+    with (
+        server([*ECOMAP_SERVE, "--port", str(http_port), "--no-access-log"], service_env, http_port, log) as base,
+        psycopg.connect(url, autocommit=True) as meter,
+    ):
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
+        with CpuMeter(GROUPS[base], meter) as cpu:
+            load = asyncio.run(run_loggers(hj212_port, packets, [mn for _, mn in stations], start))
+        client_after = resource.getrusage(resource.RUSAGE_SELF)
+    load.service_cpu_s = cpu.attributed
+    load.client_cpu_s = (client_after.ru_utime + client_after.ru_stime) - (
+        client_before.ru_utime + client_before.ru_stime
+    )
     summary = next((line for line in log.read_text().splitlines() if "hj212 receiver stopped" in line), "")
     return load, verify(url, load.acknowledged), summary.split("hj212 receiver stopped: ")[-1]
 
@@ -342,7 +357,8 @@ def main() -> None:
         p50, p95 = summary_ms(load.latencies) if load.latencies else (float("nan"), float("nan"))
         runs.append((name, load, missing, summary, rate, p50, p95))
         print(
-            f"   {rate:,.0f} packets/s acknowledged, p50 {p50:.1f} ms, p95 {p95:.1f} ms, missing {missing}; {summary}"
+            f"   {rate:,.0f} packets/s acknowledged, p50 {p50:.1f} ms, p95 {p95:.1f} ms, missing {missing},"
+            f" service CPU {load.service_cpu_s * 1000 / max(load.packets, 1):.2f} ms/packet; {summary}"
         )
     reference_rate = runs[1][4]
     lines += [
@@ -352,21 +368,25 @@ def main() -> None:
         "Target: ≥ 5,000 packets/s, every acknowledged packet in the database.",
         "",
         "| receiver | packets sent | acknowledged | packets/s | observations/s | reply p50 ms | reply p95 ms |"
-        " no reply in 30 s | acknowledged but not stored | vs reference | receiver's own count |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        " no reply in 30 s | acknowledged but not stored | vs reference | service + PostgreSQL CPU ms/packet |"
+        " loggers' CPU ms/packet | receiver's own count |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, load, missing, summary, rate, p50, p95 in runs:
         ratio = "reference" if name.startswith("reference") else f"{rate / reference_rate:.2f}×"
         lines.append(
             f"| {name} | {load.packets:,} | {len(load.acknowledged):,} | {rate:,.0f} |"
             f" {rate * len(WATER_FACTORS):,.0f} | {p50:.1f} | {p95:.1f} | {load.timeouts} | {missing} | {ratio} |"
-            f" {summary} |"
+            f" {load.service_cpu_s * 1000 / max(load.packets, 1):.2f} |"
+            f" {load.client_cpu_s * 1000 / max(load.packets, 1):.2f} | {summary} |"
         )
     lines += [
         "",
         "Throughput is closed-loop: each logger sends its next packet once the previous one is acknowledged,",
         "so packets/s = connections / reply time. The loggers (asyncio, this process), the service (one",
-        "process: HTTP and the receiver) and PostgreSQL share the machine's cores.",
+        "process: HTTP and the receiver) and PostgreSQL share the machine's cores. CPU ms/packet counts the",
+        "service's processes and the PostgreSQL backends of the benchmark's database (`bench/cpu.py`): what",
+        "a packet costs whatever else the machine runs; 1,000 ms of CPU per second is one core.",
         "",
     ]
     text = "\n".join(lines)
