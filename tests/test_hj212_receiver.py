@@ -23,7 +23,7 @@ from gis_service.monitoring.hj212.codec import CHINA_TIME
 from gis_service.monitoring.ingest.hj212_receiver import HJ212Receiver
 from gis_service.settings import HJ212Settings
 from layers import db as layer_db
-from tests.conftest import make_settings, recreate_database, run_async, scratch_database_name
+from tests.conftest import free_port, make_settings, recreate_database, run_async, scratch_database_name
 
 WATER = ["w01001", "w01009", "w01019", "w21003", "w21011", "w21001"]
 
@@ -530,3 +530,34 @@ def test_no_packet_of_a_group_is_acknowledged_before_its_commit(group_url: str) 
             writer.close()
 
     run_async(_with_receiver(group_url, body, group_window_ms=20))
+
+
+def test_workers_share_the_port(group_url: str) -> None:
+    """Two receivers (two workers of `ecomap serve --workers 2`) on one port: the kernel spreads
+    the loggers' connections over both, and each packet is stored once."""
+    port = free_port()
+    when = datetime(2026, 10, 5, 0, 0, tzinfo=CHINA_TIME)
+
+    async def main() -> tuple[int, int]:
+        async with AsyncConnectionPool(group_url, max_size=4, kwargs={"autocommit": True}, open=False) as pool:
+            first, second = HJ212Receiver(pool, "127.0.0.1", port), HJ212Receiver(pool, "127.0.0.1", port)
+            await first.start()
+            await second.start()
+            try:
+                for k in range(20):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    packet = build_data_packet(
+                        mn="G01", cn="2011", data_time=when + timedelta(seconds=k), readings=water_readings(k)
+                    )
+                    writer.write(packet)
+                    await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)
+                    writer.close()
+                    await writer.wait_closed()
+            finally:
+                await first.stop()
+                await second.stop()
+            return first.packets_stored, second.packets_stored
+
+    counts = run_async(main())
+    assert sum(counts) == 20 and min(counts) > 0, counts
+    assert len(_stored_values(group_url, "G01", when)) == 20 * len(WATER)

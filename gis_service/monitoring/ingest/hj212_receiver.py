@@ -93,7 +93,12 @@ class HJ212Receiver:
         except (PsycopgError, PoolTimeout) as error:  # the database may be down: the ingest retries per packet
             logger.warning("hj212: could not create the coming months' partitions yet: %s", error)
         self._writer_tasks = [asyncio.create_task(self._write_groups()) for _ in range(self.writers)]
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=READ_SIZE)
+        # SO_REUSEPORT: every worker of `ecomap serve --workers N` listens on the port and the
+        # kernel spreads the loggers' connections over them (a socket of another program on the
+        # port still makes the bind fail).
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, limit=READ_SIZE, reuse_port=self.port != 0
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("hj212 receiver listening on %s:%d", self.host, self.port)
 
