@@ -17,6 +17,7 @@ from gis_service.monitoring.store import (
     month_start,
     next_month,
     store_packet,
+    store_packets,
 )
 from layers import db as layer_db
 from tests.conftest import recreate_database, run_async, scratch_database_name
@@ -255,3 +256,60 @@ def test_bulk_copy_stores_once_creates_partitions_and_moves_latest_forward(store
         assert conn.execute(
             "SELECT phenomenon_time FROM datastream_latest WHERE datastream_id = %s", (stream,)
         ).fetchone() == (t0 + timedelta(hours=4),)
+
+
+def test_daily_sums_count_each_new_hourly_observation_once(store_url: str) -> None:
+    """observation_daily: per hourly datastream and Beijing day, observations, valid ones and their sum."""
+    day1 = datetime(2024, 11, 5, 0, 0, tzinfo=CHINA_TIME)  # Beijing midnight: 16:00 UTC the day before
+    packets = [
+        _packet("MN-W1", day1, [Reading("w21011", 0.1, "N")]),
+        _packet("MN-W1", day1 + timedelta(hours=1), [Reading("w21011", 0.3, "N")]),
+        _packet("MN-W1", day1 + timedelta(hours=2), [Reading("w21011", 9.9, "D")]),  # invalid: counted, not summed
+        _packet("MN-W1", day1 + timedelta(hours=24), [Reading("w21011", 0.2, "N")]),  # the next Beijing day
+        _packet("MN-W1", day1, [Reading("w21011", 5.0, "N")], cn="2011"),  # real-time: no daily sums
+    ]
+
+    async def store(group: list) -> list:
+        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
+            return await store_packets(conn, group, PartitionKeeper())
+
+    run_async(store([*packets, packets[1]]))  # the same packet twice in one group
+    run_async(store(packets[:2]))  # re-sent later: already stored
+    with psycopg.connect(store_url) as conn:
+        rows = conn.execute(
+            "SELECT y.day, y.observations, y.valid, round(y.valid_sum::numeric, 6) FROM observation_daily y"
+            " JOIN datastream d ON d.id = y.datastream_id JOIN station s ON s.id = d.station_id"
+            " WHERE s.mn = 'MN-W1' AND d.factor_code = 'w21011' ORDER BY 1"
+        ).fetchall()
+    assert [(r[0].isoformat(), r[1], r[2], float(r[3])) for r in rows] == [
+        ("2024-11-05", 3, 2, 0.4),
+        ("2024-11-06", 1, 1, 0.2),
+    ]
+
+
+def test_bulk_copy_adds_hourly_observations_to_their_days(store_url: str) -> None:
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        stream = conn.execute(
+            "INSERT INTO datastream (station_id, factor_code, aggregation, property, unit)"
+            " SELECT id, 'w21001', 'hour', 'TN', 'mg/L' FROM station WHERE mn = 'MN-W1' RETURNING id"
+        ).fetchone()[0]
+    t0 = datetime(2022, 3, 1, 15, 0, tzinfo=UTC)  # 23:00 Beijing time; the next hour is 2 March there
+    rows = [
+        BulkObservation(stream, t0, 1.0),
+        BulkObservation(stream, t0 + timedelta(hours=1), 2.0),
+        BulkObservation(stream, t0 + timedelta(hours=2), 4.0, "M"),
+    ]
+
+    async def load(batch: list[BulkObservation]) -> int:
+        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
+            return await copy_observations(conn, batch, PartitionKeeper(), "bulk-test")
+
+    assert run_async(load(rows)) == 3
+    assert run_async(load(rows)) == 0  # again: nothing new, nothing added
+    with psycopg.connect(store_url) as conn:
+        days = conn.execute(
+            "SELECT day::text, observations, valid, valid_sum FROM observation_daily WHERE datastream_id = %s"
+            " ORDER BY day",
+            (stream,),
+        ).fetchall()
+    assert days == [("2022-03-01", 1, 1, 1.0), ("2022-03-02", 2, 1, 2.0)]

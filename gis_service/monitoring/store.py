@@ -13,11 +13,11 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from psycopg import AsyncConnection
 
-from gis_service.monitoring.hj212.codec import DataPacket, HJ212Error, Reading
+from gis_service.monitoring.hj212.codec import CHINA_TIME, DataPacket, HJ212Error, Reading
 from gis_service.monitoring.hj212.factors import FACTORS, FLAG_QUALITY
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,12 @@ MOVE_LATEST_FORWARD = (
     " WHERE datastream_latest.phenomenon_time < EXCLUDED.phenomenon_time"
 )
 """The end of an upsert into datastream_latest: a row moves only to a newer phenomenon time."""
+ADD_TO_DAY = (
+    " ON CONFLICT (datastream_id, day) DO UPDATE SET observations = observation_daily.observations"
+    " + EXCLUDED.observations, valid = observation_daily.valid + EXCLUDED.valid,"
+    " valid_sum = observation_daily.valid_sum + EXCLUDED.valid_sum"
+)
+"""The end of an insert into observation_daily: a day's counts and sum grow by the new observations'."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,16 @@ async def store_packets(
         if accepted:
             streams = await _group_datastreams(conn, [(s, p) for _, p, s in accepted])
             keys = [(streams[s, p.aggregation, r.code], p.data_time, r) for _, p, s in accepted for r in p.readings]
+            hourly = {
+                streams[s, p.aggregation, r.code] for _, p, s in accepted if p.aggregation == "hour" for r in p.readings
+            }
             inserted = await _insert_group(conn, keys, source)
+            stored, seen = [], set()
+            for row in keys:  # each newly stored hourly observation once (a copy in the group was not stored)
+                if row[0] in hourly and (row[0], row[1]) in inserted and (row[0], row[1]) not in seen:
+                    seen.add((row[0], row[1]))
+                    stored.append(row)
+            await _add_daily(conn, stored)
             for i, packet, station_id in accepted:
                 new = 0
                 for reading in packet.readings:
@@ -213,6 +228,32 @@ async def _group_datastreams(
         )
         found.update(await find(missing))
     return found
+
+
+async def _add_daily(conn: AsyncConnection, rows: list[tuple[int, datetime, Reading]]) -> None:
+    """Add newly stored hourly observations to their Beijing day's sums (``observation_daily``)."""
+    if not rows:
+        return
+    sums: dict[tuple[int, date], list[float]] = {}
+    for ident, moment, reading in rows:
+        entry = sums.setdefault((ident, moment.astimezone(CHINA_TIME).date()), [0, 0, 0.0])
+        entry[0] += 1
+        if reading.quality == "good":
+            entry[1] += 1
+            entry[2] += reading.value
+    keys = sorted(sums)  # one lock order: no deadlocks
+    await conn.execute(
+        "INSERT INTO observation_daily (datastream_id, day, observations, valid, valid_sum)"
+        " SELECT * FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::int[], %s::float8[])"
+        f"{ADD_TO_DAY}",
+        (
+            _ints(k[0] for k in keys),
+            _words(k[1].isoformat() for k in keys),
+            _ints(sums[k][0] for k in keys),
+            _ints(sums[k][1] for k in keys),
+            _floats(sums[k][2] for k in keys),
+        ),
+    )
 
 
 async def _insert_group(
@@ -290,12 +331,19 @@ async def copy_observations(
             for r in rows:
                 await copy.write_row((r.datastream_id, r.phenomenon_time, r.value, r.flag, FLAG_QUALITY[r.flag]))
         cur = await conn.execute(
-            "INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"
+            "WITH new AS (INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"
             " SELECT datastream_id, phenomenon_time, value, flag, quality, %s FROM observation_in"
-            " ORDER BY datastream_id, phenomenon_time ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING",
+            " ORDER BY datastream_id, phenomenon_time ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING"
+            " RETURNING datastream_id, phenomenon_time, value, quality),"
+            " daily AS (INSERT INTO observation_daily (datastream_id, day, observations, valid, valid_sum)"
+            " SELECT n.datastream_id, (n.phenomenon_time AT TIME ZONE 'Asia/Shanghai')::date, count(*),"
+            " count(*) FILTER (WHERE n.quality = 'good'), coalesce(sum(n.value) FILTER (WHERE n.quality = 'good'), 0)"
+            " FROM new n JOIN datastream d ON d.id = n.datastream_id WHERE d.aggregation = 'hour'"
+            f" GROUP BY 1, 2 ORDER BY 1, 2{ADD_TO_DAY})"
+            " SELECT count(*) FROM new",
             (source,),
         )
-        inserted = cur.rowcount
+        inserted = int((await cur.fetchone())[0])  # type: ignore[index]
         await conn.execute(
             "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
             " SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, now(), value, flag, quality"
