@@ -216,6 +216,16 @@ def test_deleting_a_station_removes_its_series(store_url: str) -> None:
         assert left == (0, 0)
 
 
+def _bulk(url: str, rows: list[BulkObservation]) -> int:
+    """copy_observations on a connection of its own; how many were new."""
+
+    async def main() -> int:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await copy_observations(conn, rows, PartitionKeeper(), "bulk-test")
+
+    return run_async(main())
+
+
 def test_bulk_copy_stores_once_creates_partitions_and_moves_latest_forward(store_url: str) -> None:
     """copy_observations (the bulk path: COPY into a temporary table, INSERT … ON CONFLICT)."""
     t0 = datetime(2023, 1, 31, 23, 0, tzinfo=UTC)  # a series across a month boundary: two partitions
@@ -226,14 +236,10 @@ def test_bulk_copy_stores_once_creates_partitions_and_moves_latest_forward(store
         ).fetchone()[0]
     rows = [BulkObservation(stream, t0 + timedelta(hours=h), 0.5 + h, "D" if h == 2 else "N") for h in range(4)]
 
-    async def load(batch: list[BulkObservation]) -> int:
-        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
-            return await copy_observations(conn, batch, PartitionKeeper(), "bulk-test")
-
-    assert run_async(load(rows)) == 4
+    assert _bulk(store_url, rows) == 4
     # Again, with one new value and an older one changed: only the new one is stored.
     changed = [BulkObservation(stream, t0, 99.0), BulkObservation(stream, t0 + timedelta(hours=4), 7.5)]
-    assert run_async(load(changed)) == 1
+    assert _bulk(store_url, changed) == 1
     with psycopg.connect(store_url) as conn:
         stored = conn.execute(
             "SELECT tableoid::regclass::text, phenomenon_time, value, flag, quality, source FROM observation"
@@ -251,7 +257,7 @@ def test_bulk_copy_stores_once_creates_partitions_and_moves_latest_forward(store
         ("observation_y2023m02", t0 + timedelta(hours=4), 7.5, "N", "good", "bulk-test"),
     ]
     assert latest == (t0 + timedelta(hours=4), 7.5)
-    assert run_async(load([BulkObservation(stream, t0 - timedelta(days=30), 1.0)])) == 1  # older: latest stays
+    assert _bulk(store_url, [BulkObservation(stream, t0 - timedelta(days=30), 1.0)]) == 1  # older: latest stays
     with psycopg.connect(store_url) as conn:
         assert conn.execute(
             "SELECT phenomenon_time FROM datastream_latest WHERE datastream_id = %s", (stream,)
@@ -300,12 +306,8 @@ def test_bulk_copy_adds_hourly_observations_to_their_days(store_url: str) -> Non
         BulkObservation(stream, t0 + timedelta(hours=2), 4.0, "M"),
     ]
 
-    async def load(batch: list[BulkObservation]) -> int:
-        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
-            return await copy_observations(conn, batch, PartitionKeeper(), "bulk-test")
-
-    assert run_async(load(rows)) == 3
-    assert run_async(load(rows)) == 0  # again: nothing new, nothing added
+    assert _bulk(store_url, rows) == 3
+    assert _bulk(store_url, rows) == 0  # again: nothing new, nothing added
     with psycopg.connect(store_url) as conn:
         days = conn.execute(
             "SELECT day::text, observations, valid, valid_sum FROM observation_daily WHERE datastream_id = %s"
