@@ -159,6 +159,16 @@ class HJ212Settings(BaseModel):
         description="Address the receiver listens on; 0.0.0.0 for loggers on the network (PW is not checked yet)",
     )
     port: int = Field(default=9212, ge=0, le=65535, description="TCP port of the receiver (0: any free port)")
+    group_window_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="Group commit: packets arriving within this many ms are stored in one transaction",
+    )
+    group_max_packets: int = Field(default=500, ge=1, description="Group commit: most packets in one transaction")
+    writers: int = Field(
+        default=4, ge=1, description="Group commit: concurrent group transactions (pool connections the receiver uses)"
+    )
 
 
 class WorkflowSettings(BaseModel):

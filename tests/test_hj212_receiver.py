@@ -15,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg_pool import AsyncConnectionPool
 
 from gis_service.app import create_app
 from gis_service.monitoring.hj212 import FACTORS, Reading, build_data_packet, build_frame, parse_frame
 from gis_service.monitoring.hj212.codec import CHINA_TIME
 from gis_service.monitoring.ingest.hj212_receiver import HJ212Receiver
 from gis_service.settings import HJ212Settings
-from tests.conftest import make_settings, run_async
+from layers import db as layer_db
+from tests.conftest import free_port, make_settings, recreate_database, run_async, scratch_database_name
 
 WATER = ["w01001", "w01009", "w01019", "w21003", "w21011", "w21001"]
 
@@ -368,3 +370,194 @@ def test_a_taken_port_leaves_the_http_service_running(database_url: str) -> None
         with TestClient(create_app(settings)) as client:
             assert client.app.state.hj212_receiver is None
             assert client.get("/healthz").status_code == 200
+
+
+# ---------------------------------------------------------------- group commit
+
+
+@pytest.fixture(scope="module")
+def group_url() -> str:
+    """A private migrated database with 30 stations that have device codes (G01…G30)."""
+    url = recreate_database(scratch_database_name("group_commit"))
+    layer_db.upgrade(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO station (code, name, kind, mn, geom) SELECT 'G' || i, 'group ' || i, 'water_auto',"
+            " 'G' || lpad(i::text, 2, '0'), ST_SetSRID(ST_MakePoint(118.0 + i * 0.001, 24.5), 4326)"
+            " FROM generate_series(1, 30) AS i"
+        )
+    return url
+
+
+async def _with_receiver(url: str, body: Callable, **options: object):
+    """Run ``body(receiver)`` against a receiver of its own (group commit ``options``) on ``url``."""
+    async with AsyncConnectionPool(url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False) as pool:
+        receiver = HJ212Receiver(pool, "127.0.0.1", 0, **options)
+        await receiver.start()
+        try:
+            return await body(receiver)
+        finally:
+            await receiver.stop()
+
+
+def _stored_values(url: str, mn: str, since: datetime) -> list[tuple[datetime, str, float]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT o.phenomenon_time, d.factor_code, o.value FROM observation o JOIN datastream d"
+            " ON d.id = o.datastream_id JOIN station s ON s.id = d.station_id"
+            " WHERE s.mn = %s AND o.phenomenon_time >= %s ORDER BY 1, 2",
+            (mn, since),
+        ).fetchall()
+
+
+def test_group_commit_stores_many_loggers_packets_in_few_transactions(group_url: str) -> None:
+    start = datetime(2026, 8, 1, 0, 0, tzinfo=CHINA_TIME)
+    loggers, per_logger = 20, 5
+
+    async def body(receiver: HJ212Receiver) -> list[list[str]]:
+        async def logger(index: int) -> list[str]:
+            mn = f"G{index + 1:02d}"
+            reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+            packets = [
+                build_data_packet(
+                    mn=mn, cn="2061", data_time=start + timedelta(hours=k), readings=water_readings(k), qn=f"{mn}-{k}"
+                )
+                for k in range(per_logger)
+            ]
+            writer.write(b"".join(packets))  # all at once: the receiver groups them with the other loggers'
+            await writer.drain()
+            replies = [parse_frame(await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)).qn for _ in packets]
+            writer.close()
+            await writer.wait_closed()
+            return replies
+
+        replies = await asyncio.gather(*(logger(i) for i in range(loggers)))
+        assert receiver.packets_stored == loggers * per_logger
+        assert receiver.groups <= loggers * per_logger // 5, f"{receiver.groups} transactions: no grouping"
+        return replies
+
+    replies = run_async(_with_receiver(group_url, body, group_window_ms=50, writers=2))
+    # Every logger's replies in the order of its packets, and every acknowledged packet stored whole.
+    assert replies == [[f"G{i + 1:02d}-{k}" for k in range(per_logger)] for i in range(loggers)]
+    for i in range(loggers):
+        rows = _stored_values(group_url, f"G{i + 1:02d}", start)
+        expected = [
+            (start + timedelta(hours=k), r.code, r.value)
+            for k in range(per_logger)
+            for r in sorted(water_readings(k), key=lambda r: r.code)
+        ]
+        assert rows == expected
+
+
+def test_a_bad_packet_in_a_group_fails_alone(group_url: str) -> None:
+    """Refused packets (unknown MN, time out of range) and one the database refuses inside
+    the group's transaction (a trigger here) neither store anything nor get a reply, and the
+    other packets of the same group are stored and acknowledged."""
+    when = datetime(2026, 9, 1, 12, 0, tzinfo=CHINA_TIME)
+    poison = 999.25
+    with psycopg.connect(group_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" IF NEW.value = {poison} THEN RAISE EXCEPTION 'poison value'; END IF; RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON observation FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+        )
+    good = [f"G{i:02d}" for i in range(21, 29)]
+    packets = {mn: build_data_packet(mn=mn, cn="2061", data_time=when, readings=water_readings(), qn=mn) for mn in good}
+    packets["G29"] = build_data_packet(
+        mn="G29", cn="2061", data_time=when, readings=[Reading("w01001", poison, "N")], qn="G29"
+    )
+    packets["NOBODY"] = build_data_packet(mn="NOBODY", cn="2061", data_time=when, readings=water_readings(), qn="X")
+    packets["G30"] = build_data_packet(
+        mn="G30", cn="2061", data_time=datetime.now(CHINA_TIME) + timedelta(days=9), readings=water_readings(), qn="F"
+    )
+
+    async def body(receiver: HJ212Receiver) -> dict[str, str | None]:
+        connections = {mn: await asyncio.open_connection("127.0.0.1", receiver.port) for mn in packets}
+        for mn, (_, writer) in connections.items():  # all within the 200 ms window: one group
+            writer.write(packets[mn])
+        for _, writer in connections.values():
+            await writer.drain()
+        replies: dict[str, str | None] = {}
+        for mn, (reader, _) in connections.items():
+            try:
+                replies[mn] = parse_frame(await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)).qn
+            except TimeoutError:
+                replies[mn] = None
+        assert (receiver.failed, receiver.rejected["mn"], receiver.rejected["time"]) == (1, 1, 1)
+        for _, writer in connections.values():
+            writer.close()
+        return replies
+
+    try:
+        replies = run_async(_with_receiver(group_url, body, group_window_ms=200))
+    finally:
+        with psycopg.connect(group_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER refuse_poison ON observation")
+    assert replies == {**{mn: mn for mn in good}, "G29": None, "NOBODY": None, "G30": None}
+    for mn in good:
+        assert [v for _, _, v in _stored_values(group_url, mn, when)] == [
+            r.value for r in sorted(water_readings(), key=lambda r: r.code)
+        ]
+    for mn in ("G29", "G30"):
+        assert _stored_values(group_url, mn, when - timedelta(days=1)) == []
+
+
+def test_no_packet_of_a_group_is_acknowledged_before_its_commit(group_url: str) -> None:
+    when = datetime(2026, 10, 1, 8, 0, tzinfo=CHINA_TIME)
+    mns = [f"G{i:02d}" for i in range(1, 11)]
+    with psycopg.connect(group_url, autocommit=True) as conn:
+        conn.execute("SELECT observation_ensure_partition(%s)", (when,))
+
+    async def body(receiver: HJ212Receiver) -> None:
+        with psycopg.connect(group_url) as locker:
+            locker.execute("LOCK TABLE observation IN SHARE MODE")  # the group's INSERT waits for this
+            connections = [await asyncio.open_connection("127.0.0.1", receiver.port) for _ in mns]
+            for mn, (_, writer) in zip(mns, connections, strict=True):
+                writer.write(build_data_packet(mn=mn, cn="2061", data_time=when, readings=water_readings(), qn=mn))
+                await writer.drain()
+            await asyncio.sleep(1.0)
+            for reader, _ in connections:  # nothing committed: no reply on any connection
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(reader.readuntil(b"\r\n"), 0.05)
+            assert all(_stored_values(group_url, mn, when) == [] for mn in mns)
+            locker.rollback()
+        qns = [parse_frame(await asyncio.wait_for(r.readuntil(b"\r\n"), 30)).qn for r, _ in connections]
+        assert qns == mns
+        assert all(len(_stored_values(group_url, mn, when)) == len(WATER) for mn in mns)
+        for _, writer in connections:
+            writer.close()
+
+    run_async(_with_receiver(group_url, body, group_window_ms=20))
+
+
+def test_workers_share_the_port(group_url: str) -> None:
+    """Two receivers (two workers of `ecomap serve --workers 2`) on one port: the kernel spreads
+    the loggers' connections over both, and each packet is stored once."""
+    port = free_port()
+    when = datetime(2026, 10, 5, 0, 0, tzinfo=CHINA_TIME)
+
+    async def main() -> tuple[int, int]:
+        async with AsyncConnectionPool(group_url, max_size=4, kwargs={"autocommit": True}, open=False) as pool:
+            first, second = HJ212Receiver(pool, "127.0.0.1", port), HJ212Receiver(pool, "127.0.0.1", port)
+            await first.start()
+            await second.start()
+            try:
+                for k in range(20):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    packet = build_data_packet(
+                        mn="G01", cn="2011", data_time=when + timedelta(seconds=k), readings=water_readings(k)
+                    )
+                    writer.write(packet)
+                    await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)
+                    writer.close()
+                    await writer.wait_closed()
+            finally:
+                await first.stop()
+                await second.stop()
+            return first.packets_stored, second.packets_stored
+
+    counts = run_async(main())
+    assert sum(counts) == 20 and min(counts) > 0, counts
+    assert len(_stored_values(group_url, "G01", when)) == 20 * len(WATER)

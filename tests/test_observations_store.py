@@ -10,7 +10,15 @@ import pytest
 
 from gis_service.monitoring.hj212 import HJ212Error, Reading, build_data_packet, parse_data_packet, parse_frame
 from gis_service.monitoring.hj212.codec import CHINA_TIME
-from gis_service.monitoring.store import PartitionKeeper, month_start, next_month, store_packet
+from gis_service.monitoring.store import (
+    BulkObservation,
+    PartitionKeeper,
+    copy_observations,
+    month_start,
+    next_month,
+    store_packet,
+    store_packets,
+)
 from layers import db as layer_db
 from tests.conftest import recreate_database, run_async, scratch_database_name
 
@@ -206,3 +214,104 @@ def test_deleting_a_station_removes_its_series(store_url: str) -> None:
             {"s": stored.station_id},
         ).fetchone()
         assert left == (0, 0)
+
+
+def _bulk(url: str, rows: list[BulkObservation]) -> int:
+    """copy_observations on a connection of its own; how many were new."""
+
+    async def main() -> int:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await copy_observations(conn, rows, PartitionKeeper(), "bulk-test")
+
+    return run_async(main())
+
+
+def test_bulk_copy_stores_once_creates_partitions_and_moves_latest_forward(store_url: str) -> None:
+    """copy_observations (the bulk path: COPY into a temporary table, INSERT … ON CONFLICT)."""
+    t0 = datetime(2023, 1, 31, 23, 0, tzinfo=UTC)  # a series across a month boundary: two partitions
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        stream = conn.execute(
+            "INSERT INTO datastream (station_id, factor_code, aggregation, property, unit)"
+            " SELECT id, 'w21003', 'day', 'NH3-N', 'mg/L' FROM station WHERE mn = 'MN-W1' RETURNING id"
+        ).fetchone()[0]
+    rows = [BulkObservation(stream, t0 + timedelta(hours=h), 0.5 + h, "D" if h == 2 else "N") for h in range(4)]
+
+    assert _bulk(store_url, rows) == 4
+    # Again, with one new value and an older one changed: only the new one is stored.
+    changed = [BulkObservation(stream, t0, 99.0), BulkObservation(stream, t0 + timedelta(hours=4), 7.5)]
+    assert _bulk(store_url, changed) == 1
+    with psycopg.connect(store_url) as conn:
+        stored = conn.execute(
+            "SELECT tableoid::regclass::text, phenomenon_time, value, flag, quality, source FROM observation"
+            " WHERE datastream_id = %s ORDER BY phenomenon_time",
+            (stream,),
+        ).fetchall()
+        latest = conn.execute(
+            "SELECT phenomenon_time, value FROM datastream_latest WHERE datastream_id = %s", (stream,)
+        ).fetchone()
+    assert stored == [
+        ("observation_y2023m01", t0, 0.5, "N", "good", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=1), 1.5, "N", "good", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=2), 2.5, "D", "invalid", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=3), 3.5, "N", "good", "bulk-test"),
+        ("observation_y2023m02", t0 + timedelta(hours=4), 7.5, "N", "good", "bulk-test"),
+    ]
+    assert latest == (t0 + timedelta(hours=4), 7.5)
+    assert _bulk(store_url, [BulkObservation(stream, t0 - timedelta(days=30), 1.0)]) == 1  # older: latest stays
+    with psycopg.connect(store_url) as conn:
+        assert conn.execute(
+            "SELECT phenomenon_time FROM datastream_latest WHERE datastream_id = %s", (stream,)
+        ).fetchone() == (t0 + timedelta(hours=4),)
+
+
+def test_daily_sums_count_each_new_hourly_observation_once(store_url: str) -> None:
+    """observation_daily: per hourly datastream and Beijing day, observations, valid ones and their sum."""
+    day1 = datetime(2024, 11, 5, 0, 0, tzinfo=CHINA_TIME)  # Beijing midnight: 16:00 UTC the day before
+    packets = [
+        _packet("MN-W1", day1, [Reading("w21011", 0.1, "N")]),
+        _packet("MN-W1", day1 + timedelta(hours=1), [Reading("w21011", 0.3, "N")]),
+        _packet("MN-W1", day1 + timedelta(hours=2), [Reading("w21011", 9.9, "D")]),  # invalid: counted, not summed
+        _packet("MN-W1", day1 + timedelta(hours=24), [Reading("w21011", 0.2, "N")]),  # the next Beijing day
+        _packet("MN-W1", day1, [Reading("w21011", 5.0, "N")], cn="2011"),  # real-time: no daily sums
+    ]
+
+    async def store(group: list) -> list:
+        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as conn:
+            return await store_packets(conn, group, PartitionKeeper())
+
+    run_async(store([*packets, packets[1]]))  # the same packet twice in one group
+    run_async(store(packets[:2]))  # re-sent later: already stored
+    with psycopg.connect(store_url) as conn:
+        rows = conn.execute(
+            "SELECT y.day, y.observations, y.valid, round(y.valid_sum::numeric, 6) FROM observation_daily y"
+            " JOIN datastream d ON d.id = y.datastream_id JOIN station s ON s.id = d.station_id"
+            " WHERE s.mn = 'MN-W1' AND d.factor_code = 'w21011' ORDER BY 1"
+        ).fetchall()
+    assert [(r[0].isoformat(), r[1], r[2], float(r[3])) for r in rows] == [
+        ("2024-11-05", 3, 2, 0.4),
+        ("2024-11-06", 1, 1, 0.2),
+    ]
+
+
+def test_bulk_copy_adds_hourly_observations_to_their_days(store_url: str) -> None:
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        stream = conn.execute(
+            "INSERT INTO datastream (station_id, factor_code, aggregation, property, unit)"
+            " SELECT id, 'w21001', 'hour', 'TN', 'mg/L' FROM station WHERE mn = 'MN-W1' RETURNING id"
+        ).fetchone()[0]
+    t0 = datetime(2022, 3, 1, 15, 0, tzinfo=UTC)  # 23:00 Beijing time; the next hour is 2 March there
+    rows = [
+        BulkObservation(stream, t0, 1.0),
+        BulkObservation(stream, t0 + timedelta(hours=1), 2.0),
+        BulkObservation(stream, t0 + timedelta(hours=2), 4.0, "M"),
+    ]
+
+    assert _bulk(store_url, rows) == 3
+    assert _bulk(store_url, rows) == 0  # again: nothing new, nothing added
+    with psycopg.connect(store_url) as conn:
+        days = conn.execute(
+            "SELECT day::text, observations, valid, valid_sum FROM observation_daily WHERE datastream_id = %s"
+            " ORDER BY day",
+            (stream,),
+        ).fetchall()
+    assert days == [("2022-03-01", 1, 1, 1.0), ("2022-03-02", 2, 1, 2.0)]

@@ -48,16 +48,26 @@ class HJ212Error(ValueError):
         self.kind = kind
 
 
+def _eight_shifts(reg: int) -> int:
+    for _ in range(8):
+        carry = reg & 1
+        reg >>= 1
+        if carry:
+            reg ^= 0xA001
+    return reg
+
+
+_CRC_TABLE = tuple(_eight_shifts(i) for i in range(256))
+"""After ``reg = (reg >> 8) ^ byte`` the register holds 8 bits, so its eight shifts are a
+table look-up: the same CRC, about 20 times faster in Python (the receiver checks every packet)."""
+
+
 def crc16(data: bytes) -> int:
     """The HJ 212-2017 CRC-16 of ``data`` (the data segment's bytes)."""
     reg = 0xFFFF
+    table = _CRC_TABLE
     for byte in data:
-        reg = (reg >> 8) ^ byte
-        for _ in range(8):
-            carry = reg & 1
-            reg >>= 1
-            if carry:
-                reg ^= 0xA001
+        reg = table[(reg >> 8) ^ byte]
     return reg
 
 
@@ -245,7 +255,9 @@ def parse_time(text: str, what: str) -> datetime:
     if len(text) != 14 or not text.isdigit():
         raise HJ212Error("malformed", f"{what}={text!r} is not yyyyMMddHHmmss")
     try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TIME)
+        # Fields cut by hand: the same check as strptime("%Y%m%d%H%M%S"), about 10 times faster.
+        fields = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
+        return datetime(*map(int, fields), tzinfo=CHINA_TIME)  # type: ignore[misc]
     except ValueError:
         raise HJ212Error("malformed", f"{what}={text!r} is not a valid date and time") from None
 
