@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -64,6 +65,11 @@ def owner_database_url(environ: Mapping[str, str] | None = None) -> str:
     if explicit:
         return explicit
     return local_database_url(OWNER_ROLE, environ=env)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server, role and options as ``url`` for another database."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
 def as_role(url: str, role: str) -> str:

@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -25,7 +24,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from gis_service import create_app
-from gis_service.settings import OWNER_ROLE, Settings, as_role, describe_database, local_database_url
+from gis_service.settings import OWNER_ROLE, Settings, as_role, describe_database, local_database_url, with_database
 from layers import db as layer_db
 from layers.catalog import load_catalog
 from layers.grants import web_role
@@ -39,8 +38,7 @@ TEST_DB = os.environ.get("ECOMAP_TEST_DB", "ecomap_test")
 
 
 def _url_for(database: str) -> str:
-    parts = urlsplit(ADMIN_URL)
-    return urlunsplit(parts._replace(path="/" + database))
+    return with_database(ADMIN_URL, database)
 
 
 def web_url(database_url: str) -> str:
