@@ -6,8 +6,10 @@ Everything here talks to the real cluster: privileges are checked by PostgreSQL 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,16 @@ from psycopg.conninfo import conninfo_to_dict
 from gis_service.db import act_as
 from layers import grants
 from layers.catalog import load_catalog
-from tests.conftest import ADMIN_URL, ROOT, TEST_DB, demo_database, run_async, scratch_database_name, web_url
+from tests.conftest import (
+    ADMIN_URL,
+    ROOT,
+    TEST_DB,
+    demo_database,
+    free_port,
+    run_async,
+    scratch_database_name,
+    web_url,
+)
 from tiles.generalize import generalize_layer
 
 
@@ -204,3 +215,51 @@ def test_edits_record_the_signed_in_person_as_revision_author(scratch_url: str) 
             return await cur.fetchone()
 
     assert run_async(edit()) == ("planner.li", "sql")
+
+
+def test_pgcluster_creates_the_roles_and_moves_a_cluster_of_the_old_layout() -> None:
+    """scripts/pgcluster.sh on a cluster of its own: a new one gets the two roles, and one made by
+    the old script (superuser ``ecomap`` with a known password, owning the data) is moved."""
+    checkout = Path(tempfile.mkdtemp(prefix="pgc"))  # short: Unix socket paths are limited
+    (checkout / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "pgcluster.sh", checkout / "scripts")
+    port = str(free_port())
+    env = {**os.environ, "ECOMAP_PG_PORT": port, "ECOMAP_PG_FSYNC": "off"}
+
+    def pgcluster(*args: str) -> str:
+        return subprocess.run(
+            ["bash", str(checkout / "scripts" / "pgcluster.sh"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        ).stdout
+
+    data = None
+    try:
+        pgcluster("start")
+        data = Path(pgcluster("status").rsplit("(", 1)[1].strip().rstrip(")")).parent
+        assert stat.S_IMODE((checkout / ".data" / "pgpass").stat().st_mode) == 0o600
+        superuser = f"host={data / 'sock'} port={port} user=ecomap"
+        with psycopg.connect(superuser + " dbname=postgres", autocommit=True) as conn:  # the old layout
+            conn.execute("ALTER ROLE ecomap PASSWORD 'ecomap'")
+            conn.execute("CREATE DATABASE legacy")
+        with psycopg.connect(superuser + " dbname=legacy", autocommit=True) as conn:
+            conn.execute("CREATE TABLE old_table (id int)")
+        pgcluster("start")
+        with psycopg.connect(pgcluster("url", "legacy").strip()) as conn:
+            assert conn.execute(
+                "SELECT current_user, (SELECT tableowner FROM pg_tables WHERE tablename = 'old_table'),"
+                " (SELECT datdba::regrole::text FROM pg_database WHERE datname = 'legacy')"
+            ).fetchone() == ("ecomap_owner", "ecomap_owner", "ecomap_owner")
+            assert conn.execute("SELECT extversion IS NOT NULL FROM pg_extension WHERE extname = 'postgis'").fetchone()
+        with psycopg.connect(pgcluster("web-url", "ecomap").strip()) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("ecomap_web",)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(f"postgresql://ecomap:ecomap@127.0.0.1:{port}/postgres")
+    finally:
+        subprocess.run(["bash", str(checkout / "scripts" / "pgcluster.sh"), "stop"], env=env, capture_output=True)
+        if data is not None:
+            shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(checkout, ignore_errors=True)
