@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from gis_service.db import act_as
+from gis_service.settings import OWNER_ROLE
 from layers import grants
 from layers.catalog import load_catalog
 from tests.conftest import (
@@ -56,7 +57,7 @@ def _passfile() -> Path:
 
 def _passwords() -> list[str]:
     lines = [line.split(":") for line in _passfile().read_text().splitlines() if line and not line.startswith("#")]
-    return [fields[4] for fields in lines if len(fields) == 5 and fields[3] in (grants.web_role(), "ecomap_owner")]
+    return [fields[4] for fields in lines if len(fields) == 5 and fields[3] in (grants.web_role(), OWNER_ROLE)]
 
 
 def test_the_web_role_has_no_special_attributes(web: psycopg.Connection) -> None:
