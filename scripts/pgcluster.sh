@@ -28,8 +28,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PORT="${ECOMAP_PG_PORT:-55432}"
 PGBIN="${ECOMAP_PG_BIN:-$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || dirname "$(command -v pg_ctl)")}"
 DB_USER="ecomap"  # the bootstrap superuser: Unix socket only, no password
-OWNER_ROLE="${ECOMAP_PG_OWNER_ROLE:-ecomap_owner}"
-WEB_ROLE="${ECOMAP_PG_WEB_ROLE:-ecomap_web}"
+OWNER_ROLE="ecomap_owner"  # as gis_service/settings.py names them
+WEB_ROLE="ecomap_web"
 PASSFILE="$ROOT/.data/pgpass"
 
 run_as_owner() {
