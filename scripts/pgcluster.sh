@@ -134,8 +134,9 @@ ALTER ROLE "$OWNER_ROLE" LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION N
   PASSWORD '$(password_of "$OWNER_ROLE")';
 ALTER ROLE "$WEB_ROLE" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
   PASSWORD '$(password_of "$WEB_ROLE")';
--- The owner may end the web role's sessions (the test suite drops databases the service used).
-GRANT pg_signal_backend TO "$OWNER_ROLE";
+-- The owner may end the web role's sessions (the test suite drops databases the service used)
+-- and see what they run (pg_stat_activity's query text).
+GRANT pg_signal_backend, pg_read_all_stats TO "$OWNER_ROLE";
 -- The superuser: socket only (a password would let it in over TCP, as older versions set one).
 ALTER ROLE "$DB_USER" PASSWORD NULL;
 SQL
