@@ -73,13 +73,10 @@ def with_database(url: str, database: str) -> str:
 
 
 def as_role(url: str, role: str) -> str:
-    """The same database as ``url`` for another login role (its password from the passfile the
-    URL names, or libpq's default ``~/.pgpass`` / ``PGPASSFILE``)."""
-    parts = {k: v for k, v in conninfo_to_dict(url).items() if k != "password"}
-    parts["user"] = role
-    host, port, dbname = parts.pop("host", "localhost"), parts.pop("port", "5432"), parts.pop("dbname", "")
-    query = "&".join(f"{k}={v}" for k, v in parts.items() if k != "user")
-    return f"postgresql://{role}@{host}:{port}/{dbname}" + (f"?{query}" if query else "")
+    """The same database and options as the URL ``url`` for another login role, without a
+    password (it comes from the passfile the URL names, or libpq's ``~/.pgpass`` / ``PGPASSFILE``)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rsplit('@', 1)[-1]}"))
 
 
 class DatabaseSettings(BaseModel):

@@ -31,7 +31,6 @@ from layers.grants import web_role
 from tiles.generalize import generalize_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
 ADMIN_URL = os.environ.get("ECOMAP_TEST_ADMIN_URL") or local_database_url(OWNER_ROLE, "postgres")
 """The owner role (it creates, migrates and fills the test databases; README "Database roles")."""
 TEST_DB = os.environ.get("ECOMAP_TEST_DB", "ecomap_test")
