@@ -27,7 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import.md"
-ADMIN_URL = os.environ.get("ECOMAP_BENCH_ADMIN_URL", "postgresql://ecomap:ecomap@127.0.0.1:55432/postgres")
+ADMIN_URL = os.environ.get("ECOMAP_BENCH_ADMIN_URL")
+"""Default: the local cluster's owner role (README "Database roles")."""
 BENCH_DB = "ecomap_bench_import"
 WEST, SOUTH, EAST, NORTH = 117.9, 24.4, 118.4, 24.9
 
@@ -149,12 +150,14 @@ def _database() -> str:
     import psycopg
     from psycopg import sql
 
+    from gis_service.settings import OWNER_ROLE, local_database_url, with_database
     from layers import db
 
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    admin = ADMIN_URL or local_database_url(OWNER_ROLE, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
+    url = with_database(admin, BENCH_DB)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     db.upgrade(url)

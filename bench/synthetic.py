@@ -4,7 +4,7 @@
 20,000 river lines (~1.6 M vertices) and 100,000 stations over Xiamen's extent, loaded
 with COPY into a freshly migrated database.
 
-    python -m bench.synthetic postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap_bench
+    python -m bench.synthetic "$(scripts/pgcluster.sh url ecomap_bench)"
 """
 
 from __future__ import annotations

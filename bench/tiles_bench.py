@@ -52,6 +52,7 @@ from bench.tile_queries import (
     tipg_url,
 )
 from bench.tiles_report import CASES, FLOOR, OFF, PGBENCH, RAW_TABLES, TIPG, WARM, Result
+from gis_service.settings import OWNER_ROLE, PASSFILE, WEB_ROLE, as_role, local_database_url, with_database
 from layers import db as layer_db
 from layers.catalog import load_catalog
 from tiles.generalize import dirty_layers, generalize_catalog, outdated_layers
@@ -61,7 +62,7 @@ BANDS = {"8-10": (8, 10), "11-13": (11, 13), "14-16": (14, 16)}
 PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
 BENCH_PYTHON = ROOT / ".bench-venv" / "bin" / "python"
 """The benchmark's own environment (TiPg, and asyncpg for the raw-SQL server)."""
-ADMIN_URL = f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres"
+ADMIN_URL = local_database_url(OWNER_ROLE, "postgres")  # the owner role (README "Database roles")
 BENCH_DB = "ecomap_bench"
 QUICK_DB = "ecomap_bench_quick"
 """The ``--quick`` smoke run's smaller dataset (a twentieth of the features)."""
@@ -113,7 +114,7 @@ _database = BENCH_DB
 
 
 def database_url() -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + _database
+    return with_database(ADMIN_URL, _database)
 
 
 def prepare_database(rebuild: bool, scale: float = 1.0) -> None:
@@ -225,7 +226,7 @@ def run_pgbench(
     log_prefix = workdir / "pgbench_log"
     for old in workdir.glob("pgbench_log*"):
         old.unlink()
-    env = {**os.environ, "PGPASSWORD": "ecomap", "PGOPTIONS": "-c jit=off"}
+    env = {**os.environ, "PGPASSFILE": str(PASSFILE), "PGOPTIONS": "-c jit=off"}
     with CpuMeter() as cpu:
         output = subprocess.run(
             [
@@ -248,7 +249,7 @@ def run_pgbench(
                 "-p",
                 PORT,
                 "-U",
-                "ecomap",
+                OWNER_ROLE,
                 _database,
             ],
             env=env,
@@ -377,7 +378,8 @@ def main() -> None:
                     conn.execute(statement)
     results: list[Result] = []
     workdir = Path(tempfile.mkdtemp(prefix="ecomap-bench-"))
-    ours_env = {"ECOMAP_DATABASE_URL": database_url(), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
+    # The service as in production: the web role.
+    ours_env = {"ECOMAP_DATABASE_URL": as_role(database_url(), WEB_ROLE), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
     # No access log, like TiPg and the raw-SQL servers (--no-access-log): logging each
     # request is left to the proxy in front (it costs ~25 % of the tiles/s of small tiles).
     workers = ["--workers", str(args.workers)]

@@ -5,7 +5,7 @@ script starts on a free port for the database in ``ECOMAP_DATABASE_URL`` (the de
 must be loaded: ``ecomap demo load``). Requests are sequential after a warm-up; the
 table is printed and written to ``bench/results/zone_check.md``.
 
-    ECOMAP_DATABASE_URL=postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap \\
+    ECOMAP_DATABASE_URL="$(scripts/pgcluster.sh web-url ecomap)" \\
         .venv/bin/python bench/zone_check_bench.py --runs 50
 
 Target: a 1,000-vertex polygon under 50 ms p95 on the demo data.

@@ -43,8 +43,8 @@ _ANNOUNCED: list[str] = []
 
 
 def _database_url() -> str:
-    """The database (``settings.database_url``: DATABASE_URL, else the local cluster on
-    ECOMAP_PG_PORT), named on stderr once per command."""
+    """The database as the owner role (``settings.owner_database_url``: ECOMAP_DATABASE_OWNER_URL,
+    else DATABASE_URL, else the local cluster on ECOMAP_PG_PORT), named on stderr once per command."""
     url = database_url(announce=not _ANNOUNCED)
     _ANNOUNCED.append(url)
     return url

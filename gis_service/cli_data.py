@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gis_service.settings import Settings, describe_database
+from gis_service.settings import Settings, describe_database, owner_database_url
 
 data_app = typer.Typer(add_completion=False)
 
@@ -40,9 +40,9 @@ def _layer(layer_id: str) -> Any:
 
 
 def database_url(announce: bool = True) -> str:
-    """The database the CLI uses (the same as the service's, see ``settings.database_url``);
-    says which on stderr."""
-    url = Settings().dsn
+    """The database the CLI uses, as the owner role (``settings.owner_database_url``: the same
+    database as the service's, which connects as the web role); says which on stderr."""
+    url = owner_database_url()
     if announce:
         typer.echo(f"database: {describe_database(url)}", err=True)
     return url
@@ -53,7 +53,7 @@ def unreachable(url: str, exc: Exception) -> str:
     return (
         f"cannot reach the database at {describe_database(url)} ({str(exc).strip()}); is it running? "
         "(`scripts/pgcluster.sh start` starts the local one on ECOMAP_PG_PORT, default 55432; "
-        "or set DATABASE_URL)"
+        "or set ECOMAP_DATABASE_OWNER_URL)"
     )
 
 

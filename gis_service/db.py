@@ -91,3 +91,12 @@ async def connection(pool: AsyncConnectionPool, timeout: float | None = None) ->
         ) from exc
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise DatabaseUnreachable(f"the database is unreachable: {exc}".strip()) from exc
+
+
+async def act_as(conn: psycopg.AsyncConnection, actor: str) -> None:
+    """Name the signed-in principal (``Principal.actor``) as the author of the layer writes of
+    the current transaction: revisions (layer_revision.author, migration 0004) then record the
+    person, not the shared web role the service connects as. Transaction-local
+    (``set_config(..., true)``, i.e. ``SET LOCAL``), bound as a parameter; call it inside the
+    transaction that writes."""
+    await conn.execute("SELECT set_config('ecomap.author', %s, true)", [actor])

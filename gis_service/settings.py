@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -18,9 +19,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from layers.regions import DEFAULT_REGION, get_region, region_names
 
-DEFAULT_DATABASE_URL = "postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap"
-"""The local cluster on its default port (``database_url`` honours ``ECOMAP_PG_PORT``)."""
 REPO_DIR = Path(__file__).resolve().parent.parent
+PASSFILE = REPO_DIR / ".data" / "pgpass"
+"""libpq password file ``scripts/pgcluster.sh`` writes (mode 0600) for the local cluster's roles."""
+OWNER_ROLE = "ecomap_owner"
+"""The local cluster's owner role: migrations, imports, ``ecomap setup`` (README "Database roles")."""
+WEB_ROLE = "ecomap_web"
+"""The local cluster's web role: the service (reads layers, writes only its own tables)."""
 
 
 def describe_database(url: str) -> str:
@@ -32,16 +37,46 @@ def describe_database(url: str) -> str:
     return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
 
 
+def local_database_url(role: str, database: str = "ecomap", environ: Mapping[str, str] | None = None) -> str:
+    """The URL of ``database`` on the checkout's local cluster (127.0.0.1:``ECOMAP_PG_PORT``,
+    default 55432) as ``role``; the password comes from ``.data/pgpass``, never from the URL."""
+    env = os.environ if environ is None else environ
+    port = (env.get("ECOMAP_PG_PORT") or "").strip() or "55432"
+    return f"postgresql://{role}@127.0.0.1:{port}/{database}?passfile={PASSFILE}"
+
+
 def database_url(environ: Mapping[str, str] | None = None) -> str:
-    """The database the service and the ``ecomap`` CLI use, found the same way by both:
-    ``ECOMAP_DATABASE_URL`` or ``DATABASE_URL``, else the checkout's local cluster on
-    127.0.0.1:``ECOMAP_PG_PORT`` (default 55432, as ``scripts/pgcluster.sh`` starts it)."""
+    """The database the service uses, as the web role: ``ECOMAP_DATABASE_URL`` or
+    ``DATABASE_URL``, else the checkout's local cluster on 127.0.0.1:``ECOMAP_PG_PORT``
+    (default 55432, as ``scripts/pgcluster.sh`` starts it) as ``ecomap_web``."""
     env = os.environ if environ is None else environ
     explicit = env.get("ECOMAP_DATABASE_URL") or env.get("DATABASE_URL")
     if explicit:
         return explicit
-    port = (env.get("ECOMAP_PG_PORT") or "").strip() or "55432"
-    return f"postgresql://ecomap:ecomap@127.0.0.1:{port}/ecomap"
+    return local_database_url(WEB_ROLE, environ=env)
+
+
+def owner_database_url(environ: Mapping[str, str] | None = None) -> str:
+    """The database the ``ecomap`` CLI uses (migrations, imports, demo load, users, keys), as the
+    owner role: ``ECOMAP_DATABASE_OWNER_URL``, else the service's URL when one is set (a
+    deployment with a single role), else the local cluster as ``ecomap_owner``."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("ECOMAP_DATABASE_OWNER_URL") or env.get("ECOMAP_DATABASE_URL") or env.get("DATABASE_URL")
+    if explicit:
+        return explicit
+    return local_database_url(OWNER_ROLE, environ=env)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server, role and options as ``url`` for another database."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database and options as the URL ``url`` for another login role, without a
+    password (it comes from the passfile the URL names, or libpq's ``~/.pgpass`` / ``PGPASSFILE``)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rsplit('@', 1)[-1]}"))
 
 
 class DatabaseSettings(BaseModel):
@@ -247,7 +282,8 @@ class Settings(BaseSettings):
     database_url: PostgresDsn = Field(
         default_factory=lambda: PostgresDsn(database_url()),
         validation_alias=AliasChoices("ECOMAP_DATABASE_URL", "DATABASE_URL", "database_url"),
-        description="PostGIS to use; DATABASE_URL is accepted too; default: the local cluster on ECOMAP_PG_PORT",
+        description='PostGIS the service uses, as the web role (README "Database roles"); DATABASE_URL is '
+        "accepted too; default: the local cluster on ECOMAP_PG_PORT as ecomap_web",
     )
     region: str = Field(
         default=DEFAULT_REGION,

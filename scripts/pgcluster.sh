@@ -4,7 +4,18 @@
 #   scripts/pgcluster.sh start   initdb on first use, start if stopped, ensure databases
 #   scripts/pgcluster.sh stop    stop the cluster
 #   scripts/pgcluster.sh status  print whether it runs
-#   scripts/pgcluster.sh url DB  print the connection URL of database DB
+#   scripts/pgcluster.sh url DB      print the owner's connection URL of database DB (migrations, imports)
+#   scripts/pgcluster.sh web-url DB  print the web role's connection URL of database DB (the service)
+#
+# Roles (README "Database roles"): the bootstrap superuser `ecomap` has no password and is
+# reachable only through the Unix socket (this script uses it to create roles and databases);
+# `ecomap_owner` (LOGIN CREATEDB, no superuser) owns the databases and tables and runs
+# migrations, imports and `ecomap setup`; `ecomap_web` (LOGIN, nothing else) is the service's.
+# Their passwords are generated on first start into .data/pgpass (mode 0600, libpq's passfile
+# format, never printed); the URLs name that file (`?passfile=`) instead of carrying a password.
+# A cluster made by older versions of this script (superuser `ecomap` with a known password) is
+# moved to this layout on start: roles created, databases and their tables handed to the owner,
+# the superuser's password removed.
 #
 # The cluster lives in .data/pg of the checkout, listens on 127.0.0.1:$ECOMAP_PG_PORT
 # (default 55432) and on a Unix socket next to its data. PostgreSQL refuses to run as
@@ -16,8 +27,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PORT="${ECOMAP_PG_PORT:-55432}"
 PGBIN="${ECOMAP_PG_BIN:-$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || dirname "$(command -v pg_ctl)")}"
-DB_USER="ecomap"
-DB_PASSWORD="ecomap"
+DB_USER="ecomap"  # the bootstrap superuser: Unix socket only, no password
+OWNER_ROLE="ecomap_owner"  # as gis_service/settings.py names them
+WEB_ROLE="ecomap_web"
+PASSFILE="$ROOT/.data/pgpass"
 
 run_as_owner() {
   if [ "$(id -u)" = "0" ]; then
@@ -57,13 +70,8 @@ ensure_initdb() {
   if [ -f "$PGDATA/PG_VERSION" ]; then return; fi
   echo "pgcluster: creating a new cluster in $PGDATA (port $PORT)"
   run_as_owner mkdir -p "$PGDATA" "$SOCKDIR"
-  local pwfile
-  pwfile="$(mktemp)"
-  printf '%s\n' "$DB_PASSWORD" >"$pwfile"
-  chmod 644 "$pwfile"
-  run_as_owner "$PGBIN/initdb" -D "$PGDATA" -U "$DB_USER" --pwfile="$pwfile" \
+  run_as_owner "$PGBIN/initdb" -D "$PGDATA" -U "$DB_USER" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
-  rm -f "$pwfile"
   cat <<CONF | run_as_owner tee -a "$PGDATA/postgresql.conf" >/dev/null
 # --- EcoMap settings ---
 listen_addresses = '127.0.0.1'
@@ -87,12 +95,95 @@ psql_admin() {
   PGOPTIONS="-c client_min_messages=warning" run_as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U "$DB_USER" "$@"
 }
 
+new_password() {
+  head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+}
+
+password_of() {  # the password of role $1 in the passfile (lines host:port:db:user:password)
+  awk -F: -v user="$1" '$4 == user { print $5; exit }' "$PASSFILE" 2>/dev/null || true
+}
+
+ensure_passfile() {
+  # Generated once; kept outside the repository (.data is git-ignored), readable only by its owner.
+  local owner_pw web_pw
+  owner_pw="$(password_of "$OWNER_ROLE")"
+  web_pw="$(password_of "$WEB_ROLE")"
+  if [ -n "$owner_pw" ] && [ -n "$web_pw" ]; then
+    chmod 600 "$PASSFILE"
+    return
+  fi
+  mkdir -p "$(dirname "$PASSFILE")"
+  local tmp
+  tmp="$(umask 077 && mktemp "$PASSFILE.XXXXXX")"
+  {
+    printf '127.0.0.1:*:*:%s:%s\n' "$OWNER_ROLE" "${owner_pw:-$(new_password)}"
+    printf '127.0.0.1:*:*:%s:%s\n' "$WEB_ROLE" "${web_pw:-$(new_password)}"
+  } >"$tmp"
+  mv -f "$tmp" "$PASSFILE"
+}
+
+ensure_roles() {
+  # Passwords go to psql on stdin (never on a command line); the server stores SCRAM hashes.
+  ensure_passfile
+  psql_admin -d postgres <<SQL >/dev/null
+SELECT format('CREATE ROLE %I', '$OWNER_ROLE') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$OWNER_ROLE')
+UNION ALL
+SELECT format('CREATE ROLE %I', '$WEB_ROLE') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$WEB_ROLE')
+\\gexec
+ALTER ROLE "$OWNER_ROLE" LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  PASSWORD '$(password_of "$OWNER_ROLE")';
+ALTER ROLE "$WEB_ROLE" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
+  PASSWORD '$(password_of "$WEB_ROLE")';
+-- The owner may end the web role's sessions (the test suite drops databases the service used)
+-- and see what they run (pg_stat_activity's query text).
+GRANT pg_signal_backend, pg_read_all_stats TO "$OWNER_ROLE";
+-- The superuser: socket only (a password would let it in over TCP, as older versions set one).
+ALTER ROLE "$DB_USER" PASSWORD NULL;
+SQL
+  # PostGIS is not a trusted extension: put it in template1 so databases the owner creates
+  # (the test suite's, createdb's) have it without a superuser.
+  psql_admin -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+}
+
+hand_to_owner() {
+  # Older clusters: databases and tables made by the superuser go to the owner role (idempotent).
+  local db="$1"
+  psql_admin -d "$db" <<SQL >/dev/null
+ALTER DATABASE "$db" OWNER TO "$OWNER_ROLE";
+SELECT format('ALTER %s %s OWNER TO %I',
+              CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
+              c.oid::regclass, '$OWNER_ROLE')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relowner = '$DB_USER'::regrole
+  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+UNION ALL
+SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, '$OWNER_ROLE')
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public' AND p.proowner = '$DB_USER'::regrole
+  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+\\gexec
+SQL
+}
+
 ensure_database() {
   local db="$1"
   if ! psql_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-    psql_admin -d postgres -c "CREATE DATABASE \"$db\""
+    psql_admin -d postgres -c "CREATE DATABASE \"$db\" OWNER \"$OWNER_ROLE\"" >/dev/null
   fi
   psql_admin -d "$db" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+}
+
+migrate_old_databases() {
+  local db
+  for db in $(psql_admin -d postgres -tAc "SELECT datname FROM pg_database WHERE datdba = '$DB_USER'::regrole
+                AND NOT datistemplate AND datname <> 'postgres'"); do
+    hand_to_owner "$db"
+  done
+}
+
+url() {
+  local role="$1" db="${2:-ecomap}"
+  echo "postgresql://$role@127.0.0.1:$PORT/$db?passfile=$PASSFILE"
 }
 
 start() {
@@ -113,8 +204,10 @@ start() {
     run_as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOGFILE" -w -t 60 start >/dev/null
     echo "pgcluster: started on 127.0.0.1:$PORT (data: $PGDATA)"
   fi
+  ensure_roles
   ensure_database ecomap
   ensure_database ecomap_test
+  migrate_old_databases
 }
 
 stop() {
@@ -131,6 +224,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) choose_dirs; if is_running; then echo "running on 127.0.0.1:$PORT ($PGDATA)"; else echo "stopped"; exit 3; fi ;;
-  url) echo "postgresql://$DB_USER:$DB_PASSWORD@127.0.0.1:$PORT/${2:-ecomap}" ;;
-  *) echo "usage: $0 start|stop|status|url [DB]" >&2; exit 2 ;;
+  url) url "$OWNER_ROLE" "${2:-ecomap}" ;;
+  web-url) url "$WEB_ROLE" "${2:-ecomap}" ;;
+  *) echo "usage: $0 start|stop|status|url [DB]|web-url [DB]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,8 @@
 
 The suite uses the project's own PostgreSQL cluster (``make test`` starts it with
 scripts/pgcluster.sh) or ``ECOMAP_TEST_DATABASE_URL``. It recreates a database for the
-session, migrates it and loads the Xiamen demo dataset. Nothing is mocked: when the
+session, migrates it and loads the Xiamen demo dataset as the owner role; the apps and the live
+server under test connect as the web role (``make_settings``, ``live_server``). Nothing is mocked: when the
 database cannot be reached the whole run fails with a message saying how to start it.
 """
 
@@ -23,14 +24,15 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from gis_service import create_app
-from gis_service.settings import Settings
+from gis_service.settings import OWNER_ROLE, Settings, as_role, describe_database, local_database_url, with_database
 from layers import db as layer_db
 from layers.catalog import load_catalog
+from layers.grants import web_role
 from tiles.generalize import generalize_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
-ADMIN_URL = os.environ.get("ECOMAP_TEST_ADMIN_URL", f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres")
+ADMIN_URL = os.environ.get("ECOMAP_TEST_ADMIN_URL") or local_database_url(OWNER_ROLE, "postgres")
+"""The owner role (it creates, migrates and fills the test databases; README "Database roles")."""
 TEST_DB = os.environ.get("ECOMAP_TEST_DB", "ecomap_test")
 DEMO_OBSERVATION_DAYS = "14"
 """Days of demo observations the suite's databases hold (`make run` loads a year; tests of the
@@ -39,7 +41,13 @@ os.environ.setdefault("ECOMAP_DEMO_OBSERVATION_DAYS", DEMO_OBSERVATION_DAYS)
 
 
 def _url_for(database: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+    return with_database(ADMIN_URL, database)
+
+
+def web_url(database_url: str) -> str:
+    """The same database as the web role (``ECOMAP_DB__WEB_ROLE``, default ecomap_web), which the
+    service under test connects as."""
+    return as_role(database_url, web_role())
 
 
 def recreate_database(name: str) -> str:
@@ -54,7 +62,7 @@ def recreate_database(name: str) -> str:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.OperationalError as exc:
         pytest.exit(
-            f"cannot reach PostgreSQL at {ADMIN_URL} ({exc}).\n"
+            f"cannot reach PostgreSQL at {describe_database(ADMIN_URL)} as the owner role ({exc}).\n"
             "Run the suite with `make test` (it starts the project's PostGIS cluster), or start it with "
             "`scripts/pgcluster.sh start`, or set ECOMAP_TEST_ADMIN_URL to a PostGIS server you own.",
             returncode=3,
@@ -138,7 +146,8 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, **overrides)
+    """Settings of an app over ``database_url``, connecting as the web role."""
+    return Settings(database_url=web_url(database_url), **overrides)
 
 
 @pytest.fixture()
@@ -178,10 +187,10 @@ def wait_for_http(url: str, timeout: float = 120.0) -> None:
 
 @pytest.fixture(scope="session")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real service in a uvicorn subprocess; yields its base URL."""
+    """The real service in a uvicorn subprocess, connected as the web role; yields its base URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("live") / "server.log"
-    env = {**os.environ, "ECOMAP_DATABASE_URL": database_url}
+    env = {**os.environ, "ECOMAP_DATABASE_URL": web_url(database_url)}  # the service runs as the web role
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gis_service.cli", "serve", "--port", str(port)],

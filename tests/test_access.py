@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from gis_service import create_app
 from gis_service.access import admin
 from gis_service.access.audit import AuditContext
-from gis_service.settings import AccessSettings, Settings
-from tests.conftest import run_async
+from gis_service.settings import AccessSettings
+from tests.conftest import make_settings, run_async
 
 SECRET = "test-signing-key-" + "x" * 40
 TEST_CONTEXT = AuditContext("test-suite", "cli")
@@ -29,7 +29,7 @@ def access_settings(**overrides: Any) -> AccessSettings:
 
 def make_client(database_url: str, **overrides: Any) -> TestClient:
     """A client of a fresh app (a worker of its own) with the given access settings."""
-    settings = Settings(database_url=database_url, access=access_settings(**overrides))
+    settings = make_settings(database_url, access=access_settings(**overrides))
     return TestClient(create_app(settings))
 
 

@@ -301,7 +301,8 @@ def test_anonymous_public_endpoints_are_unchanged(app_factory, db) -> None:
 def test_signing_key_file_must_be_private(app_factory, tmp_path, database_url: str) -> None:
     from gis_service import create_app
     from gis_service.access.secrets_file import SecretKeyError, signing_key
-    from gis_service.settings import AccessSettings, Settings
+    from gis_service.settings import AccessSettings
+    from tests.conftest import make_settings
 
     path = tmp_path / "key"
     path.write_text("k" * 40)
@@ -317,4 +318,4 @@ def test_signing_key_file_must_be_private(app_factory, tmp_path, database_url: s
     made = tmp_path / "made" / "key"
     assert len(signing_key(AccessSettings(secret_key_file=made))) >= 32
     assert stat.S_IMODE(made.stat().st_mode) == 0o600
-    assert create_app(Settings(database_url=database_url, access=AccessSettings(secret_key_file=made)))
+    assert create_app(make_settings(database_url, access=AccessSettings(secret_key_file=made)))

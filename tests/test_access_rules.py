@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from gis_service import create_app
 from gis_service.access import endpoint_rules
 from gis_service.access.keys import create_key
-from gis_service.settings import Settings
 from layers.catalog import CATALOG_DIR, CatalogError, load_catalog
+from tests.conftest import make_settings
 from tests.test_access import (
     _forget_failed_sign_ins,  # noqa: F401 - autouse fixture
     access_settings,
@@ -42,7 +42,7 @@ WMQ = morecantile.tms.get("WebMercatorQuad")
 
 
 def _start(database_url: str, catalog_dir: Path | None) -> TestClient:
-    settings = Settings(database_url=database_url, access=access_settings(), catalog_dir=catalog_dir)
+    settings = make_settings(database_url, access=access_settings(), catalog_dir=catalog_dir)
     client = TestClient(create_app(settings))
     client.__enter__()
     return client

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gis_service.settings import Settings, database_url
+from gis_service.settings import PASSFILE, Settings, database_url, describe_database, owner_database_url
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-_DATABASE_VARIABLES = ("DATABASE_URL", "ECOMAP_DATABASE_URL", "ECOMAP_PG_PORT")
+_DATABASE_VARIABLES = ("DATABASE_URL", "ECOMAP_DATABASE_URL", "ECOMAP_DATABASE_OWNER_URL", "ECOMAP_PG_PORT")
 
 
 def ecomap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -28,18 +28,26 @@ def ecomap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_database_url_prefers_the_url_then_the_local_port() -> None:
-    assert database_url({}) == "postgresql://ecomap:ecomap@127.0.0.1:55432/ecomap"
-    assert database_url({"ECOMAP_PG_PORT": "55999"}) == "postgresql://ecomap:ecomap@127.0.0.1:55999/ecomap"
+    assert database_url({}) == f"postgresql://ecomap_web@127.0.0.1:55432/ecomap?passfile={PASSFILE}"
+    assert (
+        database_url({"ECOMAP_PG_PORT": "55999"})
+        == f"postgresql://ecomap_web@127.0.0.1:55999/ecomap?passfile={PASSFILE}"
+    )
     given = "postgresql://u:p@db.example:5432/gis"
     assert database_url({"ECOMAP_PG_PORT": "55999", "DATABASE_URL": given}) == given
     assert database_url({"ECOMAP_DATABASE_URL": given, "DATABASE_URL": "postgresql://x@y/z"}) == given
+    # The CLI's (migrations, imports): the owner role; one URL serves both when no owner URL is set.
+    assert owner_database_url({}) == f"postgresql://ecomap_owner@127.0.0.1:55432/ecomap?passfile={PASSFILE}"
+    assert owner_database_url({"ECOMAP_DATABASE_URL": given}) == given
+    owner = "postgresql://o:q@db.example:5432/gis"
+    assert owner_database_url({"ECOMAP_DATABASE_URL": given, "ECOMAP_DATABASE_OWNER_URL": owner}) == owner
 
 
 def test_service_settings_follow_the_local_port(monkeypatch) -> None:
     for name in _DATABASE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ECOMAP_PG_PORT", "55998")
-    assert Settings().dsn == "postgresql://ecomap:ecomap@127.0.0.1:55998/ecomap"
+    assert Settings().dsn == f"postgresql://ecomap_web@127.0.0.1:55998/ecomap?passfile={PASSFILE}"
 
 
 def test_cli_uses_ecomap_pg_port_and_names_it_when_nothing_listens() -> None:
@@ -58,9 +66,8 @@ def test_cli_uses_ecomap_pg_port_and_names_it_when_nothing_listens() -> None:
 def test_cli_says_which_database_it_uses_without_the_password(database_url: str) -> None:
     result = ecomap("db", "upgrade", DATABASE_URL=database_url)  # at head already: changes nothing
     assert result.returncode == 0, result.stderr
-    host_port_db = database_url.split("@", 1)[1]
-    assert f"database: {host_port_db}" in result.stderr
-    assert "ecomap:ecomap" not in result.stderr + result.stdout
+    assert f"database: {describe_database(database_url)}" in result.stderr
+    assert "passfile" not in result.stderr + result.stdout
     assert "database migrated to head" in result.stdout
 
 

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service import create_app
-from gis_service.settings import LimitsSettings, Settings
+from gis_service.settings import LimitsSettings
+from tests.conftest import make_settings
 from tests.test_access import access_settings, add_user, bearer, sign_in
 
 SITE = {"type": "Point", "coordinates": [118.10, 24.48]}
@@ -23,7 +24,7 @@ def limited(database_url: str) -> Iterator[Callable[..., TestClient]]:
     started: list[TestClient] = []
 
     def start(**limits: Any) -> TestClient:
-        settings = Settings(database_url=database_url, access=access_settings(), limits=LimitsSettings(**limits))
+        settings = make_settings(database_url, access=access_settings(), limits=LimitsSettings(**limits))
         client = TestClient(create_app(settings))
         client.__enter__()
         started.append(client)

@@ -333,7 +333,8 @@ def files_in(directory: Path) -> set[str]:
 
 def test_raster_add_registers_a_categorical_cog(tmp_path: Path, data_dir: Path, database_url: str) -> None:
     from gis_service import create_app
-    from gis_service.settings import RasterSettings, Settings
+    from gis_service.settings import RasterSettings
+    from tests.conftest import make_settings
 
     data = np.zeros((300, 400), dtype=np.uint8)
     data[:, :200] = 1
@@ -354,7 +355,7 @@ def test_raster_add_registers_a_categorical_cog(tmp_path: Path, data_dir: Path, 
     assert layer.categorical and layer.title.zh == "土地利用" and layer.nodata == 0
     assert run_cli(["raster", "list"], data_dir).output.count("registered") == 1
 
-    settings = Settings(database_url=database_url, rasters=RasterSettings(data_dir=data_dir))
+    settings = make_settings(database_url, rasters=RasterSettings(data_dir=data_dir))
     with TestClient(create_app(settings)) as client:
         listed = {item["id"]: item for item in client.get("/api/rasters").json()}
         west, south, east, north = listed["landuse"]["bounds"]
@@ -395,7 +396,8 @@ def test_rasters_added_and_removed_while_running_show_without_a_restart(
     import time
 
     from gis_service import create_app
-    from gis_service.settings import RasterSettings, Settings
+    from gis_service.settings import RasterSettings
+    from tests.conftest import make_settings
 
     def wait_for(condition, timeout: float = 60.0):  # a bound for a hung service, not a speed requirement
         deadline = time.monotonic() + timeout
@@ -408,7 +410,7 @@ def test_rasters_added_and_removed_while_running_show_without_a_restart(
     source = write_geotiff(tmp_path / "wetland.tif", data)
     classes = tmp_path / "classes.yaml"
     classes.write_text(CLASSES_YAML, encoding="utf-8")
-    settings = Settings(database_url=database_url, rasters=RasterSettings(data_dir=data_dir))
+    settings = make_settings(database_url, rasters=RasterSettings(data_dir=data_dir))
     with TestClient(create_app(settings)) as client:
         ids = lambda: {item["id"] for item in client.get("/api/rasters").json()}  # noqa: E731
         assert "wetland" not in ids()

@@ -84,7 +84,7 @@ def test_migration_0004_reverts_and_backfills_existing_data():
         )
     layer_db.upgrade(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        assert latest(conn)[:5] == (1, "ecomap", "migration", "features present when revision history started", 1)
+        assert latest(conn)[:5] == (1, conn.info.user, "migration", "features present when revision history started", 1)
         assert conn.execute("SELECT count(*) FROM redline_history WHERE revision_to IS NULL").fetchone() == (1,)
     layer_db.downgrade(url, "0003")
     with psycopg.connect(url, autocommit=True) as conn:
@@ -116,7 +116,7 @@ def test_plain_sql_edits_get_one_automatic_revision_per_transaction_and_layer(re
     assert count == rev_db.execute("SELECT count(*) FROM redline").fetchone()[0]
     assert latest(rev_db, "protected_area")[0] == before_pa + 1
     rev_db.execute("UPDATE redline SET name = name WHERE id = %s", [ids[1]])  # no transaction: its own revision
-    assert latest(rev_db)[:3] == (before + 2, "ecomap", "sql")
+    assert latest(rev_db)[:3] == (before + 2, rev_db.info.user, "sql")  # the role, when no author is set
     # the version history of the first feature: original, edited, edited again
     versions = rev_db.execute(
         "SELECT revision_from, revision_to FROM redline_history WHERE id = %s ORDER BY revision_from", [ids[0]]

@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 from fastapi.testclient import TestClient
 
 from gis_service import create_app
-from gis_service.settings import LimitsSettings, Settings
+from gis_service.settings import LimitsSettings
+from tests.conftest import make_settings
 
 SITE = {"type": "Point", "coordinates": [118.10, 24.48]}
 
@@ -92,14 +93,14 @@ def test_swagger_ui_inline_script_is_allowed_by_its_hash(client: TestClient) -> 
 
 
 def test_hsts_over_https_or_when_configured(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(make_settings(database_url))
     with TestClient(app) as plain:
         assert_common(plain.get("/healthz"), hsts=False)
     with TestClient(app, base_url="https://testserver") as tls:  # the scheme a trusted proxy reports
         response = tls.get("/healthz")
         assert_common(response, hsts=True)
         assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
-    forced = create_app(Settings(database_url=database_url, limits=LimitsSettings(hsts=True, hsts_max_age_s=600)))
+    forced = create_app(make_settings(database_url, limits=LimitsSettings(hsts=True, hsts_max_age_s=600)))
     with TestClient(forced) as plain:
         response = plain.get("/healthz")
         assert response.headers["Strict-Transport-Security"] == "max-age=600; includeSubDomains"

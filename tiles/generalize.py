@@ -139,7 +139,11 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
         return 0
     table = sql.Identifier(layer.table)
     gen_table = sql.Identifier(f"{layer.table}_gen")
-    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
+    # Through the owner's function (migration 0013): the web role may not LOCK layer tables itself.
+    if conn.execute("SELECT to_regprocedure('ecomap_lock_for_generalization(text)')").fetchone()[0]:
+        conn.execute("SELECT ecomap_lock_for_generalization(%s)", [layer.table])
+    else:  # a database migrated only up to 0010
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
     group = sql.SQL("t.{}::text").format(sql.Identifier(layer.coverage_by)) if layer.coverage_by else sql.SQL("NULL")
     # The properties tiles carry at each zoom, stored with the geometry (one jsonb per set).
     sets = {z: tile_properties(layer, z) for z in generalized_zooms(layer)}

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import psycopg
 
@@ -23,6 +23,10 @@ from layers.catalog import Catalog, Layer
 from tiles.generalize import generalize_layer
 
 logger = logging.getLogger(__name__)
+
+
+def _without_owner_url(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k != "ECOMAP_DATABASE_OWNER_URL"}
 
 
 def generalize_command(layer_id: str) -> list[str]:
@@ -64,7 +68,8 @@ class GeneralizationScheduler:
         takes minutes of CPU and GBs of memory that must not burden the serving worker."""
         process = await asyncio.create_subprocess_exec(
             *self.command(layer_id),
-            env={**os.environ, "ECOMAP_DATABASE_URL": self.dsn},
+            # The service's own (web role) URL: never an owner URL the environment may hold.
+            env={**_without_owner_url(os.environ), "ECOMAP_DATABASE_URL": self.dsn},
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -6,6 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+from layers.grants import apply_grants
 from layers.models import Base
 
 config = context.config
@@ -27,18 +28,23 @@ OPTIONS = {
 }
 
 
+def _migrate(conn) -> None:
+    """Run the migrations, then re-apply the web role's privileges (layers/grants.py) in the
+    same transaction, so tables a migration added are covered at once."""
+    context.configure(connection=conn, **OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+        apply_grants(conn)
+
+
 def run_migrations() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, **OPTIONS)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(connection)
         return
     engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context.configure(connection=conn, **OPTIONS)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(conn)
 
 
 run_migrations()

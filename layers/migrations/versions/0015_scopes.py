@@ -8,7 +8,7 @@
   cached of tokens, keys and scopes at once (``gis_service.access.revocation``).
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -22,7 +22,7 @@
   passed (``workflow_patrol_unit``).
 
 Revision ID: 0016
-Revises: 0010
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -9,16 +9,16 @@ of a month is set by autovacuum once its inserts slow down; the current month's 
 pages fall back to the heap). The key stays (datastream_id, phenomenon_time): ON CONFLICT
 and partition attachment work as before; each entry grows by 16 bytes.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -10,16 +10,16 @@ section read 5 M hourly rows from the store (seconds at 100 M observations); fro
 table it reads one row per section, factor and day. The upgrade fills it from the
 observations already stored.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
