@@ -41,6 +41,7 @@ class MonitoringEvents:
         self.clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self.dirty: set[int] = set()
         self.listening = asyncio.Event()
+        self.first_refresh_done = asyncio.Event()
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]] | None:
         """A queue of events for a new client (None when the worker serves ``max_clients`` already)."""
@@ -93,7 +94,12 @@ class MonitoringEvents:
                     logger.exception("station status refresh failed; retrying")
                     if ids:
                         self.dirty.update(ids)
+                finally:
+                    self.first_refresh_done.set()
             await asyncio.sleep(self.interval_s)
+
+
+STARTUP_REFRESH_WAIT_S = 30.0
 
 
 @contextlib.asynccontextmanager
@@ -103,6 +109,10 @@ async def running_events(
     """The events and the status refresh for the app's lifespan."""
     events = MonitoringEvents(dsn, pool, settings.status_interval_s, settings.events_max_clients)
     tasks = [asyncio.create_task(events.listen()), asyncio.create_task(events.refresh())]
+    # The start-up assessment of every station changes station tiles: done before requests are
+    # served (a database that is down does not hold the start up for long).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(events.first_refresh_done.wait(), STARTUP_REFRESH_WAIT_S)
     try:
         yield events
     finally:

@@ -106,7 +106,7 @@ async def assess(conn: AsyncConnection, row: dict[str, Any], latest: list[dict[s
         detail = air_detail(result)
         return Assessment(when, None, None, result.aqi, result.category, result.colour, "air", detail)
     water = classify(row["standard"], values, row["water_target"], on)
-    if water is None:
+    if water is None or water.klass is None:  # none of the latest factors is one the standard assesses
         return Assessment(when, standard=row["standard"])
     detail = water_detail(row["standard"], water, values, {v["code"]: v["unit"] for v in good})
     name = detail["water_class"]
