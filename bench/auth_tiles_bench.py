@@ -87,7 +87,7 @@ def report(rows: list[tuple[str, str, str, str, float, float, float, float]], ar
         f"{args.workers} worker(s), concurrency {CONCURRENCY}; each figure is the median of {args.rounds} rounds "
         f"of {args.duration} s, anonymous and bearer measured in turn in every round (interleaved).",
         "",
-        f"Command: `{COMMAND}`",
+        f"Command: `{COMMAND}" + (f" --rounds {args.rounds}" if args.rounds != 5 else "") + "`",
         "",
         "| cache | layer | zooms | caller | tiles/s | p50 ms | p99 ms | CPU ms/tile |",
         "|---|---|---|---|---|---|---|---|",
