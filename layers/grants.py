@@ -51,6 +51,7 @@ WEB_WRITES: dict[str, str] = {
     # background regeneralization (tiles/generalize.py, run by the service's scheduler)
     "gen_dirty": "DELETE",
     "layer_state": "INSERT, UPDATE",
+    "layer_change": "INSERT",  # the station status trigger records the changed stations (migration 0011)
 }
 GENERALIZED_SUFFIX = "_gen"
 """Every ``<layer table>_gen`` gets DELETE and INSERT (the generalizer rewrites it)."""

@@ -65,6 +65,7 @@ def seed(conn: psycopg.Connection, station_ids: list[int]) -> dict[str, int]:
 def sta_db() -> Iterator[tuple[str, dict[str, int], list[int]]]:
     url = demo_database(scratch_database_name("sta"))
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE datastream CASCADE")  # the demo's observations: these tests seed their own
         stations = [r[0] for r in conn.execute("SELECT id FROM station ORDER BY id LIMIT 2")]
         streams = seed(conn, stations)
     yield url, streams, stations

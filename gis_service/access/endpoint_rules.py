@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gis_service.access import policy
 from gis_service.access.layer_rules import can_read, require_layers, sees_class
 from gis_service.access.principal import Principal
 from layers.catalog import AccessClass, Catalog, CatalogError, Identifier, format_validation_error
@@ -123,3 +124,6 @@ def may_use(principal: Principal, catalog: Catalog, group: str) -> bool:
     """Whether the caller may read every layer the group reads (no exception)."""
     group_rules: GroupRules = getattr(rules(), group)
     return all(can_read(principal, catalog.get(layer)) for layer in group_rules.reads if layer in catalog)
+
+
+policy.use_scope_rules(rules)  # the policy reads its scope rules from here

@@ -312,6 +312,19 @@ def forget_scopes() -> None:
     _AREAS.clear()
 
 
+revocation.on_change(forget_scopes)
+
+_scope_rules: Callable[[], Any] | None = None
+"""The endpoint rules' loader (``endpoint_rules.rules``), registered by that module, which
+imports this one (so this one cannot import it)."""
+
+
+def use_scope_rules(loader: Callable[[], Any]) -> None:
+    """Register where the per-feature scope rules come from (``access/rules.yaml``)."""
+    global _scope_rules
+    _scope_rules = loader
+
+
 async def _area(conn: AsyncConnection, catalog: Catalog, area: str, principal: Principal) -> bytes | None:
     if area == "key_area":
         cursor = await conn.execute("SELECT ST_AsEWKB(area) FROM api_key WHERE id = %s", [principal.key_id])
@@ -334,10 +347,10 @@ async def feature_scope(
     until an access change is notified (or for ``AREA_FRESH_S`` while the change listener is down)."""
     if principal.role not in SCOPED_ROLES:
         return None
-    from gis_service.access.endpoint_rules import rules  # it imports this module
-
+    if _scope_rules is None:
+        raise RuntimeError("the scope rules are not loaded: import gis_service.access.endpoint_rules first")
     role = principal.role.value  # type: ignore[union-attr]
-    rule = rules().scopes.get(role)  # type: ignore[call-overload]
+    rule = _scope_rules().scopes.get(role)  # type: ignore[call-overload]
     if rule is None:
         return None
     subject = principal.key_id if rule.area == "key_area" else principal.chief_id

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 
@@ -34,13 +34,20 @@ def listening() -> bool:
     return _connected > 0
 
 
+_subscribers: list[Callable[[], None]] = []
+
+
+def on_change(callback: Callable[[], None]) -> None:
+    """Call ``callback`` at every access change (the policy drops the scopes it keeps)."""
+    _subscribers.append(callback)
+
+
 def changed() -> None:
     """Note an access change: everything cached before it is stale."""
     global generation
     generation += 1
-    from gis_service.access.policy import forget_scopes  # the policy imports this module
-
-    forget_scopes()
+    for callback in _subscribers:
+        callback()
 
 
 async def _listen(dsn: str, retry_s: float) -> None:
