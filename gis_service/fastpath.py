@@ -32,7 +32,13 @@ from starlette.requests import Request
 
 from gis_service.access.headers import response_headers
 from gis_service.access.layer_rules import tile_access
-from gis_service.access.policy import SCOPED_ROLES, SESSION_COOKIE, feature_scope, resolve_principal
+from gis_service.access.policy import (
+    SCOPED_ROLES,
+    SESSION_COOKIE,
+    cached_principal,
+    feature_scope,
+    resolve_principal,
+)
 from gis_service.access.principal import ANONYMOUS
 from gis_service.errors import EcoMapError, RequestGuard, error_headers, send_json, status_for
 from gis_service.tile_http import tile_reply
@@ -77,19 +83,25 @@ class TileFastPath:
         except (UnknownLayerError, TileAddressError):  # the route answers these with its messages
             return await self.app(scope, receive, send)
         if_none_match = accept_encoding = ""
-        credentials = False
+        api_key = authorization = cookie = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
             elif name == b"accept-encoding":
                 accept_encoding = value.decode("latin-1")
-            elif name in (b"authorization", b"x-api-key") or (name == b"cookie" and SESSION_COOKIE_B in value):
-                credentials = True
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"x-api-key":
+                api_key = value
+            elif name == b"cookie" and SESSION_COOKIE_B in value:
+                cookie = value
         try:
             principal = ANONYMOUS
-            if credentials:
-                request = Request(scope)
-                principal = request.state.principal = await resolve_principal(request)  # the route reuses it
+            if api_key is not None or authorization is not None or cookie is not None:
+                principal = cached_principal(self.state, api_key, authorization, cookie) or await resolve_principal(
+                    Request(scope)
+                )
+                scope.setdefault("state", {})["principal"] = principal  # the route reuses it (request.state)
             access = tile_access(principal, layers)
             if access.refused:
                 return await self.app(scope, receive, send)  # the route answers 401/403 with its message

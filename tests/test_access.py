@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import mapbox_vector_tile
+import morecantile
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -437,3 +439,38 @@ def test_nul_bytes_and_garbage_get_4xx_not_500(app_factory, database_url: str, d
     ):  # a NUL in the path is refused before any route runs (errors.RequestGuard)
         assert refused.status_code == 400 and "NUL" in refused.json()["detail"], refused.text
     assert client.get("/api/audit", params={"actor": "a\x00b"}, headers=headers).status_code == 400
+
+
+def test_tiles_follow_sign_in_and_sign_out_on_the_fast_path(app_factory, database_url: str, db) -> None:
+    """A plain tile request is answered by the fast path (gis_service/fastpath.py), which finds
+    verified credentials in the token cache: the caller's view while signed in (the station
+    layer's internal ``operator`` property), 401 as soon as the session ends — by bearer token
+    and by browser cookie alike, never the anonymous tile."""
+    client = app_factory(token_cache_s=3600)
+    lon, lat = db.execute("SELECT ST_X(geom), ST_Y(geom) FROM station WHERE operator IS NOT NULL LIMIT 1").fetchone()
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 14)
+    url = f"/tiles/station/14/{tile.x}/{tile.y}.pbf"
+
+    def operators(response) -> set[str]:
+        assert response.status_code == 200, response.text
+        features = mapbox_vector_tile.decode(response.content)["station"]["features"]
+        return {str(f["properties"].get("operator")) for f in features}
+
+    assert operators(client.get(url)) == {"None"}  # anonymous: internal property left out
+    login, password = add_user(database_url, "planner")
+    headers = bearer(sign_in(client, login, password)["access_token"])
+    for _ in range(2):  # verified once, then from the token cache
+        response = client.get(url, headers=headers)
+        assert "None" not in operators(response) and "private" in response.headers["cache-control"]
+    assert client.post("/api/auth/logout", headers=headers).status_code == 204
+    ended = client.get(url, headers=headers)
+    assert ended.status_code == 401 and ended.headers["WWW-Authenticate"].startswith("Bearer")
+
+    signed = client.post("/api/auth/session", data={"username": login, "password": password})
+    session = signed.cookies["ecomap_session"]
+    for _ in range(2):  # the client sends the cookies it was given
+        assert "None" not in operators(client.get(url))
+    csrf = signed.json()["csrf_token"]
+    assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    client.cookies.set("ecomap_session", session)  # the ended session's cookie, sent again
+    assert client.get(url).status_code == 401

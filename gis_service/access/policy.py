@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from psycopg import AsyncConnection, sql
+from starlette.requests import cookie_parser
 
 from gis_service.access import revocation
 from gis_service.access.keys import key_principal
@@ -205,6 +206,27 @@ async def resolve_principal(request: Request) -> Principal:
             _check_csrf(request, principal)
         return principal
     return ANONYMOUS
+
+
+def cached_principal(
+    app_state: Any, api_key: bytes | None, authorization: bytes | None, cookie: bytes | None
+) -> Principal | None:
+    """The tile hot path's look-up: the principal of already verified credentials, straight from
+    the token cache (raw header values as the ASGI scope holds them, first found wins as in
+    ``resolve_principal``), or None when they must be resolved in full (first use, expiry,
+    an access change, or anything but a plain GET's credentials)."""
+    access = getattr(app_state, "access", None)
+    if access is None:
+        return None
+    if api_key is not None:
+        return access.cache.get(f"key {api_key.decode('latin-1')}")
+    if authorization is not None:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        return access.cache.get(f"bearer {token.strip()}") if scheme.lower() == "bearer" else None
+    if cookie is not None:
+        session = cookie_parser(cookie.decode("latin-1")).get(SESSION_COOKIE)
+        return access.cache.get(f"cookie {session}") if session else None
+    return None
 
 
 BEARER_SCHEME = OAuth2PasswordBearer(
