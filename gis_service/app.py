@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.monitoring_events = monitoring_events
             app.state.hj212_receiver = hj212_receiver
             app.state.pool = running.pool
+            app.state.read_router = running.reads
             app.state.tile_engine = running.engine
             app.state.change_listener = running.listener
             app.state.raster_tiler = running.rasters

@@ -44,8 +44,8 @@ async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-def create_pool(settings: Settings) -> AsyncConnectionPool:
-    """Build (but do not open) the async pool described by the settings."""
+def create_pool(settings: Settings, dsn: str | None = None, name: str = "ecomap") -> AsyncConnectionPool:
+    """Build (but do not open) the async pool described by the settings (of ``dsn``: a replica's)."""
 
     async def configure(conn: psycopg.AsyncConnection) -> None:
         await conn.execute("SET jit = off")
@@ -55,7 +55,7 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
         await conn.execute(f"SET statement_timeout = {int(settings.db.statement_timeout_ms)}")
 
     return AsyncConnectionPool(
-        settings.dsn,
+        dsn or settings.dsn,
         min_size=settings.db.pool_min_size,
         max_size=settings.db.pool_max_size,
         kwargs={
@@ -69,7 +69,7 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
         open=False,
         timeout=settings.db.connect_timeout_s,
         reconnect_timeout=0,  # keep trying for ever: the database may come back
-        name="ecomap",
+        name=name,
     )
 
 

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from gis_service.db import connection, create_pool
 from gis_service.errors import DatabaseUnreachable
 from gis_service.scaleout.purge import CachePurger
+from gis_service.scaleout.replicas import ReadRouter, replica_router
 from gis_service.settings import Settings, describe_database
 from layers.catalog import Catalog
 from tiles.cache import TileCache
@@ -29,12 +30,17 @@ logger = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def tile_connection(
-    pool: AsyncConnectionPool, engine: TileEngine, settings: Settings
+    pool: AsyncConnectionPool, engine: TileEngine, settings: Settings, router: ReadRouter | None = None
 ) -> AsyncIterator[AsyncConnection]:
     """A connection for a tile query, failing fast: at once while the database is known
-    unreachable (the engine's circuit breaker), else after ``tiles.db_wait_s`` at most."""
+    unreachable (the engine's circuit breaker), else after ``tiles.db_wait_s`` at most; a
+    fresh replica's when there are replicas (``gis_service.scaleout.replicas``)."""
     if engine.database_unreachable():
         raise DatabaseUnreachable("the database is unreachable; the service reconnects by itself, try again shortly")
+    if router is not None:
+        async with router.read(lambda: tile_connection(pool, engine, settings)) as conn:
+            yield conn
+        return
     acquired = False
     try:
         async with connection(pool, timeout=settings.tiles.db_wait_s) as conn:
@@ -52,6 +58,8 @@ class Runtime:
     engine: TileEngine
     listener: ChangeListener
     rasters: RasterTiler
+    reads: ReadRouter | None
+    """Where tile and feature reads run (None: no replicas, the pool)."""
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +85,18 @@ async def runtime(
             disk_bytes=settings.tiles.cache_disk_mb * MB,
             variant_bytes=settings.tiles.cache_variant_mb * MB,
         )
-    engine = TileEngine(catalog, lambda: tile_connection(pool, engine, settings), cache, settings.tiles.max_renders)
+    router = None
+    if settings.db.replica_urls:
+        replica_pools = [
+            (url, create_pool(settings, url, f"ecomap-replica-{i}")) for i, url in enumerate(settings.db.replica_urls)
+        ]
+        for _, replica_pool in replica_pools:
+            await replica_pool.open(wait=False)
+        router = replica_router(pool, replica_pools, settings.tiles.db_wait_s)
+        router.start()
+    engine = TileEngine(
+        catalog, lambda: tile_connection(pool, engine, settings, router), cache, settings.tiles.max_renders
+    )
     # Same cache as vector tiles; keys carry file revisions.
     rasters = RasterTiler(current_catalog or (lambda: catalog), settings.rasters.data_dir, cache)
     scheduler = GeneralizationScheduler(settings.dsn, catalog)
@@ -93,12 +112,12 @@ async def runtime(
         settings.dsn,
         engine,
         on_data_change=scheduler.schedule if regeneralize else None,
-        on_change=purger.changed if purger is not None else None,
+        on_change=_each(purger.changed if purger is not None else None, router.changed if router else None),
         connect_timeout_s=settings.db.connect_timeout_s,
     )
     listening = asyncio.create_task(listener.run(), name="tile-change-listener")
     try:
-        yield Runtime(pool, engine, listener, rasters)
+        yield Runtime(pool, engine, listener, rasters, router)
     finally:
         rasters.close()
         listening.cancel()
@@ -107,4 +126,19 @@ async def runtime(
         await scheduler.close()
         if purger is not None:
             await purger.close()
+        if router is not None:
+            await router.close()
         await pool.close()
+
+
+def _each(*hooks: Callable[..., None] | None) -> Callable[..., None] | None:
+    """One change hook calling each of the given ones (None: no hook)."""
+    chosen = [hook for hook in hooks if hook is not None]
+    if not chosen:
+        return None
+
+    def call(*args: object) -> None:
+        for hook in chosen:
+            hook(*args)
+
+    return call

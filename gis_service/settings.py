@@ -86,6 +86,18 @@ class DatabaseSettings(BaseModel):
     pool_max_size: int = Field(default=16, ge=1)
     connect_timeout_s: float = Field(default=3.0, gt=0)
     statement_timeout_ms: int = Field(default=30_000, ge=0, description="0 disables the limit")
+    replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Streaming replicas of the database for tile and feature reads, as the web role "
+        "(comma-separated URLs); reads wait for no replica behind a change (gis_service/scaleout/replicas.py)",
+    )
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
 
 class TileSettings(BaseModel):

@@ -6,6 +6,10 @@
 #   scripts/pgcluster.sh status  print whether it runs
 #   scripts/pgcluster.sh url DB      print the owner's connection URL of database DB (migrations, imports)
 #   scripts/pgcluster.sh web-url DB  print the web role's connection URL of database DB (the service)
+#   scripts/pgcluster.sh replica-start   a streaming replica of it (pg_basebackup -R on first use), started
+#   scripts/pgcluster.sh replica-stop    stop the replica
+#   scripts/pgcluster.sh replica-drop    stop it, delete it and its replication slot
+#   scripts/pgcluster.sh replica-web-url DB  the web role's URL of database DB on the replica (reads)
 #
 # Roles (README "Database roles"): the bootstrap superuser `ecomap` has no password and is
 # reachable only through the Unix socket (this script uses it to create roles and databases);
@@ -49,9 +53,11 @@ choose_dirs() {
   else
     OWNER="$(id -un)"
   fi
-  BASE="$ROOT/.data"
+  BASE="${ECOMAP_PG_BASE:-$ROOT/.data}"  # ECOMAP_PG_BASE: another cluster (the replica tests' own)
   mkdir -p "$BASE"
-  if [ "$(id -u)" = "0" ]; then
+  if [ "$(id -u)" = "0" ] && [ -n "${ECOMAP_PG_BASE:-}" ]; then
+    chown "$OWNER" "$BASE"
+  elif [ "$(id -u)" = "0" ]; then
     chown "$OWNER" "$BASE"
     if ! runuser -u "$OWNER" -- test -w "$BASE"; then
       # The server user cannot reach the checkout (e.g. /root/...): use a directory it owns.
@@ -143,6 +149,13 @@ SQL
   # PostGIS is not a trusted extension: put it in template1 so databases the owner creates
   # (the test suite's, createdb's) have it without a superuser.
   psql_admin -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+  grant_replay_control template1
+}
+
+grant_replay_control() {
+  # The owner may pause and resume a replica's replay (the replicas' freshness tests); function
+  # privileges are per database, so in template1 (new databases) and each database made here.
+  psql_admin -d "$1" -c "GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO \"$OWNER_ROLE\"" >/dev/null
 }
 
 hand_to_owner() {
@@ -171,6 +184,7 @@ ensure_database() {
     psql_admin -d postgres -c "CREATE DATABASE \"$db\" OWNER \"$OWNER_ROLE\"" >/dev/null
   fi
   psql_admin -d "$db" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+  grant_replay_control "$db"
 }
 
 migrate_old_databases() {
@@ -210,7 +224,57 @@ start() {
   migrate_old_databases
 }
 
+replica_dirs() {
+  choose_dirs
+  REPLICA_PORT="${ECOMAP_PG_REPLICA_PORT:-$((PORT + 10))}"
+  REPLICA_DATA="$BASE/pg-replica"
+  REPLICA_LOG="$BASE/postgres-replica.log"
+}
+
+replica_running() {
+  [ -f "$REPLICA_DATA/PG_VERSION" ] && run_as_owner "$PGBIN/pg_ctl" -D "$REPLICA_DATA" status >/dev/null 2>&1
+}
+
+replica_start() {
+  # A physical copy of the whole cluster streaming from it (README "Read replicas"): the
+  # bootstrap superuser replicates over the Unix socket (trust, as initdb set up local access).
+  start >/dev/null
+  replica_dirs
+  if [ ! -f "$REPLICA_DATA/PG_VERSION" ]; then
+    echo "pgcluster: creating a streaming replica in $REPLICA_DATA (port $REPLICA_PORT)"
+    run_as_owner rm -rf "$REPLICA_DATA"
+    # Its slot keeps the WAL it has not received (a stopped replica holds WAL back: replica-drop).
+    run_as_owner "$PGBIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U "$DB_USER" -D "$REPLICA_DATA" \
+      --write-recovery-conf --wal-method=stream --checkpoint=fast --create-slot --slot=ecomap_replica
+    printf '# --- EcoMap replica ---\nport = %s\nhot_standby_feedback = on\n' "$REPLICA_PORT" \
+      | run_as_owner tee -a "$REPLICA_DATA/postgresql.conf" >/dev/null
+  fi
+  if ! replica_running; then
+    rm -f "$REPLICA_DATA/postmaster.pid"
+    run_as_owner "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -l "$REPLICA_LOG" -w -t 60 start >/dev/null
+    echo "pgcluster: replica started on 127.0.0.1:$REPLICA_PORT (data: $REPLICA_DATA)"
+  fi
+}
+
+replica_stop() {
+  replica_dirs
+  if replica_running; then
+    run_as_owner "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -m fast -w stop >/dev/null
+    echo "pgcluster: replica stopped"
+  fi
+}
+
+replica_drop() {
+  replica_stop
+  run_as_owner rm -rf "$REPLICA_DATA"
+  if is_running; then
+    psql_admin -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                                WHERE slot_name = 'ecomap_replica'" >/dev/null
+  fi
+}
+
 stop() {
+  replica_stop >/dev/null
   choose_dirs
   if is_running; then
     run_as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
@@ -226,5 +290,10 @@ case "${1:-}" in
   status) choose_dirs; if is_running; then echo "running on 127.0.0.1:$PORT ($PGDATA)"; else echo "stopped"; exit 3; fi ;;
   url) url "$OWNER_ROLE" "${2:-ecomap}" ;;
   web-url) url "$WEB_ROLE" "${2:-ecomap}" ;;
-  *) echo "usage: $0 start|stop|status|url [DB]|web-url [DB]" >&2; exit 2 ;;
+  replica-start) replica_start ;;
+  replica-stop) replica_stop ;;
+  replica-drop) replica_drop ;;
+  replica-web-url) replica_dirs; PORT="$REPLICA_PORT" url "$WEB_ROLE" "${2:-ecomap}" ;;
+  replica-url) replica_dirs; PORT="$REPLICA_PORT" url "$OWNER_ROLE" "${2:-ecomap}" ;;
+  *) echo "usage: $0 start|stop|status|url [DB]|web-url [DB]|replica-start|replica-stop|replica-drop|replica-url [DB]|replica-web-url [DB]" >&2; exit 2 ;;
 esac

@@ -20,6 +20,18 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
+async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A connection for a request that only reads layers (OGC features): a fresh replica's when
+    the service has replicas (``gis_service.scaleout.replicas``), else the pool's."""
+    router = getattr(request.app.state, "read_router", None)
+    if router is None:
+        async with connection(request.app.state.pool) as conn:
+            yield conn
+        return
+    async with router.read(lambda: connection(request.app.state.pool)) as conn:
+        yield conn
+
+
 def get_catalog(request: Request) -> Catalog:
     """The catalog now: its vector layers, and the rasters registered so far."""
     return request.app.state.catalog.current()

@@ -21,6 +21,10 @@ HEALTH_SCHEMA = {
             "required": ["status"],
             "properties": {"status": {"type": "string"}, "detail": {"type": "string"}},
         },
+        "replicas": {
+            "type": "object",
+            "description": "With read replicas (ECOMAP_DB__REPLICA_URLS): their names and where reads ran",
+        },
     },
 }
 
@@ -47,4 +51,8 @@ async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "database": {"status": "down", "detail": str(exc)}}, 503)
     if database["status"] != "ok":
         return JSONResponse({"status": "unavailable", "database": database}, 503)
-    return JSONResponse({"status": "ok", "database": database})
+    body = {"status": "ok", "database": database}
+    router = getattr(request.app.state, "read_router", None)
+    if router is not None:
+        body["replicas"] = router.describe()
+    return JSONResponse(body)

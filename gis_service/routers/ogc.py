@@ -22,7 +22,7 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest
 from gis_service.routers import ogc_html
-from gis_service.routers.deps import base_url, get_catalog, get_connection
+from gis_service.routers.deps import base_url, get_catalog, get_connection, get_read_connection
 from gis_service.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from gis_service.services import features, resolve
 from layers.catalog import Catalog, Layer
@@ -409,7 +409,7 @@ async def items(
         str | None, Query(description="Features as of a date or time, e.g. 2025-06-30", max_length=40)
     ] = None,
     f: Format = None,
-    conn: AsyncConnection = Depends(get_connection),
+    conn: AsyncConnection = Depends(get_read_connection),
     catalog: Catalog = Depends(get_catalog),
     principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
@@ -465,7 +465,7 @@ async def item(
     feature_id: Annotated[str, Path(description="Feature id", max_length=40)],
     crs: Annotated[str | None, Query(description="Output CRS (see items)", max_length=200)] = None,
     f: Format = None,
-    conn: AsyncConnection = Depends(get_connection),
+    conn: AsyncConnection = Depends(get_read_connection),
     catalog: Catalog = Depends(get_catalog),
     principal: Principal = Depends(current_principal),
     base: str = Depends(base_url),
