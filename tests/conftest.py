@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -93,6 +94,10 @@ def demo_database(name: str) -> str:
     with engine.begin() as conn:
         load_demo(conn, build_demo_dataset())
     engine.dispose()
+    from gis_service.monitoring.status.service import refresh_all_status
+
+    with ThreadPoolExecutor(1) as pool:  # asyncio.run cannot run where Playwright's loop runs
+        pool.submit(refresh_all_status, url).result()
     return url
 
 

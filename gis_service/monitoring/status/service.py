@@ -8,6 +8,7 @@ Days and months are China time (UTC+8), as the standards' daily values are.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 from collections import Counter, defaultdict
@@ -193,6 +194,17 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
     async with conn.transaction():
         changed = await conn.execute(_UPSERT, [list(c) for c in columns])
     return changed.rowcount
+
+
+def refresh_all_status(database_url: str) -> int:
+    """Every station's status now, on a connection of its own (after a bulk load such as the
+    demo's, so the first service start finds it current); in a thread without an event loop."""
+
+    async def run() -> int:
+        async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return await refresh_status(conn)
+
+    return asyncio.run(run())
 
 
 def factor_code(prop: str) -> str:
