@@ -261,6 +261,9 @@ def build(url: str, rows: int) -> dict:
             " FROM observation WHERE phenomenon_time >= %s ORDER BY datastream_id, phenomenon_time DESC",
             (END - timedelta(hours=1),),
         )
+        # Again once nothing else writes: a partition vacuumed while the other connection's
+        # long transaction was open could not be marked all-visible (no index-only scans).
+        conn.execute("VACUUM (ANALYZE) observation")
         started_status = time.monotonic()
         asyncio.run(_refresh_status(url))  # the product's own status rows (kept at ingest in service)
         timings["status"] = time.monotonic() - started_status
