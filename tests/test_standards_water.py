@@ -260,3 +260,50 @@ def test_main_pollutants_by_the_2011_method():
     assert dict(r.main_pollutants)["pb"] == pytest.approx(0.2) and dict(r.main_pollutants)["do"] is None
     assert classify_surface_water({"codmn": 5.9, "nh3n": 0.9}, on=ON).main_pollutants == ()  # class III: none
     assert classify_seawater({"din": 0.6}).main_pollutants == ()
+
+
+# The batch classifier (surface_water_classes) against the one-sample engine: any mix of
+# factors, values on and beside every limit of the text's tables (above), pH in and out of
+# range, targets per sample.
+_LIMITS = {**GB3838_MAX, "tp": TP_RIVER + TP_LAKE, "tn": TN_LAKE, "do": DO_MIN}
+_VALUE = {
+    factor: st.one_of(
+        st.sampled_from(sorted(set(limits))),
+        st.sampled_from(sorted(set(limits))).map(lambda x: x * 1.0001),
+        st.floats(0, max(limits) * 2, allow_nan=False),
+    )
+    for factor, limits in _LIMITS.items()
+}
+_VALUE["ph"] = st.sampled_from([5.99, 6.0, 7.2, 9.0, 9.01, 10.0])
+_SAMPLE = st.fixed_dictionaries({}, optional=_VALUE)
+
+
+@given(
+    st.lists(st.tuples(_SAMPLE, st.sampled_from([None, *CLASSES])), min_size=1, max_size=30),
+    st.sampled_from(["river", "lake"]),
+)
+def test_batch_classes_equal_the_one_sample_classes(samples, water_body) -> None:
+    from gis_service.monitoring.standards.water import surface_water_classes
+
+    factors = sorted({f for values, _ in samples for f in values})
+    columns = {f: [values.get(f, math.nan) for values, _ in samples] for f in factors}
+    targets = [target for _, target in samples]
+    classes, meets = surface_water_classes(columns, targets, water_body=water_body, on=ON)
+    for (values, target), klass, met in zip(samples, classes, meets, strict=True):
+        one_sample = classify_surface_water(values, water_body=water_body, target=target, on=ON)
+        assert (klass, met) == (one_sample.klass, one_sample.meets_target), (values, target)
+
+
+def test_batch_classes_refuse_what_the_engine_refuses() -> None:
+    from gis_service.monitoring.standards.water import surface_water_classes
+
+    with pytest.raises(UnknownFactorError):
+        surface_water_classes({"nonsense": [1.0]}, ["III"])
+    with pytest.raises(StandardsError, match="target class"):
+        surface_water_classes({"do": [5.0]}, ["VI"])
+    with pytest.raises(StandardsError, match="negative"):
+        surface_water_classes({"nh3n": [-1.0]}, ["III"])
+    with pytest.raises(StandardsError, match="2 values for 1 samples"):
+        surface_water_classes({"nh3n": [1.0, 2.0]}, ["III"])
+    with pytest.raises(NoStandardInForceError):
+        surface_water_classes({"nh3n": [1.0]}, ["III"], on=dt.date(2001, 1, 1))

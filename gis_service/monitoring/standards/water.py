@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
+
+import numpy as np
 
 from .errors import NoStandardInForceError, StandardsError, UnknownFactorError
 from .tables import WaterFactor, WaterStandard, water_standards
@@ -220,3 +222,63 @@ def classify_seawater(
     """
     std = water_standards()["sea"]
     return _classify(std, values, water_body="sea", target=target, on=on)
+
+
+def surface_water_classes(
+    values: Mapping[str, Sequence[float]],
+    targets: Sequence[str | None],
+    *,
+    water_body: WaterBody = "river",
+    on: dt.date | None = None,
+) -> tuple[list[str | None], list[bool | None]]:
+    """The GB 3838-2002 class and whether it meets its target, for many samples at once (e.g. a
+    month of daily means of every section): what ``classify_surface_water`` answers in
+    ``klass`` and ``meets_target``, by the same table and the same rule per factor, without the
+    rest of its result (deciding factors, multiples, main pollutants) — for when thousands of
+    classes are needed and only the classes.
+
+    ``values`` maps factor ids or HJ 212 codes to one value per sample (NaN: not measured);
+    ``targets`` holds each sample's target class (None: no target). A sample with no factor
+    assessed gets None for both.
+    """
+    std = water_standards()["surface"]
+    if water_body not in std.water_bodies:
+        raise StandardsError(f"water_body must be one of {std.water_bodies}, got {water_body!r}")
+    if on is not None and on < std.effective_from:
+        raise NoStandardInForceError(
+            f"{std.standard}-{std.version} is in force from {std.effective_from}; {on} is before it"
+        )
+    count = len(targets)
+    worst = np.full(count, -1, dtype=np.int16)  # per sample: the worst factor class index so far
+    classes = len(std.classes)
+    for key, column in values.items():
+        fid = _resolve(std, key)
+        f = std.factors[fid]
+        if f.water_bodies is not None and water_body not in f.water_bodies:
+            continue
+        v = np.asarray(column, dtype=np.float64)
+        if v.shape != (count,):
+            raise StandardsError(f"{key!r} has {v.size} values for {count} samples")
+        given = ~np.isnan(v)
+        if (v[given] < 0).any():
+            raise StandardsError(f"values of {key!r} must not be negative")
+        index = np.full(count, classes, dtype=np.int16)  # the worse class unless a class is met
+        for i in reversed(range(classes)):  # the best class met wins
+            if f.rule == "range":
+                lo, hi = f.ranges[i]  # type: ignore[index]
+                meets = (lo <= v) & (v <= hi)
+            else:
+                limit = f.limits_for(water_body)[i]  # type: ignore[index]
+                meets = v <= limit if f.rule == "max" else v > limit if f.strict else v >= limit
+            index[meets] = i
+        worst = np.where(given, np.maximum(worst, index), worst)
+    names = [*std.classes, std.worse_class]
+    order = {name: i for i, name in enumerate(names)}
+    for target in set(targets):
+        if target is not None and target not in std.classes:
+            raise StandardsError(f"target class {target!r} is not one of {std.classes}")
+    out_classes: list[str | None] = [names[i] if i >= 0 else None for i in worst.tolist()]
+    out_meets: list[bool | None] = [
+        None if i < 0 or t is None else i <= order[t] for i, t in zip(worst.tolist(), targets, strict=True)
+    ]
+    return out_classes, out_meets
