@@ -66,7 +66,8 @@ class ReadStats:
     replica: int = 0
     primary: int = 0
     behind: int = 0
-    """Reads sent to the primary because no replica had replayed the last change."""
+    """Reads sent to the primary because the replica tried had not replayed the last change
+    (or could not be reached)."""
 
 
 @dataclass
@@ -131,15 +132,15 @@ class ReadRouter:
         """A connection for one read: a fresh replica's when there is one, else ``primary()``'s."""
         replica = self._candidate()
         if replica is not None:
-            required = self.required
             yielded = False
             try:
                 async with connection(replica.pool, timeout=self.wait_s) as conn:
-                    if replica.replayed < required:  # behind when last seen: ask again
+                    if replica.replayed < self.required:  # behind when last seen: ask again
                         row = await (await conn.execute("SELECT pg_last_wal_replay_lsn()::text")).fetchone()
                         if row[0] is not None:
                             replica.replayed = max(replica.replayed, parse_lsn(row[0]))
-                    if replica.replayed >= required and not self.held:
+                    # Checked now, not before the connection was had: a change notified meanwhile counts.
+                    if replica.replayed >= self.required and not self.held:
                         self.stats.replica += 1
                         yielded = True
                         yield conn
