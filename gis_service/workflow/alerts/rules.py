@@ -152,6 +152,9 @@ class Rule(Label):
     severity: str
     escalation: tuple[EscalationStep, ...] = ()
     issue: IssueSpec | None
+    max_age_hours: float = Field(default=24, gt=0, le=24 * 366)
+    """Values older than this when the rule is evaluated are not judged (a station silent for
+    days keeps its last values; whether it is silent is the data-missing rule's business)."""
 
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
