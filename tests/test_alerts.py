@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 
 import httpx
@@ -31,6 +30,7 @@ from gis_service.workflow.machine import load_workflow
 from layers.catalog import load_catalog
 from tests.conftest import demo_database, make_settings, run_async, scratch_database_name, web_url
 from tests.test_access import access_settings, add_user, bearer, sign_in, unique
+from tests.test_chiefs_network_search import river_graph, upstream_distances
 from tests.test_degrade import serving
 
 RULES = load_rules()
@@ -111,49 +111,36 @@ def responsible_chiefs(db: psycopg.Connection, station_id: int) -> list[int]:
     ]
 
 
-def upstream_on_network(db: psycopg.Connection, station_id: int) -> tuple[dict[int, float], list[tuple[int, float]]]:
-    """The segments upstream of a station (walked in Python from ``downstream_id``; km from the
-    station to each segment's downstream end) and the water stations and outfalls on them and on
-    the station's own segment above it, with their distance along the network, nearest first."""
-    rows = db.execute(
-        "SELECT id, downstream_id, coalesce(length_km, ST_Length(geom::geography) / 1000) FROM river"
-    ).fetchall()
-    length = {r[0]: r[2] for r in rows}
-    children: dict[int, list[int]] = defaultdict(list)
-    for segment, target, _ in rows:
-        if target is not None:
-            children[target].append(segment)
-    own, fraction = db.execute(
-        "SELECT s.river_id, ST_LineLocatePoint(ST_LineMerge(r.geom), s.geom) FROM station AS s"
-        " JOIN river AS r ON r.id = s.river_id WHERE s.id = %s",
-        [station_id],
-    ).fetchone()
-    above = fraction * length[own]
-    reach: dict[int, float] = {}
-    frontier = [(child, above) for child in children[own]]
-    while frontier:
-        segment, distance = frontier.pop()
-        if segment in reach or segment == own:
-            continue
-        reach[segment] = distance
-        frontier += [(child, distance + length[segment]) for child in children[segment]]
+def upstream_on_network(
+    db: psycopg.Connection, own: int, fraction: float, exclude: int | None = None
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Upstream of the point at ``fraction`` of segment ``own``: the segments (walked in Python
+    from ``downstream_id``; km from the point to each one's downstream end) and the water
+    stations and outfalls on them and on ``own`` above the point, with their km along the network."""
+    _, length = river_graph(db)
+    above = fraction * length[own]  # the own segment above the point, then the walk up from its top
+    reach = {segment: above + distance for segment, distance in upstream_distances(db, own).items()}
     located = db.execute(
         "SELECT t.id, r.id, ST_LineLocatePoint(ST_LineMerge(r.geom), t.geom) FROM station AS t JOIN river AS r"
         " ON t.river_id = r.id OR (t.river_id IS NULL AND ST_DWithin(t.geom::geography, r.geom::geography, %s))"
-        " WHERE t.kind IN ('water_auto', 'section', 'outfall', 'drinking_intake') AND t.id <> %s"
+        " WHERE t.kind IN ('water_auto', 'section', 'outfall', 'drinking_intake') AND t.id IS DISTINCT FROM %s"
         " AND r.id = ANY(%s)",
-        [STATION_REACH_M, station_id, [own, *reach]],
+        [STATION_REACH_M, exclude, [own, *reach]],
     ).fetchall()
     found: dict[int, float] = {}
     for sid, segment, f in located:
         if segment == own:
             if f > fraction:
-                continue  # below the station
+                continue  # below the point
             distance = (fraction - f) * length[own]
         else:
             distance = reach[segment] + (1 - f) * length[segment]
         found[sid] = min(distance, found.get(sid, distance))
-    return reach, sorted(found.items(), key=lambda item: (item[1], item[0]))
+    return reach, found
+
+
+def nearest_first(found: dict[int, float]) -> list[tuple[int, float]]:
+    return sorted(found.items(), key=lambda item: (item[1], item[0]))
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +193,13 @@ def test_an_episode_upstream_raises_one_alert_routed_to_the_chiefs_with_the_upst
         assert [r[0] for r in db.execute("SELECT chief_id FROM workflow_alert_chief WHERE alert_id = %s"
                                           " ORDER BY 1", [alert["id"]])] == chiefs  # fmt: skip
 
-        reach, on_network = upstream_on_network(db, station["id"])
+        fraction = db.execute(
+            "SELECT ST_LineLocatePoint(ST_LineMerge(r.geom), s.geom) FROM station AS s JOIN river AS r"
+            " ON r.id = s.river_id WHERE s.id = %s",
+            [station["id"]],
+        ).fetchone()[0]
+        reach, found = upstream_on_network(db, station["river_id"], fraction, station["id"])
+        on_network = nearest_first(found)
         assert routing["traced"] == "river"
         assert {s["id"] for s in routing["segments"]} == {station["river_id"], *reach}
         for segment in routing["segments"]:
@@ -348,6 +341,51 @@ def test_an_alert_escalates_while_it_persists_and_its_issue_follows(url: str, ep
         assert events_of(db, alert["id"]) == [("opened", "medium"), ("escalated", "high"), ("escalated", "critical")]
         issue_severity = db.execute("SELECT severity FROM workflow_issue WHERE id = %s", [alert["issue_id"]])
         assert issue_severity.fetchone()[0] == "critical"
+
+
+def test_a_bay_station_is_traced_from_the_rivers_entering_the_bay(url: str, episode_station: dict) -> None:
+    with psycopg.connect(url) as db:
+        sid, mn, bay = db.execute(
+            "SELECT s.id, s.mn, b.id FROM station AS s JOIN bay AS b ON ST_Intersects(b.geom, s.geom)"
+            " WHERE s.kind = 'seawater' AND s.status = 'active' AND s.water_target = '二类' AND NOT s.id = ANY(%s)"
+            " AND EXISTS (SELECT 1 FROM river AS r WHERE r.downstream_id IS NULL"
+            "   AND ST_DWithin(ST_EndPoint(ST_LineMerge(r.geom))::geography, b.geom::geography, 1000))"
+            " ORDER BY s.id LIMIT 1",
+            [list(USED)],
+        ).fetchone()
+        USED.add(sid)
+        # GB 3097-1997: DO 3.5 > 3 is 四类 (三类 > 4): worse than the bay's 二类 target.
+        ingest(url, mn, newest(db, sid) + HOUR, {"w01001": 8.1, "w01009": 3.5, "w01018": 1.5})
+        evaluation_pass(url, {sid})
+        [alert] = alerts_of(db, sid, "sea_off_target")
+        assert alert["state"] == "open" and alert["detail"]["water_class"] == "四类" and alert["bay_id"] == bay
+        routing = alert["routing"]
+        assert routing["traced"] == "bay"
+        assert sorted(c["id"] for c in routing["chiefs"]) == responsible_chiefs(db, sid)
+        mouths = db.execute(
+            "SELECT r.id, ST_Distance(ST_EndPoint(ST_LineMerge(r.geom))::geography, s.geom::geography) / 1000"
+            " FROM river AS r, bay AS b, station AS s WHERE b.id = %s AND s.id = %s AND r.downstream_id IS NULL"
+            " AND ST_DWithin(ST_EndPoint(ST_LineMerge(r.geom))::geography, b.geom::geography, 1000)",
+            [bay, sid],
+        ).fetchall()
+        segments: set[int] = set()
+        found: dict[int, float] = {}
+        for mouth, offset in mouths:  # each river from its mouth, the way there across the bay first
+            reach, on_river = upstream_on_network(db, mouth, 1.0)
+            segments |= {mouth, *reach}
+            for candidate, distance in on_river.items():
+                found[candidate] = min(offset + distance, found.get(candidate, offset + distance))
+        for outfall, distance in db.execute(
+            "SELECT o.id, ST_Distance(o.geom::geography, s.geom::geography) / 1000 FROM station AS o, bay AS b,"
+            " station AS s WHERE b.id = %s AND s.id = %s AND o.kind = 'outfall' AND ST_Intersects(b.geom, o.geom)",
+            [bay, sid],
+        ):
+            found[outfall] = distance
+    assert {s["id"] for s in routing["segments"]} == segments
+    expected = nearest_first(found)
+    assert len(mouths) >= 1 and len(expected) >= 3
+    assert [c["id"] for c in routing["candidates"]] == [c for c, _ in expected]
+    assert [c["distance_km"] for c in routing["candidates"]] == pytest.approx([d for _, d in expected], abs=0.005)
 
 
 # --- the API --------------------------------------------------------------------------------
