@@ -26,6 +26,8 @@ from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
 from gis_service.settings import Settings
 from gis_service.workflow import routes as workflow_routes
+from gis_service.workflow.alerts import routes as alert_routes
+from gis_service.workflow.alerts.evaluator import running_alerts
 from layers.catalog import LiveCatalog
 
 DESCRIPTION = """
@@ -72,9 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime(settings, live.current(), current_catalog=live.current) as running,
             running_receiver(running.pool, settings.hj212) as hj212_receiver,
             running_events(settings.dsn, running.pool, settings.monitoring) as monitoring_events,
+            running_alerts(running.pool, live.current, settings.alerts) as alert_evaluator,
             revocation.listener(settings.dsn),  # access changes drop cached credentials at once
         ):
             app.state.monitoring_events = monitoring_events
+            app.state.alert_evaluator = alert_evaluator
             app.state.hj212_receiver = hj212_receiver
             app.state.pool = running.pool
             app.state.read_router = running.reads
@@ -114,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access.router)  # /api/auth, /api/admin, /api/audit
     workflow_routes.get_workflow()  # a bad workflow.yaml aborts start-up, naming the file and the fault
     app.include_router(workflow_routes.router)  # /api/workflow, /api/issues
+    alert_routes.get_alert_rules()  # a bad alert rules file aborts start-up, naming the file and the fault
+    app.include_router(alert_routes.router)  # /api/alerts, /api/alert-rules
     app.include_router(sta.router)  # /sta/v1.1: OGC SensorThings API
     app.include_router(monitoring_status.router)  # /api/stations/{id}/..., quality summaries, events
 

@@ -286,6 +286,18 @@ class MonitoringSettings(BaseModel):
     events_max_clients: int = Field(default=200, ge=1, description="Event-stream clients one worker serves at once")
 
 
+class AlertSettings(BaseModel):
+    """Alerts from the monitoring data (gis_service/workflow/alerts): the evaluator the service runs."""
+
+    enabled: bool = Field(default=True, description="Evaluate the alert rules with the service")
+    interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds between evaluations: stations with new latest values, and data missing everywhere",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -327,6 +339,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
 
     monitoring: MonitoringSettings = MonitoringSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("region")
     @classmethod

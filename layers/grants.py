@@ -48,6 +48,9 @@ WEB_WRITES: dict[str, str] = {
     "workflow_patrol": "INSERT, UPDATE",
     "workflow_patrol_point": "INSERT",
     "workflow_patrol_unit": "INSERT",
+    "workflow_alert": "INSERT, UPDATE",  # alerts raised, updated, escalated, resolved (gis_service/workflow/alerts)
+    "workflow_alert_chief": "INSERT",
+    "workflow_alert_event": "INSERT",
     # background regeneralization (tiles/generalize.py, run by the service's scheduler)
     "gen_dirty": "DELETE",
     "layer_state": "INSERT, UPDATE",

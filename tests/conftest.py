@@ -39,6 +39,10 @@ DEMO_OBSERVATION_DAYS = "14"
 """Days of demo observations the suite's databases hold (`make run` loads a year; tests of the
 year's shape generate it without a database)."""
 os.environ.setdefault("ECOMAP_DEMO_OBSERVATION_DAYS", DEMO_OBSERVATION_DAYS)
+os.environ.setdefault("ECOMAP_ALERTS__ENABLED", "false")
+"""The apps and the live server of the suite run without the alert evaluator: it would open
+issues in the shared session database while other tests count them. The alert tests start it
+(``tests/test_alerts.py``) over a database of their own."""
 
 
 def _url_for(database: str) -> str:

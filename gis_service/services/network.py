@@ -221,22 +221,59 @@ async def _station_segment(conn: AsyncConnection, station_id: int) -> dict[str, 
     return rows[0]
 
 
+async def _upstream_segments(
+    conn: AsyncConnection, segment_id: int, fraction: float, offset_km: float
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The segments above a point at ``fraction`` of a segment (its own part above the point
+    first, ``hops`` 0), and what ``_stations_on`` needs to place stations on them: the own
+    segment whole, shifted so that a station on it gets its distance above the point (negative
+    below it)."""
+    own = await get_segment(conn, segment_id)
+    full = own["length_km"]
+    above = round(fraction * full, 3)
+    reach = {segment_id: {"distance_km": offset_km - (1 - fraction) * full, "length_km": full}}
+    own.update(hops=0, distance_km=offset_km, length_km=above, partial=True)
+    segments = [own, *await _segments(conn, segment_id, "upstream", offset_km + above)]
+    reach.update({s["id"]: s for s in segments if s["hops"] > 0})
+    return segments, reach
+
+
+def _above(stations: list[dict[str, Any]], offset_km: float, exclude: int | None) -> list[dict[str, Any]]:
+    """Stations upstream of the point: those on its own segment below it (a shorter distance) left out."""
+    return [s for s in stations if s["id"] != exclude and (s["distance_km"] is None or s["distance_km"] >= offset_km)]
+
+
+async def upstream_from(
+    conn: AsyncConnection, segment_id: int, fraction: float = 1.0, offset_km: float = 0.0
+) -> dict[str, Any]:
+    """What lies upstream of a point of a segment (``fraction`` of its length from its source
+    end; 1: its mouth): the segment above the point, the segments upstream, and the water
+    stations and outfalls on them, nearest first; distances along the network in km, from the
+    point plus ``offset_km`` (the way to the point from elsewhere, e.g. a bay station)."""
+    segments, reach = await _upstream_segments(conn, segment_id, fraction, offset_km)
+    stations = _above(await _stations_on(conn, reach, "upstream", []), offset_km, None)
+    return {
+        "segments": segments,
+        "stations": [s for s in stations if s["kind"] != "outfall"],
+        "outfalls": [s for s in stations if s["kind"] == "outfall"],
+    }
+
+
 async def catchment(conn: AsyncConnection, station_id: int) -> dict[str, Any]:
-    """What drains to a station: its segment above it, the segments and watersheds upstream.
+    """What drains to a station: its segment above it, the segments and watersheds upstream,
+    and the stations and outfalls on them (those on its own segment above it included).
 
     Stations off the network are traced from the finest watershed containing them.
     """
     station = await _station_segment(conn, station_id)
     segment_id = station.pop("segment_id")
-    fraction, length = station.pop("fraction"), station.pop("length_km")
+    fraction, _ = station.pop("fraction"), station.pop("length_km")
     segments: list[dict[str, Any]] = []
+    reach: dict[int, dict[str, Any]] = {}
     start_watershed = None
     if segment_id is not None:
-        own = await get_segment(conn, segment_id)
-        above = round(fraction * length, 3)
-        own.update(hops=0, distance_km=0.0, length_km=above, partial=True)
-        segments = [own, *await _segments(conn, segment_id, "upstream", above)]
-        start_watershed = own["watershed_id"]
+        segments, reach = await _upstream_segments(conn, segment_id, fraction, 0.0)
+        start_watershed = segments[0]["watershed_id"]
     else:
         cursor = await conn.execute(
             """SELECT ws.id FROM watershed AS ws JOIN station AS t ON ST_Intersects(ws.geom, t.geom)
@@ -249,9 +286,8 @@ async def catchment(conn: AsyncConnection, station_id: int) -> dict[str, Any]:
     watersheds = await _watersheds(
         conn, start_watershed, [s["watershed_id"] for s in segments if s.get("watershed_id")], "upstream"
     )
-    lengths = {s["id"]: s for s in segments if s["hops"] > 0}
-    stations = await _stations_on(conn, lengths, "upstream", [w["id"] for w in watersheds if not w["partial"]])
-    stations = [s for s in stations if s["id"] != station_id]
+    stations = await _stations_on(conn, reach, "upstream", [w["id"] for w in watersheds if not w["partial"]])
+    stations = _above(stations, 0.0, station_id)
     features, area_km2 = await _catchment_geojson(conn, [w["id"] for w in watersheds], [s["id"] for s in segments])
     return {
         "station": station,

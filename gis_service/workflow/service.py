@@ -83,6 +83,28 @@ def _located_sql(catalog: Catalog) -> sql.Composed:
     )
 
 
+CHIEFS_OF_PLACE = (
+    "(a.layer = 'river' AND a.feature_id = %(river)s) OR (a.layer = 'bay' AND a.feature_id = %(bay)s)"
+    " OR (a.layer = 'watershed' AND a.feature_id = ANY(%(watersheds)s))"
+)
+"""The chief assignments (``chief_assignment AS a``) that make a chief responsible for a place:
+its river segment, its bay or any watershed it lies in (parameters: ``place_parameters``)."""
+
+
+def place_parameters(place: dict[str, Any]) -> dict[str, Any]:
+    return {"river": place["river_id"], "bay": place["bay_id"], "watersheds": place["watersheds"]}
+
+
+async def locate(conn: AsyncConnection, catalog: Catalog, geometry: BaseGeometry) -> dict[str, Any]:
+    """Where a geometry lies: ``river_id`` (the nearest segment within RIVER_SEARCH_M), ``bay_id``,
+    ``watershed_id`` (the finest), ``adcode`` and ``watersheds`` (every one it lies in)."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(_located_sql(catalog), {"wkb": to_wkb(geometry)})
+    place = await cursor.fetchone()
+    assert place is not None  # noqa: S101 - a SELECT without FROM filter returns one row
+    return place
+
+
 async def _fetch(conn: AsyncConnection, issue_id: int) -> dict[str, Any]:
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(ISSUE_SELECT + " WHERE i.id = %s", [issue_id])
@@ -125,19 +147,18 @@ async def record_issue(
     *,
     contact: str | None = None,
     code_hash: str | None = None,
+    place: dict[str, Any] | None = None,
 ) -> tuple[int, bool]:
     """Store a checked report with its place and chiefs in one transaction; returns its id and
-    whether it is new (a report already stored under the same idempotency key is returned)."""
+    whether it is new (a report already stored under the same idempotency key is returned).
+    ``place`` (as ``locate`` finds it) is found from the geometry unless given."""
     select_existing = "SELECT id FROM workflow_issue WHERE reporter = %s AND idempotency_key = %s"
     if issue.idempotency_key is not None:
         cursor = await conn.execute(select_existing, [reporter, issue.idempotency_key])
         if (row := await cursor.fetchone()) is not None:
             return int(row[0]), False
     async with conn.transaction():
-        cursor = conn.cursor(row_factory=dict_row)
-        await cursor.execute(_located_sql(catalog), {"wkb": to_wkb(geometry)})
-        place = await cursor.fetchone()
-        assert place is not None  # noqa: S101 - a SELECT without FROM filter returns one row
+        place = place or await locate(conn, catalog, geometry)
         cursor = await conn.execute(
             "INSERT INTO workflow_issue (title, description, category, severity, source, hotline_ref, state, geom,"
             " river_id, bay_id, watershed_id, adcode, reporter, reporter_account_id, reporter_contact,"
@@ -173,10 +194,8 @@ async def record_issue(
         issue_id = int(inserted[0])
         await conn.execute(
             "INSERT INTO workflow_issue_chief (issue_id, chief_id)"
-            " SELECT DISTINCT %(issue)s, a.chief_id FROM chief_assignment AS a"
-            " WHERE (a.layer = 'river' AND a.feature_id = %(river)s) OR (a.layer = 'bay' AND a.feature_id = %(bay)s)"
-            " OR (a.layer = 'watershed' AND a.feature_id = ANY(%(watersheds)s))",
-            {"issue": issue_id, "river": place["river_id"], "bay": place["bay_id"], "watersheds": place["watersheds"]},
+            f" SELECT DISTINCT %(issue)s, a.chief_id FROM chief_assignment AS a WHERE {CHIEFS_OF_PLACE}",
+            {"issue": issue_id, **place_parameters(place)},
         )
         await conn.execute(
             "INSERT INTO workflow_transition (issue_id, from_state, to_state, actor, account_id, note, request_id)"

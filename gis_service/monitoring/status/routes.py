@@ -13,10 +13,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from psycopg import AsyncConnection
 
-from gis_service.access import layer_rules
+from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
-from gis_service.access.principal import Principal
-from gis_service.errors import DatabaseUnavailable, TooManyRequests
+from gis_service.access.principal import Principal, Role
+from gis_service.errors import DatabaseUnavailable, Forbidden, TooManyRequests, Unauthorized
 from gis_service.monitoring.status import service
 from gis_service.routers.deps import get_catalog, get_connection
 from layers.catalog import Catalog
@@ -34,6 +34,19 @@ def readable_stations(
     """The station layer's access rules (the one policy): 401/403 when the caller may not read it."""
     layer_rules.require_layers(principal, [catalog.get("station")])
     return principal
+
+
+def may_receive(principal: Principal, event: dict[str, Any]) -> bool:
+    """Whether a client receives an event: an event naming its ``readers`` (roles; e.g. alerts,
+    read by the workflow's readers) goes only to callers of those roles."""
+    readers = event.get("readers")
+    if readers is None:
+        return True
+    try:
+        policy.require_role(principal, [Role(r) for r in readers], "receiving this event")
+    except (Forbidden, Unauthorized, ValueError):  # ValueError: a role this version does not know
+        return False
+    return True
 
 
 @router.get(
@@ -111,12 +124,13 @@ async def air_quality_summary(
     summary="Server-Sent Events: new observations and station status changes",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "An endless event stream"}},
-    dependencies=[Depends(readable_stations)],
 )
-async def monitoring_events(request: Request) -> StreamingResponse:
+async def monitoring_events(request: Request, principal: Principal = Depends(readable_stations)) -> StreamingResponse:
     """`event: observation` (`station_id`, `mn`, `time`, `inserted`) when a packet is stored,
     `event: status` (`station_id`, `water_class`, `meets_target`, `aqi`, `category`, `colour`)
-    when a station's status changes (at most every `ECOMAP_MONITORING__STATUS_INTERVAL_S`)."""
+    when a station's status changes (at most every `ECOMAP_MONITORING__STATUS_INTERVAL_S`),
+    `event: alert` (`action` opened / escalated / resolved / acknowledged, `id`, `rule`,
+    `station_id`, `severity`, `state`, `issue_id`, `chiefs`) to those who may read alerts."""
     events = getattr(request.app.state, "monitoring_events", None)
     if events is None:
         raise DatabaseUnavailable("the event stream is not running (the service is starting or stopping)")
@@ -133,6 +147,9 @@ async def monitoring_events(request: Request) -> StreamingResponse:
                 except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
+                if not may_receive(principal, event):
+                    continue
+                event = {k: v for k, v in event.items() if k != "readers"}
                 data = json.dumps(jsonable_encoder(event), ensure_ascii=False)
                 yield f"event: {event.get('event', 'message')}\ndata: {data}\n\n".encode()
         finally:
