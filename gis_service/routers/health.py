@@ -23,7 +23,7 @@ HEALTH_SCHEMA = {
         },
         "replicas": {
             "type": "object",
-            "description": "With read replicas (ECOMAP_DB__REPLICA_URLS): their names and where reads ran",
+            "description": "Read replicas (ECOMAP_DB__REPLICA_URLS) when set: their names and where reads ran",
         },
     },
 }
