@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from gis_service.settings import OWNER_ROLE, local_database_url, with_database
 from layers import db as layer_db
 
-PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
-ADMIN_URL = os.environ.get("ECOMAP_BENCH_ADMIN_URL", f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres")
+ADMIN_URL = os.environ.get("ECOMAP_BENCH_ADMIN_URL") or local_database_url(OWNER_ROLE, "postgres")
+"""The owner role (it creates and migrates the benchmark databases; README "Database roles")."""
 
 
 def database_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return with_database(ADMIN_URL, name)
 
 
 def database_exists(name: str) -> bool:
@@ -41,7 +42,8 @@ def create_database(name: str) -> str:
 def drop_database(name: str) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'",  # not autovacuum (the owner is no superuser)
             [name],
         )
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
