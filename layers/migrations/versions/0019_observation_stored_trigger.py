@@ -38,16 +38,9 @@ depends_on = None
 UPGRADE = """
 CREATE FUNCTION observation_stored() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    orphan bigint;
+    inserted bigint;
+    known bigint;
 BEGIN
-    SELECT n.datastream_id INTO orphan FROM new_rows n
-    WHERE NOT EXISTS (SELECT 1 FROM datastream d WHERE d.id = n.datastream_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE foreign_key_violation USING
-            MESSAGE = format('insert into observation: datastream %s does not exist', orphan),
-            TABLE = 'observation', CONSTRAINT = 'observation_datastream_exists';
-    END IF;
-
     WITH n AS (
         SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result_time, value, flag, quality
         FROM new_rows ORDER BY datastream_id, phenomenon_time DESC
@@ -62,21 +55,34 @@ BEGIN
         result_time = EXCLUDED.result_time, value = EXCLUDED.value, flag = EXCLUDED.flag, quality = EXCLUDED.quality
     WHERE l.phenomenon_time < EXCLUDED.phenomenon_time;
 
-    INSERT INTO observation_daily AS y (datastream_id, day, observations, valid, valid_sum)
-    SELECT n.datastream_id, (n.phenomenon_time AT TIME ZONE 'Asia/Shanghai')::date, count(*),
-           count(*) FILTER (WHERE n.quality = 'good'), coalesce(sum(n.value) FILTER (WHERE n.quality = 'good'), 0)
-    FROM new_rows n JOIN datastream d ON d.id = n.datastream_id
-    WHERE d.aggregation = 'hour'
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (datastream_id, day) DO UPDATE SET observations = y.observations + EXCLUDED.observations,
-        valid = y.valid + EXCLUDED.valid, valid_sum = y.valid_sum + EXCLUDED.valid_sum;
-
-    PERFORM pg_notify('ecomap_observation', json_build_object(
-        'event', 'observation', 'station_id', e.station_id, 'mn', e.mn, 'time', e.newest,
-        'inserted', e.inserted, 'source', e.source)::text)
-    FROM (SELECT d.station_id, s.mn, max(n.phenomenon_time) AS newest, count(*) AS inserted, min(n.source) AS source
-          FROM new_rows n JOIN datastream d ON d.id = n.datastream_id JOIN station s ON s.id = d.station_id
-          GROUP BY d.station_id, s.mn) AS e;
+    -- One look-up of each row's datastream serves the check, the daily sums and the notifications.
+    WITH e AS MATERIALIZED (
+        SELECT n.datastream_id, n.phenomenon_time, n.value, n.quality, n.source, d.station_id, d.aggregation
+        FROM new_rows n JOIN datastream d ON d.id = n.datastream_id
+    ), daily AS (
+        INSERT INTO observation_daily AS y (datastream_id, day, observations, valid, valid_sum)
+        SELECT datastream_id, (phenomenon_time AT TIME ZONE 'Asia/Shanghai')::date, count(*),
+               count(*) FILTER (WHERE quality = 'good'), coalesce(sum(value) FILTER (WHERE quality = 'good'), 0)
+        FROM e WHERE aggregation = 'hour'
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (datastream_id, day) DO UPDATE SET observations = y.observations + EXCLUDED.observations,
+            valid = y.valid + EXCLUDED.valid, valid_sum = y.valid_sum + EXCLUDED.valid_sum
+    ), notified AS (
+        SELECT pg_notify('ecomap_observation', json_build_object(
+            'event', 'observation', 'station_id', x.station_id, 'mn', x.mn, 'time', x.newest,
+            'inserted', x.inserted, 'source', x.source)::text)
+        FROM (SELECT e.station_id, s.mn, max(e.phenomenon_time) AS newest, count(*) AS inserted,
+                     min(e.source) AS source
+              FROM e JOIN station s ON s.id = e.station_id GROUP BY e.station_id, s.mn) AS x
+    )
+    SELECT (SELECT count(*) FROM new_rows), (SELECT count(*) FROM e) + 0 * (SELECT count(*) FROM notified)
+    INTO inserted, known;
+    IF known < inserted THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = format('insert into observation: %s of %s rows name no existing datastream', inserted - known,
+                             inserted),
+            TABLE = 'observation', CONSTRAINT = 'observation_datastream_exists';
+    END IF;
     RETURN NULL;
 END;
 $$;
