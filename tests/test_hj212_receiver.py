@@ -230,7 +230,7 @@ def test_ack_only_after_commit(receiver: HJ212Receiver, stations, database_url: 
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ecomap'"
                     " AND wait_event_type = 'Lock'"
                     " AND datname = current_database()"
-                    " AND query LIKE 'INSERT INTO observation%%'"
+                    " AND query LIKE '%%INSERT INTO observation%%'"
                 ).fetchone()[0]
                 > 0
             ),

@@ -32,7 +32,7 @@ def sta_key(url: str, name: str, role: str = "station", layers: list[str] | None
 
 
 def seed(conn: psycopg.Connection, station_ids: list[int]) -> dict[str, int]:
-    """Hourly PM2.5 and PM10 at two stations (value = datastream id × 100 + hour index) and their latest rows."""
+    """Hourly PM2.5 and PM10 at two stations (value = datastream id × 100 + hour index)."""
     for month in ("2026-10-01Z", "2026-11-01Z"):
         conn.execute("SELECT observation_ensure_partition(%s::timestamptz)", [month])
     streams = {}
@@ -53,12 +53,7 @@ def seed(conn: psycopg.Connection, station_ids: list[int]) -> dict[str, int]:
             " CASE WHEN g = 5 THEN 'invalid' ELSE 'good' END, 'test' FROM generate_series(0, %s) g",
             [ident, START, ident, HOURS - 1],
         )
-        conn.execute(
-            "INSERT INTO datastream_latest SELECT datastream_id, phenomenon_time, result_time, value, flag, quality"
-            " FROM observation WHERE datastream_id = %s ORDER BY phenomenon_time DESC LIMIT 1",
-            [ident],
-        )
-    return streams
+    return streams  # datastream_latest and observation_daily: the observation trigger filled them
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +314,50 @@ def test_create_observations_batch_all_or_nothing(sta: TestClient, sta_db, sql) 
     refused = sta.post(f"{STA}/CreateObservations", json=bad, headers={"X-API-Key": key})
     assert refused.status_code == 400 and "987654" in refused.json()["detail"]
     assert sql.execute("SELECT count(*) FROM observation").fetchone()[0] == count_before + 3
+
+
+def _daily_from_raw(sql, ident: int, days: set[dt.date]) -> dict[dt.date, tuple[int, int, float]]:
+    """(observations, valid, sum of valid values) per Beijing day, worked out here from the raw rows."""
+    china = dt.timezone(dt.timedelta(hours=8))
+    out: dict[dt.date, list] = {}
+    rows = sql.execute(
+        "SELECT phenomenon_time, value, quality FROM observation WHERE datastream_id = %s", [ident]
+    ).fetchall()
+    for moment, value, quality in rows:
+        day = moment.astimezone(china).date()
+        if day in days:
+            entry = out.setdefault(day, [0, 0, 0.0])
+            entry[0] += 1
+            if quality == "good":
+                entry[1] += 1
+                entry[2] += value
+    return {day: (n, valid, pytest.approx(total)) for day, (n, valid, total) in out.items()}
+
+
+def test_creates_keep_the_daily_sums(sta: TestClient, sta_db, sql) -> None:
+    """SensorThings creates add to observation_daily exactly what the raw rows give (a re-sent
+    batch adds nothing): the Beijing day, the count, the valid count and the valid values' sum."""
+    url, streams, stations = sta_db
+    ident = streams[f"{stations[1]}:a34004"]
+    key = sta_key(url, "sta-daily")
+    # Across Beijing midnight (UTC+8): two Beijing days; flags D (invalid) and S (suspect) are not valid.
+    rows = [["2026-11-04T14:00:00Z", 10.0, {"flag": "N"}], ["2026-11-04T15:30:00Z", 11.5, {"flag": "D"}]]
+    rows += [["2026-11-04T16:00:00Z", 12.25, {"flag": "N"}], ["2026-11-04T17:00:00Z", 13.0, {"flag": "S"}]]
+    batch = [{"Datastream": {"@iot.id": ident}, "components": ["phenomenonTime", "result", "parameters"],
+              "dataArray": rows}]  # fmt: skip
+    one = {"phenomenonTime": "2026-11-05T02:00:00Z", "result": 14.5, "Datastream": {"@iot.id": ident}}
+    for _ in range(2):  # the second time: all already stored
+        assert sta.post(f"{STA}/CreateObservations", json=batch, headers={"X-API-Key": key}).status_code == 201
+        assert sta.post(f"{STA}/Observations", json=one, headers={"X-API-Key": key}).status_code == 201
+    days = {dt.date(2026, 11, 4), dt.date(2026, 11, 5)}
+    stored = sql.execute(
+        "SELECT day, observations, valid, valid_sum FROM observation_daily WHERE datastream_id = %s AND day = ANY(%s)",
+        [ident, sorted(days)],
+    ).fetchall()
+    expected = _daily_from_raw(sql, ident, days)
+    assert {day: (n, valid, total) for day, n, valid, total in stored} == expected
+    # Beijing 11-04 22:00 N, 23:30 D (invalid); 11-05 00:00 N, 01:00 S (suspect), 10:00 N.
+    assert {day: value[:2] for day, value in expected.items()} == {min(days): (2, 1), max(days): (3, 2)}
 
 
 def test_creates_need_a_station_key(sta: TestClient, sta_db) -> None:

@@ -3,22 +3,24 @@
 A packet is stored whole or not at all: its MN must name a station (``station.mn``),
 every factor code must be known (``hj212.factors``); datastreams are created on first
 sight of a known factor at a known station. Observations already stored for a
-(datastream, phenomenon time) stay as they are (a re-sent packet is a no-op), and
-``datastream_latest`` only moves forward in time.
+(datastream, phenomenon time) stay as they are (a re-sent packet is a no-op). Whatever
+inserts observations, the statement-level trigger of migration 0021 moves
+``datastream_latest`` forward, adds hourly values to ``observation_daily`` and notifies
+``ecomap_observation``, in the same statement and transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection
 
-from gis_service.monitoring.hj212.codec import CHINA_TIME, DataPacket, HJ212Error, Reading
+from gis_service.monitoring.hj212.codec import DataPacket, HJ212Error, Reading
 from gis_service.monitoring.hj212.factors import FACTORS, FLAG_QUALITY
 
 logger = logging.getLogger(__name__)
@@ -29,19 +31,15 @@ FUTURE_SLACK = timedelta(days=1)
 may run fast; a year 1900 or 2099 time is a fault, and would create a partition)."""
 MONTHS_AHEAD = 2
 OBSERVATION_CHANNEL = "ecomap_observation"
-"""NOTIFY channel of stored observations: ``{"event": "observation", "station_id", "mn", "time", "inserted"}``."""
-MOVE_LATEST_FORWARD = (
-    " ON CONFLICT (datastream_id) DO UPDATE SET phenomenon_time = EXCLUDED.phenomenon_time,"
-    " result_time = EXCLUDED.result_time, value = EXCLUDED.value, flag = EXCLUDED.flag, quality = EXCLUDED.quality"
-    " WHERE datastream_latest.phenomenon_time < EXCLUDED.phenomenon_time"
-)
-"""The end of an upsert into datastream_latest: a row moves only to a newer phenomenon time."""
+"""NOTIFY channel of stored observations, one per station and statement (the trigger of migration
+0021): ``{"event": "observation", "station_id", "mn", "time", "inserted", "source"}``."""
 ADD_TO_DAY = (
     " ON CONFLICT (datastream_id, day) DO UPDATE SET observations = observation_daily.observations"
     " + EXCLUDED.observations, valid = observation_daily.valid + EXCLUDED.valid,"
     " valid_sum = observation_daily.valid_sum + EXCLUDED.valid_sum"
 )
-"""The end of an insert into observation_daily: a day's counts and sum grow by the new observations'."""
+"""The end of an insert into observation_daily: a day's counts and sum grow by the new observations'
+(as the trigger of migration 0021 adds them; ``bench/observations_bench.py`` fills partitions it writes directly)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +136,30 @@ async def store_packet(
     return result
 
 
+RESOLVE = (
+    "SELECT k.i, s.id, d.id FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS k(mn, a, c, i)"
+    " LEFT JOIN station s ON s.mn = k.mn"
+    " LEFT JOIN datastream d ON d.station_id = s.id AND d.aggregation = k.a AND d.factor_code = k.c"
+)
+"""Each (MN, aggregation, factor code) of a group: its station (NULL: unknown MN) and datastream
+(NULL: none yet), by position (1-based)."""
+INSERT_ROWS = (
+    "INSERT INTO observation (datastream_id, phenomenon_time, value, value_min, value_max, flag, quality, source)"
+    " SELECT d, t, v, lo, hi, f, q, %s FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::float8[],"
+    " %s::float8[], %s::text[], %s::text[]) AS r(d, t, v, lo, hi, f, q)"
+    " ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING"
+)
+"""A group's observations, in (datastream, time) order (one lock order for all concurrent groups);
+its trigger (migration 0021) moves the latest values, adds to the daily sums and notifies."""
+INSERTED_HERE = (
+    "SELECT r.i FROM unnest(%s::bigint[], %s::timestamptz[]) WITH ORDINALITY AS r(d, t, i)"
+    " JOIN observation o ON o.datastream_id = r.d AND o.phenomenon_time = r.t"
+    " WHERE o.xmin = pg_current_xact_id()::xid"
+)
+"""Which of these (datastream, time) keys this transaction inserted (by position, 1-based): asked
+only when a group was partly new, partly stored already."""
+
+
 async def store_packets(
     conn: AsyncConnection, packets: Sequence[DataPacket], partitions: PartitionKeeper, source: str = "hj212"
 ) -> list[StoredPacket | HJ212Error]:
@@ -146,173 +168,134 @@ async def store_packets(
 
     Every packet is checked before anything is written (time range, MN) and a refused one
     stores nothing: the values that reach the INSERT are the codec's, valid for every
-    constraint, so one packet cannot make the others fail. Observations are inserted in
-    (datastream, time) order, one lock order for all concurrent groups; a re-sent packet,
-    or the same packet twice in the group, is a duplicate like ``store_packet``'s."""
+    constraint, so one packet cannot make the others fail. A re-sent packet, or the same
+    packet twice in the group, is a duplicate like ``store_packet``'s. Datastreams are
+    created for a known factor's first value at a station."""
     results: list[StoredPacket | HJ212Error | None] = [None] * len(packets)
     for i, packet in enumerate(packets):
         try:
             check_time(packet)
         except HJ212Error as error:
             results[i] = error
-    for moment in sorted({month_start(p.data_time) for p, r in zip(packets, results, strict=True) if r is None}):
+    checked = [i for i, r in enumerate(results) if r is None]
+    for moment in sorted({month_start(packets[i].data_time) for i in checked}):
         await partitions.ensure(conn, moment)
     async with conn.transaction():
-        mns = sorted({p.frame.mn for p, r in zip(packets, results, strict=True) if r is None})
-        cur = await conn.execute("SELECT mn, id FROM station WHERE mn = ANY(%s)", (mns,))
-        stations = {mn: int(ident) for mn, ident in await cur.fetchall()}
-        accepted: list[tuple[int, DataPacket, int]] = []
-        for i, packet in enumerate(packets):
-            if results[i] is not None:
-                continue
-            station_id = stations.get(packet.frame.mn)
-            if station_id is None:
+        keys = [_key(packets[i], r) for i in checked for r in packets[i].readings]
+        found = await _resolve(conn, keys)
+        lacking = []  # packets of known stations with a factor seen for the first time
+        for i in checked:
+            packet = packets[i]
+            station = found[_key(packet, packet.readings[0])][0]
+            if station is not None and any(found[_key(packet, r)][1] is None for r in packet.readings):
+                lacking.append((station, packet))
+        if lacking:
+            await _create_datastreams(conn, lacking)
+            found.update(await _resolve(conn, sorted({k for k in keys if found[k][1] is None})))
+        stations: dict[int, int] = {}
+        rows: list[tuple[int, datetime, Reading]] = []
+        owners: list[int] = []  # the packet of each row
+        seen: set[tuple[int, datetime]] = set()
+        for i in checked:
+            packet = packets[i]
+            station = found[_key(packet, packet.readings[0])][0]
+            if station is None:
                 results[i] = HJ212Error(
                     "mn", f"unknown MN {packet.frame.mn!r}: no station has this device code (station property mn)"
                 )
-            else:
-                accepted.append((i, packet, station_id))
-        if accepted:
-            streams = await _group_datastreams(conn, [(s, p) for _, p, s in accepted])
-            keys = [(streams[s, p.aggregation, r.code], p.data_time, r) for _, p, s in accepted for r in p.readings]
-            hourly = {
-                streams[s, p.aggregation, r.code] for _, p, s in accepted if p.aggregation == "hour" for r in p.readings
-            }
-            inserted = await _insert_group(conn, keys, source)
-            stored, seen = [], set()
-            for row in keys:  # each newly stored hourly observation once (a copy in the group was not stored)
-                if row[0] in hourly and (row[0], row[1]) in inserted and (row[0], row[1]) not in seen:
-                    seen.add((row[0], row[1]))
-                    stored.append(row)
-            await _add_daily(conn, stored)
-            for i, packet, station_id in accepted:
-                new = 0
-                for reading in packet.readings:
-                    key = (streams[station_id, packet.aggregation, reading.code], packet.data_time)
-                    if key in inserted:
-                        inserted.discard(key)  # a second copy in the group is a duplicate
-                        new += 1
-                results[i] = StoredPacket(station_id, new, len(packet.readings) - new)
-                if new:  # delivered to every worker's LISTEN at commit (the map's events, the status refresh)
-                    event = {
-                        "event": "observation",
-                        "station_id": station_id,
-                        "mn": packet.frame.mn,
-                        "time": packet.data_time.isoformat(),
-                        "inserted": new,
-                    }
-                    await conn.execute("SELECT pg_notify(%s, %s)", (OBSERVATION_CHANNEL, json.dumps(event)))
+                continue
+            stations[i] = station
+            results[i] = StoredPacket(station, 0, len(packet.readings))
+            for r in packet.readings:
+                # None only if the station went meanwhile: datastream 0 is none, the trigger fails the group
+                stream = found[_key(packet, r)][1] or 0
+                if (stream, packet.data_time) not in seen:  # a second copy in the group is a duplicate
+                    seen.add((stream, packet.data_time))
+                    rows.append((stream, packet.data_time, r))
+                    owners.append(i)
+        order = sorted(range(len(rows)), key=lambda j: (rows[j][0], rows[j][1]))
+        rows, owners = [rows[j] for j in order], [owners[j] for j in order]
+        inserted = await _insert_rows(conn, rows, source)
+        if inserted == len(rows):
+            new = owners
+        elif inserted == 0:
+            new = []
+        else:  # partly re-sent: ask which rows this transaction inserted
+            cur = await conn.execute(INSERTED_HERE, (_ints(d for d, _, _ in rows), _times(t for _, t, _ in rows)))
+            new = [owners[int(j) - 1] for (j,) in await cur.fetchall()]
+        for i, count in Counter(new).items():
+            results[i] = StoredPacket(stations[i], count, len(packets[i].readings) - count)
     return [r for r in results if r is not None]
 
 
-async def _group_datastreams(
-    conn: AsyncConnection, packets: Sequence[tuple[int, DataPacket]]
-) -> dict[tuple[int, str, str], int]:
-    """Datastream ids by (station, aggregation, factor code) for every reading of the group,
-    created for a known factor's first value at a station."""
-    wanted = sorted({(s, p.aggregation, r.code) for s, p in packets for r in p.readings})
-    query = (
-        "SELECT d.station_id, d.aggregation, d.factor_code, d.id FROM datastream d"
-        " JOIN unnest(%s::int[], %s::text[], %s::text[]) AS k(s, a, c)"
-        " ON d.station_id = k.s AND d.aggregation = k.a AND d.factor_code = k.c"
-    )
-
-    async def find(keys: list[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
-        cur = await conn.execute(
-            query, (_ints(k[0] for k in keys), _words(k[1] for k in keys), _words(k[2] for k in keys))
-        )
-        return {(int(s), a, c): int(ident) for s, a, c, ident in await cur.fetchall()}
-
-    found = await find(wanted)
-    missing = [k for k in wanted if k not in found]
-    if missing:
-        await conn.execute(
-            "INSERT INTO datastream (station_id, aggregation, factor_code, property, unit)"
-            " SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[])"
-            " ON CONFLICT (station_id, factor_code, aggregation) DO NOTHING",
-            (
-                _ints(k[0] for k in missing),
-                _words(k[1] for k in missing),
-                _words(k[2] for k in missing),
-                _texts(FACTORS[k[2]].name for k in missing),
-                _texts(FACTORS[k[2]].unit for k in missing),
-            ),
-        )
-        found.update(await find(missing))
-    return found
+def _key(packet: DataPacket, reading: Reading) -> tuple[str, str, str]:
+    return packet.frame.mn, packet.aggregation, reading.code
 
 
-async def _add_daily(conn: AsyncConnection, rows: list[tuple[int, datetime, Reading]]) -> None:
-    """Add newly stored hourly observations to their Beijing day's sums (``observation_daily``)."""
-    if not rows:
-        return
-    sums: dict[tuple[int, date], list[float]] = {}
-    for ident, moment, reading in rows:
-        entry = sums.setdefault((ident, moment.astimezone(CHINA_TIME).date()), [0, 0, 0.0])
-        entry[0] += 1
-        if reading.quality == "good":
-            entry[1] += 1
-            entry[2] += reading.value
-    keys = sorted(sums)  # one lock order: no deadlocks
-    await conn.execute(
-        "INSERT INTO observation_daily (datastream_id, day, observations, valid, valid_sum)"
-        " SELECT * FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::int[], %s::float8[])"
-        f"{ADD_TO_DAY}",
-        (
-            _ints(k[0] for k in keys),
-            _words(k[1].isoformat() for k in keys),
-            _ints(sums[k][0] for k in keys),
-            _ints(sums[k][1] for k in keys),
-            _floats(sums[k][2] for k in keys),
-        ),
-    )
-
-
-async def _insert_group(
-    conn: AsyncConnection, rows: list[tuple[int, datetime, Reading]], source: str
-) -> set[tuple[int, datetime]]:
-    """Insert a group's observations and move the latest values; the (datastream, time)
-    keys inserted (the others were stored already)."""
-    rows = sorted(rows, key=lambda row: (row[0], row[1]))  # one lock order: no deadlocks
+async def _resolve(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[int | None, int | None]]:
+    """(station, datastream) ids of (MN, aggregation, factor code) keys (``RESOLVE``)."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return {}
     cur = await conn.execute(
-        "INSERT INTO observation"
-        " (datastream_id, phenomenon_time, value, value_min, value_max, flag, quality, source)"
-        " SELECT d, t, v, lo, hi, f, q, %s"
-        " FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::text[],"
-        " %s::text[]) AS r(d, t, v, lo, hi, f, q)"
-        " ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING"
-        " RETURNING datastream_id, phenomenon_time",
+        RESOLVE, (_texts(k[0] for k in unique), _words(k[1] for k in unique), _words(k[2] for k in unique))
+    )
+    return {unique[int(i) - 1]: (station, stream) for i, station, stream in await cur.fetchall()}
+
+
+async def _insert_rows(conn: AsyncConnection, rows: list[tuple[int, datetime, Reading]], source: str) -> int:
+    """``INSERT_ROWS``: how many of ``rows`` (datastream, time, reading) were new."""
+    if not rows:
+        return 0
+    times: dict[datetime, str] = {}  # a packet's time is every one of its rows' time: formatted once
+    cur = await conn.execute(
+        INSERT_ROWS,
         (
             source,
             _ints(d for d, _, _ in rows),
-            _times(t for _, t, _ in rows),
+            "{" + ",".join(times.get(t) or times.setdefault(t, '"' + t.isoformat() + '"') for _, t, _ in rows) + "}",
             _floats(r.value for _, _, r in rows),
             _floats(r.minimum for _, _, r in rows),
             _floats(r.maximum for _, _, r in rows),
             _words(r.flag for _, _, r in rows),
-            _words(r.quality for _, _, r in rows),
+            _words(FLAG_QUALITY[r.flag] for _, _, r in rows),
         ),
     )
-    inserted = set(await cur.fetchall())
-    newest: dict[int, tuple[int, datetime, Reading]] = {}
-    for row in rows:  # one row per datastream (an upsert may touch a row once): its newest time, first received
-        if row[0] not in newest or row[1] > newest[row[0]][1]:
-            newest[row[0]] = row
-    latest = list(newest.values())
+    return cur.rowcount
+
+
+async def _create_datastreams(conn: AsyncConnection, packets: Sequence[tuple[int, DataPacket]]) -> None:
+    """The datastreams of every reading of ``packets`` (station id, packet) that has none yet."""
+    wanted = sorted({(s, p.aggregation, r.code) for s, p in packets for r in p.readings})
     await conn.execute(
-        "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
-        " SELECT d, t, now(), v, f, q FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::text[],"
-        " %s::text[]) AS r(d, t, v, f, q)"
-        f"{MOVE_LATEST_FORWARD}",
+        "INSERT INTO datastream (station_id, aggregation, factor_code, property, unit)"
+        " SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[])"
+        " ON CONFLICT (station_id, factor_code, aggregation) DO NOTHING",
         (
-            _ints(d for d, _, _ in latest),
-            _times(t for _, t, _ in latest),
-            _floats(r.value for _, _, r in latest),
-            _words(r.flag for _, _, r in latest),
-            _words(r.quality for _, _, r in latest),
+            _ints(k[0] for k in wanted),
+            _words(k[1] for k in wanted),
+            _words(k[2] for k in wanted),
+            _texts(FACTORS[k[2]].name for k in wanted),
+            _texts(FACTORS[k[2]].unit for k in wanted),
         ),
     )
-    return inserted
+
+
+def copy_text(rows: Iterable[tuple[int, datetime, float, str]]) -> str:
+    """COPY text lines (datastream, phenomenon time, value, flag, quality) of observations: formatted
+    here, each distinct time once (a network's rows share their hours), several times faster than
+    a row-by-row ``write_row`` (the bulk path's Python cost). Flags must be HJ 212 data flags
+    (KeyError otherwise); the other values are numbers and times: nothing to escape."""
+    times: dict[datetime, str] = {}
+    lines = []
+    for ident, moment, value, flag in rows:
+        text = times.get(moment)
+        if text is None:
+            text = times[moment] = moment.isoformat()
+        lines.append(f"{int(ident)}\t{text}\t{float(value)!r}\t{flag}\t{FLAG_QUALITY[flag]}\n")
+    return "".join(lines)
 
 
 @dataclass(frozen=True)
@@ -329,9 +312,9 @@ async def copy_observations(
     conn: AsyncConnection, rows: Sequence[BulkObservation], partitions: PartitionKeeper, source: str
 ) -> int:
     """Bulk ingest in one transaction: COPY into a temporary table, then one INSERT … ON
-    CONFLICT DO NOTHING into the partitioned store (in key order) and one forward-only move
-    of the latest values; returns how many observations were new. Flags must be HJ 212 data
-    flags and the datastreams must exist (else the whole load fails, nothing stored)."""
+    CONFLICT DO NOTHING into the partitioned store, in key order (its trigger moves the latest
+    values and adds to the daily sums); returns how many observations were new. Flags must be
+    HJ 212 data flags and the datastreams must exist (else the whole load fails, nothing stored)."""
     for moment in sorted({month_start(r.phenomenon_time) for r in rows}):
         await partitions.ensure(conn, moment)
     async with conn.transaction():
@@ -340,26 +323,11 @@ async def copy_observations(
             " value float8, flag text, quality text) ON COMMIT DROP"
         )
         async with conn.cursor().copy("COPY observation_in FROM STDIN") as copy:
-            for r in rows:
-                await copy.write_row((r.datastream_id, r.phenomenon_time, r.value, r.flag, FLAG_QUALITY[r.flag]))
+            await copy.write(copy_text((r.datastream_id, r.phenomenon_time, r.value, r.flag) for r in rows))
         cur = await conn.execute(
-            "WITH new AS (INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"
+            "INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"
             " SELECT datastream_id, phenomenon_time, value, flag, quality, %s FROM observation_in"
-            " ORDER BY datastream_id, phenomenon_time ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING"
-            " RETURNING datastream_id, phenomenon_time, value, quality),"
-            " daily AS (INSERT INTO observation_daily (datastream_id, day, observations, valid, valid_sum)"
-            " SELECT n.datastream_id, (n.phenomenon_time AT TIME ZONE 'Asia/Shanghai')::date, count(*),"
-            " count(*) FILTER (WHERE n.quality = 'good'), coalesce(sum(n.value) FILTER (WHERE n.quality = 'good'), 0)"
-            " FROM new n JOIN datastream d ON d.id = n.datastream_id WHERE d.aggregation = 'hour'"
-            f" GROUP BY 1, 2 ORDER BY 1, 2{ADD_TO_DAY})"
-            " SELECT count(*) FROM new",
+            " ORDER BY datastream_id, phenomenon_time ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING",
             (source,),
         )
-        inserted = int((await cur.fetchone())[0])  # type: ignore[index]
-        await conn.execute(
-            "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
-            " SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, now(), value, flag, quality"
-            " FROM observation_in ORDER BY datastream_id, phenomenon_time DESC"
-            f"{MOVE_LATEST_FORWARD}"
-        )
-    return inserted
+    return cur.rowcount

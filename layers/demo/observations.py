@@ -80,7 +80,6 @@ PROFILES: dict[str, dict[str, tuple[float, float, float, float, float]]] = {
     },
 }
 FLAG_QUALITY = {"N": "good", "D": "invalid", "M": "invalid", "C": "invalid"}
-_FOREIGN_KEY = "observation_datastream_id_fkey"
 
 
 @dataclass(frozen=True)
@@ -255,9 +254,9 @@ def generate_observations(
 
 
 def load_observations(cursor, data: DemoObservations) -> int:
-    """COPY the datastreams and observations (creating the month partitions first) and fill
-    ``datastream_latest``; returns the number of observations. ``cursor`` is a psycopg cursor
-    inside the caller's transaction."""
+    """COPY the datastreams and observations (creating the month partitions first; the insert's
+    trigger fills ``datastream_latest`` and ``observation_daily``); returns the number of
+    observations. ``cursor`` is a psycopg cursor inside the caller's transaction."""
     month = data.start.replace(day=1, hour=0)
     while month <= data.end:
         cursor.execute("SELECT observation_ensure_partition(%s)", (month,))
@@ -275,22 +274,12 @@ def load_observations(cursor, data: DemoObservations) -> int:
     cursor.execute("CREATE TEMP TABLE demo_observation (d bigint, h int, v float8, f text) ON COMMIT DROP")
     with cursor.copy("COPY demo_observation FROM STDIN") as copy:
         copy.write(text.getvalue())
-    # The foreign key is checked once for all rows (re-adding it validates them in one join),
-    # not row by row (the demo load runs in one transaction on empty tables).
-    cursor.execute(f"ALTER TABLE observation DROP CONSTRAINT {_FOREIGN_KEY}")
+    # One statement: the observation trigger (migration 0021) checks the datastreams, fills
+    # datastream_latest and the daily sums from all the rows at once.
     cursor.execute(
         "INSERT INTO observation (datastream_id, phenomenon_time, value, flag, quality, source)"
         " SELECT d, %s::timestamptz + h * interval '1 hour', v, f, q.quality, 'demo'"
         " FROM demo_observation JOIN unnest(%s::text[], %s::text[]) AS q(flag, quality) ON q.flag = f",
         (data.start, list(FLAG_QUALITY), list(FLAG_QUALITY.values())),
-    )
-    cursor.execute(
-        f"ALTER TABLE observation ADD CONSTRAINT {_FOREIGN_KEY}"
-        " FOREIGN KEY (datastream_id) REFERENCES datastream (id) ON DELETE CASCADE"
-    )
-    cursor.execute(
-        "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
-        " SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, now(), value, flag, quality"
-        " FROM observation ORDER BY datastream_id, phenomenon_time DESC"
     )
     return len(data.observations)

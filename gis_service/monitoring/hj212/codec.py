@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from gis_service.monitoring.hj212.factors import FACTORS, FLAG_QUALITY
 
@@ -60,15 +62,29 @@ def _eight_shifts(reg: int) -> int:
 _CRC_TABLE = tuple(_eight_shifts(i) for i in range(256))
 """After ``reg = (reg >> 8) ^ byte`` the register holds 8 bits, so its eight shifts are a
 table look-up: the same CRC, about 20 times faster in Python (the receiver checks every packet)."""
+_HIGH = tuple(v >> 8 for v in _CRC_TABLE)
+_PAIR_TABLE = tuple(_HIGH[_HIGH[i & 0xFF] ^ (i >> 8)] for i in range(1 << 16))
+"""Each step keeps only the register's high byte (the low one is shifted out by the next
+``reg >> 8``), so two steps are one look-up of (high byte XOR first byte, second byte):
+half the Python loop's turns for the same CRC."""
 
 
 def crc16(data: bytes) -> int:
     """The HJ 212-2017 CRC-16 of ``data`` (the data segment's bytes)."""
-    reg = 0xFFFF
-    table = _CRC_TABLE
-    for byte in data:
-        reg = table[(reg >> 8) ^ byte]
-    return reg
+    if not data:
+        return 0xFFFF
+    high = 0xFF
+    body = len(data) - 1  # every byte but the last keeps only the high byte; the last gives all 16 bits
+    start = body & 1
+    if start:
+        high = _HIGH[high ^ data[0]]
+    pairs = _PAIR_TABLE
+    for pair in memoryview(data)[start:body].cast("H") if sys.byteorder == "little" else ():
+        high = pairs[pair ^ high]
+    if sys.byteorder != "little":  # pragma: no cover - the machines this runs on are little-endian
+        for byte in data[start:body]:
+            high = _HIGH[high ^ byte]
+    return _CRC_TABLE[high ^ data[body]]
 
 
 @dataclass(frozen=True)
@@ -224,9 +240,9 @@ class FrameReader:
         return len(self._buffer)
 
 
-@dataclass(frozen=True)
-class Reading:
-    """One factor's value in a data packet."""
+class Reading(NamedTuple):
+    """One factor's value in a data packet (a named tuple: the receiver makes six a packet, and
+    a tuple is made several times faster than a frozen dataclass)."""
 
     code: str
     value: float
@@ -263,7 +279,8 @@ def parse_time(text: str, what: str) -> datetime:
 
 
 def _number(text: str, key: str) -> float:
-    if not _NUMBER.match(text):
+    # A plain decimal (digits, at most one point) is a number without the regular expression.
+    if not (text.isdecimal() or text.replace(".", "", 1).isdecimal()) and not _NUMBER.match(text):
         raise HJ212Error("malformed", f"{key}={text!r} is not a number")
     value = float(text)
     if not math.isfinite(value):
@@ -290,11 +307,14 @@ def parse_data_packet(frame: Frame) -> DataPacket:
                 data_time = value
                 continue
             code, dash, suffix = key.partition("-")
-            if not dash or not _CODE.match(code):
+            if not dash or (code not in FACTORS and not _CODE.match(code)):  # a known code is well formed
                 if "-" not in key:  # other CP fields (e.g. PolId, RtdInterval) carry no data
                     continue
                 raise HJ212Error("malformed", f"CP item {key!r} is not a factor code-field pair")
-            values.setdefault(code, {})[suffix] = value
+            fields = values.get(code)
+            if fields is None:
+                values[code] = fields = {}
+            fields[suffix] = value
     if data_time is None:
         raise HJ212Error("malformed", "the CP part has no DataTime")
     when = parse_time(data_time, "DataTime")
@@ -309,13 +329,14 @@ def parse_data_packet(frame: Frame) -> DataPacket:
         flag = fields.get("Flag", "N")
         if flag not in FLAG_QUALITY:
             raise HJ212Error("malformed", f"{code}-Flag={flag!r} is not one of {''.join(FLAG_QUALITY)}")
+        low, high = fields.get("Min"), fields.get("Max")
         readings.append(
             Reading(
-                code=code,
-                value=_number(fields[suffix], f"{code}-{suffix}"),
-                flag=flag,
-                minimum=_number(fields["Min"], f"{code}-Min") if "Min" in fields else None,
-                maximum=_number(fields["Max"], f"{code}-Max") if "Max" in fields else None,
+                code,
+                _number(fields[suffix], f"{code}-{suffix}"),
+                flag,
+                None if low is None else _number(low, f"{code}-Min"),
+                None if high is None else _number(high, f"{code}-Max"),
             )
         )
     if not readings:
@@ -365,7 +386,7 @@ def build_data_packet(
 
 def data_reply(frame: Frame) -> bytes:
     """The data reply (CN 9014, ST 91) to an upload: the same QN, PW and MN, no reply asked."""
-    reply = Frame(
-        qn=frame.qn, st=SYSTEM_INTERACTION_ST, cn=DATA_REPLY_CN, pw=frame.pw, mn=frame.mn, flag=FLAG_VERSION_2017, cp=""
+    return build_frame(
+        f"QN={frame.qn};ST={SYSTEM_INTERACTION_ST};CN={DATA_REPLY_CN};PW={frame.pw};MN={frame.mn};"
+        f"Flag={FLAG_VERSION_2017};CP=&&&&"
     )
-    return build_frame(segment_of(reply))

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator
+from typing import cast
 
 from psycopg import Error as PsycopgError
 from psycopg import OperationalError
@@ -44,7 +46,87 @@ RETRIES = 5
 POOL_WAIT_S = 30.0
 """Longest wait for a pool connection: many loggers may send at once; a packet waiting
 longer is not acknowledged (the logger re-sends it)."""
+MAX_UNANSWERED = 1000
+"""Packets of one connection waiting for their commit: past that, its reading pauses until
+replies go out (a logger that sends without reading its replies cannot fill the memory)."""
 Outcome = StoredPacket | HJ212Error
+
+
+class _Packet:
+    """A data packet on its way: its connection, then what storing it did."""
+
+    __slots__ = ("connection", "done", "frame", "packet", "reply")
+
+    def __init__(self, connection: _LoggerConnection, frame: Frame, packet: DataPacket) -> None:
+        self.connection, self.frame, self.packet = connection, frame, packet
+        self.done = False
+        self.reply: bytes | None = None
+
+
+class _LoggerConnection(asyncio.Protocol):
+    """One data logger's TCP connection (an asyncio protocol: no task and no stream per
+    connection, the receiver's cost per packet is the parsing and the store's). Packets are
+    parsed as bytes arrive; replies go out in the packets' order, each once its group committed."""
+
+    def __init__(self, receiver: HJ212Receiver) -> None:
+        self.receiver = receiver
+        self.frames = FrameReader()
+        self.waiting: deque[_Packet] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.peer: object = None
+        self.last_read = time.monotonic()
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a TCP server's transport
+        self.peer = transport.get_extra_info("peername")
+        self.receiver.connections += 1
+        self.receiver._open.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
+        receiver = self.receiver
+        for item in self.frames.feed(data):
+            if isinstance(item, HJ212Error):
+                receiver._reject(item, self.peer)
+                continue
+            try:
+                packet = parse_data_packet(item)
+            except HJ212Error as error:
+                receiver._reject(error, self.peer)
+                continue
+            waiting = _Packet(self, item, packet)
+            self.waiting.append(waiting)
+            receiver._submit(waiting)
+        if len(self.waiting) > MAX_UNANSWERED and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def answer(self) -> None:
+        """Send the replies of the packets done, in order, up to the first still waiting."""
+        replies = []
+        while self.waiting and self.waiting[0].done:
+            reply = self.waiting.popleft().reply
+            if reply is not None:
+                replies.append(reply)
+        if self.transport is None or self.transport.is_closing():
+            return
+        if replies:
+            self.transport.write(b"".join(replies))
+        if self.paused and len(self.waiting) <= MAX_UNANSWERED // 2:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        receiver = self.receiver
+        receiver.connections -= 1
+        receiver._open.discard(self)
+        if self.frames.pending:
+            receiver.partial_disconnects += 1
+            logger.info("hj212 %s: disconnected mid-packet (%d bytes dropped)", self.peer, self.frames.pending)
+        elif exc is not None:
+            logger.info("hj212 %s: connection ended: %s", self.peer, exc.__class__.__name__)
+        self.transport = None
 
 
 class HJ212Receiver:
@@ -80,9 +162,10 @@ class HJ212Receiver:
         self.connections = 0
         self.partial_disconnects = 0
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._queue: asyncio.Queue[tuple[DataPacket, asyncio.Future[Outcome]]] = asyncio.Queue()
-        self._writer_tasks: list[asyncio.Task[None]] = []
+        self._open: set[_LoggerConnection] = set()
+        self._queue: deque[_Packet] = deque()
+        self._queued = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Listen (``port`` 0 picks a free port, read back from ``self.port``) and make the
@@ -92,12 +175,14 @@ class HJ212Receiver:
                 await self.partitions.ensure_ahead(conn)
         except (PsycopgError, PoolTimeout) as error:  # the database may be down: the ingest retries per packet
             logger.warning("hj212: could not create the coming months' partitions yet: %s", error)
-        self._writer_tasks = [asyncio.create_task(self._write_groups()) for _ in range(self.writers)]
+        self._tasks = [asyncio.create_task(self._write_groups()) for _ in range(self.writers)]
+        self._tasks.append(asyncio.create_task(self._close_idle()))
         # SO_REUSEPORT: every worker of `ecomap serve --workers N` listens on the port and the
         # kernel spreads the loggers' connections over them (a socket of another program on the
         # port still makes the bind fail).
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, limit=READ_SIZE, reuse_port=self.port != 0
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _LoggerConnection(self), self.host, self.port, reuse_port=self.port != 0
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("hj212 receiver listening on %s:%d", self.host, self.port)
@@ -108,12 +193,14 @@ class HJ212Receiver:
         uncommitted one is rolled back and never acknowledged)."""
         if self._server is not None:
             self._server.close()
-        for tasks in (list(self._tasks), self._writer_tasks):
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        for connection in list(self._open):
+            if connection.transport is not None:
+                connection.transport.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._server is not None:
             await self._server.wait_closed()
         logger.info(
@@ -124,87 +211,50 @@ class HJ212Receiver:
             dict(self.rejected),
         )
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        self.connections += 1
-        peer = writer.get_extra_info("peername")
-        frames = FrameReader()
-        try:
-            while True:
-                async with asyncio.timeout(self.idle_timeout_s):  # no task per read, unlike wait_for
-                    chunk = await reader.read(READ_SIZE)
-                if not chunk:
-                    break
-                pending: list[tuple[Frame, asyncio.Future[Outcome]]] = []
-                for item in frames.feed(chunk):
-                    try:
-                        if isinstance(item, HJ212Error):
-                            raise item
-                        pending.append((item, self._submit(parse_data_packet(item))))
-                    except HJ212Error as error:
-                        self._reject(error, peer)
-                for frame, outcome in pending:  # replies in the packets' order, each once committed
-                    reply = await self._acknowledge(frame, outcome, peer)
-                    if reply is not None:
-                        writer.write(reply)
-                if pending:
-                    await writer.drain()
-            if frames.pending:
-                self.partial_disconnects += 1
-                logger.info("hj212 %s: disconnected mid-packet (%d bytes dropped)", peer, frames.pending)
-        except (TimeoutError, ConnectionError) as error:
-            logger.info("hj212 %s: connection ended: %s", peer, error.__class__.__name__)
-        finally:
-            self._tasks.discard(task)
-            self.connections -= 1
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+    async def _close_idle(self) -> None:
+        """Close connections silent for ``idle_timeout_s`` (checked a few times per timeout)."""
+        while True:
+            await asyncio.sleep(min(self.idle_timeout_s / 4, 30.0))
+            oldest = time.monotonic() - self.idle_timeout_s
+            for connection in list(self._open):
+                if connection.last_read < oldest and connection.transport is not None:
+                    logger.info("hj212 %s: connection ended: idle for %.0f s", connection.peer, self.idle_timeout_s)
+                    connection.transport.close()
 
     def _reject(self, error: HJ212Error, peer: object) -> None:
         self.rejected[error.kind] += 1
         logger.warning("hj212 %s: packet refused (%s): %s", peer, error.kind, error)
 
-    def _submit(self, packet: DataPacket) -> asyncio.Future[Outcome]:
-        """Queue a packet for the next group; the future holds what storing it did."""
-        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((packet, outcome))
-        return outcome
-
-    async def _acknowledge(self, frame: Frame, outcome: asyncio.Future[Outcome], peer: object) -> bytes | None:
-        """Wait for a packet's group to commit; the reply to send, or None."""
-        try:
-            result = await outcome
-        except (PsycopgError, PoolTimeout) as error:  # not acknowledged: the logger re-sends it
-            self.failed += 1
-            logger.error("hj212 %s: packet QN=%s not stored: %s", peer, frame.qn, error)
-            return None
-        if isinstance(result, HJ212Error):
-            self._reject(result, peer)
-            return None
-        return data_reply(frame) if frame.wants_ack else None
+    def _submit(self, waiting: _Packet) -> None:
+        """Queue a packet for the next group."""
+        self._queue.append(waiting)
+        self._queued.set()
 
     async def _write_groups(self) -> None:
         """One group writer: take the packets queued within the window, store them in one
-        transaction, resolve their futures."""
+        transaction, answer them."""
         while True:
-            group = [await self._queue.get()]
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
             if self.group_window_s:
                 await asyncio.sleep(self.group_window_s)
-            while len(group) < self.group_max_packets and not self._queue.empty():
-                group.append(self._queue.get_nowait())
+            group = []
+            while self._queue and len(group) < self.group_max_packets:
+                group.append(self._queue.popleft())
+            if not group:  # another writer took them
+                continue
             try:
                 await self._commit(group)
-            except asyncio.CancelledError:
-                for _, outcome in group:
-                    outcome.cancel()
-                raise
+            finally:  # cancelled too: what was not committed is never acknowledged
+                for item in group:
+                    item.done = True
+                for connection in {item.connection for item in group}:
+                    connection.answer()
 
-    async def _commit(self, group: list[tuple[DataPacket, asyncio.Future[Outcome]]]) -> None:
+    async def _commit(self, group: list[_Packet]) -> None:
         try:
-            results = await self._store([packet for packet, _ in group])
+            results = await self._store([item.packet for item in group])
         except (PsycopgError, PoolTimeout) as error:
             if len(group) > 1 and not isinstance(error, OperationalError | PoolTimeout):
                 # Not the database being away: something in one packet; each on its own, so it fails alone.
@@ -212,18 +262,20 @@ class HJ212Receiver:
                 for item in group:
                     await self._commit([item])
                 return
-            for _, outcome in group:
-                if not outcome.done():
-                    outcome.set_exception(error)
+            for item in group:  # not acknowledged: the logger re-sends it
+                self.failed += 1
+                logger.error("hj212 %s: packet QN=%s not stored: %s", item.connection.peer, item.frame.qn, error)
             return
         self.groups += 1
-        for (_, outcome), result in zip(group, results, strict=True):
-            if isinstance(result, StoredPacket):
-                self.packets_stored += 1
-                self.observations_stored += result.inserted
-                self.duplicates += result.duplicates
-            if not outcome.done():
-                outcome.set_result(result)
+        for item, result in zip(group, results, strict=True):
+            if isinstance(result, HJ212Error):
+                self._reject(result, item.connection.peer)
+                continue
+            self.packets_stored += 1
+            self.observations_stored += result.inserted
+            self.duplicates += result.duplicates
+            if item.frame.wants_ack:
+                item.reply = data_reply(item.frame)
 
     async def _store(self, packets: list[DataPacket]) -> list[Outcome]:
         """Store a group, trying again when the database aborted it for a conflict with

@@ -6,14 +6,14 @@ the unit (when the file has a unit column: it must be the factor's), the flag (a
 flag, N when absent), and no two rows for one station, factor and time. The findings go into a
 validation report like the layer importer's; with any error nothing is written. Otherwise the
 rows are written in one transaction (rows already stored for a datastream and time stay as they
-are), ``datastream_latest`` moves forward, and each station's observations are announced on
-``ecomap_observation`` so the services refresh the station status.
+are); the insert's trigger (migration 0021) moves ``datastream_latest`` forward, adds hourly values
+to the daily sums and announces each station's new observations on ``ecomap_observation`` so the
+services refresh the station status.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pandas as pd
 import psycopg
 
 from gis_service.monitoring.hj212.factors import FACTORS, FLAG_QUALITY
-from gis_service.monitoring.store import EARLIEST, FUTURE_SLACK, OBSERVATION_CHANNEL, month_start, next_month
+from gis_service.monitoring.store import EARLIEST, FUTURE_SLACK, month_start, next_month
 from layers.validation import ValidationReport
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -189,17 +189,4 @@ def write(conn: psycopg.Connection, rows: list[tuple], aggregation: str) -> tupl
         " ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING",
         (SOURCE, *params, aggregation),
     ).rowcount
-    conn.execute(
-        "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
-        f" SELECT DISTINCT ON (datastream_id) datastream_id, t, now(), v, f, q FROM ({staged}) AS x"
-        " ORDER BY datastream_id, t DESC"
-        " ON CONFLICT (datastream_id) DO UPDATE SET phenomenon_time = EXCLUDED.phenomenon_time,"
-        " result_time = EXCLUDED.result_time, value = EXCLUDED.value, flag = EXCLUDED.flag, quality = EXCLUDED.quality"
-        " WHERE datastream_latest.phenomenon_time < EXCLUDED.phenomenon_time",
-        (*params, aggregation),
-    )
-    for sid in sorted({r[0] for r in rows}):
-        event = {"event": "observation", "station_id": sid, "time": max(r[2] for r in rows if r[0] == sid).isoformat(),
-                 "inserted": sum(r[0] == sid for r in rows), "source": SOURCE}  # fmt: skip
-        conn.execute("SELECT pg_notify(%s, %s)", (OBSERVATION_CHANNEL, json.dumps(event)))
     return inserted, len(rows) - inserted

@@ -172,12 +172,5 @@ INSERT_INCOMING = (
     " flag, quality, 'sta' FROM sta_incoming ORDER BY datastream_id, phenomenon_time"
     " ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING"
 )
-
-LATEST_FROM_INCOMING = (
-    "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result_time, value, flag, quality)"
-    " SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result_time, value, flag, quality"
-    " FROM sta_incoming ORDER BY datastream_id, phenomenon_time DESC"
-    " ON CONFLICT (datastream_id) DO UPDATE SET phenomenon_time = EXCLUDED.phenomenon_time,"
-    " result_time = EXCLUDED.result_time, value = EXCLUDED.value, flag = EXCLUDED.flag, quality = EXCLUDED.quality"
-    " WHERE datastream_latest.phenomenon_time < EXCLUDED.phenomenon_time"
-)
+"""The latest values, the daily sums and the stations' notifications follow in the same statement
+(the observation trigger, migration 0021)."""

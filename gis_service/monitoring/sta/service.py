@@ -331,8 +331,9 @@ async def store(
     record: Callable[[AsyncConnection, Created], Awaitable[None]] | None = None,
 ) -> Created:
     """Store observations all or nothing: COPY into a temporary table, then one INSERT … ON CONFLICT
-    DO NOTHING (a re-sent observation is a no-op) and the latest values moved forward; ``record``
-    (the audit entry) runs in the same transaction."""
+    DO NOTHING (a re-sent observation is a no-op; its trigger moves the latest values forward, adds
+    to the daily sums and notifies the stations' new observations); ``record`` (the audit entry)
+    runs in the same transaction."""
     datastreams = sorted({r.datastream_id for r in rows})
     cur = await conn.execute(queries.DATASTREAMS_OF, (datastreams,))
     known = {row[0] for row in await cur.fetchall()}
@@ -349,7 +350,6 @@ async def store(
             for r in rows:
                 await copy.write_row((r.datastream_id, r.phenomenon_time, r.result_time, r.value, r.flag, r.quality))
         inserted = (await conn.execute(queries.INSERT_INCOMING)).rowcount
-        await conn.execute(queries.LATEST_FROM_INCOMING)
         created = Created(
             [observation_id(r.datastream_id, r.phenomenon_time) for r in rows],
             inserted,

@@ -49,6 +49,14 @@ FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id
 WHERE d.station_id = %s
 ORDER BY d.factor_code, l.phenomenon_time DESC, d.aggregation = 'hour' DESC
 """
+_LATEST_OF_STATIONS = """
+SELECT DISTINCT ON (d.station_id, d.factor_code) d.station_id, d.factor_code AS code, d.property, d.unit,
+       d.aggregation, l.phenomenon_time AS time, l.value, l.flag, l.quality
+FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id
+WHERE d.station_id = ANY(%s)
+ORDER BY d.station_id, d.factor_code, l.phenomenon_time DESC, d.aggregation = 'hour' DESC
+"""
+"""``_LATEST`` of many stations in one query (the status refresh: one round trip, not one a station)."""
 _HOURLY = """
 SELECT d.station_id, d.factor_code, o.phenomenon_time, o.value, o.quality
 FROM datastream AS d JOIN observation AS o ON o.datastream_id = d.id
@@ -179,7 +187,11 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
     else:
         await cur.execute(query)
     rows = await cur.fetchall()
-    states = [(row["id"], await assess(conn, row, await _latest_values(conn, row["id"]))) for row in rows]
+    latest: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    await cur.execute(_LATEST_OF_STATIONS, ([row["id"] for row in rows],))
+    for value in await cur.fetchall():
+        latest[value.pop("station_id")].append(value)
+    states = [(row["id"], await assess(conn, row, latest[row["id"]])) for row in rows]
     if not states:
         return 0
     columns = list(
