@@ -389,3 +389,9 @@ def scoped_table(layer: Layer, scope: FeatureScope | None, inner: sql.Composable
 
 def scope_params(scope: FeatureScope | None) -> dict[str, Any]:
     return scope.params if scope is not None else {}
+
+
+def scoped_tables(catalog: Catalog, scope: FeatureScope | None, *layer_ids: str) -> dict[str, sql.Composable]:
+    """``scoped_table`` of several catalog layers by id, for queries that join them (chiefs, the
+    river network): what each reads in place of the layer's table."""
+    return {layer_id: scoped_table(catalog.get(layer_id), scope) for layer_id in layer_ids}

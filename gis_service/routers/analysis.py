@@ -83,7 +83,8 @@ async def upstream(
     """Segments upstream (with `distance_km` along the network from this segment's upstream end to
     each segment's downstream end), the watersheds draining to it, and the stations and outfalls on them."""
     endpoint_rules.require_group(principal, catalog, "network")
-    return await network.trace(conn, river_id, "upstream")
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await network.trace(conn, catalog, river_id, "upstream", scope)
 
 
 @router.get("/rivers/{river_id}/downstream", summary="What lies downstream of a river segment", responses=NOT_FOUND)
@@ -96,7 +97,8 @@ async def downstream(
     """Segments downstream (with `distance_km` from this segment's downstream end), their watersheds,
     stations and outfalls."""
     endpoint_rules.require_group(principal, catalog, "network")
-    return await network.trace(conn, river_id, "downstream")
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await network.trace(conn, catalog, river_id, "downstream", scope)
 
 
 @router.get("/stations/{station_id}/catchment", summary="The catchment draining to a station", responses=NOT_FOUND)
@@ -109,7 +111,8 @@ async def catchment(
     """Segments and watersheds draining to the station (distances in km from it), stations and outfalls
     upstream, the catchment area, and all of it as a GeoJSON FeatureCollection (`geojson`)."""
     endpoint_rules.require_group(principal, catalog, "network")
-    return await network.catchment(conn, station_id)
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await network.catchment(conn, catalog, station_id, scope)
 
 
 @router.get(
