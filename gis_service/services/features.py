@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import InvalidRequest, NotFound
 from layers import geojson
 from layers.catalog import Layer, LayerProperty

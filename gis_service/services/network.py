@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_tables
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_tables
 from gis_service.errors import NotFound
 from layers import geojson
 from layers.catalog import Catalog

@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.services import resolve
 from layers import geojson

@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from layers.catalog import Layer
 
 SEARCHED_PROPERTIES = ("name", "name_zh", "name_en", "code", "segment", "area_name", "source_name")
