@@ -94,7 +94,25 @@ def scope_params(scope: FeatureScope | None) -> dict[str, Any]:
     return scope.params if scope is not None else {}
 
 
-def scoped_tables(catalog: Catalog, scope: FeatureScope | None, *layer_ids: str) -> dict[str, sql.Composable]:
-    """``scoped_table`` of several catalog layers by id, for queries that join them (chiefs, the
-    river network): what each reads in place of the layer's table."""
-    return {layer_id: scoped_table(catalog.get(layer_id), scope) for layer_id in layer_ids}
+@dataclass(frozen=True)
+class Sources:
+    """What the queries of one request read in place of some layers' tables, and the parameters
+    that go with them (for services whose statements join several layers: chiefs, the river
+    network, station status)."""
+
+    tables: dict[str, sql.Composable]
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, catalog: Catalog, scope: FeatureScope | None, *layer_ids: str) -> Sources:
+        """``scoped_table`` of each catalog layer named, and the scope's parameters."""
+        tables = {layer_id: scoped_table(catalog.get(layer_id), scope) for layer_id in layer_ids}
+        return cls(tables, scope_params(scope))
+
+    def statement(self, text: str) -> sql.Composed:
+        """A statement whose text names each table as ``{layer id}`` (other values: placeholders)."""
+        return sql.SQL(text).format(**self.tables)  # type: ignore[arg-type]  # the text is a constant of a service
+
+    def bind(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A statement's parameters with the scope's."""
+        return {**params, **self.params}

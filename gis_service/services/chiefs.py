@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.scopes import FeatureScope, scope_params, scoped_table, scoped_tables
+from gis_service.access.scopes import FeatureScope, Sources, scope_params, scoped_table
 from gis_service.errors import NotFound
 from layers import geojson
 from layers.catalog import Catalog, Layer
@@ -151,7 +151,7 @@ async def chief_detail(
         sql.SQL("SELECT layer, id, name, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql), params
     )
     jurisdiction = _rows(cursor.description, await cursor.fetchall())
-    tables = scoped_tables(catalog, scope, "station", "redline", "protected_area")
+    tables = Sources.of(catalog, scope, "station", "redline", "protected_area").tables
     stations = await _stations(conn, catalog, jurisdiction_sql, tables["station"], params)
     touching = {
         layer_id: await _touching(conn, catalog.get(layer_id), jurisdiction_sql, tables[layer_id], params, fields)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.scopes import FeatureScope, scope_params, scoped_tables
+from gis_service.access.scopes import FeatureScope, Sources
 from gis_service.errors import NotFound
 from layers import geojson
 from layers.catalog import Catalog
@@ -80,17 +80,16 @@ class Network:
     """A connection and what its queries read in place of the network's tables (a caller's scope)."""
 
     conn: AsyncConnection
-    tables: dict[str, sql.Composable]
-    params: dict[str, Any]
+    sources: Sources
 
     @classmethod
     def of(cls, conn: AsyncConnection, catalog: Catalog, scope: FeatureScope | None = None) -> Network:
-        return cls(conn, scoped_tables(catalog, scope, *NETWORK_LAYERS), scope_params(scope))
+        return cls(conn, Sources.of(catalog, scope, *NETWORK_LAYERS))
 
     async def rows(self, text: str | sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a statement (``{river}``, ``{watershed}``, ``{station}`` in its text) and return its rows."""
-        statement = sql.SQL(text).format(**self.tables) if isinstance(text, str) else text
-        cursor = await self.conn.execute(statement, {**params, **self.params})
+        statement = self.sources.statement(text) if isinstance(text, str) else text
+        cursor = await self.conn.execute(statement, self.sources.bind(params))
         return _rows(cursor.description, await cursor.fetchall())
 
 
@@ -315,7 +314,7 @@ async def _catchment_geojson(
                     ]
                 ),
             ),
-            net.tables[layer],
+            net.sources.tables[layer],
             sql.Placeholder(f"{layer}s"),
         )
 
