@@ -56,20 +56,25 @@ class FeatureScope:
     def applies(self, layer: Layer) -> bool:
         return self.filters(layer) or bool(self.masked(layer))
 
-    def inside(self, layer: Layer, alias: str = "t") -> sql.Composable:
-        """The condition that a feature (alias ``alias``) lies in the area."""
+    def inside(self, layer: Layer, alias: str = "t", *, positional: bool = False) -> sql.Composable:
+        """The condition that a feature (alias ``alias``) lies in the area (``positional``: the
+        area is a ``%s`` placeholder, for statements with positional parameters)."""
         geom = sql.Identifier(alias, layer.geometry_column)
-        return sql.SQL("ST_Intersects({}, {}::geometry)").format(geom, sql.Placeholder(SCOPE_PARAM))
+        area = sql.Placeholder() if positional else sql.Placeholder(SCOPE_PARAM)
+        return sql.SQL("ST_Intersects({}, {}::geometry)").format(geom, area)
 
-    def source(self, layer: Layer, inner: sql.Composable | None = None) -> sql.Composable | None:
+    def source(
+        self, layer: Layer, inner: sql.Composable | None = None, *, positional: bool = False
+    ) -> sql.Composable | None:
         """A ``SELECT`` of the layer's features as the scope lets its caller read them, with the
         columns of ``layers.history.feature_columns``, to embed as ``FROM (…) AS t`` in place of
         the table (``inner``: a features subquery, e.g. as of a revision; default the table).
-        None when the scope does not apply to the layer."""
+        None when the scope does not apply to the layer. ``positional``: the area is bound by
+        ``%s`` placeholders, ``positional_params`` in order."""
         if not self.applies(layer):
             return None
         masked = set(self.masked(layer))
-        inside = self.inside(layer, "s")
+        inside = self.inside(layer, "s", positional=positional)
         columns = [
             sql.SQL("CASE WHEN {} THEN s.{} END AS {}").format(inside, sql.Identifier(c), sql.Identifier(c))
             if c in masked
@@ -79,6 +84,14 @@ class FeatureScope:
         table = sql.Identifier(layer.table) if inner is None else sql.SQL("({})").format(inner)
         where = sql.SQL(" WHERE {}").format(inside) if self.filters(layer) else sql.SQL("")
         return sql.SQL("SELECT {} FROM {} AS s{}").format(sql.SQL(", ").join(columns), table, where)
+
+    def positional_params(self, layer: Layer) -> tuple[bytes | None, ...]:
+        """The parameters of ``source(layer, positional=True)``: the area, once per placeholder."""
+        if not self.applies(layer):
+            return ()
+        masked = set(self.masked(layer))
+        uses = sum(c in masked for c in feature_columns(layer)) + (1 if self.filters(layer) else 0)
+        return (self.area,) * uses
 
 
 def scoped_table(layer: Layer, scope: FeatureScope | None, inner: sql.Composable | None = None) -> sql.Composable:
