@@ -99,7 +99,7 @@ def area_of(value: str | list[str] | dict[str, Any]) -> KeyArea:
 
 def _is_position(value: Any) -> bool:
     return (
-        isinstance(value, list)
+        isinstance(value, list | tuple)
         and len(value) in (2, 3)
         and all(isinstance(c, int | float) and not isinstance(c, bool) for c in value)
         and -180 <= value[0] <= 180
@@ -112,15 +112,15 @@ def _rings_problem(geometry: dict[str, Any]) -> str | None:
     polygons = geometry.get("coordinates")
     if geometry["type"] == "Polygon":
         polygons = [polygons]
-    if not isinstance(polygons, list) or not polygons:
+    if not isinstance(polygons, list | tuple) or not polygons:
         return "coordinates must be a list of polygons, each a list of rings"
     for polygon in polygons:
-        if not isinstance(polygon, list) or not polygon:
+        if not isinstance(polygon, list | tuple) or not polygon:
             return "each polygon must be a non-empty list of rings"
         for ring in polygon:
-            if not isinstance(ring, list) or len(ring) < 4 or not all(map(_is_position, ring)):
+            if not isinstance(ring, list | tuple) or len(ring) < 4 or not all(map(_is_position, ring)):
                 return "each ring must list at least 4 [lon, lat] positions (EPSG:4326 degrees)"
-            if ring[0][:2] != ring[-1][:2]:
+            if list(ring[0][:2]) != list(ring[-1][:2]):
                 return "each ring must end where it starts"
     return None
 

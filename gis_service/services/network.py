@@ -324,8 +324,8 @@ async def _catchment_geojson(
     )
     features = [row["feature"] for row in rows]
     area = await net.rows(
-        "SELECT round((ST_Area(ST_Union(geom)::geography) / 1e6)::numeric, 3)::float8 AS km2 FROM {watershed} "
-        "WHERE id = ANY(%(watersheds)s)",
+        "SELECT round((ST_Area(ST_Union(ws.geom)::geography) / 1e6)::numeric, 3)::float8 AS km2"
+        " FROM {watershed} AS ws WHERE ws.id = ANY(%(watersheds)s)",
         {"watersheds": watershed_ids},
     )
     return features, area[0]["km2"] if area else None
