@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from gis_service.settings import OWNER_ROLE, local_database_url, with_database
 from layers import db as layer_db
 
-PORT = os.environ.get("ECOMAP_PG_PORT", "55432")
-ADMIN_URL = os.environ.get("ECOMAP_BENCH_ADMIN_URL", f"postgresql://ecomap:ecomap@127.0.0.1:{PORT}/postgres")
+ADMIN_URL = os.environ.get("ECOMAP_BENCH_ADMIN_URL") or local_database_url(OWNER_ROLE, "postgres")
+"""The owner role on the checkout's cluster (README "Database roles"; its password from .data/pgpass)."""
 
 
 def database_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return with_database(ADMIN_URL, name)
 
 
 def database_exists(name: str) -> bool:
