@@ -1,6 +1,6 @@
 """Per-feature scopes on the paths added after the first ones (issue 14 item 3): revision diffs
 and listings, the chiefs' endpoints, the river network (trace, catchment), station status,
-SensorThings, feature statistics and collection extents.
+SensorThings and the monitoring event stream, feature statistics and collection extents.
 
 A partner key shares a square that cuts the river network (segments 3, 4, 5 and 7 of the demo's
 东西溪 / 东溪 chain lie in it, their sources do not). What each endpoint may return is worked out
@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import psycopg
 import pyproj
 import pytest
@@ -26,6 +29,7 @@ import shapely.geometry
 from fastapi.testclient import TestClient
 
 from gis_service.access.keys import area_of_geojson, create_key
+from gis_service.monitoring.hj212 import Reading
 from layers.catalog import load_catalog
 from tests.conftest import demo_database, scratch_database_name
 from tests.test_access import (
@@ -37,6 +41,7 @@ from tests.test_access import (
 )
 from tests.test_access_rules import _start
 from tests.test_access_scopes import ON_WATERS
+from tests.test_monitoring_status_events import _ingest
 
 SQUARE = shapely.box(118.10, 24.695, 118.18, 24.76)
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -396,3 +401,51 @@ def test_a_partner_gets_no_statistics_or_extent_of_features_outside_its_area(app
     assert everyone == pytest.approx(list(shapely.union_all(list(stations.values())).bounds), abs=1e-6)
     listed = _ok(app.get("/ogc/collections", params={"f": "json"}, headers=partner))["collections"]
     assert next(c for c in listed if c["id"] == "station")["extent"] == collection["extent"]
+
+
+def test_a_partner_event_stream_holds_only_the_stations_in_its_area(live_server: str, database_url: str) -> None:
+    """Over real HTTP (the session database): observations of a station outside the area and of
+    one inside it are stored while a partner key reads the stream; it gets the one inside only."""
+    area = area_of_geojson(shapely.geometry.mapping(SQUARE), "area")
+
+    async def key() -> str:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            _, secret = await create_key(
+                conn, name=unique("square-sse"), role="partner", created_by="test-suite", layers=["station"], area=area
+            )
+            return secret
+
+    with ThreadPoolExecutor(1) as pool:
+        headers = {"X-API-Key": pool.submit(asyncio.run, key()).result()}
+    with psycopg.connect(database_url) as db:
+        mine = inside(db, "station")
+        water = dict(db.execute("SELECT id, mn FROM station WHERE standard = 'river' AND mn IS NOT NULL").fetchall())
+        latest = db.execute("SELECT max(phenomenon_time) FROM observation").fetchone()[0]
+    sid_in = min(set(water) & mine)
+    sid_out = min(set(water) - mine)
+    events: list[tuple[str, dict]] = []
+    connected = threading.Event()
+
+    def read() -> None:
+        with httpx.stream("GET", f"{live_server}/api/monitoring/events", headers=headers, timeout=60.0) as response:
+            assert response.status_code == 200
+            name = None
+            for line in response.iter_lines():
+                if line.startswith(": connected"):
+                    connected.set()
+                elif line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line[6:])))
+                    if name == "observation" and events[-1][1]["station_id"] == sid_in:
+                        return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert connected.wait(30), "the stream did not open"
+    readings = [Reading("w01001", 7.2, "N"), Reading("w01009", 6.8, "N")]
+    for offset, sid in ((7, sid_out), (8, sid_in)):  # hours after the newest data: nothing else stored there
+        _ingest(database_url, water[sid], latest + dt.timedelta(hours=offset), readings)
+    reader.join(60)
+    assert any(n == "observation" and e["station_id"] == sid_in for n, e in events), events
+    assert {e["station_id"] for _, e in events} <= mine
