@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import psycopg
 import pyproj
 import pytest
@@ -41,7 +39,7 @@ from tests.test_access import (
 )
 from tests.test_access_rules import _start
 from tests.test_access_scopes import ON_WATERS
-from tests.test_monitoring_status_events import _ingest
+from tests.test_monitoring_status_events import _ingest, read_events
 
 SQUARE = shapely.box(118.10, 24.695, 118.18, 24.76)
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -426,21 +424,11 @@ def test_a_partner_event_stream_holds_only_the_stations_in_its_area(live_server:
     events: list[tuple[str, dict]] = []
     connected = threading.Event()
 
-    def read() -> None:
-        with httpx.stream("GET", f"{live_server}/api/monitoring/events", headers=headers, timeout=60.0) as response:
-            assert response.status_code == 200
-            name = None
-            for line in response.iter_lines():
-                if line.startswith(": connected"):
-                    connected.set()
-                elif line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    events.append((name, json.loads(line[6:])))
-                    if name == "observation" and events[-1][1]["station_id"] == sid_in:
-                        return
+    def done(name: str, event: dict) -> bool:
+        return name == "observation" and event["station_id"] == sid_in
 
-    reader = threading.Thread(target=read, daemon=True)
+    url = f"{live_server}/api/monitoring/events"
+    reader = threading.Thread(target=read_events, args=(url, events, connected, done, headers), daemon=True)
     reader.start()
     assert connected.wait(30), "the stream did not open"
     readings = [Reading("w01001", 7.2, "N"), Reading("w01009", 6.8, "N")]
