@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,10 +156,43 @@ REVISION_FIELDS = (
 )
 
 
-def revisions_sql(layer: Layer) -> tuple[sql.Composed, dict[str, Any]]:
-    """The layer's revisions, newest first (columns: :data:`REVISION_FIELDS`)."""
-    query = sql.SQL("SELECT {} FROM layer_revision WHERE layer = %(layer)s ORDER BY number DESC").format(
-        sql.SQL(", ").join(sql.Identifier(f) for f in REVISION_FIELDS)
+COUNT_FIELDS = ("feature_count", "features_added", "features_removed", "features_changed")
+"""The fields of a revision that count its features (recomputed for a caller who reads only some)."""
+
+
+def revisions_sql(layer: Layer, inside: sql.Composable | None = None) -> tuple[sql.Composed, dict[str, Any]]:
+    """The layer's revisions, newest first (columns: :data:`REVISION_FIELDS`).
+
+    ``inside``: a condition on a version of a feature (alias ``h``, a row of the history table)
+    saying whether the caller reads it (a per-feature scope). The counts are then those of the
+    layer as the caller reads it: features inside as of each revision, and added, removed or
+    changed between the revision before and it (a feature moving into the area is added).
+    """
+    if inside is None:
+        query = sql.SQL("SELECT {} FROM layer_revision WHERE layer = %(layer)s ORDER BY number DESC").format(
+            sql.SQL(", ").join(sql.Identifier(f) for f in REVISION_FIELDS)
+        )
+        return query, {"layer": layer.id}
+    fields = [sql.SQL("r.{}").format(sql.Identifier(f)) for f in REVISION_FIELDS if f not in COUNT_FIELDS]
+    query = sql.SQL(
+        """
+        WITH v AS MATERIALIZED (SELECT h.{id} AS id, h.revision_from, h.revision_to FROM {hist} AS h WHERE {inside})
+        SELECT {fields},
+               (SELECT count(*) FROM v WHERE v.revision_from <= r.number
+                                         AND (v.revision_to IS NULL OR v.revision_to > r.number))::int,
+               (SELECT count(*) FROM v AS s WHERE s.revision_from = r.number
+                 AND NOT EXISTS (SELECT FROM v AS e WHERE e.id = s.id AND e.revision_to = r.number))::int,
+               (SELECT count(*) FROM v AS e WHERE e.revision_to = r.number
+                 AND NOT EXISTS (SELECT FROM v AS s WHERE s.id = e.id AND s.revision_from = r.number))::int,
+               (SELECT count(*) FROM v AS s JOIN v AS e ON e.id = s.id
+                 WHERE s.revision_from = r.number AND e.revision_to = r.number)::int
+        FROM layer_revision AS r WHERE r.layer = %(layer)s ORDER BY r.number DESC
+        """
+    ).format(
+        id=sql.Identifier(layer.id_column),
+        hist=history_table(layer),
+        inside=inside,
+        fields=sql.SQL(", ").join(fields),
     )
     return query, {"layer": layer.id}
 
@@ -204,10 +238,18 @@ def _props_json(layer: Layer, alias: str) -> sql.Composed:
     return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(parts))
 
 
-def _pairs_cte(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, Any]]:
-    """``a`` / ``b`` = the features at the two revisions, ``pairs`` = joined by feature id."""
+View = Callable[[sql.Composable], sql.Composable]
+"""Turns a features subquery into what is read in its place (a caller's scope: ``(SELECT …)``)."""
+
+
+def _pairs_cte(layer: Layer, span: DiffRange, view: View | None = None) -> tuple[sql.Composed, dict[str, Any]]:
+    """``a`` / ``b`` = the features at the two revisions (as ``view`` shows them), ``pairs`` =
+    joined by feature id."""
     before, before_params = features_as_of_sql(layer, span.start, prefix="from_")
     after, after_params = features_as_of_sql(layer, span.end, prefix="to_")
+    if view is not None:
+        before = sql.SQL("SELECT * FROM {} AS v").format(view(before))
+        after = sql.SQL("SELECT * FROM {} AS v").format(view(after))
     query = sql.SQL(
         """
         WITH a AS ({before}), b AS ({after}),
@@ -228,13 +270,14 @@ def _pairs_cte(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, A
     return query, {**before_params, **after_params}
 
 
-def diff_features_sql(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, Any]]:
-    """Features added, removed or changed between two revisions, with their areas (km², ellipsoidal).
+def diff_features_sql(layer: Layer, span: DiffRange, view: View | None = None) -> tuple[sql.Composed, dict[str, Any]]:
+    """Features added, removed or changed between two revisions, with their areas (km², ellipsoidal);
+    ``view``: what the caller reads of the features at each revision (default: all).
 
     Columns: id, change, properties before, properties after, geometry changed,
     area before, area after, area gained, area lost.
     """
-    pairs, params = _pairs_cte(layer, span)
+    pairs, params = _pairs_cte(layer, span, view)
     query = sql.SQL(
         """{pairs}
         SELECT id, CASE WHEN added THEN 'added' WHEN removed THEN 'removed' ELSE 'changed' END,
@@ -255,14 +298,15 @@ def diff_features_sql(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict
     return query, params
 
 
-def diff_totals_sql(layer: Layer, span: DiffRange) -> tuple[sql.Composed, dict[str, Any]]:
-    """Area of the layer at both revisions and the territory gained and lost (km², ellipsoidal).
+def diff_totals_sql(layer: Layer, span: DiffRange, view: View | None = None) -> tuple[sql.Composed, dict[str, Any]]:
+    """Area of the layer at both revisions and the territory gained and lost (km², ellipsoidal),
+    of the features ``view`` shows (default: all).
 
     Gained = union(after) minus union(before), lost = the reverse. Only moved geometry is
     unioned: features whose geometry did not change are in both unions and are only
     subtracted where they touch the moved parts.
     """
-    pairs, params = _pairs_cte(layer, span)
+    pairs, params = _pairs_cte(layer, span, view)
     query = sql.SQL(
         """{pairs},
         moved_a AS (SELECT ST_Union(ST_MakeValid(ga)) AS g FROM pairs WHERE ga IS NOT NULL AND ga IS DISTINCT FROM gb),

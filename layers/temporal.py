@@ -108,8 +108,9 @@ def datetime_condition(
     return sql.SQL("({})").format(sql.SQL(" AND ").join(conditions)), params
 
 
-def extent_sql(layer: Layer) -> sql.Composable:
-    """``SELECT`` of the earliest start, the latest end and whether any feature is open-ended."""
+def extent_sql(layer: Layer, table: sql.Composable | None = None) -> sql.Composable:
+    """``SELECT`` of the earliest start, the latest end and whether any feature is open-ended
+    (of ``table``, what is read in place of the layer's table: a caller's scope of it)."""
     assert layer.temporal is not None  # noqa: S101 - callers check
     start = sql.Identifier(layer.temporal.start)
     last = sql.Identifier(layer.temporal.end or layer.temporal.start)
@@ -118,8 +119,8 @@ def extent_sql(layer: Layer) -> sql.Composable:
         if layer.temporal.end
         else sql.SQL("false")
     )
-    return sql.SQL("SELECT min({start}), max({last}), {open} FROM {table}").format(
-        start=start, last=last, open=open_ended, table=sql.Identifier(layer.table)
+    return sql.SQL("SELECT min({start}), max({last}), {open} FROM {table} AS t").format(
+        start=start, last=last, open=open_ended, table=sql.Identifier(layer.table) if table is None else table
     )
 
 

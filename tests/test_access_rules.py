@@ -2,7 +2,11 @@
 visibility, enforced the same way on every route — a matrix of roles × endpoints (allowed,
 401, 403) including the leak paths (composite tile, search hit, zone-check overlap, style,
 TileJSON field list, queryables, export), tile caching per access class, and the strict
-validation of the rules. Real sign-in through the API, real PostGIS, real app.
+validation of the rules. The matrix also covers the endpoints added since: station status
+(latest, series, water and air summaries, the event stream), SensorThings reads and creates,
+issues, patrols, assessment, public reports, river and bay files, revision lists and diffs
+(there is no /api/alerts route: alerts enter as issues of source ``alert``). Real sign-in
+through the API, real PostGIS, real app.
 
 Two catalogs: the bundled one (every layer public, ``station.operator`` internal), and a test
 copy where ``station`` is ``internal`` and ``district`` ``restricted`` (same tables)."""
@@ -10,6 +14,7 @@ copy where ``station`` is ``internal`` and ``district`` ``restricted`` (same tab
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import shutil
 from collections.abc import Iterator
@@ -25,6 +30,7 @@ from fastapi.testclient import TestClient
 from gis_service import create_app
 from gis_service.access import endpoint_rules
 from gis_service.access.keys import create_key
+from gis_service.settings import LimitsSettings
 from layers.catalog import CATALOG_DIR, CatalogError, load_catalog
 from tests.conftest import make_settings
 from tests.test_access import (
@@ -246,6 +252,148 @@ def test_chiefs_and_network_need_their_layers(strict, credentials, db, caller: s
         _expect(strict.get(path, headers=headers), _status(caller, _reads_station(caller)), "station")
     for path in (f"/api/rivers/{river}/upstream", f"/api/rivers/{river}/downstream"):
         _expect(strict.get(path, headers=headers), _status(caller, _reads_station(caller)), "station")
+
+
+# -- the endpoints added since: monitoring, SensorThings, the chiefs' work, revision diffs ----------
+
+WORKFLOW_READERS = {"planner", "chief", "analyst", "data_manager", "admin"}
+"""``readers`` of gis_service/workflow/workflow.yaml (issues, patrols, assessment, files)."""
+
+
+def _role_status(caller: str, allowed: set[str]) -> int:
+    return _status(caller, caller in allowed)
+
+
+@pytest.fixture(scope="module")
+def last_observation(database_url: str) -> dt.datetime:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT max(phenomenon_time) FROM observation").fetchone()[0]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_station_status_needs_the_station_layer(strict, credentials, db, last_observation, caller: str) -> None:
+    sid = db.execute("SELECT min(station_id) FROM datastream WHERE factor_code = 'w01001'").fetchone()[0]
+    day = (last_observation - dt.timedelta(days=1)).date().isoformat()
+    series = {"property": "w01001", "from": (last_observation - dt.timedelta(days=1)).isoformat()}
+    series["to"] = last_observation.isoformat()
+    status = _status(caller, _reads_station(caller))
+    headers = credentials[caller]
+    for path, params in (
+        (f"/api/stations/{sid}/latest", {}),
+        (f"/api/stations/{sid}/series", series),
+        ("/api/water-quality/summary", {"date": day}),
+        ("/api/air-quality/summary", {"date": day}),
+    ):
+        response = strict.get(path, params=params, headers=headers)
+        _expect(response, status, "station")
+        if status == 200:
+            assert response.json(), path
+    if status != 200:  # an endless stream when allowed: only the refusal is asked for here
+        _expect(strict.get("/api/monitoring/events", headers=headers), status, "station")
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_sensorthings_reads_need_the_station_layer_and_creates_a_station_key(strict, credentials, caller: str) -> None:
+    headers = credentials[caller]
+    assert strict.get("/sta/v1.1", headers=headers).status_code == 200  # the service root lists entity sets
+    for path in ("/sta/v1.1/Things", "/sta/v1.1/Datastreams", "/sta/v1.1/Observations?$top=5"):
+        response = strict.get(path, headers=headers)
+        _expect(response, _status(caller, _reads_station(caller)), "station")
+        if response.status_code == 200:
+            assert response.json()["value"]
+    pushes = caller == "station_key"
+    for path, body in (
+        ("/sta/v1.1/Observations", {"result": 1.0}),  # no Datastream: 400 once the key is accepted
+        ("/sta/v1.1/Datastreams(1)/Observations", {"result": "high"}),
+        ("/sta/v1.1/CreateObservations", [{"components": ["result"]}]),
+    ):
+        response = strict.post(path, json=body, headers=headers)
+        _expect(response, 400 if pushes else _status(caller, False))
+        if response.status_code == 403:
+            assert "observations:push" in response.json()["detail"] and "station" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_issues_patrols_and_assessment_follow_the_workflow_roles(strict, credentials, last_observation, caller: str):
+    headers = credentials[caller]
+    status = _role_status(caller, WORKFLOW_READERS)
+    assert strict.get("/api/workflow", headers=headers).status_code == 200  # the rules themselves are public
+    since = (last_observation - dt.timedelta(days=30)).isoformat()
+    for path, params in (
+        ("/api/issues", {}),
+        ("/api/patrols", {}),
+        ("/api/patrols/frequency", {"since": since, "until": last_observation.isoformat()}),
+        ("/api/assessment", {"since": since, "until": last_observation.isoformat()}),
+    ):
+        _expect(strict.get(path, params=params, headers=headers), status)
+    for path in ("/api/issues/2147483000", "/api/patrols/2147483000"):
+        _expect(strict.get(path, headers=headers), 404 if status == 200 else status)
+    # writes: a body valid in form, refused after the role check (a point off the region, a future
+    # start), so the allowed roles answer 400 and nothing is written
+    issue = {
+        "title": "t",
+        "category": "waste",
+        "source": "patrol",
+        "geometry": {"type": "Point", "coordinates": [0, 0]},
+    }
+    reported = strict.post("/api/issues", json=issue, headers=headers)
+    _expect(reported, 400 if caller in ("chief", "admin") else _status(caller, False))
+    if reported.status_code == 403:
+        assert "allowed: admin, chief" in reported.json()["detail"]
+    hotline = {**issue, "source": "hotline"}
+    _expect(
+        strict.post("/api/issues", json=hotline, headers=headers),
+        400 if caller in ("data_manager", "admin") else _status(caller, False),
+    )
+    patrol = {"started_at": "2099-01-01T08:00:00+08:00"}
+    _expect(
+        strict.post("/api/patrols", json=patrol, headers=headers), 400 if caller == "chief" else _status(caller, False)
+    )
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_river_and_bay_files_need_a_workflow_reader_who_reads_their_layers(strict, credentials, db, caller: str):
+    river = db.execute("SELECT min(id) FROM river").fetchone()[0]
+    bay = db.execute("SELECT min(id) FROM bay").fetchone()[0]
+    for path in (f"/api/rivers/{river}/file", f"/api/bays/{bay}/file"):
+        response = strict.get(path, headers=credentials[caller])
+        _expect(response, _role_status(caller, WORKFLOW_READERS))
+        if response.status_code == 200:
+            assert response.json()["name"]
+            assert ("contact" in json.dumps(response.json()["chiefs"])) == (caller in USER_ROLES)
+
+
+@pytest.fixture(scope="module")
+def unlimited(database_url: str, rules_catalog: Path) -> Iterator[TestClient]:
+    """The strict catalog without rate limits (public reports allow three per address)."""
+    settings = make_settings(
+        database_url, access=access_settings(), catalog_dir=rules_catalog, limits=LimitsSettings(enabled=False)
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_public_reports_are_open_to_anyone(unlimited, credentials, caller: str) -> None:
+    headers = credentials[caller]
+    form = {"title": "排污", "category": "sewage", "lon": "0", "lat": "0"}
+    refused = unlimited.post("/api/public-reports", data=form, headers=headers)
+    assert refused.status_code == 400 and "region" in refused.json()["detail"], refused.text  # checked, not refused
+    unknown = unlimited.get("/api/public-reports/not-a-code", headers=headers)
+    assert unknown.status_code == 404 and "tracking code" in unknown.json()["detail"]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_revisions_and_diffs_of_a_public_layer_are_for_everyone(strict, credentials, caller: str) -> None:
+    headers = credentials[caller]
+    revisions = strict.get("/api/layers/redline/revisions", headers=headers)
+    assert revisions.status_code == 200 and revisions.json()["revisions"]
+    latest = revisions.json()["revisions"][0]["number"]
+    diff = strict.get("/api/layers/redline/diff", params={"from": 0, "to": latest}, headers=headers)
+    assert (
+        diff.status_code == 200 and diff.json()["summary"]["added"] == revisions.json()["revisions"][0]["feature_count"]
+    )
+    assert strict.get("/api/layers/redline/features", headers=headers).status_code == 200
 
 
 # -- the bundled catalog: public layers, one internal property -----------------------------------

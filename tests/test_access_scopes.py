@@ -15,7 +15,10 @@ from pathlib import Path
 import mapbox_vector_tile
 import morecantile
 import psycopg
+import pyproj
 import pytest
+import shapely
+import shapely.geometry
 
 from gis_service.access import endpoint_rules
 from layers.catalog import CatalogError, load_catalog
@@ -261,3 +264,76 @@ def test_keys_create_area_is_checked(cli, tmp_path: Path) -> None:  # noqa: F811
     invoke(
         cli, "keys", "create", "--name", unique("sq"), "--role", "partner", "--layers", "river", "--area", str(square)
     )
+
+
+@pytest.fixture(scope="module")
+def admin_headers(app, database_url: str) -> dict[str, str]:
+    login, password = add_user(database_url, "admin")
+    return bearer(sign_in(app, login, password)["access_token"])
+
+
+def _geodesic_km2(geometry) -> float:
+    return abs(pyproj.Geod(ellps="WGS84").geometry_area_perimeter(geometry)[0]) / 1e6
+
+
+def test_the_admin_api_creates_a_partner_key_with_a_shared_area_and_lists_it(
+    app, admin_headers, inside, db_module
+) -> None:
+    layers = load_catalog().ids
+    name = unique("huli-http")
+    body = {"name": name, "role": "partner", "layers": layers, "area": AREA}
+    created = app.post("/api/admin/keys", json=body, headers=admin_headers)
+    assert created.status_code == 201, created.text
+    district = shapely.from_wkb(
+        db_module.execute("SELECT ST_AsBinary(geom) FROM district WHERE adcode = %s", [AREA]).fetchone()[0]
+    )
+    listed = next(k for k in app.get("/api/admin/keys", headers=admin_headers).json() if k["name"] == name)
+    area = shapely.geometry.shape(listed["area"])
+    assert listed["area"]["type"] == "MultiPolygon" and area.symmetric_difference(district).area < 1e-4 * district.area
+    assert listed["area_km2"] == pytest.approx(_geodesic_km2(district), rel=1e-3)
+    assert created.json()["area_km2"] == listed["area_km2"]
+    key = {"X-API-Key": created.json()["key"]}
+    items = app.get("/ogc/collections/station/items", params={"limit": 1000}, headers=key).json()["features"]
+    assert {f["id"] for f in items} == inside
+    # a GeoJSON area (a Feature), as the CLI's --area file takes it: stations in the square only
+    ring = [[118.1, 24.45], [118.2, 24.45], [118.2, 24.55], [118.1, 24.55], [118.1, 24.45]]
+    square = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    body = {"name": unique("square-http"), "role": "partner", "layers": ["station"], "area": square}
+    created = app.post("/api/admin/keys", json=body, headers=admin_headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["area_km2"] == pytest.approx(_geodesic_km2(shapely.Polygon(ring)), rel=1e-3)
+    everyone = app.get("/ogc/collections/station/items", params={"limit": 1000}).json()["features"]
+    expected = {f["id"] for f in everyone if shapely.Polygon(ring).intersects(shapely.geometry.shape(f["geometry"]))}
+    key = {"X-API-Key": created.json()["key"]}
+    items = app.get("/ogc/collections/station/items", params={"limit": 1000}, headers=key).json()["features"]
+    assert expected and {f["id"] for f in items} == expected
+
+
+@pytest.mark.parametrize(
+    ("role", "area", "message"),
+    [
+        ("partner", "350299", "unknown district adcodes 350299; valid: "),
+        ("partner", ["350206", "350299"], "unknown district adcodes 350299"),
+        ("partner", "Huli", "is not district adcodes: give six-digit codes"),
+        ("partner", {"type": "LineString", "coordinates": [[118, 24], [118.1, 24.1]]}, "Polygon or MultiPolygon"),
+        ("partner", {"type": "FeatureCollection", "features": []}, "Polygon or MultiPolygon"),
+        (
+            "partner",
+            {"type": "Polygon", "coordinates": [[["a", "b"]]]},
+            "not a valid GeoJSON Polygon: each ring must list at least 4",
+        ),
+        ("partner", {"type": "Polygon", "coordinates": [[[118, 24], [218, 24], [118, 25], [118, 24]]]}, "EPSG:4326"),
+        ("partner", {"type": "MultiPolygon", "coordinates": [[[[118, 24], [119, 24], [118, 25], [118.5, 24]]]]}, "end"),
+        ("partner", {"type": "Polygon", "coordinates": [[[118, 24], [118.1, 24], [118.2, 24], [118, 24]]]}, "empty"),
+        ("station", AREA, "only partner keys have a shared area: leave area out"),
+    ],
+)
+def test_a_bad_key_area_over_http_is_400_saying_what_to_fix_and_writes_nothing(
+    app, admin_headers, role: str, area, message: str
+) -> None:
+    name = unique("bad-area")
+    body = {"name": name, "role": role, "layers": ["river"] if role == "partner" else [], "area": area}
+    refused = app.post("/api/admin/keys", json=body, headers=admin_headers)
+    assert refused.status_code == 400, refused.text
+    assert message in refused.json()["detail"]
+    assert name not in {k["name"] for k in app.get("/api/admin/keys", headers=admin_headers).json()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -27,6 +28,30 @@ def _ingest(url: str, mn: str, when: dt.datetime, readings: list[Reading]) -> No
     run_async(main())
 
 
+def read_events(
+    url: str,
+    events: list[tuple[str, dict]],
+    connected: threading.Event,
+    done: Callable[[str, dict], bool],
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Read the event stream at ``url`` into ``events`` (name, data) until ``done`` says so;
+    ``connected`` is set once the stream is open."""
+    with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(60.0)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith(": connected"):
+                connected.set()
+            elif line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+                if done(*events[-1]):
+                    return
+
+
 def test_event_stream_sends_observations_and_status_changes(live_server: str, database_url: str) -> None:
     with psycopg.connect(database_url) as db:
         sid, mn = db.execute(
@@ -40,23 +65,12 @@ def test_event_stream_sends_observations_and_status_changes(live_server: str, da
     events: list[tuple[str, dict]] = []
     connected = threading.Event()
 
-    def read() -> None:
-        with httpx.stream("GET", f"{live_server}/api/monitoring/events", timeout=httpx.Timeout(60.0)) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            name = None
-            for line in response.iter_lines():
-                if line.startswith(": connected"):
-                    connected.set()
-                elif line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    events.append((name, json.loads(line[6:])))
-                    latest_event = events[-1][1]
-                    if name == "status" and latest_event["station_id"] == sid and latest_event["water_class"] == "劣V":
-                        return  # (the server's start-up refresh may send this station's earlier status first)
+    def done(name: str, event: dict) -> bool:
+        # (the server's start-up refresh may send this station's earlier status first)
+        return name == "status" and event["station_id"] == sid and event["water_class"] == "劣V"
 
-    reader = threading.Thread(target=read, daemon=True)
+    url = f"{live_server}/api/monitoring/events"
+    reader = threading.Thread(target=read_events, args=(url, events, connected, done), daemon=True)
     reader.start()
     assert connected.wait(30), "the stream did not open"
     when = latest + dt.timedelta(hours=1)

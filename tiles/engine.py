@@ -40,7 +40,7 @@ def default_max_renders() -> int:
 
 
 class Scope(Protocol):
-    """A caller's per-feature scope (``gis_service.access.policy.FeatureScope``): tiles of the
+    """A caller's per-feature scope (``gis_service.access.scopes.FeatureScope``): tiles of the
     layers it applies to hold only what it lets its caller read."""
 
     id: str

@@ -16,7 +16,9 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
@@ -28,7 +30,8 @@ KEY_PREFIX = "ek_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _COLUMNS = (
     "id, name, role, layers, prefix, created_at, created_by, expires_at, revoked_at,"
-    " round((ST_Area(area::geography) / 1e6)::numeric, 1)::float8 AS area_km2"
+    " round((ST_Area(area::geography) / 1e6)::numeric, 1)::float8 AS area_km2,"
+    " ST_AsGeoJSON(area, 6)::json AS area"
 )
 ADCODES = re.compile(r"^\d{6}(,\d{6})*$")
 
@@ -48,6 +51,8 @@ class ApiKey:
     revoked_at: dt.datetime | None
     area_km2: float | None
     """The size of a partner key's shared area (None: no area, its layers are read whole)."""
+    area: dict[str, Any] | None
+    """The shared area itself (a GeoJSON MultiPolygon, EPSG:4326, 6 decimals), None without one."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class KeyArea:
 
     adcodes: tuple[str, ...] = ()
     geojson: str | None = None
+    label: str = "--area"
+    """How the input is named in errors (``--area FILE`` on the CLI, ``area`` over HTTP)."""
 
 
 def parse_area(text: str) -> KeyArea:
@@ -73,8 +80,55 @@ def parse_area(text: str) -> KeyArea:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvalidRequest(f"--area {path}: not readable GeoJSON ({exc})") from None
+    return area_of_geojson(document, f"--area {path}")
+
+
+def area_of(value: str | list[str] | dict[str, Any]) -> KeyArea:
+    """Read the ``area`` of a key created over HTTP: district adcodes (``"350203,350206"`` or
+    a list of them) or a GeoJSON object (as ``--area`` takes, the document itself)."""
+    if isinstance(value, dict):
+        return area_of_geojson(value, "area")
+    text = ",".join(part.strip() for part in value) if isinstance(value, list) else value.strip()
+    if not ADCODES.match(text):
+        raise InvalidRequest(
+            f'area {text[:200]!r} is not district adcodes: give six-digit codes (e.g. "350203,350206"'
+            ' or ["350203", "350206"]) or a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection'
+        )
+    return KeyArea(adcodes=tuple(sorted(set(text.split(",")))), label="area")
+
+
+def _is_position(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) in (2, 3)
+        and all(isinstance(c, int | float) and not isinstance(c, bool) for c in value)
+        and -180 <= value[0] <= 180
+        and -90 <= value[1] <= 90
+    )
+
+
+def _rings_problem(geometry: dict[str, Any]) -> str | None:
+    """What is wrong with a polygon's coordinates (None: nothing)."""
+    polygons = geometry.get("coordinates")
+    if geometry["type"] == "Polygon":
+        polygons = [polygons]
+    if not isinstance(polygons, list | tuple) or not polygons:
+        return "coordinates must be a list of polygons, each a list of rings"
+    for polygon in polygons:
+        if not isinstance(polygon, list | tuple) or not polygon:
+            return "each polygon must be a non-empty list of rings"
+        for ring in polygon:
+            if not isinstance(ring, list | tuple) or len(ring) < 4 or not all(map(_is_position, ring)):
+                return "each ring must list at least 4 [lon, lat] positions (EPSG:4326 degrees)"
+            if list(ring[0][:2]) != list(ring[-1][:2]):
+                return "each ring must end where it starts"
+    return None
+
+
+def area_of_geojson(document: Any, label: str) -> KeyArea:
+    """A shared area from a GeoJSON document: polygons only (``label`` names the input in errors)."""
     if not isinstance(document, dict):
-        raise InvalidRequest(f"--area {path}: GeoJSON must be an object")
+        raise InvalidRequest(f"{label}: GeoJSON must be an object")
     if document.get("type") == "FeatureCollection":
         geometries = [f.get("geometry") for f in document.get("features") or [] if isinstance(f, dict)]
     elif document.get("type") == "Feature":
@@ -83,17 +137,22 @@ def parse_area(text: str) -> KeyArea:
         geometries = [document]
     polygons = ("Polygon", "MultiPolygon")
     if not geometries or any(not isinstance(g, dict) or g.get("type") not in polygons for g in geometries):
-        raise InvalidRequest(f"--area {path}: the area must be made of Polygon or MultiPolygon geometries")
-    return KeyArea(geojson=json.dumps({"type": "GeometryCollection", "geometries": geometries}))
+        raise InvalidRequest(f"{label}: the area must be made of Polygon or MultiPolygon geometries")
+    for geometry in geometries:
+        problem = _rings_problem(geometry)
+        if problem is not None:
+            raise InvalidRequest(f"{label}: not a valid GeoJSON {geometry['type']}: {problem}")
+    return KeyArea(geojson=json.dumps({"type": "GeometryCollection", "geometries": geometries}), label=label)
 
 
 AREA_SQL = """
-    SELECT CASE WHEN %(adcodes)s::text[] IS NOT NULL
-                THEN (SELECT ST_Multi(ST_Union(geom)) FROM district WHERE adcode = ANY(%(adcodes)s::text[]))
-                ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(%(geojson)s), 4326)), 3))
-           END,
-           (SELECT array_agg(adcode ORDER BY adcode) FROM district)
+    SELECT CASE WHEN NOT ST_IsEmpty(g) THEN g END, (SELECT array_agg(adcode ORDER BY adcode) FROM district)
+    FROM (SELECT CASE WHEN %(adcodes)s::text[] IS NOT NULL
+                 THEN (SELECT ST_Multi(ST_Union(geom)) FROM district WHERE adcode = ANY(%(adcodes)s::text[]))
+                 ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(%(geojson)s), 4326)), 3))
+                 END AS g) AS area
 """
+"""The area as stored (NULL when empty) and the valid district adcodes."""
 
 
 def _check(name: str, role: str, layers: list[str], known_layers: Iterable[str] | None) -> None:
@@ -128,13 +187,20 @@ async def create_key(
     layers = sorted(set(layers or []))
     _check(name, role, layers, known_layers)
     if area is not None and role != Role.PARTNER:
-        raise InvalidRequest("only partner keys have a shared area: leave --area out")
+        raise InvalidRequest(f"only partner keys have a shared area: leave {area.label.split()[0]} out")
     if expires_at is not None and expires_at <= dt.datetime.now(dt.UTC):
         raise InvalidRequest(f"the expiry {expires_at.isoformat()} is in the past")
     geometry = None
     if area is not None:
         params = {"adcodes": list(area.adcodes) or None, "geojson": area.geojson}
-        geometry, valid = await (await conn.execute(AREA_SQL, params)).fetchone()  # type: ignore[misc]
+        try:
+            async with conn.transaction():  # a savepoint: a refused geometry leaves no aborted transaction
+                geometry, valid = await (await conn.execute(AREA_SQL, params)).fetchone()  # type: ignore[misc]
+        except (psycopg.DataError, psycopg.errors.InternalError) as exc:
+            message = (exc.diag.message_primary or str(exc)).strip()
+            raise InvalidRequest(
+                f"{area.label}: not a valid GeoJSON polygon in EPSG:4326 lon/lat ({message})"
+            ) from None
         unknown = sorted(set(area.adcodes) - set(valid or []))
         if unknown:
             raise InvalidRequest(f"unknown district adcodes {', '.join(unknown)}; valid: {', '.join(valid or [])}")

@@ -12,10 +12,11 @@ Per-feature scopes (``feature_scope``): the ``scopes`` of ``gis_service/access/r
 give a role an area — a partner key's shared area, a chief's jurisdiction — and the layers
 it scopes. A caller of the role then reads those layers' features only inside the area, or
 their non-public properties only for features inside it (null elsewhere). The scope is a
-``FeatureScope``: the area (bound as a parameter, EWKB) and the SQL that every feature query
-puts in place of a layer's table (``FeatureScope.source``): OGC items, search, exports and
-revisions, the zone check's overlaps, and tiles (``tiles.engine``: the tile cache keeps a
-variant per scope, ``Cache-Control: private``). Areas are read once per worker and kept
+``FeatureScope`` (``gis_service.access.scopes``): the area (bound as a parameter, EWKB) and the
+SQL that every feature query puts in place of a layer's table (``FeatureScope.source``): OGC
+items, search, exports, revisions and diffs, the zone check's overlaps, chiefs, the river
+network, station status, and tiles (``tiles.engine``: the tile cache keeps a variant per scope,
+``Cache-Control: private``). Areas are read once per worker and kept
 until an access change is notified (or ``token_cache_s`` passes without the listener).
 
 Credentials, first found wins: ``X-API-Key`` (machine clients), ``Authorization: Bearer``
@@ -32,26 +33,25 @@ import hmac
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from starlette.requests import cookie_parser
 
 from gis_service.access import revocation
 from gis_service.access.keys import key_principal
 from gis_service.access.principal import ANONYMOUS, USER_ROLES, Principal, Role
+from gis_service.access.scopes import FeatureScope
 from gis_service.access.sessions import session_principal
 from gis_service.access.state import AccessState, get_access
 from gis_service.access.tokens import verify_access_token
 from gis_service.db import connection
 from gis_service.errors import Forbidden, Unauthorized
-from layers.catalog import Catalog, Layer
-from layers.history import feature_columns
+from layers.catalog import Catalog
 
 SESSION_COOKIE = "ecomap_session"
 REFRESH_COOKIE = "ecomap_refresh"
@@ -260,69 +260,6 @@ def requires(action: Action):
     return Depends(dependency)
 
 
-SCOPE_PARAM = "scope_area"
-"""The bound parameter holding a scope's area (EWKB, EPSG:4326; NULL: an empty area)."""
-
-
-@dataclass(frozen=True)
-class FeatureScope:
-    """The per-feature scope of one caller (see the module docstring)."""
-
-    id: str
-    """Names the scope and its area (``partner:<key id>:<area digest>``): the tile cache's
-    variant, shared by every request of the scope, never a person."""
-    area: bytes | None
-    features: frozenset[str] | None
-    """Layers whose features outside the area are left out (None: every layer)."""
-    fields: frozenset[str]
-    """Layers whose non-public properties are null for features outside the area."""
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {SCOPE_PARAM: self.area}
-
-    @property
-    def rule(self) -> tuple[frozenset[str] | None, frozenset[str]]:
-        """What shapes the scope's SQL (the same for every caller of a role; the area is bound)."""
-        return (self.features, self.fields)
-
-    def filters(self, layer: Layer) -> bool:
-        return self.features is None or layer.id in self.features
-
-    def masked(self, layer: Layer) -> list[str]:
-        """The properties of a layer null outside the area."""
-        if layer.id not in self.fields:
-            return []
-        return [p.name for p in layer.properties if p.access != "public"]
-
-    def applies(self, layer: Layer) -> bool:
-        return self.filters(layer) or bool(self.masked(layer))
-
-    def inside(self, layer: Layer, alias: str = "t") -> sql.Composable:
-        """The condition that a feature (alias ``alias``) lies in the area."""
-        geom = sql.Identifier(alias, layer.geometry_column)
-        return sql.SQL("ST_Intersects({}, {}::geometry)").format(geom, sql.Placeholder(SCOPE_PARAM))
-
-    def source(self, layer: Layer, inner: sql.Composable | None = None) -> sql.Composable | None:
-        """A ``SELECT`` of the layer's features as the scope lets its caller read them, with the
-        columns of ``layers.history.feature_columns``, to embed as ``FROM (…) AS t`` in place of
-        the table (``inner``: a features subquery, e.g. as of a revision; default the table).
-        None when the scope does not apply to the layer."""
-        if not self.applies(layer):
-            return None
-        masked = set(self.masked(layer))
-        inside = self.inside(layer, "s")
-        columns = [
-            sql.SQL("CASE WHEN {} THEN s.{} END AS {}").format(inside, sql.Identifier(c), sql.Identifier(c))
-            if c in masked
-            else sql.SQL("s.{}").format(sql.Identifier(c))
-            for c in feature_columns(layer)
-        ]
-        table = sql.Identifier(layer.table) if inner is None else sql.SQL("({})").format(inner)
-        where = sql.SQL(" WHERE {}").format(inside) if self.filters(layer) else sql.SQL("")
-        return sql.SQL("SELECT {} FROM {} AS s{}").format(sql.SQL(", ").join(columns), table, where)
-
-
 AREA_FRESH_S = 10.0
 """How long an area read is kept while the access change listener is not connected."""
 _AREAS: dict[tuple, tuple[float, FeatureScope | None]] = {}
@@ -398,16 +335,3 @@ async def feature_scope(
 async def scope_on(conn: AsyncConnection, catalog: Catalog, principal: Principal) -> FeatureScope | None:
     """``feature_scope`` for a route that holds a connection already."""
     return await feature_scope(catalog, principal, lambda: nullcontext(conn))
-
-
-def scoped_table(layer: Layer, scope: FeatureScope | None, inner: sql.Composable | None = None) -> sql.Composable:
-    """What a feature query reads in place of the layer's table (or of ``inner``, a features
-    subquery): the scope's view of it, or the table (``(inner)``) when no scope applies."""
-    source = scope.source(layer, inner) if scope is not None else None
-    if source is not None:
-        return sql.SQL("({})").format(source)
-    return sql.Identifier(layer.table) if inner is None else sql.SQL("({})").format(inner)
-
-
-def scope_params(scope: FeatureScope | None) -> dict[str, Any]:
-    return scope.params if scope is not None else {}

@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from gis_service.access import admin, audit, oidc, sessions
 from gis_service.access.accounts import list_accounts
 from gis_service.access.audit import AuditContext
-from gis_service.access.keys import list_keys
+from gis_service.access.keys import area_of, list_keys
 from gis_service.access.policy import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -337,7 +337,9 @@ async def create_key(
     catalog: Annotated[Catalog, Depends(get_catalog)],
     principal: Principal = requires(Action.MANAGE_KEYS),
 ) -> KeyCreated:
-    """Create a key; the answer holds the key itself, shown this once."""
+    """Create a key; the answer holds the key itself, shown this once. A partner key's `area`
+    (district adcodes or GeoJSON polygons) limits its layers to the features inside it."""
+    area = area_of(body.area) if body.area is not None else None
     key, secret = await admin.create_key(
         conn,
         _context(request, principal),
@@ -346,6 +348,7 @@ async def create_key(
         layers=body.layers,
         expires_at=body.expires_at,
         known_layers=catalog.ids,
+        area=area,
     )
     return KeyCreated(**KeyOut.of(key).model_dump(), key=secret)
 

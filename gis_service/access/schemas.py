@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -90,6 +90,10 @@ class KeyOut(BaseModel):
     created_by: str
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    area_km2: float | None = Field(description="Size of a partner key's shared area (null: its layers whole)")
+    area: dict[str, Any] | None = Field(
+        description="A partner key's shared area (GeoJSON MultiPolygon, EPSG:4326): its layers are read only inside it"
+    )
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyOut:
@@ -101,6 +105,13 @@ class KeyIn(BaseModel):
     role: Literal["station", "partner"]
     layers: list[str] = []
     expires_at: dt.datetime | None = None
+    area: str | list[str] | dict[str, Any] | None = Field(
+        None,
+        description="A partner key's shared area, as `ecomap keys create --area` takes it: district adcodes"
+        ' ("350203,350206" or a list) or a GeoJSON Polygon / MultiPolygon geometry, Feature or FeatureCollection'
+        " (EPSG:4326 lon/lat); its layers are then read only inside it (default: whole)",
+        examples=["350206"],
+    )
 
 
 class KeyCreated(KeyOut):

@@ -35,9 +35,10 @@ async def list_chiefs(
     principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Chiefs filtered by role, level and district, city level first, with their number of units
-    (`contact` for signed-in staff only)."""
+    (`contact` for signed-in staff only; a caller scoped to an area counts the units inside it)."""
     endpoint_rules.require_group(principal, catalog, "chiefs")
-    found = await chiefs.list_chiefs(conn, role, level, adcode)
+    scope = await policy.scope_on(conn, catalog, principal)
+    found = await chiefs.list_chiefs(conn, catalog, role, level, adcode, scope)
     return endpoint_rules.strip_fields(principal, "chiefs", {"chiefs": found})
 
 
@@ -50,9 +51,11 @@ async def chief_detail(
 ) -> dict[str, Any]:
     """The chief, their rivers/bays/watersheds with extents, the stations and outfalls in them (on a
     segment or within 500 m of it; inside a bay or watershed), and the red lines and protected areas
-    that touch them."""
+    that touch them (for a caller scoped to an area: those inside it)."""
     endpoint_rules.require_group(principal, catalog, "chiefs")
-    return endpoint_rules.strip_fields(principal, "chiefs", await chiefs.chief_detail(conn, catalog, chief_id))
+    scope = await policy.scope_on(conn, catalog, principal)
+    detail = await chiefs.chief_detail(conn, catalog, chief_id, scope)
+    return endpoint_rules.strip_fields(principal, "chiefs", detail)
 
 
 @router.get(
@@ -70,7 +73,8 @@ async def chief_map_page(
 ) -> HTMLResponse:
     """A folium (Leaflet) map of the jurisdiction with its stations, outfalls, red lines and protected areas."""
     endpoint_rules.require_group(principal, catalog, "chiefs")
-    return HTMLResponse(await chief_map(conn, catalog, chief_id, vendor_dir))
+    scope = await policy.scope_on(conn, catalog, principal)
+    return HTMLResponse(await chief_map(conn, catalog, chief_id, vendor_dir, scope))
 
 
 @router.get("/rivers/{river_id}/upstream", summary="What lies upstream of a river segment", responses=NOT_FOUND)
@@ -83,7 +87,8 @@ async def upstream(
     """Segments upstream (with `distance_km` along the network from this segment's upstream end to
     each segment's downstream end), the watersheds draining to it, and the stations and outfalls on them."""
     endpoint_rules.require_group(principal, catalog, "network")
-    return await network.trace(conn, river_id, "upstream")
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await network.trace(conn, catalog, river_id, "upstream", scope)
 
 
 @router.get("/rivers/{river_id}/downstream", summary="What lies downstream of a river segment", responses=NOT_FOUND)
@@ -96,7 +101,8 @@ async def downstream(
     """Segments downstream (with `distance_km` from this segment's downstream end), their watersheds,
     stations and outfalls."""
     endpoint_rules.require_group(principal, catalog, "network")
-    return await network.trace(conn, river_id, "downstream")
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await network.trace(conn, catalog, river_id, "downstream", scope)
 
 
 @router.get("/stations/{station_id}/catchment", summary="The catchment draining to a station", responses=NOT_FOUND)
@@ -109,7 +115,8 @@ async def catchment(
     """Segments and watersheds draining to the station (distances in km from it), stations and outfalls
     upstream, the catchment area, and all of it as a GeoJSON FeatureCollection (`geojson`)."""
     endpoint_rules.require_group(principal, catalog, "network")
-    return await network.catchment(conn, station_id)
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await network.catchment(conn, catalog, station_id, scope)
 
 
 @router.get(

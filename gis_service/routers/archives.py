@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from gis_service.access import layer_rules
+from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
-from gis_service.errors import InvalidRequest, NotFound
+from gis_service.db import connection
+from gis_service.errors import Forbidden, InvalidRequest, NotFound
 from gis_service.routers.deps import base_url
 from gis_service.routers.tiles import tile_response
 from gis_service.tile_http import MVT_MEDIA_TYPE
@@ -41,11 +42,22 @@ def _archive(request: Request, name: str) -> PMTilesArchive:
     return opened[name]
 
 
-def _require_archive_layers(request: Request, archive: PMTilesArchive, principal: Principal) -> None:
-    """An archive holding a catalog layer the caller may not read is refused (401/403), as the layer is."""
+async def _require_archive_layers(request: Request, archive: PMTilesArchive, principal: Principal) -> None:
+    """An archive holding a catalog layer the caller may not read is refused (401/403), as the layer is;
+    so is one holding a layer the caller's per-feature scope reads only in part (an archive holds
+    whole layers: a partner with an area reads the live tiles, cut to it)."""
     catalog = request.app.state.catalog.current()
     ids = {entry.get("id") for entry in archive.metadata.get("vector_layers", [])}
-    layer_rules.require_layers(principal, [layer for layer in catalog.layers if layer.id in ids])
+    layers = [layer for layer in catalog.layers if layer.id in ids]
+    layer_rules.require_layers(principal, layers)
+    pool = request.app.state.pool
+    scope = await policy.feature_scope(catalog, principal, lambda: connection(pool))
+    scoped = [layer.id for layer in layers if scope is not None and scope.filters(layer)]
+    if scoped:
+        raise Forbidden(
+            f"a tile archive holds whole layers, and {principal.actor} reads {', '.join(map(repr, scoped))} only"
+            f" inside its area: use the live tiles, /tiles/{','.join(scoped)}/{{z}}/{{x}}/{{y}}.pbf"
+        )
 
 
 @router.get("/{name}.json", summary="TileJSON of a PMTiles archive")
@@ -53,7 +65,7 @@ async def archive_tilejson(
     request: Request, name: str, base: str = Depends(base_url), principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
     archive = _archive(request, name)
-    _require_archive_layers(request, archive, principal)
+    await _require_archive_layers(request, archive, principal)
     header, metadata = archive.header, archive.metadata
     return {
         "tilejson": "3.0.0",
@@ -86,7 +98,7 @@ async def archive_tile(
     principal: Principal = Depends(current_principal),
 ) -> Response:
     archive = _archive(request, name)
-    _require_archive_layers(request, archive, principal)
+    await _require_archive_layers(request, archive, principal)
     try:
         address = tile_address(z, x, y)
     except TileAddressError as exc:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from psycopg import AsyncConnection
 
-from gis_service.access import layer_rules
+from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.routers.deps import base_url, get_catalog, get_connection, get_zonal_rasters
@@ -55,4 +55,5 @@ async def feature_stats(
     of that role."""
     if layer in catalog:
         layer_rules.require_layers(principal, [catalog.get(layer), *layer_rules.zonal_rasters(catalog)])
-    return await feature_statistics(conn, catalog, rasters, layer, feature_id)
+    scope = await policy.scope_on(conn, catalog, principal)
+    return await feature_statistics(conn, catalog, rasters, layer, feature_id, scope)

@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
+from gis_service.access.scopes import FeatureScope
 from gis_service.errors import InvalidRequest
 from gis_service.routers import ogc_html
 from gis_service.routers.deps import base_url, get_catalog, get_connection, get_read_connection
@@ -159,13 +160,15 @@ async def conformance(request: Request, base: str = Depends(base_url), f: Format
     return _reply(request, f, base, {"conformsTo": classes}, "conformance.html", title="Conformance")
 
 
-async def _collection_document(conn: AsyncConnection, layer: Layer, base: str) -> dict[str, Any]:
+async def _collection_document(
+    conn: AsyncConnection, layer: Layer, base: str, scope: FeatureScope | None = None
+) -> dict[str, Any]:
     url = f"{base}/ogc/collections/{layer.id}"
     extent: dict[str, Any] = {}
-    bbox = await features.layer_extent(conn, layer)
+    bbox = await features.layer_extent(conn, layer, scope)
     if bbox is not None:
         extent["spatial"] = {"bbox": [bbox], "crs": features.CRS84}
-    interval = await features.temporal_extent(conn, layer)
+    interval = await features.temporal_extent(conn, layer, scope)
     if interval is not None:
         extent["temporal"] = {"interval": [interval], "trs": features.TRS_GREGORIAN}
     document: dict[str, Any] = {
@@ -199,7 +202,8 @@ async def collections(
 ) -> Response:
     """Every layer the caller may read as a feature collection, with its extent and links."""
     readable = layer_rules.readable_layers(principal, catalog)
-    documents = [await _collection_document(conn, layer, base) for layer in readable]
+    scope = await policy.scope_on(conn, catalog, principal)
+    documents = [await _collection_document(conn, layer, base, scope) for layer in readable]
     document = {"links": _self_links(f"{base}/ogc/collections"), "collections": documents}
     return _reply(request, f, base, document, "collections.html", title="Collections")
 
@@ -219,8 +223,10 @@ async def collection(
     base: str = Depends(base_url),
     f: Format = None,
 ) -> Response:
-    """A collection's description: title, spatial and temporal extent computed from its data, CRSs, links."""
-    document = await _collection_document(conn, layer_rules.readable_layer(principal, catalog, layer), base)
+    """A collection's description: title, spatial and temporal extent computed from its data (for a
+    caller scoped to an area, from the features inside it), CRSs, links."""
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
+    document = await _collection_document(conn, chosen, base, await policy.scope_on(conn, catalog, principal))
     return _reply(request, f, base, document, "collection.html", title=document["title"])
 
 

@@ -41,8 +41,10 @@ async def revisions(
     principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Each revision: number, time, author, origin (import / sql / migration), source file and
-    SHA-256, approval document, note, and the features it added, removed and changed."""
-    return await service.list_revisions(conn, layer_rules.readable_layer(principal, catalog, layer))
+    SHA-256, approval document, note, and the features it added, removed and changed (for a
+    caller scoped to an area, counted in what it reads: the features inside)."""
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
+    return await service.list_revisions(conn, chosen, await policy.scope_on(conn, catalog, principal))
 
 
 @router.get("/{layer}/diff", summary="What changed between two revisions", responses=NOT_FOUND)
@@ -55,8 +57,10 @@ async def diff(
     principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Features added, removed and changed (with the properties that changed), and the area of
-    the layer at both revisions and the area gained and lost, in km² on the WGS84 ellipsoid."""
-    return await service.diff(conn, layer_rules.readable_layer(principal, catalog, layer), start, end)
+    the layer at both revisions and the area gained and lost, in km² on the WGS84 ellipsoid
+    (for a caller scoped to an area: of the features inside it at each revision)."""
+    chosen = layer_rules.readable_layer(principal, catalog, layer)
+    return await service.diff(conn, chosen, start, end, await policy.scope_on(conn, catalog, principal))
 
 
 @router.get(

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from gis_service.access.scopes import FeatureScope, Sources, scope_params, scoped_table
 from gis_service.errors import NotFound
 from layers import geojson
 from layers.catalog import Catalog, Layer
@@ -43,24 +44,40 @@ def _bbox_columns(geom: sql.Composable) -> sql.Composable:
 
 
 async def list_chiefs(
-    conn: AsyncConnection, role: str | None = None, level: str | None = None, adcode: str | None = None
+    conn: AsyncConnection,
+    catalog: Catalog,
+    role: str | None = None,
+    level: str | None = None,
+    adcode: str | None = None,
+    scope: FeatureScope | None = None,
 ) -> list[dict[str, Any]]:
-    """Chiefs matching the filters (city level first), with the count of units per layer."""
-    cursor = await conn.execute(
+    """Chiefs matching the filters (city level first), with the count of units per layer (those
+    the caller's ``scope`` lets it read)."""
+    counts = []
+    for layer_id in JURISDICTION_LAYERS:
+        layer = catalog.get(layer_id)
+        readable = sql.SQL("")
+        if scope is not None and scope.filters(layer):
+            readable = sql.SQL(" AND a.feature_id IN (SELECT t.{} FROM {} AS t)").format(
+                sql.Identifier(layer.id_column), scoped_table(layer, scope)
+            )
+        counts.append(
+            sql.SQL("count(a.id) FILTER (WHERE a.layer = {layer}{readable})::int AS {name}").format(
+                layer=sql.Literal(layer_id), readable=readable, name=sql.Identifier(f"{layer_id}s")
+            )
+        )
+    statement = sql.SQL(
         """
-        SELECT c.id, c.name, c.role, c.level, c.adcode, c.title, c.contact, c.is_sample,
-               count(a.id) FILTER (WHERE a.layer = 'river')::int AS rivers,
-               count(a.id) FILTER (WHERE a.layer = 'bay')::int AS bays,
-               count(a.id) FILTER (WHERE a.layer = 'watershed')::int AS watersheds
+        SELECT c.id, c.name, c.role, c.level, c.adcode, c.title, c.contact, c.is_sample, {counts}
         FROM chief AS c LEFT JOIN chief_assignment AS a ON a.chief_id = c.id
         WHERE (%(role)s::text IS NULL OR c.role = %(role)s)
           AND (%(level)s::text IS NULL OR c.level = %(level)s)
           AND (%(adcode)s::text IS NULL OR c.adcode = %(adcode)s)
         GROUP BY c.id
         ORDER BY array_position(ARRAY['city', 'district', 'town', 'village'], c.level), c.adcode, c.id
-        """,
-        {"role": role, "level": level, "adcode": adcode},
-    )
+        """
+    ).format(counts=sql.SQL(", ").join(counts))
+    cursor = await conn.execute(statement, {"role": role, "level": level, "adcode": adcode, **scope_params(scope)})
     return _rows(cursor.description, await cursor.fetchall())
 
 
@@ -76,8 +93,9 @@ async def get_chief(conn: AsyncConnection, chief_id: int) -> dict[str, Any]:
     return rows[0]
 
 
-def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
-    """The chief's units with name, bbox and geometry (alias-free UNION over the three layers)."""
+def _jurisdiction_query(catalog: Catalog, scope: FeatureScope | None = None) -> sql.Composed:
+    """The chief's units with name, bbox and geometry (alias-free UNION over the three layers);
+    those the caller's ``scope`` lets it read."""
     parts = []
     for layer_id in JURISDICTION_LAYERS:
         layer = catalog.get(layer_id)
@@ -93,7 +111,7 @@ def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
                 label=_label(layer),
                 bbox=_bbox_columns(geom),
                 geom=geom,
-                table=sql.Identifier(layer.table),
+                table=scoped_table(layer, scope),
             )
         )
     return sql.SQL(" UNION ALL ").join(parts)
@@ -101,35 +119,42 @@ def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
 
 def jurisdiction_area_sql(catalog: Catalog) -> sql.Composed:
     """The chief's jurisdiction as one area (EWKB, EPSG:4326; NULL when they have none): their
-    river segments widened by ``RIVER_REACH_M``, their bays and watersheds. The access policy
-    scopes a chief's view with it (``gis_service.access.policy.feature_scope``)."""
+    river segments widened by ``RIVER_REACH_M``, their bays and watersheds (read whole: this is
+    the area itself). The access policy scopes a chief's view with it
+    (``gis_service.access.policy.feature_scope``)."""
     return sql.SQL(
         "SELECT ST_AsEWKB(ST_Union(CASE WHEN j.layer = 'river'"
         " THEN ST_Buffer(j.geom::geography, {reach})::geometry ELSE ST_Force2D(j.geom) END)) FROM ({}) AS j"
     ).format(_jurisdiction_query(catalog), reach=sql.Literal(RIVER_REACH_M))
 
 
-async def jurisdiction_geojson(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> list[dict[str, Any]]:
+async def jurisdiction_geojson(
+    conn: AsyncConnection, catalog: Catalog, chief_id: int, scope: FeatureScope | None = None
+) -> list[dict[str, Any]]:
     """The chief's units as GeoJSON features (for maps)."""
     statement = sql.SQL(
         "SELECT j.layer, j.id, j.name, ST_AsGeoJSON(j.geom, {})::json AS geometry FROM ({}) AS j ORDER BY j.layer, j.id"
-    ).format(sql.Literal(geojson.COORDINATE_DECIMALS), _jurisdiction_query(catalog))
-    cursor = await conn.execute(statement, {"chief": chief_id})
+    ).format(sql.Literal(geojson.COORDINATE_DECIMALS), _jurisdiction_query(catalog, scope))
+    cursor = await conn.execute(statement, {"chief": chief_id, **scope_params(scope)})
     return _rows(cursor.description, await cursor.fetchall())
 
 
-async def chief_detail(conn: AsyncConnection, catalog: Catalog, chief_id: int) -> dict[str, Any]:
-    """A chief, their rivers/bays/watersheds with extents, and what lies in or touches them."""
+async def chief_detail(
+    conn: AsyncConnection, catalog: Catalog, chief_id: int, scope: FeatureScope | None = None
+) -> dict[str, Any]:
+    """A chief, their rivers/bays/watersheds with extents, and what lies in or touches them (of
+    what the caller's ``scope`` lets it read)."""
     chief = await get_chief(conn, chief_id)
-    jurisdiction_sql = _jurisdiction_query(catalog)
+    jurisdiction_sql = _jurisdiction_query(catalog, scope)
+    params = {"chief": chief_id, **scope_params(scope)}
     cursor = await conn.execute(
-        sql.SQL("SELECT layer, id, name, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql),
-        {"chief": chief_id},
+        sql.SQL("SELECT layer, id, name, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql), params
     )
     jurisdiction = _rows(cursor.description, await cursor.fetchall())
-    stations = await _stations(conn, catalog, jurisdiction_sql, chief_id)
+    tables = Sources.of(catalog, scope, "station", "redline", "protected_area").tables
+    stations = await _stations(conn, catalog, jurisdiction_sql, tables["station"], params)
     touching = {
-        layer_id: await _touching(conn, catalog.get(layer_id), jurisdiction_sql, chief_id, fields)
+        layer_id: await _touching(conn, catalog.get(layer_id), jurisdiction_sql, tables[layer_id], params, fields)
         for layer_id, fields in (("redline", ("function_type", "domain")), ("protected_area", ("category", "zone")))
     }
     bbox = None
@@ -148,7 +173,11 @@ async def chief_detail(conn: AsyncConnection, catalog: Catalog, chief_id: int) -
 
 
 async def _stations(
-    conn: AsyncConnection, catalog: Catalog, jurisdiction_sql: sql.Composable, chief_id: int
+    conn: AsyncConnection,
+    catalog: Catalog,
+    jurisdiction_sql: sql.Composable,
+    table: sql.Composable,
+    params: dict[str, Any],
 ) -> list[dict[str, Any]]:
     layer = catalog.get("station")
     statement = sql.SQL(
@@ -170,23 +199,30 @@ async def _stations(
         jurisdiction=jurisdiction_sql,
         id=sql.Identifier(layer.id_column),
         geom=sql.Identifier(layer.geometry_column),
-        table=sql.Identifier(layer.table),
+        table=table,
     )
-    cursor = await conn.execute(statement, {"chief": chief_id, "reach": RIVER_REACH_M, "kinds": STATION_KINDS})
+    cursor = await conn.execute(statement, {**params, "reach": RIVER_REACH_M, "kinds": STATION_KINDS})
     return _rows(cursor.description, await cursor.fetchall())
 
 
 async def _touching(
-    conn: AsyncConnection, layer: Layer, jurisdiction_sql: sql.Composable, chief_id: int, fields: tuple[str, str]
+    conn: AsyncConnection,
+    layer: Layer,
+    jurisdiction_sql: sql.Composable,
+    table: sql.Composable,
+    params: dict[str, Any],
+    fields: tuple[str, str],
 ) -> list[dict[str, Any]]:
     geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
     statement = sql.SQL(
         """
-        WITH j AS MATERIALIZED ({jurisdiction})
-        SELECT t.{id} AS id, {label} AS name, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}, {bbox},
-               array_agg(DISTINCT j.layer || ':' || j.id) AS touches
-        FROM {table} AS t JOIN j ON ST_Intersects({geom}, j.geom)
-        GROUP BY t.{id}
+        WITH j AS MATERIALIZED ({jurisdiction}),
+        hits AS (
+            SELECT t.{id} AS id, array_agg(DISTINCT j.layer || ':' || j.id) AS touches
+            FROM {table} AS t JOIN j ON ST_Intersects({geom}, j.geom) GROUP BY t.{id}
+        )
+        SELECT t.{id} AS id, {label} AS name, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}, {bbox}, hits.touches
+        FROM {table} AS t JOIN hits ON hits.id = t.{id}
         ORDER BY t.{id}
         """
     ).format(
@@ -197,7 +233,7 @@ async def _touching(
         f1=sql.Identifier(fields[1]),
         bbox=_bbox_columns(geom),
         geom=geom,
-        table=sql.Identifier(layer.table),
+        table=table,
     )
-    cursor = await conn.execute(statement, {"chief": chief_id})
+    cursor = await conn.execute(statement, params)
     return _rows(cursor.description, await cursor.fetchall())

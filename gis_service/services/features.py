@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import InvalidRequest, NotFound
 from layers import geojson
 from layers.catalog import Layer, LayerProperty
@@ -319,31 +319,38 @@ async def fetch_item(
     return row[0]
 
 
-async def layer_extent(conn: AsyncConnection, layer: Layer) -> list[float] | None:
-    """The layer's bounding box from its data [minlon, minlat, maxlon, maxlat], None when empty.
+def _filtered(layer: Layer, scope: FeatureScope | None) -> bool:
+    return scope is not None and scope.filters(layer)
+
+
+async def layer_extent(conn: AsyncConnection, layer: Layer, scope: FeatureScope | None = None) -> list[float] | None:
+    """The layer's bounding box from its data [minlon, minlat, maxlon, maxlat], None when empty;
+    of the features inside the caller's ``scope`` when it leaves some out (read exactly).
 
     Large tables use the planner's estimated extent (from ANALYZE statistics, no scan).
     """
-    table = sql.Identifier(layer.table)
     geom = sql.Identifier(layer.geometry_column)
     box_sql: sql.Composable
-    if await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
+    if not _filtered(layer, scope) and await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
         box_sql = sql.SQL("SELECT ST_EstimatedExtent({}, {})::box2d").format(
             sql.Literal(layer.table), sql.Literal(layer.geometry_column)
         )
     else:
-        box_sql = sql.SQL("SELECT ST_Extent({}) FROM {}").format(geom, table)
+        box_sql = sql.SQL("SELECT ST_Extent(t.{}) FROM {} AS t").format(geom, scoped_table(layer, scope))
     statement = sql.SQL("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ({}) AS e(b)").format(box_sql)
-    cursor = await conn.execute(statement)
+    cursor = await conn.execute(statement, scope_params(scope))
     row = await cursor.fetchone()
     if row is None or row[0] is None:
         return None
     return [round(float(v), 7) for v in row]
 
 
-async def temporal_extent(conn: AsyncConnection, layer: Layer) -> list[str | None] | None:
+async def temporal_extent(
+    conn: AsyncConnection, layer: Layer, scope: FeatureScope | None = None
+) -> list[str | None] | None:
     """The layer's time span [first, last] as RFC 3339 (None = open end), None without a
-    temporal property or data.
+    temporal property or data; of the features inside the caller's ``scope`` when it leaves
+    some out (read exactly).
 
     Small tables are read (``min``/``max``); above :data:`ESTIMATED_EXTENT_ROWS` rows the
     bounds of the planner's histogram are used (an estimate, no scan).
@@ -351,7 +358,7 @@ async def temporal_extent(conn: AsyncConnection, layer: Layer) -> list[str | Non
     if layer.temporal is None:
         return None
     start, last = layer.temporal.start, layer.temporal.end or layer.temporal.start
-    if await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
+    if not _filtered(layer, scope) and await _estimated_rows(conn, layer) > ESTIMATED_EXTENT_ROWS:
         kind = sql.SQL("int[]" if layer.get_property(start).type == "integer" else "date[]")  # type: ignore[union-attr]
         statement = sql.SQL(
             "SELECT min(v), max(v), false FROM pg_stats,"
@@ -361,7 +368,7 @@ async def temporal_extent(conn: AsyncConnection, layer: Layer) -> list[str | Non
         ).format(kind=kind)
         cursor = await conn.execute(statement, {"table": layer.table, "columns": [start, last]})
     else:
-        cursor = await conn.execute(extent_sql(layer))
+        cursor = await conn.execute(extent_sql(layer, scoped_table(layer, scope)), scope_params(scope))
     row = await cursor.fetchone()
     if row is None or row[0] is None:
         return None

@@ -45,6 +45,7 @@ from pyproj import CRS, Geod, Proj, Transformer
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import NotFound, PayloadTooLarge
 from layers.catalog import Catalog, RasterLayer
 from layers.crs import LocalEqualArea, transform_geometry
@@ -485,9 +486,15 @@ async def site_statistics(
 
 
 async def feature_statistics(
-    conn: AsyncConnection, catalog: Catalog, rasters: ZonalRasters, layer_id: str, feature_id: int
+    conn: AsyncConnection,
+    catalog: Catalog,
+    rasters: ZonalRasters,
+    layer_id: str,
+    feature_id: int,
+    scope: FeatureScope | None = None,
 ) -> dict[str, Any]:
-    """Land cover and terrain of one feature of a polygon layer (e.g. a red line)."""
+    """Land cover and terrain of one feature of a polygon layer (e.g. a red line); a feature the
+    caller's ``scope`` leaves out is not found."""
     polygon_layers = [layer.id for layer in catalog if layer.is_polygon]
     if layer_id not in polygon_layers:
         known = "is not a polygon layer" if layer_id in catalog else "does not exist"
@@ -497,10 +504,10 @@ async def feature_statistics(
     statement = sql.SQL("SELECT t.{name}::text, ST_AsBinary(t.{geom}) FROM {table} AS t WHERE t.{id} = %(id)s").format(
         name=sql.Identifier(layer.name_property),
         geom=sql.Identifier(layer.geometry_column),
-        table=sql.Identifier(layer.table),
+        table=scoped_table(layer, scope),
         id=sql.Identifier(layer.id_column),
     )
-    row = await (await conn.execute(statement, {"id": feature_id})).fetchone()
+    row = await (await conn.execute(statement, {"id": feature_id, **scope_params(scope)})).fetchone()
     if row is None:
         raise NotFound(f"{layer_id} {feature_id} does not exist; GET /api/layers/{layer_id}/features lists the ids")
     name, wkb = row

@@ -20,6 +20,7 @@ import shapely
 from psycopg import AsyncConnection, sql
 from shapely.geometry.base import BaseGeometry
 
+from gis_service.access.scopes import FeatureScope
 from gis_service.services import chiefs as chief_service
 from gis_service.services.layers import layer_states
 from gis_service.services.site import Site
@@ -316,10 +317,17 @@ def _display(geometry: BaseGeometry) -> BaseGeometry:
     return geometry if shapely.get_num_coordinates(geometry) < 5000 else geometry.simplify(SIMPLIFY_DEGREES)
 
 
-async def chief_map(conn: AsyncConnection, catalog: Catalog, chief_id: int, vendor_dir: Path | None = None) -> str:
+async def chief_map(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    chief_id: int,
+    vendor_dir: Path | None = None,
+    scope: FeatureScope | None = None,
+) -> str:
     """A standalone folium map of a chief's jurisdiction with its stations, outfalls, red lines
-    and protected areas (``vendor_dir``: see ``map_assets``)."""
-    detail = await chief_service.chief_detail(conn, catalog, chief_id)
+    and protected areas (``vendor_dir``: see ``map_assets``; ``scope``: the caller's, as in
+    ``chiefs.chief_detail``)."""
+    detail = await chief_service.chief_detail(conn, catalog, chief_id, scope)
     chief = detail["chief"]
     bbox = detail["bbox"] or [117.85, 24.38, 118.45, 24.92]
     view = _view(bbox, 500.0)

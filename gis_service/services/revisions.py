@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.services import resolve
 from layers import geojson
@@ -42,23 +42,32 @@ def _require_history(layer: Layer) -> None:
         raise NotFound(str(exc)) from None
 
 
-async def list_revisions(conn: AsyncConnection, layer: Layer) -> dict[str, Any]:
-    """The layer's revisions, newest first."""
+async def list_revisions(conn: AsyncConnection, layer: Layer, scope: FeatureScope | None = None) -> dict[str, Any]:
+    """The layer's revisions, newest first; their feature counts those of what the caller's
+    ``scope`` lets it read."""
     _require_history(layer)
-    cursor = await conn.execute(*revisions_sql(layer))
+    inside = scope.inside(layer, "h") if scope is not None and scope.filters(layer) else None
+    query, params = revisions_sql(layer, inside)
+    cursor = await conn.execute(query, {**params, **(scope_params(scope) if inside is not None else {})})
     return {"layer": layer.id, "revisions": [revision_record(row) for row in await cursor.fetchall()]}
 
 
-async def diff(conn: AsyncConnection, layer: Layer, start: int | None, end: int | None) -> dict[str, Any]:
-    """Features added, removed and changed between two revisions, with areas gained and lost."""
+async def diff(
+    conn: AsyncConnection, layer: Layer, start: int | None, end: int | None, scope: FeatureScope | None = None
+) -> dict[str, Any]:
+    """Features added, removed and changed between two revisions, with areas gained and lost, of
+    what the caller's ``scope`` lets it read at each revision (a feature leaving the area is removed)."""
     _require_history(layer)
     try:
         span = resolve_range(await resolve.latest_revision(conn, layer), start, end)
     except RevisionNotFound as exc:
         raise NotFound(str(exc)) from None
-    cursor = await conn.execute(*diff_features_sql(layer, span))
+    view = (lambda features: scoped_table(layer, scope, features)) if scope is not None else None
+    query, params = diff_features_sql(layer, span, view)
+    cursor = await conn.execute(query, {**params, **scope_params(scope)})
     features = await cursor.fetchall()
-    cursor = await conn.execute(*diff_totals_sql(layer, span))
+    query, params = diff_totals_sql(layer, span, view)
+    cursor = await conn.execute(query, {**params, **scope_params(scope)})
     totals = await cursor.fetchone()
     return shape_diff(layer, span, features, totals)
 

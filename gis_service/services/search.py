@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from layers.catalog import Layer
 
 SEARCHED_PROPERTIES = ("name", "name_zh", "name_en", "code", "segment", "area_name", "source_name")
@@ -67,21 +67,29 @@ def _layer_part(layer: Layer, scope: FeatureScope | None = None) -> sql.Composab
     )
 
 
-_CHIEFS = sql.SQL(
-    """
+_CHIEFS = """
     SELECT 'chief' AS layer, c.id, c.name, NULL::text AS name_en, c.title AS detail,
            {score} AS score,
            (SELECT ARRAY[min(b.x0), min(b.y0), max(b.x1), max(b.y1)] FROM chief_assignment AS a
             CROSS JOIN LATERAL (
                 SELECT ST_XMin(g) AS x0, ST_YMin(g) AS y0, ST_XMax(g) AS x1, ST_YMax(g) AS y1 FROM (
-                    SELECT geom AS g FROM river WHERE a.layer = 'river' AND id = a.feature_id
-                    UNION ALL SELECT geom FROM bay WHERE a.layer = 'bay' AND id = a.feature_id
-                    UNION ALL SELECT geom FROM watershed WHERE a.layer = 'watershed' AND id = a.feature_id
+                    SELECT geom AS g FROM {river} AS r WHERE a.layer = 'river' AND r.id = a.feature_id
+                    UNION ALL SELECT geom FROM {bay} AS b WHERE a.layer = 'bay' AND b.id = a.feature_id
+                    UNION ALL SELECT geom FROM {watershed} AS w WHERE a.layer = 'watershed' AND w.id = a.feature_id
                 ) AS u
             ) AS b WHERE a.chief_id = c.id) AS bbox
     FROM chief AS c WHERE {score} > 0
-    """
-).format(score=_score([sql.SQL("c.name"), sql.SQL("c.title")]))
+"""
+"""Chiefs matching, with the extent of their units (those the caller's scope lets it read)."""
+CHIEF_UNIT_LAYERS = ("river", "bay", "watershed")
+
+
+def _chiefs_part(layers: dict[str, Layer], scope: FeatureScope | None) -> sql.Composable:
+    tables = {
+        layer_id: scoped_table(layers[layer_id], scope) if layer_id in layers else sql.Identifier(layer_id)
+        for layer_id in CHIEF_UNIT_LAYERS
+    }
+    return sql.SQL(_CHIEFS).format(score=_score([sql.SQL("c.name"), sql.SQL("c.title")]), **tables)
 
 
 async def search(
@@ -99,9 +107,10 @@ async def search(
     if not text:
         return []
     pattern = escape_like(text)
-    parts = [_layer_part(layer, scope) for layer in catalog]
+    layers = list(catalog)
+    parts = [_layer_part(layer, scope) for layer in layers]
     if chiefs:
-        parts.append(_CHIEFS)
+        parts.append(_chiefs_part({layer.id: layer for layer in layers}, scope))
     if not parts:
         return []
     statement = sql.SQL(

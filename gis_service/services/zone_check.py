@@ -15,7 +15,7 @@ from typing import Any
 import shapely
 from psycopg import AsyncConnection, sql
 
-from gis_service.access.policy import FeatureScope, scope_params, scoped_table
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.rules import RuleSet, evaluate
 from gis_service.services.raster_stats import ZonalRasters, site_statistics
 from gis_service.services.site import Site

@@ -2,7 +2,8 @@
 one water body in one answer — its segments (a river is every segment of that name) with
 their targets, its chiefs, the stations and outfalls on it, the red lines and protected areas
 it crosses, its issues (open and recent), the patrols that passed it, and for a river the
-segments just upstream and downstream of it."""
+segments just upstream and downstream of it. A caller with a per-feature scope reads each layer
+through it (``gis_service.access.scopes``), as on the other feature routes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import NotFound
 from gis_service.workflow.service import ISSUE_SELECT
 from layers.catalog import Catalog
@@ -18,12 +20,13 @@ from layers.catalog import Catalog
 RECENT = 20
 
 
-def _ids(catalog: Catalog, *layer_ids: str) -> dict[str, Any]:
-    """Quoted table, id and geometry identifiers of catalog layers (for the SQL below)."""
+def _ids(catalog: Catalog, scope: FeatureScope | None, *layer_ids: str) -> dict[str, Any]:
+    """What the SQL below reads of catalog layers (the table, or the caller's ``scope`` of it) and
+    their quoted id and geometry identifiers."""
     out: dict[str, Any] = {}
     for layer_id in layer_ids:
         layer = catalog.get(layer_id)
-        out[f"{layer_id}_t"] = sql.Identifier(layer.table)
+        out[f"{layer_id}_t"] = scoped_table(layer, scope)
         out[f"{layer_id}_id"] = sql.Identifier(layer.id_column)
         out[f"{layer_id}_g"] = sql.Identifier(layer.geometry_column)
     return out
@@ -36,11 +39,16 @@ async def _all(conn: AsyncConnection, query: sql.Composable, params: dict[str, A
 
 
 async def _common(
-    conn: AsyncConnection, catalog: Catalog, layer: str, unit_ids: list[int], shape: sql.Composable
+    conn: AsyncConnection,
+    catalog: Catalog,
+    layer: str,
+    unit_ids: list[int],
+    shape: sql.Composable,
+    scope: FeatureScope | None,
 ) -> dict[str, Any]:
     """The parts a river's and a bay's file share; ``shape`` selects the water body's geometry."""
-    ids = _ids(catalog, "station", "redline", "protected_area")
-    params = {"units": unit_ids, "layer": layer, "recent": RECENT}
+    ids = _ids(catalog, scope, "station", "redline", "protected_area")
+    params = {"units": unit_ids, "layer": layer, "recent": RECENT, **scope_params(scope)}
     chiefs = await _all(
         conn,
         sql.SQL(
@@ -114,32 +122,38 @@ async def _common(
     }
 
 
-async def river_file(conn: AsyncConnection, catalog: Catalog, segment_id: int) -> dict[str, Any]:
-    """The file of the river one segment belongs to (every segment of that river's name)."""
-    ids = _ids(catalog, "river")
+async def river_file(
+    conn: AsyncConnection, catalog: Catalog, segment_id: int, scope: FeatureScope | None = None
+) -> dict[str, Any]:
+    """The file of the river one segment belongs to (every segment of that river's name); of the
+    features the caller's ``scope`` lets it read."""
+    ids = _ids(catalog, scope, "river")
     segments = await _all(
         conn,
         sql.SQL(
             "SELECT r.{river_id} AS id, r.name, r.name_en, r.segment, r.length_km, r.target_class, r.downstream_id,"
-            " r.watershed_id FROM {river_t} AS r WHERE r.name = (SELECT name FROM {river_t} WHERE {river_id} = %(id)s)"
+            " r.watershed_id FROM {river_t} AS r"
+            " WHERE r.name = (SELECT r1.name FROM {river_t} AS r1 WHERE r1.{river_id} = %(id)s)"
             " ORDER BY r.{river_id}"
         ).format(**ids),
-        {"id": segment_id},
+        {"id": segment_id, **scope_params(scope)},
     )
     if not segments:
         raise NotFound(f"river segment {segment_id} does not exist; GET /ogc/collections/river/items lists them")
     unit_ids = [s["id"] for s in segments]
-    shape = sql.SQL("SELECT ST_Union({river_g}) AS geom FROM {river_t} WHERE {river_id} = ANY(%(units)s)").format(**ids)
+    shape = sql.SQL(
+        "SELECT ST_Union(r1.{river_g}) AS geom FROM {river_t} AS r1 WHERE r1.{river_id} = ANY(%(units)s)"
+    ).format(**ids)
     neighbours = await _all(
         conn,
         sql.SQL(
             "SELECT r.{river_id} AS id, r.name, r.segment, r.downstream_id,"
             " CASE WHEN r.downstream_id = ANY(%(units)s) THEN 'upstream' ELSE 'downstream' END AS side"
             " FROM {river_t} AS r WHERE NOT r.{river_id} = ANY(%(units)s) AND (r.downstream_id = ANY(%(units)s)"
-            " OR r.{river_id} IN (SELECT downstream_id FROM {river_t} WHERE {river_id} = ANY(%(units)s)))"
+            " OR r.{river_id} IN (SELECT r1.downstream_id FROM {river_t} AS r1 WHERE r1.{river_id} = ANY(%(units)s)))"
             " ORDER BY side, r.{river_id}"
         ).format(**ids),
-        {"units": unit_ids},
+        {"units": unit_ids, **scope_params(scope)},
     )
     first = segments[0]
     return {
@@ -150,22 +164,24 @@ async def river_file(conn: AsyncConnection, catalog: Catalog, segment_id: int) -
         "segments": segments,
         "upstream": [n for n in neighbours if n["side"] == "upstream"],
         "downstream": [n for n in neighbours if n["side"] == "downstream"],
-        **await _common(conn, catalog, "river", unit_ids, shape),
+        **await _common(conn, catalog, "river", unit_ids, shape, scope),
     }
 
 
-async def bay_file(conn: AsyncConnection, catalog: Catalog, bay_id: int) -> dict[str, Any]:
-    """The file of one bay unit."""
-    ids = _ids(catalog, "bay")
+async def bay_file(
+    conn: AsyncConnection, catalog: Catalog, bay_id: int, scope: FeatureScope | None = None
+) -> dict[str, Any]:
+    """The file of one bay unit (of the features the caller's ``scope`` lets it read)."""
+    ids = _ids(catalog, scope, "bay")
     rows = await _all(
         conn,
         sql.SQL(
             "SELECT b.{bay_id} AS id, b.name, b.name_en, b.area_km2, b.target_class FROM {bay_t} AS b"
             " WHERE b.{bay_id} = %(id)s"
         ).format(**ids),
-        {"id": bay_id},
+        {"id": bay_id, **scope_params(scope)},
     )
     if not rows:
         raise NotFound(f"bay {bay_id} does not exist; GET /ogc/collections/bay/items lists them")
-    shape = sql.SQL("SELECT {bay_g} AS geom FROM {bay_t} WHERE {bay_id} = ANY(%(units)s)").format(**ids)
-    return {"kind": "bay", **rows[0], **await _common(conn, catalog, "bay", [bay_id], shape)}
+    shape = sql.SQL("SELECT b1.{bay_g} AS geom FROM {bay_t} AS b1 WHERE b1.{bay_id} = ANY(%(units)s)").format(**ids)
+    return {"kind": "bay", **rows[0], **await _common(conn, catalog, "bay", [bay_id], shape, scope)}

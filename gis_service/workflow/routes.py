@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse
 from psycopg import AsyncConnection
 
-from gis_service.access import endpoint_rules
+from gis_service.access import endpoint_rules, policy
 from gis_service.access.audit import AuditContext
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
@@ -378,7 +378,8 @@ async def river_file(
     red lines and protected areas it crosses, issues, patrols, upstream and downstream segments."""
     service.require_reader(workflow, principal)
     endpoint_rules.require_group(principal, catalog, "chiefs")
-    return endpoint_rules.strip_fields(principal, "chiefs", await files.river_file(conn, catalog, segment_id))
+    scope = await policy.scope_on(conn, catalog, principal)
+    return endpoint_rules.strip_fields(principal, "chiefs", await files.river_file(conn, catalog, segment_id, scope))
 
 
 @router.get("/bays/{bay_id}/file", summary="One file per bay (一湾一档)", responses=ERRORS)
@@ -387,4 +388,5 @@ async def bay_file(
 ) -> dict[str, Any]:
     service.require_reader(workflow, principal)
     endpoint_rules.require_group(principal, catalog, "chiefs")
-    return endpoint_rules.strip_fields(principal, "chiefs", await files.bay_file(conn, catalog, bay_id))
+    scope = await policy.scope_on(conn, catalog, principal)
+    return endpoint_rules.strip_fields(principal, "chiefs", await files.bay_file(conn, catalog, bay_id, scope))

@@ -2,7 +2,9 @@
 properties as SQL expressions, and the navigation links between them.
 
 Every SQL text here is a constant of this module (``{a}`` is the entity's table alias, filled
-in by ``queries``); the only values are the HJ 212 factor table, bound as parameters.
+in by ``queries``; ``{station}`` what the caller reads of the station table, filled in by the
+caller's ``visibility.Model``); the only values are the HJ 212 factor table and a caller's
+scope area, bound as parameters.
 
 - Things, Locations, HistoricalLocations, FeaturesOfInterest and Sensors are views of the
   ``station`` table (one each per station, sharing the station id): a station never moves, so
@@ -66,6 +68,8 @@ class Entity:
     """Members of JSON properties that filters and orderings may name (``unitOfMeasurement/symbol``)."""
     default_order: tuple[str, ...] = ("{a}.id",)
     source_params: tuple = ()
+    scoped_source: str | None = None
+    """The source for a caller who reads only some stations (default: ``source``)."""
 
 
 def _factor_table() -> tuple:
@@ -88,7 +92,7 @@ _STATION_DESCRIPTION = "'HJ 212 monitoring station ' || {a}.code || ' (' || {a}.
 THING = Entity(
     name="Thing",
     plural="Things",
-    source="station {a}",
+    source="{station} {a}",
     id_sql="{a}.id",
     id_kind="number",
     props={
@@ -106,7 +110,7 @@ THING = Entity(
 LOCATION = Entity(
     name="Location",
     plural="Locations",
-    source="station {a}",
+    source="{station} {a}",
     id_sql="{a}.id",
     id_kind="number",
     props={
@@ -124,7 +128,7 @@ LOCATION = Entity(
 HISTORICAL_LOCATION = Entity(
     name="HistoricalLocation",
     plural="HistoricalLocations",
-    source="station {a}",
+    source="{station} {a}",
     id_sql="{a}.id",
     id_kind="number",
     props={"time": Prop("{a}.updated_at", "time")},
@@ -137,7 +141,7 @@ HISTORICAL_LOCATION = Entity(
 SENSOR = Entity(
     name="Sensor",
     plural="Sensors",
-    source="station {a}",
+    source="{station} {a}",
     id_sql="{a}.id",
     id_kind="number",
     props={
@@ -180,7 +184,7 @@ DATASTREAM = Entity(
     source=(
         "(SELECT d.*, s.name AS station_name, s.code AS station_code, s.geom,"
         " l.phenomenon_time AS latest_time, l.value AS latest_value, l.flag AS latest_flag"
-        " FROM datastream d JOIN station s ON s.id = d.station_id"
+        " FROM datastream d JOIN {station} s ON s.id = d.station_id"
         " LEFT JOIN datastream_latest l ON l.datastream_id = d.id) {a}"
     ),
     id_sql="{a}.id",
@@ -240,6 +244,10 @@ OBSERVATION = Entity(
     name="Observation",
     plural="Observations",
     source="observation {a}",
+    scoped_source=(
+        "(SELECT o.* FROM observation o WHERE o.datastream_id IN"
+        " (SELECT d.id FROM datastream d JOIN {station} s ON s.id = d.station_id)) {a}"
+    ),
     id_sql=OBSERVATION_ID,
     id_kind="number",
     props={
@@ -276,7 +284,7 @@ OBSERVATION = Entity(
 FEATURE_OF_INTEREST = Entity(
     name="FeatureOfInterest",
     plural="FeaturesOfInterest",
-    source="station {a}",
+    source="{station} {a}",
     id_sql="{a}.id",
     id_kind="number",
     props={

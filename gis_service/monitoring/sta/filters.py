@@ -192,7 +192,7 @@ class Translator:
             if join is None:
                 child = self.aliases.new()
                 condition = fill(nav.match, a=child, k=fill(nav.key, p=alias))
-                join = _Join(child, target.source, target.source_params, condition)
+                join = _Join(child, *self.model.source(target), condition)
                 scope.joins[path] = join
             scope.many = scope.many or nav.many
             entity, alias = target, join.alias

@@ -41,7 +41,9 @@ def id_match(entity: Entity, alias: str, ident: int | str) -> Statement:
     return Statement(f"{fill(entity.id_sql, a=alias)} = %s", (ident,))
 
 
-def path_condition(path: ResourcePath, alias: str, aliases: Aliases, upto: int | None = None) -> Statement:
+def path_condition(
+    path: ResourcePath, alias: str, aliases: Aliases, model: Model, upto: int | None = None
+) -> Statement:
     """The condition on ``alias`` selecting what the resource path (up to a step) names."""
     steps = path.steps[: upto if upto is not None else len(path.steps)]
     last = steps[-1]
@@ -51,10 +53,11 @@ def path_condition(path: ResourcePath, alias: str, aliases: Aliases, upto: int |
         parent = steps[-2].entity
         nav = parent.navs[last.nav or ""]
         p = aliases.new()
-        inner = path_condition(path, p, aliases, len(steps) - 1)
-        key = f"(SELECT {fill(nav.key, p=p)} FROM {fill(parent.source, a=p)} WHERE {inner.sql})"
+        inner = path_condition(path, p, aliases, model, len(steps) - 1)
+        source, source_params = model.source(parent)
+        key = f"(SELECT {fill(nav.key, p=p)} FROM {fill(source, a=p)} WHERE {inner.sql})"
         parts.append(fill(nav.match, a=alias, k=key))
-        params += parent.source_params + inner.params
+        params += source_params + inner.params
     if last.ident is not None:
         match = id_match(last.entity, alias, last.ident)
         parts.append(match.sql)
@@ -111,18 +114,17 @@ def page(
     """One page of a collection (``top + 1`` rows: the extra one says there is more)."""
     cols, select_sql = columns(entity, model, select, keys)
     where, order, order_params = _where_and_order(entity, model, options, aliases, base)
-    sql = (
-        f"SELECT {select_sql.sql} FROM {fill(entity.source, a='t0')} WHERE {where.sql}"
-        f" ORDER BY {order} LIMIT %s OFFSET %s"
-    )
-    return cols, Statement(sql, entity.source_params + where.params + order_params + (options.top + 1, options.skip))
+    source, source_params = model.source(entity)
+    sql = f"SELECT {select_sql.sql} FROM {fill(source, a='t0')} WHERE {where.sql} ORDER BY {order} LIMIT %s OFFSET %s"
+    return cols, Statement(sql, source_params + where.params + order_params + (options.top + 1, options.skip))
 
 
 def count(entity: Entity, model: Model, options: QueryOptions, base: Statement, aliases: Aliases) -> Statement:
     """Rows matching, counted up to ``COUNT_EXACT_LIMIT + 1``."""
     where, _, _ = _where_and_order(entity, model, QueryOptions(filter=options.filter), aliases, base)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM {fill(entity.source, a='t0')} WHERE {where.sql} LIMIT %s) AS c"
-    return Statement(sql, entity.source_params + where.params + (COUNT_EXACT_LIMIT + 1,))
+    source, source_params = model.source(entity)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {fill(source, a='t0')} WHERE {where.sql} LIMIT %s) AS c"
+    return Statement(sql, source_params + where.params + (COUNT_EXACT_LIMIT + 1,))
 
 
 def count_estimate(statement: Statement) -> Statement:

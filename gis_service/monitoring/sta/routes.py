@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg import AsyncConnection
 
-from gis_service.access import audit
+from gis_service.access import audit, policy
 from gis_service.access.audit import AuditContext
 from gis_service.access.policy import Action, CurrentPrincipal, require
 from gis_service.access.principal import Principal
@@ -89,7 +89,7 @@ async def read(
     if not resource.strip("/"):
         return await service_root(request)
     path = parse_path(resource)
-    model = Model.of(principal, catalog)
+    model = Model.of(principal, catalog, await policy.scope_on(conn, catalog, principal))
     reader = service.Reader(conn, model, _root(request))
     url = f"{_root(request)}/{resource.strip('/')}"
     result = await reader.read(path, list(request.query_params.multi_items()), url)

@@ -122,7 +122,7 @@ class Reader:
         options = parse_options(pairs, entity)
         aliases = Aliases()
         aliases.new()  # t0
-        base = queries.path_condition(path, "t0", aliases)
+        base = queries.path_condition(path, "t0", aliases, self.model)
         if path.member is not None or path.single:
             return await self._single(path, options, base, aliases)
         keys = [e.nav for e in options.expand]
@@ -154,11 +154,12 @@ class Reader:
         parent = ResourcePath(path.steps[:-1])
         aliases = Aliases()
         aliases.new()
-        condition = queries.path_condition(parent, "t0", aliases)
+        condition = queries.path_condition(parent, "t0", aliases, self.model)
         entity = parent.target
+        source, source_params = self.model.source(entity)
         statement = Statement(
-            f"SELECT 1 FROM {entity.source.replace('{a}', 't0')} WHERE {condition.sql} LIMIT 1",
-            entity.source_params + condition.params,
+            f"SELECT 1 FROM {source.replace('{a}', 't0')} WHERE {condition.sql} LIMIT 1",
+            source_params + condition.params,
         )
         if not await self._rows(statement):
             raise NotFound(f"no {entity.name} at {'/'.join(_step_text(s) for s in parent.steps)}")

@@ -4,6 +4,9 @@ Values are read from the hourly datastreams (aggregation ``hour``, HJ 212 CN 206
 series and summaries, and from ``datastream_latest`` for the latest status; only ``good``
 values count in classes and means (``suspect`` and ``invalid`` ones are shown, flagged).
 Days and months are China time (UTC+8), as the standards' daily values are.
+
+The routes' functions read the stations through ``Sources`` (``{station}``): a caller with a
+per-feature scope reads only the stations it may (a partner's area), others are not found.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any, Literal
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from gis_service.access.scopes import Sources
 from gis_service.errors import InvalidRequest, NotFound
 from gis_service.monitoring.hj212.factors import FACTORS
 from gis_service.monitoring.standards import daily_mean, monthly_mean, o3_8h_moving, o3_daily_max_8h
@@ -41,7 +45,9 @@ LAST_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 """The times a series or summary may ask about (the store holds data from 2000 on)."""
 WATER_STANDARDS = ("river", "lake", "sea")
 WORST_SECTIONS = 5
-_STATION = "SELECT id, code, name, kind, status, standard, water_target, mn FROM station WHERE id = %s"
+_STATION = "SELECT s.id, s.code, s.name, s.kind, s.status, s.standard, s.water_target, s.mn FROM {station} AS s"
+ALL_STATIONS = Sources({"station": sql.Identifier("station")}, {})
+"""Every station (the platform's own reads, and tests)."""
 _LATEST = """
 SELECT DISTINCT ON (d.factor_code) d.factor_code AS code, d.property, d.unit, d.aggregation,
        l.phenomenon_time AS time, l.value, l.flag, l.quality
@@ -64,13 +70,20 @@ WHERE d.station_id = ANY(%s) AND d.aggregation = 'hour' AND o.phenomenon_time >=
 """
 
 
-async def station(conn: AsyncConnection, station_id: int) -> dict[str, Any]:
-    """The station's catalog row, or NotFound."""
+async def station(conn: AsyncConnection, station_id: int, stations: Sources = ALL_STATIONS) -> dict[str, Any]:
+    """The station's catalog row, or NotFound (also when ``stations`` leaves it out)."""
     cur = conn.cursor(row_factory=dict_row)
-    row = await (await cur.execute(_STATION, (station_id,))).fetchone()
+    statement = stations.statement(_STATION + " WHERE s.id = %(id)s")
+    row = await (await cur.execute(statement, stations.bind({"id": station_id}))).fetchone()
     if row is None:
         raise NotFound(f"no station with id {station_id}")
     return row
+
+
+async def station_ids(conn: AsyncConnection, stations: Sources) -> frozenset[int]:
+    """The ids of the ``stations`` (e.g. those a caller's scope lets it read)."""
+    cursor = await conn.execute(stations.statement("SELECT s.id FROM {station} AS s"), stations.bind({}))
+    return frozenset(row[0] for row in await cursor.fetchall())
 
 
 async def _latest_values(conn: AsyncConnection, station_id: int) -> list[dict[str, Any]]:
@@ -122,9 +135,9 @@ async def assess(conn: AsyncConnection, row: dict[str, Any], latest: list[dict[s
     return Assessment(when, name, water.meets_target, None, None, WATER_COLOURS[name], row["standard"], detail)
 
 
-async def latest(conn: AsyncConnection, station_id: int) -> dict[str, Any]:
+async def latest(conn: AsyncConnection, station_id: int, stations: Sources = ALL_STATIONS) -> dict[str, Any]:
     """``/api/stations/{id}/latest``: values per property and the station's class or AQI."""
-    row = await station(conn, station_id)
+    row = await station(conn, station_id, stations)
     values = await _latest_values(conn, station_id)
     status = await assess(conn, row, values)
     body: dict[str, Any] = {
@@ -244,12 +257,18 @@ def check_range(start: dt.datetime, end: dt.datetime, step: Step) -> None:
 
 
 async def series(
-    conn: AsyncConnection, station_id: int, prop: str, start: dt.datetime, end: dt.datetime, step: Step
+    conn: AsyncConnection,
+    station_id: int,
+    prop: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    step: Step,
+    stations: Sources = ALL_STATIONS,
 ) -> dict[str, Any]:
     """``/api/stations/{id}/series``: hourly values, or daily / monthly means by the validity rules."""
     check_range(start, end, step)
     code = factor_code(prop)
-    row = await station(conn, station_id)
+    row = await station(conn, station_id, stations)
     factor = FACTORS[code]
     medium: Literal["air", "water"] = "air" if factor.medium == "air" else "water"
     body: dict[str, Any] = {
@@ -316,10 +335,13 @@ def _point(period: str, agg) -> dict[str, Any]:
     return {"period": period, "value": agg.value, "valid": agg.valid, "required": agg.required, "reason": agg.reason}
 
 
-async def _stations(conn: AsyncConnection, standards: tuple[str, ...]) -> list[dict[str, Any]]:
+async def _stations(conn: AsyncConnection, standards: tuple[str, ...], stations: Sources) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    query = "SELECT id, code, name, kind, standard, water_target FROM station WHERE standard = ANY(%s) ORDER BY id"
-    return await (await cur.execute(query, (list(standards),))).fetchall()
+    query = stations.statement(
+        "SELECT s.id, s.code, s.name, s.kind, s.standard, s.water_target FROM {station} AS s"
+        " WHERE s.standard = ANY(%(standards)s) ORDER BY s.id"
+    )
+    return await (await cur.execute(query, stations.bind({"standards": list(standards)}))).fetchall()
 
 
 def check_day(day: dt.date) -> dt.date:
@@ -343,10 +365,12 @@ def parse_period(date: dt.date | None, month: str | None) -> tuple[dt.date, dt.d
     return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
-async def water_summary(conn: AsyncConnection, first: dt.date, last: dt.date) -> dict[str, Any]:
+async def water_summary(
+    conn: AsyncConnection, first: dt.date, last: dt.date, stations: Sources = ALL_STATIONS
+) -> dict[str, Any]:
     """Sections per class, the share meeting their target (达标率) and the worst sections, for
-    a day (daily means) or a month (monthly means of the daily means)."""
-    rows = await _stations(conn, WATER_STANDARDS)
+    a day (daily means) or a month (monthly means of the daily means), of the ``stations``."""
+    rows = await _stations(conn, WATER_STANDARDS, stations)
     values = await hourly(conn, [r["id"] for r in rows], _day_start(first), _day_start(last) + dt.timedelta(days=1))
     sections = []
     for row in rows:
@@ -410,10 +434,10 @@ async def water_summary(conn: AsyncConnection, first: dt.date, last: dt.date) ->
     }
 
 
-async def air_summary(conn: AsyncConnection, day: dt.date) -> dict[str, Any]:
-    """The daily AQI (日报) of every air station and how many fall in each category."""
+async def air_summary(conn: AsyncConnection, day: dt.date, stations: Sources = ALL_STATIONS) -> dict[str, Any]:
+    """The daily AQI (日报) of every air station (of the ``stations``) and how many fall in each category."""
     check_day(day)
-    rows = await _stations(conn, ("air",))
+    rows = await _stations(conn, ("air",), stations)
     start = _day_start(day)
     values = await hourly(conn, [r["id"] for r in rows], start - dt.timedelta(hours=7), start + dt.timedelta(days=1))
     stations = []

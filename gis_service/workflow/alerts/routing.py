@@ -88,7 +88,7 @@ async def station_place(conn: AsyncConnection, catalog: Catalog, station: dict[s
 
 
 async def _upstream(
-    conn: AsyncConnection, station: dict[str, Any], place: dict[str, Any]
+    conn: AsyncConnection, catalog: Catalog, station: dict[str, Any], place: dict[str, Any]
 ) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
     """How the station was traced (river, bay, watershed or none), the segments upstream and the
     candidate stations and outfalls, each nearest first."""
@@ -97,7 +97,7 @@ async def _upstream(
         candidates: dict[int, dict[str, Any]] = {}
         mouths = await _rows(conn, _MOUTHS, {"bay": place["bay_id"], "station": station["id"], "reach": MOUTH_REACH_M})
         for mouth in mouths:
-            found = await network.upstream_from(conn, mouth["id"], 1.0, mouth["distance_km"])
+            found = await network.upstream_from(conn, catalog, mouth["id"], 1.0, mouth["distance_km"])
             for segment in found["segments"]:
                 if segment["id"] not in segments or segment["distance_km"] < segments[segment["id"]]["distance_km"]:
                     segments[segment["id"]] = segment
@@ -108,7 +108,7 @@ async def _upstream(
         for outfall in await _rows(conn, _BAY_OUTFALLS, {"bay": place["bay_id"], "station": station["id"]}):
             candidates.setdefault(outfall["id"], outfall)
         return "bay", _nearest(list(segments.values())), _nearest(list(candidates.values()))
-    traced = await network.catchment(conn, station["id"])
+    traced = await network.catchment(conn, catalog, station["id"])
     how = "river" if traced["segment_id"] is not None else ("watershed" if traced["watersheds"] else None)
     return how, traced["segments"], _nearest(traced["stations"] + traced["outfalls"])
 
@@ -142,7 +142,7 @@ async def route(conn: AsyncConnection, catalog: Catalog, station_id: int) -> dic
     place = await station_place(conn, catalog, station)
     water = station["kind"] in STATION_KINDS
     chiefs = await _rows(conn, _CHIEFS, place_parameters(place)) if water else []
-    how, segments, candidates = await _upstream(conn, station, place) if water else (None, [], [])
+    how, segments, candidates = await _upstream(conn, catalog, station, place) if water else (None, [], [])
     by_segment: dict[int, list[dict[str, Any]]] = {}
     for row in await _rows(conn, _SEGMENT_CHIEFS, ([s["id"] for s in segments],)):
         by_segment.setdefault(row.pop("segment_id"), []).append(row)
