@@ -36,7 +36,7 @@ const MESSAGES = {
     legend: '图例',
     zoomIn: '放大至 {zoom} 级后可见',
     search: '搜索',
-    searchPlaceholder: '搜索红线、保护地、河流、站点…',
+    searchPlaceholder: '搜索红线、河流、站点…',
     searchLabel: '搜索要素名称',
     searchNoResults: '没有找到“{q}”',
     searchUnavailable: '搜索服务暂不可用：{detail}',
@@ -47,6 +47,30 @@ const MESSAGES = {
     yes: '是',
     no: '否',
     featureCount: '{n} 个要素',
+    popupCount: '此处有 {n} 个要素',
+    sheet_peek: '收起面板',
+    sheet_half: '面板升至半屏',
+    sheet_full: '面板展开至全屏',
+    level_city: '市级',
+    level_district: '区级',
+    level_town: '镇（街）级',
+    level_village: '村级',
+    chiefPost_river: '{level}河长',
+    chiefPost_bay: '{level}湾长',
+    role_chief_river: '河长',
+    role_chief_bay: '湾长',
+    unitsRivers: '河段 {n}',
+    unitsBays: '海湾 {n}',
+    unitsWatersheds: '流域 {n}',
+    unitsNone: '尚未分配管辖单元',
+    chiefBanner: '当前显示：{name}（{post}）的管辖范围',
+    chiefBannerClose: '关闭河湖长视图',
+    zonePointHintMap: '点选位置：在地图上点击拟选位置',
+    zonePolygonHintMap: '绘制范围：依次点击各拐点（已有 {n} 点），双击结束',
+    responsibleFor: '负责 {units}',
+    segmentLength: '河段长 {d} km',
+    upstreamAlong: '距起点 {d} km',
+    upstreamExplain: '“河段长”为该河段自身长度，各河段长之和即上游总长；“距起点”为沿河道自所选河段上端至该河段下端的距离。',
     // Zone check
     zoneIntro: '核查拟建项目位置是否涉及生态保护红线、自然保护地、水源保护区等管控区域。',
     zoneModePoint: '点选位置',
@@ -77,7 +101,7 @@ const MESSAGES = {
     inputArea: '项目面积',
     overlaps: '涉及区域',
     colName: '区域',
-    colOverlap: '重叠（m²）',
+    colOverlap: '重叠',
     colShare: '占比',
     colDistance: '距离（m）',
     noOverlaps: '未与任何管控区域重叠。',
@@ -129,7 +153,6 @@ const MESSAGES = {
     chiefLevel: '级别',
     chiefAll: '全部',
     chiefList: '河湖长名单',
-    chiefCounts: '河段 {rivers} · 海湾 {bays}',
     chiefPick: '选择河湖长',
     chiefUnavailable: '河湖长服务暂不可用：{detail}',
     chiefNotFound: '未找到编号为 {id} 的河湖长。',
@@ -145,10 +168,9 @@ const MESSAGES = {
     upstream: '上游追溯',
     upstreamOf: '{name} 的上游',
     upstreamSegments: '上游河段',
-    upstreamLength: '上游河段总长 {d} km',
+    upstreamLength: '上游 {n} 段河段，合计长 {d} km',
     upstreamWatersheds: '汇水流域',
     upstreamUnavailable: '上游追溯服务暂不可用：{detail}',
-    distanceKm: '{d} km',
     zoomTo: '定位到 {name}',
     account: '账户',
     signIn: '登录',
@@ -205,7 +227,7 @@ const MESSAGES = {
     legend: 'Legend',
     zoomIn: 'Visible from zoom {zoom}',
     search: 'Search',
-    searchPlaceholder: 'Search red lines, protected areas, rivers, stations…',
+    searchPlaceholder: 'Search the map…',
     searchLabel: 'Search features by name',
     searchNoResults: 'Nothing found for “{q}”',
     searchUnavailable: 'Search is not available: {detail}',
@@ -216,6 +238,30 @@ const MESSAGES = {
     yes: 'yes',
     no: 'no',
     featureCount: '{n} features',
+    popupCount: '{n} features here',
+    sheet_peek: 'Lower the panel',
+    sheet_half: 'Raise the panel to half the screen',
+    sheet_full: 'Raise the panel to the full screen',
+    level_city: 'City',
+    level_district: 'District',
+    level_town: 'Town',
+    level_village: 'Village',
+    chiefPost_river: '{level} river chief',
+    chiefPost_bay: '{level} bay chief',
+    role_chief_river: 'River chief',
+    role_chief_bay: 'Bay chief',
+    unitsRivers: '{n} segments',
+    unitsBays: '{n} bays',
+    unitsWatersheds: '{n} watersheds',
+    unitsNone: 'No waters assigned yet',
+    chiefBanner: 'Showing the jurisdiction of {name} ({post})',
+    chiefBannerClose: 'Close the chief view',
+    zonePointHintMap: 'Pick a point: click the proposed site on the map',
+    zonePolygonHintMap: 'Draw an area: click each corner ({n} so far), double-click to finish',
+    responsibleFor: 'responsible for {units}',
+    segmentLength: 'segment {d} km long',
+    upstreamAlong: '{d} km upstream of the start',
+    upstreamExplain: '“Segment … long” is the segment’s own length; these lengths add up to the upstream total. “Upstream of the start” is the distance along the river from the top of the chosen segment to the lower end of that segment.',
     zoneIntro: 'Check whether a proposed site touches ecological red lines, protected areas, drinking-water source zones and other controlled zones.',
     zoneModePoint: 'Pick a point',
     zoneModePolygon: 'Draw an area',
@@ -245,7 +291,7 @@ const MESSAGES = {
     inputArea: 'Project area',
     overlaps: 'Overlapping zones',
     colName: 'Zone',
-    colOverlap: 'Overlap (m²)',
+    colOverlap: 'Overlap',
     colShare: 'Share',
     colDistance: 'Distance (m)',
     noOverlaps: 'No controlled zone is touched.',
@@ -294,7 +340,6 @@ const MESSAGES = {
     chiefLevel: 'Level',
     chiefAll: 'All',
     chiefList: 'Chiefs',
-    chiefCounts: '{rivers} segments · {bays} bays',
     chiefPick: 'Choose a chief',
     chiefUnavailable: 'Chief data is not available: {detail}',
     chiefNotFound: 'No chief with id {id}.',
@@ -310,10 +355,9 @@ const MESSAGES = {
     upstream: 'Trace upstream',
     upstreamOf: 'Upstream of {name}',
     upstreamSegments: 'Upstream segments',
-    upstreamLength: 'Upstream length {d} km',
+    upstreamLength: '{n} upstream segments, {d} km in all',
     upstreamWatersheds: 'Contributing watersheds',
     upstreamUnavailable: 'Upstream tracing is not available: {detail}',
-    distanceKm: '{d} km',
     zoomTo: 'Zoom to {name}',
     account: 'Account',
     signIn: 'Sign in',
@@ -354,12 +398,6 @@ const VALUE_LABELS = {
   basin: { zh: '流域', en: 'basin' },
   sub_basin: { zh: '子流域', en: 'sub-basin' },
   small: { zh: '小流域', en: 'small watershed' },
-  river: { zh: '河长', en: 'River chief' },
-  bay: { zh: '湾长', en: 'Bay chief' },
-  city: { zh: '市级', en: 'city' },
-  district: { zh: '区级', en: 'district' },
-  town: { zh: '镇（街）级', en: 'town' },
-  village: { zh: '村级', en: 'village' },
   水源涵养: { en: 'Water conservation' },
   生物多样性维护: { en: 'Biodiversity' },
   水土保持: { en: 'Soil and water conservation' },
@@ -444,12 +482,19 @@ export function valueLabel(value) {
   return label[current] ?? (current === 'zh' ? String(value) : label.en ?? String(value));
 }
 
-/** Formats a number for the current language with at most `digits` decimals. */
-export function formatNumber(value, digits = 0) {
+/** A stored code as a person reads it: the catalog's title of the value (`value_titles`), else
+ * the UI's label of it, else the value itself. */
+export function codeLabel(property, value) {
+  const title = property?.value_titles?.[String(value)];
+  return title ? pick(title) : valueLabel(value);
+}
+
+/** Formats a number for the current language with at most `digits` decimals (at least `minDigits`). */
+export function formatNumber(value, digits = 0, minDigits = 0) {
   if (value == null || Number.isNaN(Number(value))) return '';
   return Number(value).toLocaleString(current === 'zh' ? 'zh-CN' : 'en-US', {
     maximumFractionDigits: digits,
-    minimumFractionDigits: 0,
+    minimumFractionDigits: minDigits,
   });
 }
 
@@ -463,7 +508,18 @@ export function translateDom(root = document) {
 
 /** MapLibre control strings in the current language. */
 export function mapLocale() {
-  if (current === 'en') return {};
+  if (current === 'en') {
+    return {
+      'AttributionControl.ToggleAttribution': 'Toggle attribution',
+      'Map.Title': 'Map',
+      'NavigationControl.ResetBearing': 'Drag to rotate map, click to reset north',
+      'NavigationControl.ZoomIn': 'Zoom in',
+      'NavigationControl.ZoomOut': 'Zoom out',
+      'Popup.Close': 'Close popup',
+      'ScaleControl.Meters': 'm',
+      'ScaleControl.Kilometers': 'km',
+    };
+  }
   return {
     'AttributionControl.ToggleAttribution': '显示或隐藏版权信息',
     'Map.Title': '地图',
