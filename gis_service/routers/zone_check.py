@@ -287,5 +287,5 @@ async def zone_check_report_page(
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
     site, result = await _check(request, conn, catalog, rules, rasters, region, principal)
-    html = await zone_check_report(conn, catalog, site, result, vendor_dir)
+    html = await zone_check_report(conn, catalog, site, result, vendor_dir, rules)
     return HTMLResponse(html)
