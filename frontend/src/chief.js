@@ -3,7 +3,7 @@
 // upstream.
 
 import { api } from './api.js';
-import { formatNumber, getLang, onLangChange, t, valueLabel } from './i18n.js';
+import { codeLabel, formatNumber, getLang, onLangChange, t } from './i18n.js';
 import { fitBbox } from './map.js';
 import { h, notice, setChildren } from './ui.js';
 
@@ -32,6 +32,11 @@ export function chiefUnits(counts) {
 export function contactEntry(contact) {
   const dialable = /^\+?[\d\s()-]{5,}$/.test(contact) && !/[*xX•]/.test(contact);
   return dialable ? h('a', { href: `tel:${contact.replace(/[\s()-]/g, '')}` }, contact) : h('span', { class: 'masked' }, contact);
+}
+
+/** An item's name in the interface language (English where the data has it). */
+function localName(item) {
+  return (getLang() === 'en' && item.name_en) || item.name || '';
 }
 
 function bboxOfAll(boxes) {
@@ -133,7 +138,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
     item.bbox || (Number.isFinite(item.lon) && Number.isFinite(item.lat) ? [item.lon, item.lat, item.lon, item.lat] : null);
 
   /** A list entry that zooms to the item and highlights it, when the answer locates it. */
-  function zoomButton(item, layer, label = item.name || `#${item.id}`) {
+  function zoomButton(item, layer, label = localName(item)) {
     const bbox = itemBbox(item);
     if (!bbox) return h('span', {}, label);
     return h(
@@ -160,6 +165,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
     ];
   }
 
+  const stationKind = () => control.catalog.get('station')?.properties?.find((p) => p.name === 'kind');
   const stationLabel = (st) => `${st.code ? `${st.code} ` : ''}${st.name}`;
   const stationEntry = (st) => [
     zoomButton(st, 'station', stationLabel(st)),
@@ -167,7 +173,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
       'span',
       { class: 'muted small' },
       [
-        st.kind ? ` · ${valueLabel(st.kind)}` : '',
+        st.kind ? ` · ${codeLabel(stationKind(), st.kind)}` : '',
         st.distance_km != null ? ` · ${t('upstreamAlong', { d: formatNumber(st.distance_km, 2, 2) })}` : '',
       ].join(''),
     ),
@@ -175,7 +181,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
 
   function renderUpstream() {
     if (!upstream) return null;
-    const title = h('h4', {}, t('upstreamOf', { name: upstream.segment.name }));
+    const title = h('h4', {}, t('upstreamOf', { name: localName(upstream.segment) }));
     if (upstream.error) return [title, notice('error', upstream.error)];
     if (!upstream.data) return [title, notice('info', t('loading'))];
     const d = upstream.data;
@@ -193,7 +199,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
         : null,
       segments.length ? h('p', { class: 'muted small' }, t('upstreamExplain')) : null,
       simpleList(t('upstreamSegments'), segments, (seg) => [
-        zoomButton(seg, 'river', `${seg.name}${seg.segment ? ` ${seg.segment}` : ''}`),
+        zoomButton(seg, 'river', `${localName(seg)}${seg.segment ? ` ${seg.segment}` : ''}`),
         h(
           'span',
           { class: 'muted small upstream-figures', 'data-length-km': seg.length_km, 'data-distance-km': seg.distance_km },
@@ -203,7 +209,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
           ].join(''),
         ),
       ]),
-      simpleList(t('upstreamWatersheds'), d.watersheds || [], (w) => zoomButton(w, 'watershed', getLang() === 'en' && w.name_en ? w.name_en : w.name)),
+      simpleList(t('upstreamWatersheds'), d.watersheds || [], (w) => zoomButton(w, 'watershed')),
       simpleList(t('stations'), d.stations || [], stationEntry),
       simpleList(t('outfalls'), d.outfalls || [], stationEntry),
     );

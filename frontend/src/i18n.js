@@ -382,55 +382,10 @@ const MESSAGES = {
   },
 };
 
-// Code values stored in the data, shown in the interface language. Chinese domain values that
-// are already Chinese only need an English label.
+// Code values stored in the data that the catalog does not title, shown in the interface language.
+// Chinese values that are already Chinese only need an English label.
 const VALUE_LABELS = {
-  air_national: { zh: '国控空气站', en: 'National air station' },
-  air_local: { zh: '市控空气站', en: 'Local air station' },
-  water_auto: { zh: '水质自动站', en: 'Automatic water station' },
-  seawater: { zh: '海水监测站', en: 'Seawater station' },
-  drinking_intake: { zh: '饮用水取水口', en: 'Drinking-water intake' },
-  outfall: { zh: '入海排口', en: 'Outfall' },
-  section: { zh: '监测断面', en: 'Monitoring section' },
-  active: { zh: '运行', en: 'active' },
-  maintenance: { zh: '维护中', en: 'maintenance' },
-  inactive: { zh: '停用', en: 'inactive' },
-  basin: { zh: '流域', en: 'basin' },
-  sub_basin: { zh: '子流域', en: 'sub-basin' },
-  small: { zh: '小流域', en: 'small watershed' },
-  水源涵养: { en: 'Water conservation' },
-  生物多样性维护: { en: 'Biodiversity' },
-  水土保持: { en: 'Soil and water conservation' },
-  防风固沙: { en: 'Windbreak and sand fixation' },
-  海岸生态稳定: { en: 'Coastal stability' },
-  水土流失敏感: { en: 'Erosion sensitive' },
-  土地沙化敏感: { en: 'Desertification sensitive' },
-  石漠化敏感: { en: 'Rocky desertification sensitive' },
-  陆域: { en: 'land' },
-  海域: { en: 'sea' },
-  水域: { en: 'water' },
-  禁止类: { en: 'prohibited' },
-  限制类: { en: 'restricted' },
-  国家公园: { en: 'National park' },
-  自然保护区: { en: 'Nature reserve' },
-  森林公园: { en: 'Forest park' },
-  湿地公园: { en: 'Wetland park' },
-  海洋公园: { en: 'Marine park' },
-  地质公园: { en: 'Geopark' },
-  风景名胜区: { en: 'Scenic area' },
-  国家级: { en: 'national' },
-  省级: { en: 'provincial' },
-  市级: { en: 'municipal' },
-  核心保护区: { en: 'Core protection zone' },
-  一般控制区: { en: 'General control zone' },
-  核心区: { en: 'Core zone' },
-  缓冲区: { en: 'Buffer zone' },
-  实验区: { en: 'Experimental zone' },
-  两区: { en: 'two zones' },
-  三区: { en: 'three zones' },
-  一级: { en: 'Grade I' },
-  二级: { en: 'Grade II' },
-  准保护区: { en: 'Quasi-protection zone' },
+  // Only what the catalog does not title (its `value_titles` come first, see codeLabel).
   一类: { en: 'Class 1' },
   二类: { en: 'Class 2' },
   三类: { en: 'Class 3' },
@@ -489,6 +444,13 @@ export function codeLabel(property, value) {
   return title ? pick(title) : valueLabel(value);
 }
 
+/** A code of one of a layer's properties (which one unknown, e.g. a zone-check overlap's
+ * category) as a person reads it. */
+export function layerCodeLabel(layer, value) {
+  const property = (layer?.properties || []).find((p) => p.value_titles && String(value) in p.value_titles);
+  return codeLabel(property, value);
+}
+
 /** Formats a number for the current language with at most `digits` decimals (at least `minDigits`). */
 export function formatNumber(value, digits = 0, minDigits = 0) {
   if (value == null || Number.isNaN(Number(value))) return '';
@@ -501,6 +463,8 @@ export function formatNumber(value, digits = 0, minDigits = 0) {
 /** Fills elements carrying data-i18n / data-i18n-aria / data-i18n-placeholder / data-i18n-title. */
 export function translateDom(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  // Texts in the other language on purpose (the product's other name, the language switch) say so.
+  for (const el of root.querySelectorAll('[data-i18n-other]')) el.lang = current === 'zh' ? 'en' : 'zh-CN';
   for (const el of root.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', t(el.dataset.i18nAria));
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);

@@ -264,7 +264,7 @@ async function start() {
   });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, toast, me };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me };
   document.body.dataset.ready = 'true';
 }
 

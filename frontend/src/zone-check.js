@@ -6,7 +6,7 @@
 import { api } from './api.js';
 import { chiefPost, contactEntry } from './chief.js';
 import { createDrawer } from './draw.js';
-import { formatNumber, getLang, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { codeLabel, formatNumber, getLang, layerCodeLabel, onLangChange, pick, t } from './i18n.js';
 import { classLabel, km2Text, nodataPercent, percentText, shareBar, slopeGrade } from './land-stats.js';
 import { fitBbox } from './map.js';
 import { downloadBlob, h, notice, setChildren, toast } from './ui.js';
@@ -418,7 +418,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
                 h(
                   'div',
                   { class: 'cell-sub' },
-                  [pick(catalog.get(o.layer)?.title) || o.layer, ...[o.category, o.zone].filter(Boolean).map(valueLabel)].join(' · '),
+                  [pick(catalog.get(o.layer)?.title) || o.layer, ...[o.category, o.zone].filter(Boolean).map((v) => layerCodeLabel(catalog.get(o.layer), v))].join(' · '),
                 ),
               ),
               h('td', { class: 'num', 'data-overlap': o.overlap_length_m != null ? 'length' : 'area' }, overlapText(o)),
@@ -469,7 +469,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
             'ul',
             { class: 'plain-list' },
             stations.map((s) =>
-              h('li', {}, `${s.code ? `${s.code} ` : ''}${s.name} · ${valueLabel(s.kind)} · ${formatNumber(s.distance_m, 0)} m`),
+              h('li', {}, `${s.code ? `${s.code} ` : ''}${s.name} · ${codeLabel(catalog.get('station')?.properties?.find((p) => p.name === 'kind'), s.kind)} · ${formatNumber(s.distance_m, 0)} m`),
             ),
           )
         : h('p', { class: 'muted' }, t('noStations')),

@@ -38,6 +38,17 @@ def _label(layer: Layer) -> sql.Composable:
     return name
 
 
+def _english_label(layer: Layer) -> sql.Composable:
+    """A feature's English name (with its segment, which has no English form), NULL without one."""
+    if layer.get_property("name_en") is None:
+        return sql.SQL("NULL::text")
+    if layer.get_property("segment") is not None:
+        return sql.SQL("CASE WHEN t.name_en IS NOT NULL THEN concat_ws(' ', t.name_en, t.{}) END").format(
+            sql.Identifier("segment")
+        )
+    return sql.SQL("t.name_en::text")
+
+
 def _bbox_columns(geom: sql.Composable) -> sql.Composable:
     return sql.SQL("ARRAY[ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g})] AS bbox").format(g=geom)
 
@@ -84,13 +95,14 @@ def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
         geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
         parts.append(
             sql.SQL(
-                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {bbox}, {geom} AS geom "
+                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {label_en} AS name_en, {bbox}, {geom} AS geom "
                 "FROM chief_assignment AS a JOIN {table} AS t ON t.{id} = a.feature_id "
                 "WHERE a.chief_id = %(chief)s AND a.layer = {layer_id}"
             ).format(
                 layer_id=sql.Literal(layer.id),
                 id=sql.Identifier(layer.id_column),
                 label=_label(layer),
+                label_en=_english_label(layer),
                 bbox=_bbox_columns(geom),
                 geom=geom,
                 table=sql.Identifier(layer.table),
@@ -123,7 +135,7 @@ async def chief_detail(conn: AsyncConnection, catalog: Catalog, chief_id: int) -
     chief = await get_chief(conn, chief_id)
     jurisdiction_sql = _jurisdiction_query(catalog)
     cursor = await conn.execute(
-        sql.SQL("SELECT layer, id, name, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql),
+        sql.SQL("SELECT layer, id, name, name_en, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql),
         {"chief": chief_id},
     )
     jurisdiction = _rows(cursor.description, await cursor.fetchall())
@@ -183,7 +195,7 @@ async def _touching(
     statement = sql.SQL(
         """
         WITH j AS MATERIALIZED ({jurisdiction})
-        SELECT t.{id} AS id, {label} AS name, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}, {bbox},
+        SELECT t.{id} AS id, {label} AS name, {label_en} AS name_en, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}, {bbox},
                array_agg(DISTINCT j.layer || ':' || j.id) AS touches
         FROM {table} AS t JOIN j ON ST_Intersects({geom}, j.geom)
         GROUP BY t.{id}
@@ -193,6 +205,7 @@ async def _touching(
         jurisdiction=jurisdiction_sql,
         id=sql.Identifier(layer.id_column),
         label=_label(layer),
+        label_en=_english_label(layer),
         f0=sql.Identifier(fields[0]),
         f1=sql.Identifier(fields[1]),
         bbox=_bbox_columns(geom),
