@@ -116,7 +116,11 @@ export function setupDrawer({ button, drawer, onToggle }) {
   handle.addEventListener('pointerdown', (event) => {
     if (!isPhone() || event.target === stepButton) return;
     drag = { y: event.clientY, height: snapHeight(snap, available()), moved: false };
-    handle.setPointerCapture(event.pointerId);
+    try {
+      handle.setPointerCapture(event.pointerId); // keep the drag when the finger leaves the handle
+    } catch {
+      // A synthetic pointer (or one already gone) cannot be captured: the drag still works on the handle.
+    }
     drawer.classList.add('dragging');
   });
   handle.addEventListener('pointermove', (event) => {
