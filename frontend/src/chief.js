@@ -194,7 +194,10 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
         ? h(
             'p',
             { class: 'upstream-total', id: 'upstream-total', 'data-km': d.total_length_km },
-            t('upstreamLength', { d: formatNumber(d.total_length_km, 2, 2), n: segments.length }),
+            t(segments.length === 1 ? 'upstreamLengthOne' : 'upstreamLength', {
+              d: formatNumber(d.total_length_km, 2, 2),
+              n: segments.length,
+            }),
           )
         : null,
       segments.length ? h('p', { class: 'muted small' }, t('upstreamExplain')) : null,
