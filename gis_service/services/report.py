@@ -417,8 +417,8 @@ async def chief_map(conn: AsyncConnection, catalog: Catalog, chief_id: int, vend
     _add_features(m, catalog, features)
     _add_stations(m, detail["stations"], "监测站点 Stations")
     _add_stations(m, detail["outfalls"], "排口 Outfalls")
-    role = "河长" if chief["role"] == "river" else "湾长"
-    title = f"{chief['name']} · {chief.get('title') or ''} · {role}（{chief['level']}）"
+    post = report_text.chief_post(chief)
+    title = f"{chief['name']} · {chief.get('title') or ''} · {post['zh']} {post['en']}"
     units = "、".join(j["name"] for j in detail["jurisdiction"]) or "—"
     panel = (
         '<div style="position:fixed;top:10px;left:50px;z-index:1000;background:#fff;padding:8px 12px;'
