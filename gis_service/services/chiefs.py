@@ -95,7 +95,8 @@ def _jurisdiction_query(catalog: Catalog) -> sql.Composed:
         geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
         parts.append(
             sql.SQL(
-                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {label_en} AS name_en, {bbox}, {geom} AS geom "
+                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {label_en} AS name_en, {bbox}, "
+                "{geom} AS geom "
                 "FROM chief_assignment AS a JOIN {table} AS t ON t.{id} = a.feature_id "
                 "WHERE a.chief_id = %(chief)s AND a.layer = {layer_id}"
             ).format(
