@@ -24,7 +24,7 @@ export function chiefUnits(counts) {
     ['watersheds', 'unitsWatersheds'],
   ]
     .filter(([key]) => (counts[key] ?? 0) > 0)
-    .map(([key, label]) => t(label, { n: counts[key] }));
+    .map(([key, label]) => t(counts[key] === 1 ? `${label}One` : label, { n: counts[key] }));
   return parts.length ? parts.join(' · ') : t('unitsNone');
 }
 
