@@ -111,6 +111,30 @@ class LayerProperty(_Strict):
         default="public",
         description="Who sees this property: callers who may read layers of this class (others: it is left out)",
     )
+    references: Identifier | None = Field(
+        default=None,
+        description="The layer whose feature id this integer property holds (e.g. a segment's downstream "
+        "segment): clients show that feature's name, never the raw id.",
+    )
+    value_titles: dict[str, Title] | None = Field(
+        default=None,
+        description="What each stored code means, in both languages (e.g. a station kind `air_local`): what "
+        "popups, legends and reports show instead of the code.",
+    )
+
+    @model_validator(mode="after")
+    def _check_reference(self) -> LayerProperty:
+        if self.references is not None and self.type != "integer":
+            raise ValueError(f"property {self.name!r} references a layer, so it must be an integer (a feature id)")
+        if self.value_titles is not None and self.values is not None:
+            unknown = sorted(set(self.value_titles) - set(self.values))
+            if unknown:
+                raise ValueError(f"value_titles of {self.name!r} name values it does not allow: {unknown}")
+        return self
+
+    def value_title(self, value: object) -> Title | None:
+        """The bilingual title of a stored code, when the catalog gives one."""
+        return (self.value_titles or {}).get(str(value)) if value is not None else None
 
 
 class Categories(_Strict):
@@ -122,6 +146,11 @@ class Categories(_Strict):
 
 class LabelStyle(_Strict):
     property: Identifier
+    property_en: Identifier | None = Field(
+        default=None,
+        description="What English labels show when the layer has no `name_en` (its names exist only in "
+        "Chinese): a Latin code, or a coded property whose `value_titles` give the English words.",
+    )
     minzoom: int = Field(default=11, ge=0, le=24)
     color: HexColor = "#333333"
     size: int = Field(default=12, ge=6, le=32)
@@ -216,6 +245,8 @@ class Layer(_Strict):
             referenced.add(self.coverage_by)
         if self.style.label:
             referenced.add(self.style.label.property)
+            if self.style.label.property_en:
+                referenced.add(self.style.label.property_en)
         unknown = referenced - set(names)
         if unknown:
             raise ValueError(f"style or coverage_by refers to unknown properties: {sorted(unknown)}")
@@ -363,6 +394,19 @@ class Catalog(_Strict):
         shared = sorted({layer.id for layer in self.layers} & {raster.id for raster in self.rasters})
         if shared:
             raise ValueError(f"ids used by both a vector and a raster layer: {', '.join(shared)}")
+        return self
+
+    @model_validator(mode="after")
+    def _references_name_layers(self) -> Catalog:
+        ids = {layer.id for layer in self.layers}
+        broken = sorted(
+            f"{layer.id}.{p.name} -> {p.references}"
+            for layer in self.layers
+            for p in layer.properties
+            if p.references is not None and p.references not in ids
+        )
+        if broken:
+            raise ValueError(f"properties reference layers that are not in the catalog: {', '.join(broken)}")
         return self
 
     def __iter__(self) -> Iterator[Layer]:  # type: ignore[override]

@@ -61,7 +61,8 @@ if [ -f frontend/package.json ]; then
   SRC_HASH="$(cd frontend && { find package.json package-lock.json index.html vite.config.* src public scripts -type f 2>/dev/null || true; } | sort | xargs -r sha1sum | sha1sum | cut -c1-12)"
   if [ ! -f "frontend/dist/.build-$SRC_HASH" ]; then
     say "building the frontend (npm ci && npm run build)"
-    (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent) || die "the frontend build failed"
+    # --include=dev: the build tools and axe-core (the accessibility check of tests/browser) are devDependencies.
+    (cd frontend && npm ci --include=dev --no-audit --no-fund --loglevel=error && npm run build --silent) || die "the frontend build failed"
     touch "frontend/dist/.build-$SRC_HASH"
   fi
 fi

@@ -97,3 +97,47 @@ def test_catalog_matches_database_schema(db: psycopg.Connection) -> None:
         ).fetchone()
         assert srid == 4326
         assert geometry_type.lower() == layer.geometry_type.lower()
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def test_no_two_categories_of_a_layer_share_a_colour() -> None:
+    """Each category a legend lists can be told apart on the map (核心保护区 and 核心区 once
+    shared one): their colours differ by at least 40 in RGB distance."""
+    for layer in load_catalog():
+        colors = (layer.style.categories.colors if layer.style.categories else {}).items()
+        for i, (value, color) in enumerate(colors):
+            for other, other_color in list(colors)[i + 1 :]:
+                distance = sum((a - b) ** 2 for a, b in zip(_rgb(color), _rgb(other_color), strict=True)) ** 0.5
+                assert distance >= 40, f"{layer.id}: {value} {color} and {other} {other_color} look alike"
+
+
+def test_id_properties_name_the_layer_they_refer_to(tmp_path: Path) -> None:
+    """Ids of other features (下游河段, 所属流域, 所在河段) declare their layer, so clients show names."""
+    catalog = load_catalog()
+    references = {
+        (layer.id, p.name): p.references for layer in catalog for p in layer.properties if p.name.endswith("_id")
+    }
+    assert references == {
+        ("river", "downstream_id"): "river",
+        ("river", "watershed_id"): "watershed",
+        ("station", "river_id"): "river",
+        ("watershed", "parent_id"): "watershed",
+        ("watershed", "downstream_id"): "watershed",
+    }
+    directory = _copy_catalog(tmp_path)
+    path = directory / "station.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("references: river", "references: rivers"), "utf-8")
+    with pytest.raises(CatalogError, match=r"station\.river_id -> rivers"):
+        load_catalog(directory)
+
+
+def test_coded_values_have_titles_in_both_languages() -> None:
+    """Codes a person would otherwise read raw (outfall, air_local, basin, sub_basin) have titles."""
+    catalog = load_catalog()
+    for layer_id, prop in (("station", "kind"), ("station", "status"), ("station", "standard"), ("watershed", "level")):
+        p = catalog.get(layer_id).get_property(prop)
+        assert p is not None and p.values and set(p.value_titles or {}) == set(p.values), (layer_id, prop)
+    assert catalog.get("station").get_property("kind").value_title("air_local").en == "Local air station"

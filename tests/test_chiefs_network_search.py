@@ -78,6 +78,7 @@ def test_chief_map_and_missing_chief(client: TestClient, db: psycopg.Connection)
     page = client.get(f"/api/chiefs/{chief_id}/map")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert name in page.text and "leaflet" in page.text.lower()
+    assert "市级河长 City river chief" in page.text or "市级湾长 City bay chief" in page.text  # the post in words
     missing = client.get("/api/chiefs/999999")
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
     assert client.get("/api/chiefs/999999/map").status_code == 404

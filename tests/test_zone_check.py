@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import math
 import re
 import zipfile
+import zoneinfo
 from pathlib import Path
 
 import geopandas as gpd
@@ -330,7 +332,8 @@ def test_report_is_a_printable_page(client: TestClient, db: psycopg.Connection) 
         assert overlap["name"] in page
     revision = db.execute("SELECT revision FROM layer_state WHERE layer = 'protected_area'").fetchone()[0]
     assert f">{revision}<" in page
-    assert result["computed_at"][:10] in page
+    computed = dt.datetime.fromisoformat(result["computed_at"].replace("Z", "+00:00"))
+    assert computed.astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M") in page
     assert json.dumps("拟选址 Site")[1:-1] in page or "拟选址 Site" in page
 
 

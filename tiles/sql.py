@@ -110,11 +110,15 @@ def has_label_points(layer: Layer, z: int) -> bool:
 
 
 def label_properties(layer: Layer) -> list[str]:
-    """Properties carried by label points: the label, and its English form when there is one."""
+    """Properties carried by label points: the label, and its English form (``name_en``, else the
+    label's ``property_en``) when there is one."""
     assert layer.style.label is not None  # noqa: S101 - only called for labelled layers
     names = [layer.style.label.property]
     if "name_en" in layer.property_names and "name_en" not in names:
         names.append("name_en")
+    fallback = layer.style.label.property_en
+    if fallback and fallback not in names:
+        names.append(fallback)
     return names
 
 

@@ -108,6 +108,16 @@ export const api = {
   /** Raster values (land-cover class, elevation, slope…) at a lon/lat point. */
   rasterValues: (lon, lat, rasters, { signal } = {}) =>
     getJSON(`api/rasters/values${query({ lon, lat, rasters: rasters.join(',') })}`, { signal }),
+  /** The names of some features of a layer (ids), as GeoJSON features with only the name properties. */
+  featureNames: (layerId, ids, properties) =>
+    getJSON(
+      `ogc/collections/${encodeURIComponent(layerId)}/items${query({
+        filter: `id IN (${ids.map(Number).join(',')})`,
+        properties: properties.join(','),
+        limit: ids.length,
+      })}`,
+      { headers: { Accept: 'application/geo+json' } },
+    ),
   /** One feature with all its attributes (tiles carry only some of them at low zooms). */
   feature: (layerId, id) =>
     getJSON(`ogc/collections/${encodeURIComponent(layerId)}/items/${encodeURIComponent(id)}`, {

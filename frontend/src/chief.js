@@ -3,12 +3,41 @@
 // upstream.
 
 import { api } from './api.js';
-import { formatNumber, getLang, onLangChange, t, valueLabel } from './i18n.js';
+import { codeLabel, formatNumber, getLang, onLangChange, t } from './i18n.js';
 import { fitBbox } from './map.js';
 import { h, notice, setChildren } from './ui.js';
 
 const ROLES = ['river', 'bay'];
 const LEVELS = ['city', 'district', 'town', 'village'];
+
+/** A chief's post in words: "镇（街）级河长", "Town river chief". */
+export function chiefPost(chief) {
+  const level = LEVELS.includes(chief.level) ? t(`level_${chief.level}`) : chief.level || '';
+  return ROLES.includes(chief.role) ? t(`chiefPost_${chief.role}`, { level }).trim() : level;
+}
+
+/** What a chief's jurisdiction holds, e.g. "流域 6" or "河段 2 · 海湾 1" (only the kinds they have). */
+export function chiefUnits(counts) {
+  const parts = [
+    ['rivers', 'unitsRivers'],
+    ['bays', 'unitsBays'],
+    ['watersheds', 'unitsWatersheds'],
+  ]
+    .filter(([key]) => (counts[key] ?? 0) > 0)
+    .map(([key, label]) => t(counts[key] === 1 ? `${label}One` : label, { n: counts[key] }));
+  return parts.length ? parts.join(' · ') : t('unitsNone');
+}
+
+/** A contact to dial: a tel: link for a full number, plain text for a masked one (138****1234). */
+export function contactEntry(contact) {
+  const dialable = /^\+?[\d\s()-]{5,}$/.test(contact) && !/[*xX•]/.test(contact);
+  return dialable ? h('a', { href: `tel:${contact.replace(/[\s()-]/g, '')}` }, contact) : h('span', { class: 'masked' }, contact);
+}
+
+/** An item's name in the interface language (English where the data has it). */
+function localName(item) {
+  return (getLang() === 'en' && item.name_en) || item.name || '';
+}
 
 function bboxOfAll(boxes) {
   const valid = boxes.filter((b) => Array.isArray(b) && b.length >= 4);
@@ -25,7 +54,7 @@ function bboxOfAll(boxes) {
  * Builds the chief panel in `root`. `onChiefChange(id|null)` keeps the URL hash in step.
  * Returns {open(id), showList()}.
  */
-export function createChiefView(root, map, { highlighter, control, onChiefChange, drawerUi }) {
+export function createChiefView(root, map, { highlighter, control, onChiefChange, drawerUi, banner }) {
   const filters = { role: '', level: '' };
   let view = 'list';
   let chiefs = null;
@@ -50,7 +79,9 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
           },
         },
         h('option', { value: '' }, t('chiefAll')),
-        values.map((v) => h('option', { value: v, selected: filters[key] === v }, valueLabel(v))),
+        values.map((v) =>
+          h('option', { value: v, selected: filters[key] === v }, key === 'level' ? t(`level_${v}`) : t(`role_chief_${v}`)),
+        ),
       ),
     );
 
@@ -84,10 +115,10 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
                     'button',
                     { type: 'button', class: 'link-btn', 'data-chief': c.id, onclick: () => open(c.id) },
                     h('strong', {}, c.name),
-                    h('span', { class: 'muted' }, ` ${valueLabel(c.level)}${valueLabel(c.role)}`),
+                    h('span', { class: 'muted' }, ` ${chiefPost(c)}`),
                     c.title ? h('span', { class: 'muted small' }, ` · ${c.title}`) : null,
-                    c.rivers != null || c.bays != null
-                      ? h('span', { class: 'muted small chief-counts' }, t('chiefCounts', { rivers: c.rivers ?? 0, bays: c.bays ?? 0 }))
+                    c.rivers != null || c.bays != null || c.watersheds != null
+                      ? h('span', { class: 'muted small chief-counts' }, chiefUnits(c))
                       : null,
                   ),
                 ),
@@ -107,7 +138,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
     item.bbox || (Number.isFinite(item.lon) && Number.isFinite(item.lat) ? [item.lon, item.lat, item.lon, item.lat] : null);
 
   /** A list entry that zooms to the item and highlights it, when the answer locates it. */
-  function zoomButton(item, layer, label = item.name || `#${item.id}`) {
+  function zoomButton(item, layer, label = localName(item)) {
     const bbox = itemBbox(item);
     if (!bbox) return h('span', {}, label);
     return h(
@@ -134,6 +165,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
     ];
   }
 
+  const stationKind = () => control.catalog.get('station')?.properties?.find((p) => p.name === 'kind');
   const stationLabel = (st) => `${st.code ? `${st.code} ` : ''}${st.name}`;
   const stationEntry = (st) => [
     zoomButton(st, 'station', stationLabel(st)),
@@ -141,28 +173,46 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
       'span',
       { class: 'muted small' },
       [
-        st.kind ? ` · ${valueLabel(st.kind)}` : '',
-        st.distance_km != null ? ` · ${t('distanceKm', { d: formatNumber(st.distance_km, 1) })}` : '',
+        st.kind ? ` · ${codeLabel(stationKind(), st.kind)}` : '',
+        st.distance_km != null ? ` · ${t('upstreamAlong', { d: formatNumber(st.distance_km, 2, 2) })}` : '',
       ].join(''),
     ),
   ];
 
   function renderUpstream() {
     if (!upstream) return null;
-    const title = h('h4', {}, t('upstreamOf', { name: upstream.segment.name }));
+    const title = h('h4', {}, t('upstreamOf', { name: localName(upstream.segment) }));
     if (upstream.error) return [title, notice('error', upstream.error)];
     if (!upstream.data) return [title, notice('info', t('loading'))];
     const d = upstream.data;
+    const segments = d.segments || [];
     return h(
       'section',
       { class: 'upstream', id: 'chief-upstream' },
       title,
-      d.total_length_km != null ? h('p', { class: 'muted small' }, t('upstreamLength', { d: formatNumber(d.total_length_km, 1) })) : null,
-      simpleList(t('upstreamSegments'), d.segments || [], (seg) => [
-        `${seg.name}${seg.segment ? ` · ${seg.segment}` : ''}`,
-        seg.distance_km != null ? h('span', { class: 'muted small' }, ` · ${t('distanceKm', { d: formatNumber(seg.distance_km, 1) })}`) : null,
+      d.total_length_km != null
+        ? h(
+            'p',
+            { class: 'upstream-total', id: 'upstream-total', 'data-km': d.total_length_km },
+            t(segments.length === 1 ? 'upstreamLengthOne' : 'upstreamLength', {
+              d: formatNumber(d.total_length_km, 2, 2),
+              n: segments.length,
+            }),
+          )
+        : null,
+      segments.length ? h('p', { class: 'muted small' }, t('upstreamExplain')) : null,
+      simpleList(t('upstreamSegments'), segments, (seg) => [
+        zoomButton(seg, 'river', `${localName(seg)}${seg.segment ? ` ${seg.segment}` : ''}`),
+        h(
+          'span',
+          { class: 'muted small upstream-figures', 'data-length-km': seg.length_km, 'data-distance-km': seg.distance_km },
+          [
+            seg.length_km != null ? ` · ${t('segmentLength', { d: formatNumber(seg.length_km, 2, 2) })}` : '',
+            seg.distance_km != null ? ` · ${t('upstreamAlong', { d: formatNumber(seg.distance_km, 2, 2) })}` : '',
+          ].join(''),
+        ),
       ]),
-      simpleList(t('upstreamWatersheds'), d.watersheds || [], (w) => zoomButton(w, 'watershed', getLang() === 'en' && w.name_en ? w.name_en : w.name)),
+      simpleList(t('upstreamWatersheds'), d.watersheds || [], (w) => zoomButton(w, 'watershed')),
       simpleList(t('stations'), d.stations || [], stationEntry),
       simpleList(t('outfalls'), d.outfalls || [], stationEntry),
     );
@@ -198,9 +248,9 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
       h(
         'section',
         { class: 'chief-card', id: 'chief-detail', 'data-chief': c.id },
-        h('h3', {}, c.name, h('span', { class: 'muted' }, ` ${valueLabel(c.level)}${valueLabel(c.role)}`)),
+        h('h3', {}, c.name, h('span', { class: 'muted' }, ` ${chiefPost(c)}`)),
         c.title ? h('p', {}, c.title) : null,
-        c.contact ? h('p', {}, `${t('contact')}: `, h('a', { href: `tel:${c.contact}` }, c.contact)) : null,
+        c.contact ? h('p', {}, `${t('contact')}: `, contactEntry(c.contact)) : null,
       ),
       h('h4', {}, t('jurisdiction')),
       h(
@@ -229,9 +279,27 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
     ];
   }
 
+  /** The banner on the map saying whose jurisdiction is shown (and a way back to the whole map). */
+  function renderBanner() {
+    if (!banner) return;
+    const c = detail?.chief;
+    if (view !== 'detail' || !c) {
+      banner.hidden = true;
+      setChildren(banner);
+      return;
+    }
+    banner.hidden = false;
+    setChildren(
+      banner,
+      h('span', { class: 'chief-banner-text' }, t('chiefBanner', { name: c.name, post: chiefPost(c) })),
+      h('button', { type: 'button', class: 'banner-close', 'aria-label': t('chiefBannerClose'), title: t('chiefBannerClose'), onclick: showList }, '×'),
+    );
+  }
+
   function render() {
     setChildren(root, view === 'list' ? renderList() : renderDetail());
     root.dataset.lang = getLang();
+    renderBanner();
   }
 
   /** Opens chief `id`: frames the jurisdiction and highlights it. */

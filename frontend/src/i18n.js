@@ -8,7 +8,7 @@ const MESSAGES = {
     skipToMap: '跳到地图',
     menu: '打开或关闭侧边栏',
     langToggle: 'EN',
-    langToggleLabel: 'Switch to English',
+    langToggleLabel: 'EN: Switch to English',
     sidebar: '功能面板',
     tabs: '功能',
     tabLayers: '图层',
@@ -36,7 +36,7 @@ const MESSAGES = {
     legend: '图例',
     zoomIn: '放大至 {zoom} 级后可见',
     search: '搜索',
-    searchPlaceholder: '搜索红线、保护地、河流、站点…',
+    searchPlaceholder: '搜索红线、河流、站点…',
     searchLabel: '搜索要素名称',
     searchNoResults: '没有找到“{q}”',
     searchUnavailable: '搜索服务暂不可用：{detail}',
@@ -47,6 +47,33 @@ const MESSAGES = {
     yes: '是',
     no: '否',
     featureCount: '{n} 个要素',
+    popupCount: '此处有 {n} 个要素',
+    sheet_peek: '收起面板',
+    sheet_half: '面板升至半屏',
+    sheet_full: '面板展开至全屏',
+    level_city: '市级',
+    level_district: '区级',
+    level_town: '镇（街）级',
+    level_village: '村级',
+    chiefPost_river: '{level}河长',
+    chiefPost_bay: '{level}湾长',
+    role_chief_river: '河长',
+    role_chief_bay: '湾长',
+    unitsRivers: '河段 {n}',
+    unitsBays: '海湾 {n}',
+    unitsWatersheds: '流域 {n}',
+    unitsRiversOne: '河段 {n}',
+    unitsBaysOne: '海湾 {n}',
+    unitsWatershedsOne: '流域 {n}',
+    unitsNone: '尚未分配管辖单元',
+    chiefBanner: '当前显示：{name}（{post}）的管辖范围',
+    chiefBannerClose: '关闭河湖长视图',
+    zonePointHintMap: '点选位置：在地图上点击拟选位置',
+    zonePolygonHintMap: '绘制范围：依次点击各拐点（已有 {n} 点），双击结束',
+    responsibleFor: '负责 {units}',
+    segmentLength: '河段长 {d} km',
+    upstreamAlong: '距起点 {d} km',
+    upstreamExplain: '“河段长”为该河段自身长度，各河段长之和即上游总长；“距起点”为沿河道自所选河段上端至该河段下端的距离。',
     // Zone check
     zoneIntro: '核查拟建项目位置是否涉及生态保护红线、自然保护地、水源保护区等管控区域。',
     zoneModePoint: '点选位置',
@@ -77,7 +104,7 @@ const MESSAGES = {
     inputArea: '项目面积',
     overlaps: '涉及区域',
     colName: '区域',
-    colOverlap: '重叠（m²）',
+    colOverlap: '重叠',
     colShare: '占比',
     colDistance: '距离（m）',
     noOverlaps: '未与任何管控区域重叠。',
@@ -129,7 +156,6 @@ const MESSAGES = {
     chiefLevel: '级别',
     chiefAll: '全部',
     chiefList: '河湖长名单',
-    chiefCounts: '河段 {rivers} · 海湾 {bays}',
     chiefPick: '选择河湖长',
     chiefUnavailable: '河湖长服务暂不可用：{detail}',
     chiefNotFound: '未找到编号为 {id} 的河湖长。',
@@ -145,10 +171,10 @@ const MESSAGES = {
     upstream: '上游追溯',
     upstreamOf: '{name} 的上游',
     upstreamSegments: '上游河段',
-    upstreamLength: '上游河段总长 {d} km',
+    upstreamLength: '上游 {n} 段河段，合计长 {d} km',
+    upstreamLengthOne: '上游 1 段河段，合计长 {d} km',
     upstreamWatersheds: '汇水流域',
     upstreamUnavailable: '上游追溯服务暂不可用：{detail}',
-    distanceKm: '{d} km',
     zoomTo: '定位到 {name}',
     account: '账户',
     signIn: '登录',
@@ -177,7 +203,7 @@ const MESSAGES = {
     skipToMap: 'Skip to map',
     menu: 'Open or close the side panel',
     langToggle: '中文',
-    langToggleLabel: '切换到中文',
+    langToggleLabel: '中文：切换到中文',
     sidebar: 'Side panel',
     tabs: 'Tools',
     tabLayers: 'Layers',
@@ -188,7 +214,7 @@ const MESSAGES = {
     retry: 'Retry',
     sampleBanner: 'Sample data, not official boundaries',
     sampleBadge: 'sample data',
-    sampleBadgeTitle: 'This layer holds demo sample data / 示例数据',
+    sampleBadgeTitle: 'This layer holds demo sample data',
     basemap: 'Basemap',
     basemapNone: 'None (offline)',
     basemapOsm: 'OpenStreetMap',
@@ -205,7 +231,7 @@ const MESSAGES = {
     legend: 'Legend',
     zoomIn: 'Visible from zoom {zoom}',
     search: 'Search',
-    searchPlaceholder: 'Search red lines, protected areas, rivers, stations…',
+    searchPlaceholder: 'Search the map…',
     searchLabel: 'Search features by name',
     searchNoResults: 'Nothing found for “{q}”',
     searchUnavailable: 'Search is not available: {detail}',
@@ -216,6 +242,33 @@ const MESSAGES = {
     yes: 'yes',
     no: 'no',
     featureCount: '{n} features',
+    popupCount: '{n} features here',
+    sheet_peek: 'Lower the panel',
+    sheet_half: 'Raise the panel to half the screen',
+    sheet_full: 'Raise the panel to the full screen',
+    level_city: 'City',
+    level_district: 'District',
+    level_town: 'Town',
+    level_village: 'Village',
+    chiefPost_river: '{level} river chief',
+    chiefPost_bay: '{level} bay chief',
+    role_chief_river: 'River chief',
+    role_chief_bay: 'Bay chief',
+    unitsRivers: '{n} segments',
+    unitsBays: '{n} bays',
+    unitsWatersheds: '{n} watersheds',
+    unitsRiversOne: '{n} segment',
+    unitsBaysOne: '{n} bay',
+    unitsWatershedsOne: '{n} watershed',
+    unitsNone: 'No waters assigned yet',
+    chiefBanner: 'Showing the jurisdiction of {name} ({post})',
+    chiefBannerClose: 'Close the chief view',
+    zonePointHintMap: 'Pick a point: click the proposed site on the map',
+    zonePolygonHintMap: 'Draw an area: click each corner ({n} so far), double-click to finish',
+    responsibleFor: 'responsible for {units}',
+    segmentLength: 'segment {d} km long',
+    upstreamAlong: '{d} km upstream of the start',
+    upstreamExplain: '“Segment … long” is the segment’s own length; these lengths add up to the upstream total. “Upstream of the start” is the distance along the river from the top of the chosen segment to the lower end of that segment.',
     zoneIntro: 'Check whether a proposed site touches ecological red lines, protected areas, drinking-water source zones and other controlled zones.',
     zoneModePoint: 'Pick a point',
     zoneModePolygon: 'Draw an area',
@@ -245,7 +298,7 @@ const MESSAGES = {
     inputArea: 'Project area',
     overlaps: 'Overlapping zones',
     colName: 'Zone',
-    colOverlap: 'Overlap (m²)',
+    colOverlap: 'Overlap',
     colShare: 'Share',
     colDistance: 'Distance (m)',
     noOverlaps: 'No controlled zone is touched.',
@@ -294,7 +347,6 @@ const MESSAGES = {
     chiefLevel: 'Level',
     chiefAll: 'All',
     chiefList: 'Chiefs',
-    chiefCounts: '{rivers} segments · {bays} bays',
     chiefPick: 'Choose a chief',
     chiefUnavailable: 'Chief data is not available: {detail}',
     chiefNotFound: 'No chief with id {id}.',
@@ -310,10 +362,10 @@ const MESSAGES = {
     upstream: 'Trace upstream',
     upstreamOf: 'Upstream of {name}',
     upstreamSegments: 'Upstream segments',
-    upstreamLength: 'Upstream length {d} km',
+    upstreamLength: '{n} upstream segments, {d} km in all',
+    upstreamLengthOne: '1 upstream segment, {d} km long',
     upstreamWatersheds: 'Contributing watersheds',
     upstreamUnavailable: 'Upstream tracing is not available: {detail}',
-    distanceKm: '{d} km',
     zoomTo: 'Zoom to {name}',
     account: 'Account',
     signIn: 'Sign in',
@@ -338,61 +390,10 @@ const MESSAGES = {
   },
 };
 
-// Code values stored in the data, shown in the interface language. Chinese domain values that
-// are already Chinese only need an English label.
+// Code values stored in the data that the catalog does not title, shown in the interface language.
+// Chinese values that are already Chinese only need an English label.
 const VALUE_LABELS = {
-  air_national: { zh: '国控空气站', en: 'National air station' },
-  air_local: { zh: '市控空气站', en: 'Local air station' },
-  water_auto: { zh: '水质自动站', en: 'Automatic water station' },
-  seawater: { zh: '海水监测站', en: 'Seawater station' },
-  drinking_intake: { zh: '饮用水取水口', en: 'Drinking-water intake' },
-  outfall: { zh: '入海排口', en: 'Outfall' },
-  section: { zh: '监测断面', en: 'Monitoring section' },
-  active: { zh: '运行', en: 'active' },
-  maintenance: { zh: '维护中', en: 'maintenance' },
-  inactive: { zh: '停用', en: 'inactive' },
-  basin: { zh: '流域', en: 'basin' },
-  sub_basin: { zh: '子流域', en: 'sub-basin' },
-  small: { zh: '小流域', en: 'small watershed' },
-  river: { zh: '河长', en: 'River chief' },
-  bay: { zh: '湾长', en: 'Bay chief' },
-  city: { zh: '市级', en: 'city' },
-  district: { zh: '区级', en: 'district' },
-  town: { zh: '镇（街）级', en: 'town' },
-  village: { zh: '村级', en: 'village' },
-  水源涵养: { en: 'Water conservation' },
-  生物多样性维护: { en: 'Biodiversity' },
-  水土保持: { en: 'Soil and water conservation' },
-  防风固沙: { en: 'Windbreak and sand fixation' },
-  海岸生态稳定: { en: 'Coastal stability' },
-  水土流失敏感: { en: 'Erosion sensitive' },
-  土地沙化敏感: { en: 'Desertification sensitive' },
-  石漠化敏感: { en: 'Rocky desertification sensitive' },
-  陆域: { en: 'land' },
-  海域: { en: 'sea' },
-  水域: { en: 'water' },
-  禁止类: { en: 'prohibited' },
-  限制类: { en: 'restricted' },
-  国家公园: { en: 'National park' },
-  自然保护区: { en: 'Nature reserve' },
-  森林公园: { en: 'Forest park' },
-  湿地公园: { en: 'Wetland park' },
-  海洋公园: { en: 'Marine park' },
-  地质公园: { en: 'Geopark' },
-  风景名胜区: { en: 'Scenic area' },
-  国家级: { en: 'national' },
-  省级: { en: 'provincial' },
-  市级: { en: 'municipal' },
-  核心保护区: { en: 'Core protection zone' },
-  一般控制区: { en: 'General control zone' },
-  核心区: { en: 'Core zone' },
-  缓冲区: { en: 'Buffer zone' },
-  实验区: { en: 'Experimental zone' },
-  两区: { en: 'two zones' },
-  三区: { en: 'three zones' },
-  一级: { en: 'Grade I' },
-  二级: { en: 'Grade II' },
-  准保护区: { en: 'Quasi-protection zone' },
+  // Only what the catalog does not title (its `value_titles` come first, see codeLabel).
   一类: { en: 'Class 1' },
   二类: { en: 'Class 2' },
   三类: { en: 'Class 3' },
@@ -444,18 +445,34 @@ export function valueLabel(value) {
   return label[current] ?? (current === 'zh' ? String(value) : label.en ?? String(value));
 }
 
-/** Formats a number for the current language with at most `digits` decimals. */
-export function formatNumber(value, digits = 0) {
+/** A stored code as a person reads it: the catalog's title of the value (`value_titles`), else
+ * the UI's label of it, else the value itself. */
+export function codeLabel(property, value) {
+  const title = property?.value_titles?.[String(value)];
+  return title ? pick(title) : valueLabel(value);
+}
+
+/** A code of one of a layer's properties (which one unknown, e.g. a zone-check overlap's
+ * category) as a person reads it. */
+export function layerCodeLabel(layer, value) {
+  const property = (layer?.properties || []).find((p) => p.value_titles && String(value) in p.value_titles);
+  return codeLabel(property, value);
+}
+
+/** Formats a number for the current language with at most `digits` decimals (at least `minDigits`). */
+export function formatNumber(value, digits = 0, minDigits = 0) {
   if (value == null || Number.isNaN(Number(value))) return '';
   return Number(value).toLocaleString(current === 'zh' ? 'zh-CN' : 'en-US', {
     maximumFractionDigits: digits,
-    minimumFractionDigits: 0,
+    minimumFractionDigits: minDigits,
   });
 }
 
 /** Fills elements carrying data-i18n / data-i18n-aria / data-i18n-placeholder / data-i18n-title. */
 export function translateDom(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  // Texts in the other language on purpose (the product's other name, the language switch) say so.
+  for (const el of root.querySelectorAll('[data-i18n-other]')) el.lang = current === 'zh' ? 'en' : 'zh-CN';
   for (const el of root.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', t(el.dataset.i18nAria));
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
@@ -463,7 +480,18 @@ export function translateDom(root = document) {
 
 /** MapLibre control strings in the current language. */
 export function mapLocale() {
-  if (current === 'en') return {};
+  if (current === 'en') {
+    return {
+      'AttributionControl.ToggleAttribution': 'Toggle attribution',
+      'Map.Title': 'Map',
+      'NavigationControl.ResetBearing': 'Drag to rotate map, click to reset north',
+      'NavigationControl.ZoomIn': 'Zoom in',
+      'NavigationControl.ZoomOut': 'Zoom out',
+      'Popup.Close': 'Close popup',
+      'ScaleControl.Meters': 'm',
+      'ScaleControl.Kilometers': 'km',
+    };
+  }
   return {
     'AttributionControl.ToggleAttribution': '显示或隐藏版权信息',
     'Map.Title': '地图',

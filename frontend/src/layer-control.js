@@ -18,6 +18,25 @@ function scaled(original, factor) {
   return ['*', factor, base];
 }
 
+/**
+ * The English label of a layer's features: `name_en` where the feature has one; for a layer
+ * whose names exist only in Chinese, the catalog's `label.property_en` (a station's code; a
+ * zone's grade, through the English `value_titles` of its codes); else the Chinese label.
+ */
+export function englishLabel(layer, field) {
+  const properties = layer?.properties || [];
+  const fallbackName = layer?.style?.label?.property_en;
+  const fallbackProperty = properties.find((p) => p.name === fallbackName);
+  let fallback = field;
+  if (fallbackProperty?.value_titles) {
+    const pairs = Object.entries(fallbackProperty.value_titles).flatMap(([code, title]) => [code, title.en]);
+    fallback = ['match', ['to-string', ['get', fallbackName]], ...pairs, ['to-string', ['get', fallbackName]]];
+  } else if (fallbackProperty) {
+    fallback = ['to-string', ['get', fallbackName]];
+  }
+  return properties.some((p) => p.name === 'name_en') ? ['coalesce', ['get', 'name_en'], fallback] : fallback;
+}
+
 /** Creates the controller for the catalog layers (`catalog`: Map of id -> layer). */
 export function createLayerControl(map, catalog, { onChange } = {}) {
   const visible = new Set(catalog.keys());
@@ -81,14 +100,12 @@ export function createLayerControl(map, catalog, { onChange } = {}) {
       applyOpacity(id);
       onChange?.('opacity', id);
     },
-    /** Labels in English use the feature's `name_en` where the layer has one. */
+    /** Labels in the interface language: see `englishLabel`. */
     setLabelLanguage(lang) {
       for (const [styleLayerId, field] of labelFields) {
         if (!map.getLayer(styleLayerId) || field === undefined) continue;
         const layer = catalog.get(map.getLayer(styleLayerId).metadata?.['ecomap:layer']);
-        const hasEnglish = layer?.properties?.some((p) => p.name === 'name_en');
-        const next = lang === 'en' && hasEnglish ? ['coalesce', ['get', 'name_en'], field] : field;
-        map.setLayoutProperty(styleLayerId, 'text-field', next);
+        map.setLayoutProperty(styleLayerId, 'text-field', lang === 'en' ? englishLabel(layer, field) : field);
       }
     },
   };

@@ -3,7 +3,7 @@
 // Raster layers (land cover, terrain) join the list the same way, with their own legends.
 
 import { BASEMAPS } from './basemaps.js';
-import { onLangChange, pick, t, valueLabel } from './i18n.js';
+import { codeLabel, onLangChange, pick, t } from './i18n.js';
 import { rasterLegend } from './raster-legend.js';
 import { h, notice, setChildren } from './ui.js';
 
@@ -71,7 +71,7 @@ export function legendFor(layer) {
   const categories = style.categories;
   const items = categories
     ? Object.entries(categories.colors).map(([value, color]) =>
-        h('li', {}, legendSwatch(style, color), h('span', {}, valueLabel(value))),
+        h('li', {}, legendSwatch(style, color), h('span', {}, codeLabel(layer.properties?.find((p) => p.name === categories.property), value))),
       )
     : [h('li', {}, legendSwatch(style, style.color), h('span', {}, pick(layer.title)))];
   return h('ul', { class: 'legend', 'aria-label': `${t('legend')}: ${pick(layer.title)}` }, items);

@@ -10,7 +10,7 @@ import { createHighlighter } from './highlight.js';
 import { getLang, onLangChange, setLang, t, translateDom } from './i18n.js';
 import { createLayerControl } from './layer-control.js';
 import { createLayersPanel } from './layers-panel.js';
-import { createMap, setupCoordinates } from './map.js';
+import { applyMapLocale, createMap, setBottomOcclusion, setupCoordinates } from './map.js';
 import { createRasterControl } from './raster-control.js';
 import { RasterLegendControl } from './raster-legend.js';
 import { setupFeatureInteraction } from './popup.js';
@@ -90,6 +90,12 @@ async function start() {
     console.error('map error:', event.error?.message || event.error);
   });
 
+  setBottomOcclusion(() => drawerUi.coveredHeight());
+  // Banners over the top of the map: whose jurisdiction is shown, what a tool waits for.
+  const chiefBanner = h('div', { class: 'map-banner chief-banner', id: 'chief-banner', role: 'status', hidden: true });
+  const toolHint = h('div', { class: 'map-banner tool-hint', id: 'tool-hint', role: 'status', hidden: true });
+  $('map').append(h('div', { class: 'map-banners' }, chiefBanner, toolHint));
+
   const highlighter = createHighlighter(map, catalog);
   let layersPanel = null;
   // The hash's `layers` lists the visible catalog layers and then the visible rasters.
@@ -165,7 +171,7 @@ async function start() {
     if (before !== on) rerender();
   };
 
-  const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi });
+  const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
   const popups = setupFeatureInteraction(map, catalog, {
     isClickCaptured: () => zoneCheck.isCapturing(),
     getLang,
@@ -175,6 +181,7 @@ async function start() {
     highlighter,
     control,
     drawerUi,
+    banner: chiefBanner,
     onChiefChange: (id) => writeViewState({ chief: id }),
   });
   const tabs = setupTabs($('sidebar').querySelector('[role="tablist"]'), (name) => {
@@ -216,6 +223,7 @@ async function start() {
   onLangChange((lang) => {
     translateDom();
     control.setLabelLanguage(lang);
+    applyMapLocale(map);
     coords.render();
     writeViewState({ lang: lang === 'zh' ? null : lang });
   });
@@ -256,7 +264,7 @@ async function start() {
   });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, toast, me };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me };
   document.body.dataset.ready = 'true';
 }
 

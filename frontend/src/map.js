@@ -85,8 +85,7 @@ export function createMap({ container, style, view }) {
   const map = new maplibregl.Map({
     container,
     style: prepared,
-    center: view.center || prepared.center || XIAMEN_CENTER,
-    zoom: view.zoom ?? prepared.zoom ?? XIAMEN_ZOOM,
+    ...initialCamera(prepared, view),
     localIdeographFontFamily: CJK_FONTS,
     attributionControl: { compact: true },
     locale: mapLocale(),
@@ -113,33 +112,96 @@ export function createMap({ container, style, view }) {
   });
 }
 
-/** Shows the longitude/latitude under the cursor (or map centre on touch) and the zoom. */
+/**
+ * Shows the longitude/latitude under the cursor (or the map centre on touch screens and when
+ * the pointer is off the map) and the exact zoom, in a control beside the attribution so it
+ * never sits over a popup. The position under a resting cursor follows the map while it flies.
+ */
 export function setupCoordinates(map, element) {
-  let last = map.getCenter();
+  let pointer = null; // the cursor's pixel on the map, while it is over it
   const render = () => {
+    const at = pointer ? map.unproject(pointer) : map.getCenter();
     element.textContent =
-      `${t('coordinates')} ${last.lng.toFixed(5)}°E, ${last.lat.toFixed(5)}°N · ` +
-      `${t('zoom')} ${formatNumber(map.getZoom(), 1)}`;
+      `${t('coordinates')} ${at.lng.toFixed(5)}°E, ${at.lat.toFixed(5)}°N · ` +
+      `${t('zoom')} ${formatNumber(map.getZoom(), 2, 2)}`;
   };
   map.on('mousemove', (event) => {
-    last = event.lngLat;
+    if (!matchMedia('(hover: hover)').matches) return;
+    pointer = event.point;
     render();
   });
-  map.on('moveend', () => {
-    if (!matchMedia('(hover: hover)').matches) last = map.getCenter();
+  map.getCanvas().addEventListener('mouseleave', () => {
+    pointer = null;
     render();
   });
+  map.on('move', render);
+  map.on('moveend', render);
+  map.addControl(
+    {
+      onAdd: () => element,
+      onRemove: () => element.remove(),
+    },
+    'bottom-right',
+  );
+  element.classList.add('maplibregl-ctrl');
   render();
   return { render };
+}
+
+/** Pixels at the bottom of the map hidden by the phone's bottom sheet (0 elsewhere). */
+let bottomOcclusion = () => 0;
+
+/** Tells fitBbox how much of the map's bottom the panel covers (a function giving pixels). */
+export function setBottomOcclusion(fn) {
+  bottomOcclusion = fn;
+}
+
+/** The initial view: the hash's, else the region's bounds (the style source's), else the style's centre. */
+export function initialCamera(style, view) {
+  if (view.center && view.zoom != null) return { center: view.center, zoom: view.zoom };
+  const bounds = Object.values(style.sources || {}).find((s) => Array.isArray(s.bounds))?.bounds;
+  if (bounds && bounds.length === 4 && bounds.every(Number.isFinite)) {
+    return { bounds: [[bounds[0], bounds[1]], [bounds[2], bounds[3]]], fitBoundsOptions: { padding: 16 } };
+  }
+  return { center: style.center || XIAMEN_CENTER, zoom: style.zoom ?? XIAMEN_ZOOM };
+}
+
+/**
+ * Puts MapLibre's own strings (scale bar units, control tooltips) into the current language
+ * after a switch: the scale bar reads them at each redraw, the buttons' labels are set here.
+ */
+export function applyMapLocale(map) {
+  const locale = mapLocale();
+  Object.assign(map._locale, locale);
+  const container = map.getContainer();
+  const label = (selector, key) => {
+    for (const el of container.querySelectorAll(selector)) {
+      el.title = locale[key];
+      el.setAttribute('aria-label', locale[key]);
+    }
+  };
+  label('.maplibregl-ctrl-zoom-in', 'NavigationControl.ZoomIn');
+  label('.maplibregl-ctrl-zoom-out', 'NavigationControl.ZoomOut');
+  label('.maplibregl-ctrl-attrib-button', 'AttributionControl.ToggleAttribution');
+  label('.maplibregl-popup-close-button', 'Popup.Close');
+  container.querySelector('.maplibregl-canvas')?.setAttribute('aria-label', locale['Map.Title']);
+  map.fire('move'); // the scale bar redraws with the new units
 }
 
 /** Fits a [minx, miny, maxx, maxy] box (zooming in no further than `maxZoom`). */
 export function fitBbox(map, bbox, { maxZoom = 15, padding = 60 } = {}) {
   if (!bbox || bbox.length < 4 || !bbox.every(Number.isFinite)) return;
   const [minx, miny, maxx, maxy] = bbox;
-  const pad = Math.min(padding, map.getContainer().clientWidth / 6, map.getContainer().clientHeight / 6);
+  const container = map.getContainer();
+  const covered = Math.min(bottomOcclusion(), container.clientHeight * 0.7);
+  const pad = Math.min(padding, container.clientWidth / 6, (container.clientHeight - covered) / 6);
+  const paddingBox = { top: pad, left: pad, right: pad, bottom: pad + covered };
   if (minx === maxx && miny === maxy) {
-    map.flyTo({ center: [minx, miny], zoom: Math.max(map.getZoom(), Math.min(maxZoom, 14)) });
+    map.flyTo({
+      center: [minx, miny],
+      zoom: Math.max(map.getZoom(), Math.min(maxZoom, 14)),
+      offset: [0, -covered / 2],
+    });
     return;
   }
   map.fitBounds(
@@ -147,6 +209,6 @@ export function fitBbox(map, bbox, { maxZoom = 15, padding = 60 } = {}) {
       [minx, miny],
       [maxx, maxy],
     ],
-    { padding: pad, maxZoom, duration: 800 },
+    { padding: paddingBox, maxZoom, duration: 800 },
   );
 }

@@ -3,7 +3,7 @@
 
 import * as maplibregl from 'maplibre-gl';
 import { catalogLayerOf, interactiveLayerIds } from './map.js';
-import { formatNumber, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { codeLabel, formatNumber, onLangChange, pick, t } from './i18n.js';
 import { api } from './api.js';
 import { landSummary, pointValues } from './land-stats.js';
 import { h } from './ui.js';
@@ -24,23 +24,37 @@ export function featureName(layer, properties, lang) {
   return properties[key] ?? properties.name ?? properties.name_zh ?? '';
 }
 
-function formatValue(property, value) {
+/** The display name of a referenced feature (a segment's `name segment`), in `lang`. */
+export function referenceName(layer, properties, lang) {
+  const name = featureName(layer, properties, lang);
+  return properties.segment ? `${name} ${properties.segment}` : name;
+}
+
+/** A cell value; `names` maps "layer/id" to the referenced feature's properties (missing: still
+ * loading, null: unknown or not readable, so the row is left out rather than showing a raw id). */
+function formatValue(property, value, names, catalog, lang) {
   if (value === null || value === undefined || value === '') return null;
+  if (property.references) {
+    const key = `${property.references}/${Number(value)}`;
+    if (!names?.has(key)) return '…';
+    const target = names.get(key);
+    return target ? referenceName(catalog.get(property.references), target, lang) || null : null;
+  }
   if (property.type === 'boolean') return value === true || value === 'true' ? t('yes') : t('no');
   if (property.type === 'number') return formatNumber(value, 2);
-  return valueLabel(value);
+  return codeLabel(property, value);
 }
 
 /** The popup body for a list of rendered features (top-most first), and the visible rasters'
  * values at the clicked point (`here`, from GET /api/rasters/values) when there are some. */
-export function popupContent(features, catalog, lang, here = null) {
-  const sections = features.map((feature) => {
+export function popupContent(features, catalog, lang, here = null, names = null) {
+  const sections = features.map((feature, index) => {
     const layer = catalog.get(feature.layerId);
     const props = feature.properties || {};
     const rows = [];
     for (const property of layer?.properties || []) {
-      if (property.name === 'is_sample') continue;
-      const value = formatValue(property, props[property.name]);
+      if (property.name === 'is_sample' || property.name === 'name_en') continue;
+      const value = formatValue(property, props[property.name], names, catalog, lang);
       if (value === null) continue;
       rows.push(h('tr', {}, h('th', { scope: 'row' }, pick(property.title)), h('td', {}, value)));
     }
@@ -51,7 +65,12 @@ export function popupContent(features, catalog, lang, here = null) {
       h(
         'header',
         {},
-        h('div', { class: 'popup-layer' }, pick(layer?.title) || feature.layerId),
+        h(
+          'div',
+          { class: 'popup-layer' },
+          features.length > 1 ? h('span', { class: 'popup-index' }, `${index + 1}/${features.length} · `) : null,
+          pick(layer?.title) || feature.layerId,
+        ),
         h('h3', { class: 'popup-name' }, featureName(layer, props, lang) || `#${feature.id}`),
         sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
       ),
@@ -60,7 +79,9 @@ export function popupContent(features, catalog, lang, here = null) {
     );
   });
   const label = features.length ? t('featureCount', { n: features.length }) : t('popupHere');
-  return h('div', { class: 'popup-body', role: 'dialog', 'aria-label': label }, sections, here ? pointValues(here) : null);
+  // Several features under the click: say how many before listing them.
+  const count = features.length > 1 ? h('p', { class: 'popup-count', id: 'popup-count' }, t('popupCount', { n: features.length })) : null;
+  return h('div', { class: 'popup-body', role: 'dialog', 'aria-label': label }, count, sections, here ? pointValues(here) : null);
 }
 
 /**
@@ -135,8 +156,49 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     });
 
   const render = () => {
-    popup.setDOMContent(popupContent(popupFeatures, catalog, getLang(), popupHere));
+    popup.setDOMContent(popupContent(popupFeatures, catalog, getLang(), popupHere, names));
     keepInView();
+  };
+
+  // Names of the features that id properties refer to (所在河段, 下游河段, 所属流域): fetched once
+  // per feature, through the public API, so only what the caller may read is named.
+  const names = new Map();
+  const resolveReferences = async (features) => {
+    const wanted = new Map(); // layer -> Set(ids)
+    for (const feature of features) {
+      for (const property of catalog.get(feature.layerId)?.properties || []) {
+        const value = feature.properties?.[property.name];
+        if (!property.references || value === null || value === undefined || value === '') continue;
+        const key = `${property.references}/${Number(value)}`;
+        if (names.has(key)) continue;
+        if (!wanted.has(property.references)) wanted.set(property.references, new Set());
+        wanted.get(property.references).add(Number(value));
+      }
+    }
+    await Promise.all(
+      [...wanted].map(async ([layerId, idSet]) => {
+        const ids = [...idSet];
+        const layer = catalog.get(layerId);
+        if (!layer) {
+          for (const id of ids) names.set(`${layerId}/${id}`, null);
+          return;
+        }
+        const fields = [layer.name_property || 'name', 'name_en', 'segment'].filter((p) =>
+          (layer.properties || []).some((prop) => prop.name === p),
+        );
+        try {
+          const answer = await api.featureNames(layerId, ids, fields);
+          for (const id of ids) names.set(`${layerId}/${id}`, null);
+          for (const feature of answer.features || []) {
+            names.set(`${layerId}/${Number(feature.id)}`, feature.properties || {});
+          }
+        } catch {
+          for (const id of ids) names.set(`${layerId}/${id}`, null);
+        }
+      }),
+    );
+    if (names.size > 500) names.clear();
+    if (popup.isOpen() && popupFeatures === features) render();
   };
 
   // Low-zoom tiles carry only the attributes needed to draw; fetch the rest by feature id.
@@ -154,6 +216,7 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
       }),
     );
     if (popup.isOpen() && popupFeatures === features) render();
+    resolveReferences(features);
   };
 
   // The land a polygon covers (land cover, elevation, slope): measured by the service on demand,

@@ -1,4 +1,6 @@
-// Small DOM helpers shared by the panels: element builder, notices, tabs and the phone drawer.
+// Small DOM helpers shared by the panels: element builder, notices, tabs and the phone's bottom sheet.
+
+import { onLangChange, t } from './i18n.js';
 
 /**
  * Builds an element: `h('button', {class: 'btn', onclick: fn, 'aria-label': 'x'}, 'text', child)`.
@@ -55,26 +57,119 @@ export function isPhone() {
   return PHONE_QUERY.matches;
 }
 
-/** Wires the menu button to open/close the side panel drawer (phones) and Esc to close it. */
+const SNAPS = ['peek', 'half', 'full'];
+
+/** Height in px of the bottom sheet at a snap point, in a body `available` px tall. */
+function snapHeight(snap, available) {
+  if (snap === 'peek') return Math.min(132, available);
+  if (snap === 'half') return Math.round(available * 0.45);
+  if (snap === 'full') return available - 8;
+  return 0;
+}
+
+/**
+ * The side panel. On desktops a fixed column. On phones a bottom sheet over the map with three
+ * snap points (peek: the tabs and a line of the panel; half; full), dragged by its handle or
+ * stepped with the handle's button; the map above it stays visible and usable. The menu button
+ * opens it at half height and closes it; Esc closes it. `onToggle(open, snap)` follows it.
+ */
 export function setupDrawer({ button, drawer, onToggle }) {
-  const set = (open) => {
+  let snap = 'closed';
+  const handle = h(
+    'div',
+    { class: 'sheet-handle', id: 'sheet-handle' },
+    h('span', { class: 'sheet-grip', 'aria-hidden': 'true' }),
+    h('button', {
+      type: 'button',
+      class: 'sheet-step',
+      id: 'sheet-step',
+      onclick: () => set(SNAPS[(SNAPS.indexOf(snap) + 1) % SNAPS.length]),
+    }),
+  );
+  drawer.prepend(handle);
+  const stepButton = handle.querySelector('button');
+  const available = () => drawer.parentElement.clientHeight;
+
+  const labelStep = () => {
+    const next = SNAPS[(SNAPS.indexOf(snap) + 1) % SNAPS.length];
+    stepButton.setAttribute('aria-label', t(`sheet_${next}`));
+    stepButton.title = t(`sheet_${next}`);
+    stepButton.dataset.next = next;
+  };
+
+  function set(next) {
+    snap = next;
+    const open = next !== 'closed';
     drawer.classList.toggle('open', open);
+    drawer.dataset.sheet = next;
+    drawer.style.removeProperty('--sheet-drag');
+    drawer.style.setProperty('--sheet-height', `${snapHeight(next, available())}px`);
     button.setAttribute('aria-expanded', String(open));
     document.body.classList.toggle('drawer-open', open);
-    onToggle?.(open);
+    document.body.dataset.sheet = isPhone() ? next : '';
+    labelStep();
+    onToggle?.(open, next);
+  }
+
+  // Dragging the handle: the sheet follows the finger and snaps to the nearest point on release.
+  let drag = null;
+  handle.addEventListener('pointerdown', (event) => {
+    if (!isPhone() || event.target === stepButton) return;
+    drag = { y: event.clientY, height: snapHeight(snap, available()), moved: false };
+    try {
+      handle.setPointerCapture(event.pointerId); // keep the drag when the finger leaves the handle
+    } catch {
+      // A synthetic pointer (or one already gone) cannot be captured: the drag still works on the handle.
+    }
+    drawer.classList.add('dragging');
+  });
+  handle.addEventListener('pointermove', (event) => {
+    if (!drag) return;
+    const height = Math.max(0, Math.min(available() - 8, drag.height + drag.y - event.clientY));
+    drag.moved = drag.moved || Math.abs(event.clientY - drag.y) > 4;
+    drag.current = height;
+    drawer.style.setProperty('--sheet-height', `${height}px`);
+  });
+  const endDrag = () => {
+    if (!drag) return;
+    drawer.classList.remove('dragging');
+    const { current, moved } = drag;
+    drag = null;
+    if (!moved || current === undefined) {
+      set(snap);
+      return;
+    }
+    const candidates = ['closed', ...SNAPS];
+    const nearest = candidates.reduce((best, s) =>
+      Math.abs(snapHeight(s, available()) - current) < Math.abs(snapHeight(best, available()) - current) ? s : best,
+    );
+    set(nearest);
   };
-  button.addEventListener('click', () => set(!drawer.classList.contains('open')));
+  handle.addEventListener('pointerup', endDrag);
+  handle.addEventListener('pointercancel', endDrag);
+
+  button.addEventListener('click', () => set(drawer.classList.contains('open') ? 'closed' : 'half'));
   drawer.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && isPhone() && drawer.classList.contains('open')) {
-      set(false);
+      set('closed');
       button.focus();
     }
   });
+  window.addEventListener('resize', () => set(snap));
+  onLangChange(labelStep);
+  set('closed');
   return {
-    open: () => set(true),
-    close: () => set(false),
-    /** Closes the drawer on phones only (after an action that needs the map in view). */
-    closeOnPhone: () => isPhone() && set(false),
+    open: (at = 'half') => set(isPhone() && (snap === 'half' || snap === 'full') ? snap : at),
+    close: () => set('closed'),
+    /** On phones, lowers the sheet to its peek so the map is in view (after an action on the map). */
+    closeOnPhone: () => isPhone() && snap !== 'closed' && set('peek'),
+    /** Sets a snap point ('closed', 'peek', 'half', 'full'). */
+    snapTo: (next) => set(next),
+    get snap() {
+      return snap;
+    },
+    /** Pixels of the map the sheet covers (0 on desktops). */
+    coveredHeight: () => (isPhone() && snap !== 'closed' ? snapHeight(snap, available()) : 0),
   };
 }
 

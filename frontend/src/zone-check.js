@@ -4,8 +4,9 @@
 // responsible chiefs and nearby stations, with a link to the printable report.
 
 import { api } from './api.js';
+import { chiefPost, contactEntry } from './chief.js';
 import { createDrawer } from './draw.js';
-import { formatNumber, getLang, onLangChange, pick, t, valueLabel } from './i18n.js';
+import { codeLabel, formatNumber, getLang, layerCodeLabel, onLangChange, pick, t } from './i18n.js';
 import { classLabel, km2Text, nodataPercent, percentText, shareBar, slopeGrade } from './land-stats.js';
 import { fitBbox } from './map.js';
 import { downloadBlob, h, notice, setChildren, toast } from './ui.js';
@@ -16,6 +17,18 @@ function shareText(share) {
   if (share === null || share === undefined) return '';
   const percent = share <= 1 ? share * 100 : share;
   return `${formatNumber(percent, 1)}%`;
+}
+
+/** What an overlapping feature covers of the site: an area for polygons, a length for lines. */
+function overlapText(o) {
+  if (o.distance_m) return '–';
+  if (o.overlap_length_m != null) return lengthText(o.overlap_length_m);
+  return `${formatNumber(o.overlap_m2, 0)} m²`;
+}
+
+/** A length in m (km from 1 km on). */
+function lengthText(m) {
+  return m >= 1000 ? `${formatNumber(m / 1000, 2)} km` : `${formatNumber(m, 0)} m`;
 }
 
 function areaText(m2) {
@@ -173,7 +186,7 @@ async function geojsonGeometries(file) {
  * Builds the panel in `root`. `ui` = {catalog, highlighter, drawer: {open, closeOnPhone}}.
  * Returns {isCapturing()} so popups stay quiet while the tool takes map clicks.
  */
-export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
+export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hint: hintBanner = null }) {
   const draw = createDrawer(map);
   let mode = null;
   let input = null; // {geometry} or {file}
@@ -249,7 +262,28 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
     );
   }
 
+  /** While the tool takes map clicks, a banner on the map says so (the panel may be lowered on phones). */
+  function renderHintBanner() {
+    if (!hintBanner) return;
+    const picking = mode === 'point' || mode === 'polygon';
+    hintBanner.hidden = !picking;
+    hintBanner.dataset.mode = picking ? mode : '';
+    if (!picking) {
+      setChildren(hintBanner);
+      return;
+    }
+    setChildren(
+      hintBanner,
+      h('span', { class: 'tool-hint-text' }, t(mode === 'point' ? 'zonePointHintMap' : 'zonePolygonHintMap', { n: corners })),
+      mode === 'polygon' && corners >= 3
+        ? h('button', { type: 'button', class: 'btn small primary', onclick: finishPolygon }, t('zoneFinish'))
+        : null,
+      h('button', { type: 'button', class: 'btn small', id: 'tool-hint-cancel', onclick: () => setMode(null) }, t('zoneCancel')),
+    );
+  }
+
   function renderControls() {
+    renderHintBanner();
     const hint =
       mode === 'point'
         ? t('zonePointHint')
@@ -384,10 +418,10 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
                 h(
                   'div',
                   { class: 'cell-sub' },
-                  [pick(catalog.get(o.layer)?.title) || o.layer, ...[o.category, o.zone].filter(Boolean).map(valueLabel)].join(' · '),
+                  [pick(catalog.get(o.layer)?.title) || o.layer, ...[o.category, o.zone].filter(Boolean).map((v) => layerCodeLabel(catalog.get(o.layer), v))].join(' · '),
                 ),
               ),
-              h('td', { class: 'num' }, formatNumber(o.overlap_m2, 0)),
+              h('td', { class: 'num', 'data-overlap': o.overlap_length_m != null ? 'length' : 'area' }, overlapText(o)),
               h('td', { class: 'num' }, shareText(o.share)),
               h('td', { class: 'num' }, o.distance_m ? formatNumber(o.distance_m, 0) : '0'),
             ),
@@ -397,21 +431,30 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
     );
   }
 
-  function chiefList(chiefs) {
+  /** The responsible chiefs, each once, with the overlapped units they answer for (by name). */
+  function chiefList(chiefs, overlaps) {
     if (!chiefs.length) return null;
+    const unitName = (c) => overlaps.find((o) => o.layer === c.layer && o.id === c.feature_id)?.name;
+    const byChief = new Map();
+    for (const c of chiefs) {
+      if (!byChief.has(c.id)) byChief.set(c.id, { ...c, units: [] });
+      const name = unitName(c);
+      if (name && !byChief.get(c.id).units.includes(name)) byChief.get(c.id).units.push(name);
+    }
     return [
       h('h4', {}, t('chiefs')),
       h(
         'ul',
-        { class: 'plain-list' },
-        chiefs.map((c) =>
+        { class: 'plain-list', id: 'zone-chiefs' },
+        [...byChief.values()].map((c) =>
           h(
             'li',
-            {},
+            { 'data-chief': c.id },
             h('a', { href: `#chief=${encodeURIComponent(c.id)}` }, c.name),
-            ` · ${valueLabel(c.level)} ${valueLabel(c.role)}`,
+            ` · ${chiefPost(c)}`,
             c.title ? ` · ${c.title}` : '',
-            c.contact ? [' · ', h('a', { href: `tel:${c.contact}` }, c.contact)] : '',
+            c.contact ? [' · ', contactEntry(c.contact)] : '',
+            c.units.length ? h('span', { class: 'muted small' }, ` · ${t('responsibleFor', { units: c.units.join(t('listSeparator')) })}`) : null,
           ),
         ),
       ),
@@ -426,7 +469,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
             'ul',
             { class: 'plain-list' },
             stations.map((s) =>
-              h('li', {}, `${s.code ? `${s.code} ` : ''}${s.name} · ${valueLabel(s.kind)} · ${formatNumber(s.distance_m, 0)} m`),
+              h('li', {}, `${s.code ? `${s.code} ` : ''}${s.name} · ${codeLabel(catalog.get('station')?.properties?.find((p) => p.name === 'kind'), s.kind)} · ${formatNumber(s.distance_m, 0)} m`),
             ),
           )
         : h('p', { class: 'muted' }, t('noStations')),
@@ -478,7 +521,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi }) {
       h('h4', {}, t('overlaps')),
       overlapsTable(r.overlaps || []),
       rasterSection(r.rasters),
-      chiefList(r.chiefs || []),
+      chiefList(r.chiefs || [], r.overlaps || []),
       stationList(r.stations || []),
       h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn primary', id: 'zone-report', onclick: openReport }, t('report'))),
     );

@@ -243,7 +243,8 @@ async def zone_check(
     principal: Principal = Depends(current_principal),
 ) -> Response:
     """Every red line, protected-area zone, drinking-water source zone, watershed, bay, river segment
-    and district the site touches (overlap in m² and share of the site, on the ellipsoid), those within
+    and district the site touches (overlap in m² and share of the site, on the ellipsoid; for a river
+    segment crossing an area site, `overlap_length_m`, its length inside the site), those within
     `buffer_m` (with their distance), the chiefs of the rivers/bays/watersheds involved, the stations
     within `station_radius_m` (nearest first), and a verdict — `prohibited`, `restricted`, `caution` or
     `clear` — with its reasons, from the rules in `gis_service/rules/zone_check.yaml`.
@@ -287,5 +288,5 @@ async def zone_check_report_page(
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
     browser (A4 print styles included)."""
     site, result = await _check(request, conn, catalog, rules, rasters, region, principal)
-    html = await zone_check_report(conn, catalog, site, result, vendor_dir)
+    html = await zone_check_report(conn, catalog, site, result, vendor_dir, rules)
     return HTMLResponse(html)

@@ -39,6 +39,17 @@ def _label(layer: Layer) -> sql.Composable:
     return name
 
 
+def _english_label(layer: Layer) -> sql.Composable:
+    """A feature's English name (with its segment, which has no English form), NULL without one."""
+    if layer.get_property("name_en") is None:
+        return sql.SQL("NULL::text")
+    if layer.get_property("segment") is not None:
+        return sql.SQL("CASE WHEN t.name_en IS NOT NULL THEN concat_ws(' ', t.name_en, t.{}) END").format(
+            sql.Identifier("segment")
+        )
+    return sql.SQL("t.name_en::text")
+
+
 def _bbox_columns(geom: sql.Composable) -> sql.Composable:
     return sql.SQL("ARRAY[ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g})] AS bbox").format(g=geom)
 
@@ -102,13 +113,15 @@ def _jurisdiction_query(catalog: Catalog, scope: FeatureScope | None = None) -> 
         geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
         parts.append(
             sql.SQL(
-                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {bbox}, {geom} AS geom "
+                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {label_en} AS name_en, {bbox}, "
+                "{geom} AS geom "
                 "FROM chief_assignment AS a JOIN {table} AS t ON t.{id} = a.feature_id "
                 "WHERE a.chief_id = %(chief)s AND a.layer = {layer_id}"
             ).format(
                 layer_id=sql.Literal(layer.id),
                 id=sql.Identifier(layer.id_column),
                 label=_label(layer),
+                label_en=_english_label(layer),
                 bbox=_bbox_columns(geom),
                 geom=geom,
                 table=scoped_table(layer, scope),
@@ -148,7 +161,8 @@ async def chief_detail(
     jurisdiction_sql = _jurisdiction_query(catalog, scope)
     params = {"chief": chief_id, **scope_params(scope)}
     cursor = await conn.execute(
-        sql.SQL("SELECT layer, id, name, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql), params
+        sql.SQL("SELECT layer, id, name, name_en, bbox FROM ({}) AS j ORDER BY layer, id").format(jurisdiction_sql),
+        params,
     )
     jurisdiction = _rows(cursor.description, await cursor.fetchall())
     tables = Sources.of(catalog, scope, "station", "redline", "protected_area").tables
@@ -221,7 +235,8 @@ async def _touching(
             SELECT t.{id} AS id, array_agg(DISTINCT j.layer || ':' || j.id) AS touches
             FROM {table} AS t JOIN j ON ST_Intersects({geom}, j.geom) GROUP BY t.{id}
         )
-        SELECT t.{id} AS id, {label} AS name, t.{f0}::text AS {f0}, t.{f1}::text AS {f1}, {bbox}, hits.touches
+        SELECT t.{id} AS id, {label} AS name, {label_en} AS name_en, t.{f0}::text AS {f0}, t.{f1}::text AS {f1},
+               {bbox}, hits.touches
         FROM {table} AS t JOIN hits ON hits.id = t.{id}
         ORDER BY t.{id}
         """
@@ -229,6 +244,7 @@ async def _touching(
         jurisdiction=jurisdiction_sql,
         id=sql.Identifier(layer.id_column),
         label=_label(layer),
+        label_en=_english_label(layer),
         f0=sql.Identifier(fields[0]),
         f1=sql.Identifier(fields[1]),
         bbox=_bbox_columns(geom),

@@ -110,9 +110,10 @@ async def _segments(net: Network, start: int, direction: Direction, offset_km: f
     segments = await net.rows(
         _TRACE[direction]
         + f"""
-        SELECT DISTINCT ON (r.id) r.id, r.name, r.segment, r.downstream_id, r.watershed_id, w.hops,
+        SELECT DISTINCT ON (r.id) r.id, r.name, r.name_en, r.segment, r.downstream_id, r.watershed_id, w.hops,
                round(w.distance_km::numeric, 3)::float8 AS distance_km,
-               round(({_LENGTH})::numeric, 3)::float8 AS length_km
+               round(({_LENGTH})::numeric, 3)::float8 AS length_km,
+               ARRAY[ST_XMin(r.geom), ST_YMin(r.geom), ST_XMax(r.geom), ST_YMax(r.geom)] AS bbox
         FROM walk AS w JOIN {{river}} AS r ON r.id = w.id
         ORDER BY r.id, w.distance_km
         """,

@@ -21,7 +21,9 @@ from psycopg import AsyncConnection, sql
 from shapely.geometry.base import BaseGeometry
 
 from gis_service.access.scopes import FeatureScope
+from gis_service.rules import RuleSet
 from gis_service.services import chiefs as chief_service
+from gis_service.services import report_text
 from gis_service.services.layers import layer_states
 from gis_service.services.site import Site
 from layers import geojson
@@ -155,7 +157,7 @@ def _add_features(m: folium.Map, catalog: Catalog, features: list[dict[str, Any]
                     "fillColor": c,
                     "fillOpacity": 0 if is_line else 0.3,
                 },
-                tooltip=html.escape(f"{layer.title.zh}: {label.strip()} (#{feature['id']})"),
+                tooltip=html.escape(f"{layer.title.zh} {layer.title.en}: {label.strip()}"),
             ).add_to(group)
         group.add_to(m)
 
@@ -172,7 +174,7 @@ def _add_stations(m: folium.Map, stations: list[dict[str, Any]], name: str) -> N
             fill=True,
             fill_color=STATION_COLORS.get(station["kind"], "#636363"),
             fill_opacity=0.95,
-            tooltip=html.escape(f"{station['name']} ({station['code']}, {station['kind']}){distance}"),
+            tooltip=html.escape(f"{station['name']} ({station['code']}){distance}"),
         ).add_to(group)
     group.add_to(m)
 
@@ -263,18 +265,90 @@ def _map_parts(m: folium.Map) -> dict[str, str]:
     return {"map_header": root.header.render(), "map_html": root.html.render(), "map_script": root.script.render()}
 
 
-async def zone_check_report(
-    conn: AsyncConnection, catalog: Catalog, site: Site, result: dict[str, Any], vendor_dir: Path | None = None
-) -> str:
-    """The printable zone-check report of a computed result (``vendor_dir``: see ``map_assets``).
+async def _relations(
+    conn: AsyncConnection, catalog: Catalog, site: Site, overlaps: list[dict[str, Any]]
+) -> dict[tuple[str, int], str]:
+    """How each touching feature relates to the site (within, contains, crosses, overlaps,
+    touches), from the DE-9IM matrix of the stored geometry and the site."""
+    touching = [(o["layer"], o["id"]) for o in overlaps if o.get("distance_m") is None]
+    relations: dict[tuple[str, int], str] = {}
+    wkb = shapely.to_wkb(site.geometry, include_srid=False)
+    for layer_id in dict.fromkeys(layer for layer, _ in touching):
+        layer = catalog.get(layer_id)
+        statement = sql.SQL(
+            "SELECT t.{id}, ST_Relate(t.{geom}, s.g), ST_Dimension(t.{geom}) "
+            "FROM {table} AS t, (SELECT ST_GeomFromWKB(%(wkb)s, 4326) AS g) AS s WHERE t.{id} = ANY(%(ids)s)"
+        ).format(
+            id=sql.Identifier(layer.id_column),
+            geom=sql.Identifier(layer.geometry_column),
+            table=sql.Identifier(layer.table),
+        )
+        ids = [fid for lid, fid in touching if lid == layer_id]
+        cursor = await conn.execute(statement, {"wkb": wkb, "ids": ids})
+        for fid, matrix, dimension in await cursor.fetchall():
+            relations[(layer_id, fid)] = report_text.relation(matrix, dimension)
+    return relations
 
-    The features and layer states are read here; the page (folium map, sketch, template) is
-    CPU work and is rendered in a worker thread."""
+
+def _legend(catalog: Catalog, features: list[dict[str, Any]], stations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The legend of what the report's maps draw: each drawn layer (or each of its categories
+    drawn), the site, and the kinds of the stations shown."""
+    entries: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for feature in features:
+        layer_id = feature["properties"]["layer"]
+        layer = catalog.get(layer_id)
+        categories = layer.style.categories
+        value = feature["properties"].get(categories.property) if categories else None
+        key = (layer_id, str(value) if value in (categories.colors if categories else {}) else "")
+        if key in seen:
+            continue
+        seen.add(key)
+        title = report_text.code_title(catalog, layer_id, categories.property, value) if key[1] else None
+        entries.append(
+            {
+                "color": _color(catalog, layer_id, feature["properties"]),
+                "kind": "line" if layer.geometry_type.endswith("LineString") else "fill",
+                "zh": f"{layer.title.zh}{'：' + title['zh'] if title else ''}",
+                "en": f"{layer.title.en}{': ' + title['en'] if title and title['en'] else ''}",
+            }
+        )
+    entries.append({"color": "#000000", "kind": "site", "zh": "拟选址", "en": "Site"})
+    kind = catalog.get("station").get_property("kind")
+    for code in dict.fromkeys(s["kind"] for s in stations):
+        title = kind.value_title(code) if kind is not None else None
+        entries.append(
+            {
+                "color": STATION_COLORS.get(code, "#636363"),
+                "kind": "point",
+                "zh": title.zh if title else code,
+                "en": title.en if title else "",
+            }
+        )
+    return entries
+
+
+async def zone_check_report(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    site: Site,
+    result: dict[str, Any],
+    vendor_dir: Path | None = None,
+    rules: RuleSet | None = None,
+) -> str:
+    """The printable zone-check report of a computed result (``vendor_dir``: see ``map_assets``;
+    ``rules`` name the properties whose codes are the overlaps' category and zone).
+
+    The features, their relations to the site and the layer states are read here; the page
+    (folium map, sketch, template) is CPU work and is rendered in a worker thread."""
     view = _view(site.geometry.bounds, max(result["input"]["buffer_m"], 300.0) + 200.0)
     targets = [(o["layer"], o["id"]) for o in result["overlaps"] if o["layer"] != "district"]
     features = await _features(conn, catalog, targets, view)
+    relations = await _relations(conn, catalog, site, result["overlaps"])
     states = await layer_states(conn)
-    render = functools.partial(_render_zone_check_report, catalog, site, result, features, states, view, vendor_dir)
+    render = functools.partial(
+        _render_zone_check_report, catalog, site, result, features, states, view, vendor_dir, rules, relations
+    )
     return await anyio.to_thread.run_sync(render)
 
 
@@ -286,6 +360,8 @@ def _render_zone_check_report(
     states: dict[str, Any],
     view: tuple[float, float, float, float],
     vendor_dir: Path | None,
+    rules: RuleSet | None = None,
+    relations: dict[tuple[str, int], str] | None = None,
 ) -> str:
     """The report page itself (runs in a worker thread)."""
     m = _new_map(view, vendor_dir)
@@ -299,14 +375,24 @@ def _render_zone_check_report(
     ).add_to(m)
     _add_stations(m, result["stations"], "监测站点 Stations")
     revisions = {
-        layer: {"revision": revision, "updated_at": states.get(layer, {}).get("updated_at", "")}
+        layer: {"revision": revision, "updated_at": report_text.local_time(states.get(layer, {}).get("updated_at"))}
         for layer, revision in result["revisions"].items()
     }
+    kind = catalog.get("station").get_property("kind")
+    stations = [
+        {**s, "kind_title": kind.value_title(s["kind"]) if kind is not None else None} for s in result["stations"]
+    ]
     return TEMPLATES.get_template("zone_check_report.html").render(
-        **{**result, "revisions": revisions},
+        **{**result, "revisions": revisions, "stations": stations},
+        computed_local=report_text.local_time(result["computed_at"]),
+        overlap_rows=report_text.overlap_rows(catalog, rules, result["overlaps"], relations or {}),
+        chief_rows=report_text.chief_rows(result["chiefs"], result["overlaps"]),
+        legend=_legend(catalog, features, result["stations"]),
         **_map_parts(m),
         sketch=sketch_svg(catalog, features, _display(site.geometry), result["stations"], view),
         verdict_label=VERDICT_LABELS[result["verdict"]],
+        verdict_labels=VERDICT_LABELS,
+        geometry_title=report_text.GEOMETRY_TYPES.get(result["input"]["geometry_type"]),
         raster_basis=raster_basis(result.get("rasters")),
         layer_titles={layer.id: f"{layer.title.zh} {layer.title.en}" for layer in catalog},
         sample_data=any(state.get("sample_data") for state in states.values()),
@@ -339,8 +425,8 @@ async def chief_map(
     _add_features(m, catalog, features)
     _add_stations(m, detail["stations"], "监测站点 Stations")
     _add_stations(m, detail["outfalls"], "排口 Outfalls")
-    role = "河长" if chief["role"] == "river" else "湾长"
-    title = f"{chief['name']} · {chief.get('title') or ''} · {role}（{chief['level']}）"
+    post = report_text.chief_post(chief)
+    title = f"{chief['name']} · {chief.get('title') or ''} · {post['zh']} {post['en']}"
     units = "、".join(j["name"] for j in detail["jurisdiction"]) or "—"
     panel = (
         '<div style="position:fixed;top:10px;left:50px;z-index:1000;background:#fff;padding:8px 12px;'

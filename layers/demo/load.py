@@ -26,8 +26,8 @@ LOAD_ORDER = ("district", "redline", "protected_area", "water_source_zone", "wat
 
 _SET_SEQUENCE = text("SELECT setval(pg_get_serial_sequence(:table_name, 'id'), :max_id)")
 _MARK_SAMPLE = text(
-    "INSERT INTO layer_state (layer, sample_data) VALUES (:layer, true) "
-    "ON CONFLICT (layer) DO UPDATE SET sample_data = true"
+    "INSERT INTO layer_state (layer, sample_data) VALUES (:layer, :sample) "
+    "ON CONFLICT (layer) DO UPDATE SET sample_data = :sample"
 )
 
 
@@ -75,7 +75,7 @@ def load_demo(connection: Connection, dataset: DemoDataset | None = None, days: 
     year; 0 for none), loaded with COPY.
 
     Expects the schema to exist and the tables to be empty (explicit ids are inserted);
-    resets the id sequences and marks every layer as holding sample data. Does not
+    resets the id sequences and marks the layers holding sample data (all but the real districts). Does not
     commit. Returns the number of rows per layer plus ``chief``, ``chief_assignment`` and ``observation``.
     """
     dataset = dataset if dataset is not None else build_demo_dataset()
@@ -87,7 +87,10 @@ def load_demo(connection: Connection, dataset: DemoDataset | None = None, days: 
         counts[name] = _insert_table(connection, name, pd.DataFrame(frame))
     counts["chief"] = _insert_table(connection, "chief", dataset.chiefs)
     counts["chief_assignment"] = _insert_table(connection, "chief_assignment", dataset.assignments)
-    connection.execute(_MARK_SAMPLE, [{"layer": layer} for layer in LAYER_TABLES])
+    connection.execute(
+        _MARK_SAMPLE,
+        [{"layer": layer, "sample": bool(dataset.layers[layer]["is_sample"].any())} for layer in LAYER_TABLES],
+    )
     days = observation_days() if days is None else days
     if days > 0:
         observations = generate_observations(

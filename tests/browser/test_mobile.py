@@ -1,4 +1,4 @@
-"""The map on a phone-sized touch screen: full-screen map, panels in a drawer, big targets."""
+"""The map on a phone-sized touch screen: full-screen map, panels in a bottom sheet, big targets."""
 
 from __future__ import annotations
 
@@ -15,16 +15,20 @@ def test_phone_layout_is_usable(phone_page: MapPage) -> None:
     canvas = page.locator(".maplibregl-canvas").bounding_box()
     assert canvas and canvas["width"] >= PHONE["width"] - 1, "the map should span the phone's width"
     assert canvas["height"] >= PHONE["height"] * 0.8
-    # The side panel is a closed drawer until the menu button opens it.
+    # The side panel is a closed bottom sheet until the menu button opens it.
     sidebar = page.locator("#sidebar")
-    assert not sidebar.is_visible() or sidebar.bounding_box()["x"] + sidebar.bounding_box()["width"] <= 0
+    assert sidebar.get_attribute("data-sheet") == "closed"
+    assert not sidebar.is_visible() or sidebar.bounding_box()["y"] >= PHONE["height"]
     menu = page.locator("#drawer-toggle")
     assert menu.is_visible()
     assert menu.get_attribute("aria-expanded") == "false"
     phone_page.screenshot("phone-map")
     menu.tap()
-    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+    page.wait_for_function("() => document.getElementById('sidebar').dataset.sheet === 'half'")
+    phone_page.wait_for_animations()
     assert menu.get_attribute("aria-expanded") == "true"
+    # Half the screen: the map stays in view above the sheet.
+    assert sidebar.bounding_box()["y"] >= PHONE["height"] * 0.45
     phone_page.screenshot("phone-drawer")
     # Touch targets in the drawer are finger-sized.
     for selector in ["#tab-layers", "#tab-zone", "#tab-chief", "#drawer-toggle"]:
@@ -35,7 +39,7 @@ def test_phone_layout_is_usable(phone_page: MapPage) -> None:
     assert phone_page.js("() => window.ecomapMap.getLayoutProperty('station-circle', 'visibility')") == "none"
     # Closing the drawer gives the map back.
     menu.tap()
-    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().right <= 0")
+    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().top >= innerHeight")
     assert page.locator("#search-input").is_visible()
     assert page.locator(".maplibregl-ctrl-scale").is_visible()
     assert phone_page.errors == []

@@ -249,7 +249,7 @@ def test_raster_legend_and_land_cover_table_on_a_phone(phone_page: MapPage, rast
     phone_page.screenshot("raster-legend-phone")
     # The raster group in the drawer.
     page.locator("#drawer-toggle").tap()
-    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+    page.wait_for_function("() => document.getElementById('sidebar').dataset.sheet !== 'closed'")
     page.locator('.layer-item[data-layer="landcover"]').scroll_into_view_if_needed()
     phone_page.wait_for_animations()
     phone_page.next_frame()
