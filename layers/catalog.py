@@ -114,7 +114,8 @@ class LayerProperty(_Strict):
     references: Identifier | None = Field(
         default=None,
         description="The layer whose feature id this integer property holds (e.g. a segment's downstream "
-        "segment): clients show that feature's name, never the raw id.",
+        "segment): clients show that feature's name, never the raw id (nothing when that layer is not in "
+        "the catalog or not readable).",
     )
     value_titles: dict[str, Title] | None = Field(
         default=None,
@@ -394,19 +395,6 @@ class Catalog(_Strict):
         shared = sorted({layer.id for layer in self.layers} & {raster.id for raster in self.rasters})
         if shared:
             raise ValueError(f"ids used by both a vector and a raster layer: {', '.join(shared)}")
-        return self
-
-    @model_validator(mode="after")
-    def _references_name_layers(self) -> Catalog:
-        ids = {layer.id for layer in self.layers}
-        broken = sorted(
-            f"{layer.id}.{p.name} -> {p.references}"
-            for layer in self.layers
-            for p in layer.properties
-            if p.references is not None and p.references not in ids
-        )
-        if broken:
-            raise ValueError(f"properties reference layers that are not in the catalog: {', '.join(broken)}")
         return self
 
     def __iter__(self) -> Iterator[Layer]:  # type: ignore[override]
