@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -654,6 +655,29 @@ def test_service_serves_a_pmtiles_archive(database_url: str, tmp_path: Path) -> 
         missing = client.get("/archives/nope.json")
         assert missing.status_code == 404
         assert "offline" in missing.json()["detail"]
+        # an archive holds whole layers: a partner key with a shared area gets the live tiles only
+        whole, scoped = (_partner_key(database_url, area) for area in (None, "350206"))
+        for path in ("/archives/offline.json", f"/archives/offline/9/{t.x}/{t.y}.pbf"):
+            assert client.get(path, headers=whole).status_code == 200
+            refused = client.get(path, headers=scoped)
+            assert refused.status_code == 403 and "/tiles/district/" in refused.json()["detail"]
+        assert client.get(f"/tiles/district/9/{t.x}/{t.y}.pbf", headers=scoped).status_code == 200
+
+
+def _partner_key(database_url: str, area: str | None) -> dict[str, str]:
+    """The X-API-Key header of a new partner key reading the district layer (inside ``area``: adcodes)."""
+    from gis_service.access.keys import create_key, parse_area
+
+    async def create() -> str:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            shared = parse_area(area) if area else None
+            name = f"archive-{uuid.uuid4().hex[:8]}"
+            _, secret = await create_key(
+                conn, name=name, role="partner", created_by="test-suite", layers=["district"], area=shared
+            )
+            return secret
+
+    return {"X-API-Key": run_async(create())}
 
 
 def test_tiles_as_of_a_revision(edits_client: TestClient, edits_db: psycopg.Connection) -> None:
