@@ -101,9 +101,11 @@ def demo_load(
         _fail(unreachable(url, exc.orig))
     typer.echo("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if counts.get("observation"):
+        import asyncio
+
         from gis_service.monitoring.status.service import refresh_all_status
 
-        refresh_all_status(url)  # the stations' class / AQI now, not at the service's first start
+        asyncio.run(refresh_all_status(url))  # the stations' class / AQI now, not at the service's first start
     tiles_generalize(layers=None)
     _write_demo_rasters(seed, force=False, dataset=dataset)
     cli_access.ensure_demo_accounts()  # one account per role, passwords printed once

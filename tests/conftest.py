@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -100,8 +99,7 @@ def demo_database(name: str) -> str:
     engine.dispose()
     from gis_service.monitoring.status.service import refresh_all_status
 
-    with ThreadPoolExecutor(1) as pool:  # asyncio.run cannot run where Playwright's loop runs
-        pool.submit(refresh_all_status, url).result()
+    run_async(refresh_all_status(url))
     return url
 
 

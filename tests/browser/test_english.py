@@ -85,7 +85,6 @@ def test_no_interface_string_is_left_in_chinese(map_page: MapPage, data_texts: s
         )
         page.locator(f'.popup-feature[data-layer="{layer}"]').wait_for()
         page.wait_for_function("() => !document.querySelector('.popup-feature').textContent.includes('…')")
-        page.wait_for_timeout(200)
         problems[f"popup {layer}"] = untranslated(map_page, data_texts)
     map_page.js("() => window.ecomap.popups.close()")
     # The site check with a result.

@@ -11,7 +11,6 @@ per-feature scope reads only the stations it may (a partner's area), others are 
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import datetime as dt
 from collections import Counter, defaultdict
@@ -221,15 +220,11 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
     return changed.rowcount
 
 
-def refresh_all_status(database_url: str) -> int:
+async def refresh_all_status(database_url: str) -> int:
     """Every station's status now, on a connection of its own (after a bulk load such as the
-    demo's, so the first service start finds it current); in a thread without an event loop."""
-
-    async def run() -> int:
-        async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
-            return await refresh_status(conn)
-
-    return asyncio.run(run())
+    demo's, so the first service start finds it current)."""
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        return await refresh_status(conn)
 
 
 def factor_code(prop: str) -> str:
