@@ -34,10 +34,12 @@ bench: ## Run the benchmarks (see bench/README.md); results in bench/results/
 	@.venv/bin/python -m bench.tiles_bench
 
 bench-auth: ## Tile throughput with a bearer token against anonymous (bench/results/auth_tiles.md)
+	@scripts/bootstrap.sh --test
 	@scripts/pgcluster.sh start
 	@.venv/bin/python -m bench.auth_tiles_bench
 
 bench-rls: ## Row-level security for area-scoped reads against the scope's SQL (bench/results/rls.md)
+	@scripts/bootstrap.sh --test
 	@scripts/pgcluster.sh start
 	@.venv/bin/python -m bench.rls_bench
 

@@ -200,8 +200,8 @@ def run_wrk(
             check=True,
         ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = parse_ms(m.group(1)) if (m := re.search(r"^\s+50%\s+(\S+)$", output, re.MULTILINE)) else float("nan")
-    p99 = parse_ms(m.group(1)) if (m := re.search(r"^\s+99%\s+(\S+)$", output, re.MULTILINE)) else float("nan")
+    p50 = parse_ms(m.group(1)) if (m := re.search(r"^\s+50%\s+(\S+)\s*$", output, re.MULTILINE)) else float("nan")
+    p99 = parse_ms(m.group(1)) if (m := re.search(r"^\s+99%\s+(\S+)\s*$", output, re.MULTILINE)) else float("nan")
     if p50 != p50 or p99 != p99:  # NaN: wrk printed no latency distribution (e.g. too few replies)
         print("   note: no latency percentiles in wrk's output:\n" + output)
     if "Non-2xx" in output:
