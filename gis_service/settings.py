@@ -159,6 +159,12 @@ class AccessSettings(BaseModel):
     )
     access_token_ttl_s: int = Field(default=900, ge=1, description="Lifetime of a bearer access token")
     refresh_token_ttl_s: int = Field(default=14 * 86400, ge=60, description="Lifetime of a sign-in session")
+    refresh_reuse_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a just-used refresh token may be presented again (two tabs renewing at once) before"
+        " a reuse revokes the session; 0: never",
+    )
     token_cache_s: float = Field(
         default=10.0,
         ge=0,

@@ -217,7 +217,7 @@ def test_a_token_expires(app_factory, database_url: str) -> None:
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(app_factory, database_url: str) -> None:
-    client = app_factory(token_cache_s=0)
+    client = app_factory(token_cache_s=0, refresh_reuse_grace_s=0)
     login, password = add_user(database_url, "planner")
     first = sign_in(client, login, password)
     second = client.post("/api/auth/refresh", data={"refresh_token": first["refresh_token"]})
@@ -232,6 +232,26 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(app_fact
     assert client.get("/api/auth/me", headers=bearer(second["access_token"])).status_code == 401
     unknown = client.post("/api/auth/refresh", data={"refresh_token": "made-up"})
     assert unknown.status_code == 401 and "not known" in unknown.json()["detail"]
+
+
+def test_two_tabs_renewing_at_once_keep_the_session(app_factory, database_url: str, db) -> None:
+    """Two tabs of one browser send the same refresh cookie at the same moment: within the grace
+    period the second gets a pair of its own and the session lives on (audited as such)."""
+    client = app_factory(token_cache_s=0)  # default grace: 10 s
+    login, password = add_user(database_url, "planner")
+    first = sign_in(client, login, password)
+    tabs = [client.post("/api/auth/refresh", data={"refresh_token": first["refresh_token"]}) for _ in range(2)]
+    assert [tab.status_code for tab in tabs] == [200, 200], [tab.text for tab in tabs]
+    a, b = (tab.json() for tab in tabs)
+    assert a["refresh_token"] != b["refresh_token"]
+    for pair in (a, b):  # both tabs stay signed in, and each can renew again
+        assert client.get("/api/auth/me", headers=bearer(pair["access_token"])).json()["name"] == login
+        assert client.post("/api/auth/refresh", data={"refresh_token": pair["refresh_token"]}).status_code == 200
+    reuses = db.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'auth.refresh' AND actor = %s AND detail->>'reuse' IS NOT NULL",
+        [login],
+    ).fetchone()[0]
+    assert reuses == 1
 
 
 def test_logout_revokes_the_session_on_this_and_other_workers(app_factory, database_url: str) -> None:

@@ -3,6 +3,10 @@
 A session is created at each sign-in and lasts ``refresh_token_ttl_s``. It has one live
 refresh token at a time: using it marks it used and issues the next; presenting a used one
 again (a stolen copy, or a replay) revokes the whole session (OAuth 2.0 Security BCP §4.14).
+A token used less than ``refresh_reuse_grace_s`` ago is the exception: two tabs of one
+browser renewing at the same moment send the same refresh cookie, and the second must not
+sign the user out, so it gets a pair of its own (the "reuse interval" of common identity
+providers; the window is short and configurable, 0 turns it off).
 """
 
 from __future__ import annotations
@@ -139,16 +143,16 @@ async def refresh(
     async with conn.transaction():
         row = await (
             await conn.execute(
-                "SELECT r.used_at IS NOT NULL, s.id::text, s.revoked_at IS NOT NULL OR s.expires_at <= now(),"
-                " s.method, a.login, a.enabled"
+                "SELECT r.used_at IS NOT NULL AND r.used_at <= now() - make_interval(secs => %s), s.id::text,"
+                " s.revoked_at IS NOT NULL OR s.expires_at <= now(), s.method, a.login, a.enabled, r.used_at IS NOT NULL"
                 " FROM refresh_token r JOIN auth_session s ON s.id = r.session_id JOIN account a ON a.id = s.account_id"
                 " WHERE r.token_hash = %s FOR UPDATE OF r",
-                [token_hash(refresh_token)],
+                [settings.refresh_reuse_grace_s, token_hash(refresh_token)],
             )
         ).fetchone()
         if row is None:
             raise Unauthorized("the refresh token is not known: sign in again (POST /api/auth/token)")
-        used, session_id, ended, method, login, enabled = row
+        used, session_id, ended, method, login, enabled, again = row  # again: reused within the grace period
         if used or ended or not enabled:
             if used:
                 reason = "refresh token reused: session revoked"
@@ -158,12 +162,14 @@ async def refresh(
             detail = {"reason": reason, "session": session_id}
             await audit.record(conn, context, "auth.refresh", outcome="refused", actor=login, detail=detail)
         else:
-            await conn.execute(
-                "UPDATE refresh_token SET used_at = now() WHERE token_hash = %s", [token_hash(refresh_token)]
+            await conn.execute(  # a reuse within the grace period keeps the first use's time
+                "UPDATE refresh_token SET used_at = coalesce(used_at, now()) WHERE token_hash = %s",
+                [token_hash(refresh_token)],
             )
             account = (await find_account(conn, login))[0]  # type: ignore[index]
             grant = await _issue(conn, settings, key, account, session_id, browser=method == "cookie")
-            await audit.record(conn, context, "auth.refresh", actor=login, detail={"session": session_id})
+            detail = {"session": session_id, **({"reuse": "within the grace period"} if again else {})}
+            await audit.record(conn, context, "auth.refresh", actor=login, detail=detail)
             return grant
     if used:
         raise Unauthorized("the refresh token was already used: the session is revoked, sign in again")
