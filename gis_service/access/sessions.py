@@ -144,7 +144,8 @@ async def refresh(
         row = await (
             await conn.execute(
                 "SELECT r.used_at IS NOT NULL AND r.used_at <= now() - make_interval(secs => %s), s.id::text,"
-                " s.revoked_at IS NOT NULL OR s.expires_at <= now(), s.method, a.login, a.enabled, r.used_at IS NOT NULL"
+                " s.revoked_at IS NOT NULL OR s.expires_at <= now(), s.method, a.login, a.enabled,"
+                " r.used_at IS NOT NULL"
                 " FROM refresh_token r JOIN auth_session s ON s.id = r.session_id JOIN account a ON a.id = s.account_id"
                 " WHERE r.token_hash = %s FOR UPDATE OF r",
                 [settings.refresh_reuse_grace_s, token_hash(refresh_token)],
