@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 import psycopg
 
 from layers.catalog import Catalog, Layer
-from tiles.generalize import generalize_layer
+from tiles.incremental import generalize_changes
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ class GeneralizationScheduler:
 
 
 def regenerate_if_dirty(dsn: str, layer: Layer) -> bool:
-    """Recompute one layer if it has dirty features and no other process is at it."""
+    """Re-generalize one layer's changes (``tiles.incremental``) if it has dirty features and
+    no other process is at it."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
         locked = conn.execute(
             "SELECT pg_try_advisory_xact_lock(hashtext('ecomap-generalize:' || %s))", [layer.id]
@@ -103,5 +104,5 @@ def regenerate_if_dirty(dsn: str, layer: Layer) -> bool:
         dirty = conn.execute("SELECT 1 FROM gen_dirty WHERE layer = %s LIMIT 1", [layer.id]).fetchone()
         if not (locked and locked[0]) or dirty is None:
             return False
-        generalize_layer(conn, layer)
+        generalize_changes(conn, layer)
         return True
