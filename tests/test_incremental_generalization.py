@@ -27,7 +27,7 @@ from psycopg import sql
 
 from layers import db as layer_db
 from layers.catalog import Layer, load_catalog
-from tests.conftest import recreate_database, scratch_database_name
+from tests.conftest import recreate_database, scratch_database_name, web_url
 from tests.test_generalization import coverage_defects
 from tiles.generalize import generalize_layer, generalized_rows, read_features
 from tiles.incremental import generalize_changes
@@ -146,10 +146,11 @@ def _originals(conn: psycopg.Connection, layer: Layer) -> tuple[list[int], list[
 
 
 def regeneralize(conn: psycopg.Connection, url: str, layer: Layer, near: int) -> list[float]:
-    """Run the service's regeneralization of ``layer`` (it must find work) and return the extent
-    its change notification names; check the extent holds feature ``near`` (lon/lat)."""
+    """Run the service's regeneralization of ``layer`` (as the web role, like the scheduler's
+    child; it must find work) and return the extent its change notification names; check the
+    extent holds feature ``near`` (lon/lat)."""
     conn.execute("LISTEN ecomap_layer_changed")
-    assert regenerate_if_dirty(url, layer)
+    assert regenerate_if_dirty(web_url(url), layer)
     payloads = [json.loads(n.payload) for n in conn.notifies(timeout=2, stop_after=1)]
     assert conn.execute("SELECT count(*) FROM gen_dirty WHERE layer = %s", [layer.id]).fetchone()[0] == 0
     conn.execute("UNLISTEN ecomap_layer_changed")
