@@ -201,7 +201,7 @@ def report(
     lines += ["", "| layer | full / incremental (median of the rounds' ratios) | incremental ≤ 2 s |", "|---|---:|---|"]
     for layer in dict.fromkeys(layer for layer, _ in results):
         inc, full = results.get((layer, "incremental"), []), results.get((layer, "full"), [])
-        ratio = statistics.median(f["seconds"] / i["seconds"] for i, f in zip(inc, full)) if full else None
+        ratio = statistics.median(f["seconds"] / i["seconds"] for i, f in zip(inc, full, strict=True)) if full else None
         worst = max(r["seconds"] for r in inc)
         lines.append(
             f"| {layer} | {f'{ratio:.0f}×' if ratio else '—'} | {'yes' if worst <= TARGET_S else 'no'}"
