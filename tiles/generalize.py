@@ -13,9 +13,10 @@ per tile: the grid every tile of that zoom shares), made valid there and oriente
 wants it (exterior rings clockwise on screen), so a tile can take a feature lying wholly
 inside it by scaling alone (``tiles.sql``); ``grid_extent`` records the extent used.
 
-Run after a load or import (``ecomap tiles generalize``) and by the service when
-features were edited (they are marked in ``gen_dirty`` by a trigger and simplified on
-the fly until then).
+Run after a load (``ecomap tiles generalize``). Edited, inserted and deleted features are
+marked in ``gen_dirty`` by a trigger (and simplified on the fly in tiles); the service and
+the import then re-generalize only the features around them (``tiles.incremental``, built
+on the pieces below: ``read_features``, ``generalized_rows``, ``copy_rows``).
 """
 
 from __future__ import annotations
@@ -139,11 +140,6 @@ class Features:
     """The ``coverage_by`` value of each feature as text ('' without one)."""
     props: dict[tuple[str, ...], np.ndarray]
     """The stored tile properties (jsonb text) of each distinct per-zoom property set."""
-
-    def subset(self, index: np.ndarray) -> Features:
-        return Features(
-            self.ids[index], self.geoms[index], self.groups[index], {k: v[index] for k, v in self.props.items()}
-        )
 
 
 def lock_for_generalization(conn: psycopg.Connection, layer: Layer) -> None:

@@ -1,7 +1,9 @@
-"""Recompute the generalization of edited layers in the background.
+"""Re-generalize edited layers in the background.
 
 Edited features are simplified on the fly (see ``tiles.sql``) until their layer's
-generalization is recomputed; this scheduler does that a moment after the edits stop
+generalization is brought up to date around them (``tiles.incremental``: only the edited
+features and their neighbours, the whole layer only when much changed); this scheduler
+does that a moment after the edits stop
 (debounced), in a child process, and only one at a time per layer (advisory lock).
 A service that stops ends a running child: its transaction rolls back, the features stay
 marked dirty (and correct in tiles), and the next edit or ``ecomap setup`` redoes it.
