@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test stop db setup lint bench bench-auth bench-monitoring bench-rls clean
+.PHONY: help run test stop db setup lint bench bench-auth bench-generalize bench-monitoring bench-rls clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ bench-rls: ## Row-level security for area-scoped reads against the scope's SQL (
 	@scripts/bootstrap.sh --test
 	@scripts/pgcluster.sh start
 	@.venv/bin/python -m bench.rls_bench
+
+bench-generalize: ## Incremental generalization of one edit vs the full recomputation (bench/results/generalize.md)
+	@scripts/pgcluster.sh start
+	@.venv/bin/python -m bench.generalize_bench $(BENCH_ARGS)
 
 bench-monitoring: ## Observation ingest and 100 M-row store benchmarks (bench/README.md); results in bench/results/
 	@scripts/bootstrap.sh --test

@@ -140,7 +140,11 @@ def _write_demo_rasters(seed: int, force: bool, dataset: DemoDataset | None = No
 def tiles_generalize(
     layers: Annotated[list[str] | None, typer.Option("--layer", help="Only this layer (repeatable)")] = None,
     if_dirty: Annotated[
-        bool, typer.Option("--if-dirty", help="Only layers with features edited since, and not already in progress")
+        bool,
+        typer.Option(
+            "--if-dirty",
+            help="Only layers with features edited since, and not already in progress; only around the edits",
+        ),
     ] = False,
 ) -> None:
     """Recompute the low-zoom generalized geometry of polygon and line layers."""

@@ -149,7 +149,7 @@ def import_command(
     """
     from layers.importer import MODES, ImportFailed, ValidationFailed, import_layer
     from layers.regions import get_region
-    from tiles.generalize import generalize_layer
+    from tiles.incremental import regeneralize_changes
 
     target = _layer(layer)
     if mode not in MODES:
@@ -163,7 +163,7 @@ def import_command(
                 mode=mode,  # type: ignore[arg-type]
                 key=key, mapping=_parse_mapping(mapping), dry_run=dry_run, strict=strict, author=chosen_author,
                 approval=approval, note=note, region=get_region(settings.region), generalize=generalize,
-                generalizer=generalize_layer, progress=progress and sys.stderr.isatty(),
+                generalizer=regeneralize_changes, progress=progress and sys.stderr.isatty(),
             )  # fmt: skip
         except ValidationFailed as exc:
             if as_json:

@@ -11,8 +11,9 @@ history (author, file, SHA-256, approval document), the layer changes (``replace
 ``append`` or ``upsert`` by a key; ``replace`` with a key keeps the ids of features
 that stay, so revisions diff feature by feature), and the low-zoom tile generalization
 is recomputed by the caller's ``generalizer`` (the CLI passes
-``tiles.generalize.generalize_layer``; ``layers`` does not import ``tiles``) when the
-layer is small enough to do it quickly (``GENERALIZE_INLINE_MAX_BYTES``); a larger layer
+``tiles.incremental.regeneralize_changes``, which re-generalizes only around the changed
+features; ``layers`` does not import ``tiles``) when that is quick: a small layer
+(``GENERALIZE_INLINE_MAX_BYTES``) or few changes (``GENERALIZE_INLINE_MAX_CHANGES``); a larger change
 keeps its new features in ``gen_dirty`` (tiles simplify them on the fly) and the service's background
 scheduler, notified by the commit, regeneralizes it. Then commit. Any failure rolls
 all of it back: the layer stays exactly as it was and readers never see half an import.
@@ -69,6 +70,9 @@ _SAME_GEOMETRY = sql.SQL(
 )
 GENERALIZE_INLINE_MAX_BYTES = 32 * 1024 * 1024
 """Layers up to this size (table + TOAST) are regeneralized inside the import transaction."""
+GENERALIZE_INLINE_MAX_CHANGES = 200
+"""So are imports that change (insert, edit, delete) at most this many features of a larger layer:
+the generalizer then re-generalizes only around them (``tiles.incremental``)."""
 _LOCATE_LIMIT = 20_000
 """When the database refuses a row, at most this many rows are retried one by one to name it."""
 
@@ -426,8 +430,9 @@ def import_layer(
         region: the deployment's region; features outside it are errors (wrong CRS or file).
         generalize: True: recompute the tile generalization in the transaction; False:
             leave the new features in ``gen_dirty`` for the service to regeneralize in the
-            background; None (default): in the transaction when the layer is small.
-        generalizer: what recomputes it (``tiles.generalize.generalize_layer``, passed by
+            background; None (default): in the transaction when the layer is small or few
+            features changed.
+        generalizer: what recomputes it (``tiles.incremental.regeneralize_changes``, passed by
             the caller: ``layers`` does not depend on ``tiles``); without one the new
             features stay in ``gen_dirty``.
 
@@ -512,7 +517,7 @@ def _import(
             if not report.ok:
                 raise ValidationFailed(report)
             _apply(conn, stage, layer, table, source, result, written, author=author, approval=approval, note=note)
-            if generalizer is not None and (generalize or (generalize is None and _small(conn, layer))):
+            if generalizer is not None and (generalize or (generalize is None and _quick_to_generalize(conn, layer))):
                 result.generalized = generalizer(conn, layer)
             else:
                 report.add("info", "generalize_later", "tile generalization left to the service (background)", count=1)
@@ -522,9 +527,13 @@ def _import(
     return result
 
 
-def _small(conn: psycopg.Connection, layer: Layer) -> bool:
+def _quick_to_generalize(conn: psycopg.Connection, layer: Layer) -> bool:
+    """A small layer, or few changed features (the generalizer re-generalizes only around them)."""
     size = conn.execute("SELECT pg_table_size(%s::regclass)", [layer.table]).fetchone()
-    return bool(size and size[0] <= GENERALIZE_INLINE_MAX_BYTES)
+    if size and size[0] <= GENERALIZE_INLINE_MAX_BYTES:
+        return True
+    changed = conn.execute("SELECT count(*) FROM gen_dirty WHERE layer = %s", [layer.id]).fetchone()
+    return bool(changed and changed[0] <= GENERALIZE_INLINE_MAX_CHANGES)
 
 
 def _hint_crs(report: ValidationReport, source_crs: Any, raw_bounds: np.ndarray, region: Region) -> None:

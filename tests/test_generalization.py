@@ -231,28 +231,39 @@ def test_coverages_stay_free_of_gaps_and_overlaps(snapshot: dict[str, LayerSnaps
     """
     layer = CATALOG.get(layer_id)
     data = snapshot[layer_id]
-    t, snap, cell = pixel_size(z), snap_error(layer, z), grid_cell(z, layer.tiles.extent)
     for group in sorted(set(data.groups.values())):
         members = [i for i, g in data.groups.items() if g == group and i in data.generalized[z]]
-        kept = {i: data.generalized[z][i] for i in members}
-        union = shapely.union_all(list(kept.values()))
-        overlap = sum(g.area for g in kept.values()) - union.area
-        boundary_length = sum(g.length for g in kept.values())
-        assert overlap <= boundary_length * snap, (layer_id, z, group, overlap)
-        pairs = [(i, j) for n, i in enumerate(members) for j in members[n + 1 :] if kept[i].intersects(kept[j])]
-        thick, gaps = [], []
-        for i, j in pairs:
-            both = shapely.intersection(kept[i], kept[j])
-            core = shapely.buffer(both, -1.01 * snap)
-            if core.area >= cell * cell:
-                thick.append((i, j, round(both.area / t**2, 2)))
-        for i, j in [(i, j) for n, i in enumerate(members) for j in members[n + 1 :]]:
-            if shapely.distance(kept[i], kept[j]) > 2 * snap:
-                continue
-            near_both = shapely.intersection(shapely.buffer(kept[i], 2 * snap), shapely.buffer(kept[j], 2 * snap))
-            covered = shapely.union(data.originals[i], data.originals[j])  # not a gap where the data has one
-            gap = shapely.difference(shapely.intersection(near_both, covered), shapely.union(kept[i], kept[j]))
-            if shapely.buffer(gap, -1.01 * snap).area >= cell * cell:
-                gaps.append((i, j, round(gap.area / t**2, 2)))
+        overlap, thick, gaps = coverage_defects(layer, z, {i: data.generalized[z][i] for i in members}, data.originals)
+        assert overlap <= 0, (layer_id, z, group, overlap)
         assert thick == [], f"{layer_id} z{z} {group!r}: neighbours overlap by more than a snapping strip: {thick}"
         assert gaps == [], f"{layer_id} z{z} {group!r}: gaps between neighbours (px²): {gaps}"
+
+
+def coverage_defects(
+    layer: Layer, z: int, kept: dict[int, shapely.Geometry], originals: dict[int, shapely.Geometry]
+) -> tuple[float, list, list]:
+    """What ``test_coverages_stay_free_of_gaps_and_overlaps`` finds in one coverage's generalized
+    rows ``kept`` (feature id -> geometry at zoom z): the overlap area beyond the snapping strips
+    along the boundaries (> 0: too much), the pairs overlapping by more than a strip, and the gaps
+    between neighbours (pairs with the gap's area in px²)."""
+    t, snap, cell = pixel_size(z), snap_error(layer, z), grid_cell(z, layer.tiles.extent)
+    members = sorted(kept)
+    union = shapely.union_all(list(kept.values()))
+    overlap = sum(g.area for g in kept.values()) - union.area
+    boundary_length = sum(g.length for g in kept.values())
+    pairs = [(i, j) for n, i in enumerate(members) for j in members[n + 1 :] if kept[i].intersects(kept[j])]
+    thick, gaps = [], []
+    for i, j in pairs:
+        both = shapely.intersection(kept[i], kept[j])
+        core = shapely.buffer(both, -1.01 * snap)
+        if core.area >= cell * cell:
+            thick.append((i, j, round(both.area / t**2, 2)))
+    for i, j in [(i, j) for n, i in enumerate(members) for j in members[n + 1 :]]:
+        if shapely.distance(kept[i], kept[j]) > 2 * snap:
+            continue
+        near_both = shapely.intersection(shapely.buffer(kept[i], 2 * snap), shapely.buffer(kept[j], 2 * snap))
+        covered = shapely.union(originals[i], originals[j])  # not a gap where the data has one
+        gap = shapely.difference(shapely.intersection(near_both, covered), shapely.union(kept[i], kept[j]))
+        if shapely.buffer(gap, -1.01 * snap).area >= cell * cell:
+            gaps.append((i, j, round(gap.area / t**2, 2)))
+    return overlap - boundary_length * snap, thick, gaps

@@ -13,9 +13,10 @@ per tile: the grid every tile of that zoom shares), made valid there and oriente
 wants it (exterior rings clockwise on screen), so a tile can take a feature lying wholly
 inside it by scaling alone (``tiles.sql``); ``grid_extent`` records the extent used.
 
-Run after a load or import (``ecomap tiles generalize``) and by the service when
-features were edited (they are marked in ``gen_dirty`` by a trigger and simplified on
-the fly until then).
+Run after a load (``ecomap tiles generalize``). Edited, inserted and deleted features are
+marked in ``gen_dirty`` by a trigger (and simplified on the fly in tiles); the service and
+the import then re-generalize only the features around them (``tiles.incremental``, built
+on the pieces below: ``read_features``, ``generalized_rows``, ``copy_rows``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -128,6 +130,101 @@ def simplify_levels(
         yield z, keep, simplified
 
 
+@dataclass(frozen=True)
+class Features:
+    """Features of a layer as the generalizer reads them (ordered by id)."""
+
+    ids: np.ndarray
+    geoms: np.ndarray
+    groups: np.ndarray
+    """The ``coverage_by`` value of each feature as text ('' without one)."""
+    props: dict[tuple[str, ...], np.ndarray]
+    """The stored tile properties (jsonb text) of each distinct per-zoom property set."""
+
+
+def lock_for_generalization(conn: psycopg.Connection, layer: Layer) -> None:
+    """Make writers to the layer wait (SHARE lock) until the caller's transaction ends, so the
+    generalized rows written in it match the data they were computed from."""
+    # Through the owner's function (migration 0013): the web role may not LOCK layer tables itself.
+    if conn.execute("SELECT to_regprocedure('ecomap_lock_for_generalization(text)')").fetchone()[0]:
+        conn.execute("SELECT ecomap_lock_for_generalization(%s)", [layer.table])
+    else:  # a database migrated only up to 0010
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(layer.table)))
+
+
+def zoom_property_sets(layer: Layer) -> dict[int, tuple[str, ...]]:
+    """The properties tiles carry at each generalized zoom (stored with the geometry)."""
+    return {z: tuple(tile_properties(layer, z)) for z in generalized_zooms(layer)}
+
+
+def read_features(
+    conn: psycopg.Connection, layer: Layer, condition: sql.Composable = sql.SQL("true"), params: object = ()
+) -> Features:
+    """The layer's features (alias ``t``) meeting ``condition`` (its values bound from ``params``)."""
+    group = sql.SQL("t.{}::text").format(sql.Identifier(layer.coverage_by)) if layer.coverage_by else sql.SQL("NULL")
+    distinct = list(dict.fromkeys(zoom_property_sets(layer).values()))
+    props_columns = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(properties_object(layer, list(names))) for names in distinct
+    )
+    rows = conn.execute(
+        sql.SQL("SELECT t.id, ST_AsBinary(t.geom_3857), {}, {} FROM {} AS t WHERE {} ORDER BY t.id").format(
+            group, props_columns, sql.Identifier(layer.table), condition
+        ),
+        params,
+    ).fetchall()
+    return Features(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        shapely.from_wkb([bytes(r[1]) for r in rows]) if rows else np.array([], dtype=object),
+        np.array([r[2] or "" for r in rows], dtype=object),
+        {names: np.array([r[3 + i] for r in rows], dtype=object) for i, names in enumerate(distinct)},
+    )
+
+
+def stored_form(layer: Layer, z: int, simplified: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Simplified geometry as ``<table>_gen`` stores it at zoom z, and whether it lies on the
+    zoom's tile grid: snapped (``snap_to_tile_grid``) unless smaller than a grid cell, which is
+    kept as simplified (ST_AsMVTGeom decides in tiles, as before)."""
+    snapped = snap_to_tile_grid(simplified, z, layer.tiles.extent, layer.is_polygon)
+    collapsed = shapely.is_empty(snapped)
+    return np.where(collapsed, simplified, snapped), ~collapsed
+
+
+def generalized_rows(layer: Layer, features: Features) -> Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(z, index, geometry, on_grid)`` for each generalized zoom, finest first: the
+    features kept at z (indices into ``features``) and their geometry as stored."""
+    for z, keep, simplified in simplify_levels(layer, features.geoms, features.groups):
+        geometry, on_grid = stored_form(layer, z, simplified[keep])
+        yield z, np.flatnonzero(keep), geometry, on_grid
+
+
+def copy_rows(
+    conn: psycopg.Connection,
+    layer: Layer,
+    features: Features,
+    rows: Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    chosen: np.ndarray | None = None,
+) -> int:
+    """COPY generalized rows (``generalized_rows``) into ``<table>_gen``, only those of the
+    ``chosen`` features (a boolean mask over ``features``) if given; returns rows written."""
+    sets = zoom_property_sets(layer)
+    copy_sql = sql.SQL("COPY {} (id, z, geom, props, grid_extent) FROM STDIN").format(
+        sql.Identifier(f"{layer.table}_gen")
+    )
+    extent = layer.tiles.extent
+    written = 0
+    with conn.cursor().copy(copy_sql) as copy:
+        for z, index, geometry, on_grid in rows:
+            selected = np.ones(len(index), dtype=bool) if chosen is None else chosen[index]
+            ewkb = shapely.to_wkb(shapely.set_srid(geometry[selected], 3857), hex=True, include_srid=True)
+            kept = index[selected]
+            for feature_id, value, feature_props, grid in zip(
+                features.ids[kept], ewkb, features.props[sets[z]][kept], on_grid[selected], strict=True
+            ):
+                copy.write_row((int(feature_id), z, value, feature_props, extent if grid else None))
+            written += len(kept)
+    return written
+
+
 def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
     """Recompute ``<table>_gen`` of one layer in the caller's transaction; returns rows written.
 
@@ -137,61 +234,25 @@ def generalize_layer(conn: psycopg.Connection, layer: Layer) -> int:
     """
     if not generalized_zooms(layer):
         return 0
-    table = sql.Identifier(layer.table)
-    gen_table = sql.Identifier(f"{layer.table}_gen")
-    # Through the owner's function (migration 0013): the web role may not LOCK layer tables itself.
-    if conn.execute("SELECT to_regprocedure('ecomap_lock_for_generalization(text)')").fetchone()[0]:
-        conn.execute("SELECT ecomap_lock_for_generalization(%s)", [layer.table])
-    else:  # a database migrated only up to 0010
-        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(table))
-    group = sql.SQL("t.{}::text").format(sql.Identifier(layer.coverage_by)) if layer.coverage_by else sql.SQL("NULL")
-    # The properties tiles carry at each zoom, stored with the geometry (one jsonb per set).
-    sets = {z: tile_properties(layer, z) for z in generalized_zooms(layer)}
-    distinct = list(dict.fromkeys(sets.values()))
-    props_columns = sql.SQL(", ").join(
-        sql.SQL("{}::text").format(properties_object(layer, names)) for names in distinct
-    )
-    rows = conn.execute(
-        sql.SQL("SELECT t.id, ST_AsBinary(t.geom_3857), {}, {} FROM {} AS t ORDER BY t.id").format(
-            group, props_columns, table
-        )
-    ).fetchall()
-    conn.execute(sql.SQL("DELETE FROM {}").format(gen_table))
-    written = 0
-    if rows:
-        ids = np.array([r[0] for r in rows])
-        geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
-        groups = np.array([r[2] or "" for r in rows], dtype=object)
-        props = {names: np.array([r[3 + i] for r in rows], dtype=object) for i, names in enumerate(distinct)}
-        copy_sql = sql.SQL("COPY {} (id, z, geom, props, grid_extent) FROM STDIN").format(gen_table)
-        extent = layer.tiles.extent
-        with conn.cursor().copy(copy_sql) as copy:
-            for z, keep, simplified in simplify_levels(layer, geoms, groups):
-                kept = simplified[keep]
-                snapped = snap_to_tile_grid(kept, z, extent, layer.is_polygon)
-                # Smaller than a grid cell: kept as simplified (ST_AsMVTGeom decides, as before).
-                collapsed = shapely.is_empty(snapped)
-                geometry = np.where(collapsed, kept, snapped)
-                ewkb = shapely.to_wkb(shapely.set_srid(geometry, 3857), hex=True, include_srid=True)
-                for feature_id, value, feature_props, on_grid in zip(
-                    ids[keep], ewkb, props[sets[z]][keep], ~collapsed, strict=True
-                ):
-                    copy.write_row((int(feature_id), z, value, feature_props, extent if on_grid else None))
-                written += int(keep.sum())
+    lock_for_generalization(conn, layer)
+    features = read_features(conn, layer)
+    conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(f"{layer.table}_gen")))
+    written = copy_rows(conn, layer, features, generalized_rows(layer, features)) if len(features.ids) else 0
     conn.execute("DELETE FROM gen_dirty WHERE layer = %s", [layer.id])
     notify_generalized(conn, layer)
     logger.info("generalized %s: %d rows for zooms %s", layer.id, written, generalized_zooms(layer))
     return written
 
 
-def notify_generalized(conn: psycopg.Connection, layer: Layer) -> None:
-    """Bump the layer's generalization revision and tell tile caches its low zooms changed."""
+def notify_generalized(conn: psycopg.Connection, layer: Layer, bbox: list[float] | None = None) -> None:
+    """Bump the layer's generalization revision and tell tile caches its low zooms changed
+    (within ``bbox``, lon/lat west, south, east, north; None: everywhere)."""
     row = conn.execute(
         "INSERT INTO layer_state AS s (layer, gen_revision) VALUES (%s, 1)"
         " ON CONFLICT (layer) DO UPDATE SET gen_revision = s.gen_revision + 1 RETURNING s.gen_revision",
         [layer.id],
     ).fetchone()
-    payload = {"layer": layer.id, "gen_revision": row[0] if row else None, "bbox": None, "maxzoom": DETAIL_ZOOM - 1}
+    payload = {"layer": layer.id, "gen_revision": row[0] if row else None, "bbox": bbox, "maxzoom": DETAIL_ZOOM - 1}
     conn.execute("SELECT pg_notify('ecomap_layer_changed', %s)", [json.dumps(payload)])
 
 

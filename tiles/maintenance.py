@@ -1,7 +1,9 @@
-"""Recompute the generalization of edited layers in the background.
+"""Re-generalize edited layers in the background.
 
 Edited features are simplified on the fly (see ``tiles.sql``) until their layer's
-generalization is recomputed; this scheduler does that a moment after the edits stop
+generalization is brought up to date around them (``tiles.incremental``: only the edited
+features and their neighbours, the whole layer only when much changed); this scheduler
+does that a moment after the edits stop
 (debounced), in a child process, and only one at a time per layer (advisory lock).
 A service that stops ends a running child: its transaction rolls back, the features stay
 marked dirty (and correct in tiles), and the next edit or ``ecomap setup`` redoes it.
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping
 import psycopg
 
 from layers.catalog import Catalog, Layer
-from tiles.generalize import generalize_layer
+from tiles.incremental import generalize_changes
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,8 @@ class GeneralizationScheduler:
 
 
 def regenerate_if_dirty(dsn: str, layer: Layer) -> bool:
-    """Recompute one layer if it has dirty features and no other process is at it."""
+    """Re-generalize one layer's changes (``tiles.incremental``) if it has dirty features and
+    no other process is at it."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
         locked = conn.execute(
             "SELECT pg_try_advisory_xact_lock(hashtext('ecomap-generalize:' || %s))", [layer.id]
@@ -103,5 +106,5 @@ def regenerate_if_dirty(dsn: str, layer: Layer) -> bool:
         dirty = conn.execute("SELECT 1 FROM gen_dirty WHERE layer = %s LIMIT 1", [layer.id]).fetchone()
         if not (locked and locked[0]) or dirty is None:
             return False
-        generalize_layer(conn, layer)
+        generalize_changes(conn, layer)
         return True
