@@ -165,13 +165,111 @@ def test_the_file_page_is_bilingual_and_printable(client, planner, section) -> N
     assert wrong.status_code == 400 and "html" in str(wrong.json()["detail"]), wrong.text
 
 
-def test_the_assessment_workbook_opens(client, planner) -> None:
+PERIOD = (dt.datetime(2025, 4, 1, tzinfo=CHINA), dt.datetime(2025, 7, 1, tzinfo=CHINA))
+"""The assessment period of the tests: the trend's last three months."""
+
+
+@pytest.fixture()
+def alerts(database_url: str, section: dict) -> Iterator[dict]:
+    """Alerts at the section, routed to its chiefs: opened before, in and after the period, resolved or not."""
+    since, until = PERIOD
+    day = dt.timedelta(days=1)
+    cases = [  # (opened, resolved)
+        (since - 10 * day, None),  # before the period, still open: unresolved, not opened in it
+        (since - 10 * day, since - day),  # before the period, resolved before it: neither
+        (since + day, since + 2 * day),  # opened and resolved in the period
+        (since + 5 * day, until + day),  # opened in it, resolved after: unresolved at its end
+        (until - day, None),  # opened in it, never resolved
+        (until + day, None),  # after the period: neither
+    ]
+    with psycopg.connect(database_url, autocommit=True) as db:
+        chiefs = [
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT chief_id FROM chief_assignment WHERE layer = 'river' AND feature_id = %s",
+                [section["river_id"]],
+            )
+        ]
+        ids: list[int] = []
+        for index, (opened, resolved) in enumerate(cases):
+            ids.append(
+                db.execute(
+                    "INSERT INTO workflow_alert (rule, station_id, state, severity, first_seen, last_seen, opened_at,"
+                    " resolved_at) VALUES (%s, %s, %s, 'warning', %s, %s, %s, %s) RETURNING id",
+                    [
+                        f"assessment_test_{index}",
+                        section["id"],
+                        "resolved" if resolved else "open",
+                        opened,
+                        resolved or opened,
+                        opened,
+                        resolved,
+                    ],
+                ).fetchone()[0]
+            )
+            for chief in chiefs:
+                db.execute("INSERT INTO workflow_alert_chief (alert_id, chief_id) VALUES (%s, %s)", [ids[-1], chief])
+        yield {"chiefs": chiefs, "opened": 3, "unresolved": 3}
+        db.execute("DELETE FROM workflow_alert WHERE id = ANY(%s)", [ids])
+
+
+def test_the_assessment_counts_sections_meeting_targets_and_alerts_unresolved(
+    client, planner, section, alerts, db
+) -> None:
+    since, until = PERIOD
+    answer = client.get(
+        "/api/assessment", params={"since": since.isoformat(), "until": until.isoformat()}, headers=planner
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    months = {f"{m:%Y-%m}": c for m, c in zip(MONTHS, expected_classes(section["rows"]).values(), strict=True)}
+    in_period = [months[m] for m in ("2025-04", "2025-05", "2025-06")]
+    order = ["I", "II", "III", "IV", "V", "劣V"]
+    assessed = sum(c is not None for c in in_period)
+    met = sum(c is not None and order.index(c) <= order.index(section["target"]) for c in in_period)
+    assert assessed == 3 and 0 < met < 3  # the data were chosen so
+    for chief in alerts["chiefs"]:
+        row = next(r for r in result["chiefs"] if r["chief_id"] == chief)
+        sections = db.execute(
+            "SELECT count(DISTINCT s.id) FROM station AS s JOIN chief_assignment AS a ON a.chief_id = %s"
+            " LEFT JOIN river AS r ON a.layer = 'river' AND r.id = a.feature_id"
+            " LEFT JOIN bay AS b ON a.layer = 'bay' AND b.id = a.feature_id"
+            " LEFT JOIN watershed AS w ON a.layer = 'watershed' AND w.id = a.feature_id"
+            " WHERE s.kind <> 'outfall' AND s.standard <> 'air' AND s.water_target IS NOT NULL"
+            " AND (s.river_id = r.id OR ST_DWithin(s.geom::geography, r.geom::geography, 500)"
+            " OR ST_Intersects(s.geom, b.geom) OR ST_Intersects(s.geom, w.geom))",
+            [chief],
+        ).fetchone()[0]
+        # Only the test's section has observations in the period: its months are the chief's.
+        assert (row["sections"], row["section_months"], row["section_months_met"]) == (sections, assessed, met)
+        assert (row["alerts"], row["alerts_unresolved"]) == (alerts["opened"], alerts["unresolved"])
+    adcode = db.execute("SELECT adcode FROM station WHERE id = %s", [section["id"]]).fetchone()[0]
+    district = next(d for d in result["districts"] if d["adcode"] == adcode)
+    in_district = db.execute(
+        "SELECT count(*) FROM station WHERE adcode = %s AND kind <> 'outfall' AND standard <> 'air'"
+        " AND water_target IS NOT NULL",
+        [adcode],
+    ).fetchone()[0]
+    assert (district["sections"], district["section_months"], district["section_months_met"]) == (
+        in_district,
+        assessed,
+        met,
+    )
+    assert (district["alerts"], district["alerts_unresolved"]) == (alerts["opened"], alerts["unresolved"])
+
     from openpyxl import load_workbook
 
-    answer = client.get(
+    sheet = client.get(
         "/api/assessment",
-        params={"since": "2025-06-01T00:00:00+08:00", "until": "2025-07-01T00:00:00+08:00", "f": "xlsx"},
+        params={"since": since.isoformat(), "until": until.isoformat(), "f": "xlsx"},
         headers=planner,
     )
-    assert answer.status_code == 200
-    load_workbook(io.BytesIO(answer.content))
+    book = load_workbook(io.BytesIO(sheet.content))
+    header = [c.value for c in book["河湖长 Chiefs"][1]]
+    assert "达标断面月数 (Section-months meeting target)" in header and "未解除预警 (Alerts unresolved)" in header
+    first = alerts["chiefs"][0]
+    line = next(r for r in book["河湖长 Chiefs"].iter_rows(min_row=2, values_only=True) if r[0] == first)
+    mine = next(r for r in result["chiefs"] if r["chief_id"] == first)
+    assert line[header.index("未解除预警 (Alerts unresolved)")] == mine["alerts_unresolved"]
+    districts = [c.value for c in book["区 Districts"][1]]
+    assert "达标断面月数 (Section-months meeting target)" in districts

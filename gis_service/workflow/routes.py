@@ -346,10 +346,12 @@ async def get_assessment(
     f: Annotated[
         Literal["json", "csv", "xlsx"], Query(description="json, csv (per chief) or xlsx (both sheets)")
     ] = "json",
+    catalog: Catalog = Depends(get_catalog),
 ) -> Response:
-    """Patrols done vs required, issues reported, closed, handled on time or late, and overdue."""
+    """Patrols done vs required, issues reported, closed, handled on time or late, and overdue;
+    sections and section-months meeting their target; alerts opened and unresolved."""
     service.require_reader(workflow, principal)
-    result = await assessment.assess(conn, workflow, since, until)
+    result = await assessment.assess(conn, workflow, catalog, since, until)
     name = f"assessment-{since.date()}-{until.date()}"
     if f == "csv":
         return Response(
