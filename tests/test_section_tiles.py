@@ -146,3 +146,22 @@ def test_a_class_change_invalidates_the_cached_river_tiles(client, database_url,
         while class_on_map() != before and dt.datetime.now() < deadline:
             time.sleep(0.2)
         assert class_on_map() == before
+
+
+def test_the_legends_show_the_colours_the_tiles_carry(client) -> None:
+    """The catalog's status legends name exactly the colours the status engine gives (no drift)."""
+    from gis_service.monitoring.standards.tables import aqi_standards
+    from gis_service.monitoring.status.assess import WATER_COLOURS
+
+    surface = {k: WATER_COLOURS[k] for k in ORDER[:6]}
+    sea = {k: WATER_COLOURS[k] for k in ORDER[6:]}
+    aqi = {c.name: c.colour for std in aqi_standards() for c in std.categories}
+    layers = {layer["id"]: layer for layer in client.get("/api/layers").json()["layers"]}
+    assert [s["colors"] for s in layers["river"]["style"]["status"]] == [surface]
+    assert [s["colors"] for s in layers["bay"]["style"]["status"]] == [sea]
+    assert [s["colors"] for s in layers["station"]["style"]["status"]] == [surface, sea, aqi]
+    style = {s["id"]: s for s in client.get("/styles/default.json").json()["layers"]}
+    assert style["river-line"]["paint"]["line-color"][:2] == ["coalesce", ["get", "status_colour"]]
+    assert style["bay-fill"]["paint"]["fill-color"][:2] == ["coalesce", ["get", "status_colour"]]
+    assert style["station-circle"]["paint"]["circle-color"][:2] == ["coalesce", ["get", "status_colour"]]
+    assert style["district-fill"]["paint"]["fill-color"] != ["coalesce", ["get", "status_colour"]]
