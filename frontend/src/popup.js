@@ -75,9 +75,9 @@ export function popupContent(features, catalog, lang, here = null, names = null)
         h('h3', { class: 'popup-name' }, featureName(layer, props, lang) || `#${feature.id}`),
         sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
       ),
-      rows.length ? h('table', { class: 'attr-table' }, h('tbody', {}, rows)) : null,
-      feature.chart ? sparkline(feature.chart) : null,
       feature.fileLink && hasWaterFile(feature.layerId) && feature.id !== undefined ? waterFileLink(feature.layerId, feature.id) : null,
+      feature.chart ? sparkline(feature.chart) : null,
+      rows.length ? h('table', { class: 'attr-table' }, h('tbody', {}, rows)) : null,
       feature.stats ? landSummary(feature.stats) : null,
     );
   });

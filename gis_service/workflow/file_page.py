@@ -12,6 +12,7 @@ import jinja2
 
 from gis_service.monitoring.status.assess import CHINA, WATER_COLOURS
 from gis_service.workflow.machine import Workflow
+from layers.catalog import Catalog
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
@@ -35,9 +36,12 @@ def local_time(value: dt.datetime | None) -> str:
     return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def render_file_page(file: dict[str, Any], workflow: Workflow) -> str:
-    """The HTML page of a river's or bay's file."""
+def render_file_page(file: dict[str, Any], workflow: Workflow, catalog: Catalog) -> str:
+    """The HTML page of a river's or bay's file (station kinds and statuses named by the catalog)."""
+    station = catalog.get("station")
+    titles = {name: (station.get_property(name).value_titles or {}) for name in ("kind", "status")}
     return TEMPLATES.get_template("water_file.html").render(
+        titles=titles,
         file=file,
         kind=KINDS[file["kind"]],
         roles=ROLES,

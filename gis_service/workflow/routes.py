@@ -378,11 +378,11 @@ TrendMonth = Annotated[
 ]
 
 
-def _file_answer(principal: Principal, workflow: Workflow, file: dict[str, Any], f: str) -> Response:
+def _file_answer(principal: Principal, workflow: Workflow, catalog: Catalog, file: dict[str, Any], f: str) -> Response:
     """A file as JSON or as its printable page, without the chiefs' fields the caller may not see."""
     file = endpoint_rules.strip_fields(principal, "chiefs", file)
     if f == "html":
-        return HTMLResponse(file_page.render_file_page(file, workflow))
+        return HTMLResponse(file_page.render_file_page(file, workflow, catalog))
     return JSONResponse(jsonable_encoder(file))
 
 
@@ -403,7 +403,7 @@ async def river_file(
     endpoint_rules.require_group(principal, catalog, "chiefs")
     last = files.parse_month(month)
     scope = await policy.scope_on(conn, catalog, principal)
-    return _file_answer(principal, workflow, await files.river_file(conn, catalog, segment_id, scope, last), f)
+    return _file_answer(principal, workflow, catalog, await files.river_file(conn, catalog, segment_id, scope, last), f)
 
 
 @router.get("/bays/{bay_id}/file", summary="One file per bay (一湾一档)", responses=FILE_RESPONSES)
@@ -421,4 +421,4 @@ async def bay_file(
     endpoint_rules.require_group(principal, catalog, "chiefs")
     last = files.parse_month(month)
     scope = await policy.scope_on(conn, catalog, principal)
-    return _file_answer(principal, workflow, await files.bay_file(conn, catalog, bay_id, scope, last), f)
+    return _file_answer(principal, workflow, catalog, await files.bay_file(conn, catalog, bay_id, scope, last), f)
