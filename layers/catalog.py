@@ -152,6 +152,16 @@ class StatusLegend(_Strict):
 
     title: Title
     colors: dict[str, HexColor] = Field(min_length=1)
+    value_titles: dict[str, Title] | None = Field(
+        default=None, description="Names of the classes in both languages (default: the class name itself)"
+    )
+
+    @model_validator(mode="after")
+    def _titles_name_classes(self) -> StatusLegend:
+        unknown = sorted(set(self.value_titles or {}) - set(self.colors))
+        if unknown:
+            raise ValueError(f"value_titles name classes that have no colour: {unknown}")
+        return self
 
 
 class LabelStyle(_Strict):

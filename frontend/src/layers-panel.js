@@ -84,8 +84,10 @@ export function legendFor(layer) {
       h('span', { class: 'small muted' }, `${t('statusLegend')} · ${pick(scale.title)}`),
       h(
         'ul',
-        { class: 'legend legend-inline' },
-        Object.entries(scale.colors).map(([name, color]) => h('li', {}, legendSwatch(style, color), h('span', {}, name))),
+        { class: 'status-scale' },
+        Object.entries(scale.colors).map(([name, color]) =>
+          h('li', {}, legendSwatch(style, color), h('span', {}, scale.value_titles?.[name] ? pick(scale.value_titles[name]) : name)),
+        ),
       ),
     ),
   );
