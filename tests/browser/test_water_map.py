@@ -133,7 +133,8 @@ def test_rivers_are_coloured_by_class_with_a_legend_and_stations_chart_their_day
     )
     classed = map_page.js(
         "() => window.ecomapMap.queryRenderedFeatures({layers: ['river-line']})"
-        ".filter((f) => f.properties.water_class).map((f) => [f.id, f.properties.water_class, f.properties.status_colour])"
+        ".filter((f) => f.properties.water_class)"
+        ".map((f) => [f.id, f.properties.water_class, f.properties.status_colour])"
     )
     assert classed, "the segments with a classed station are drawn with their class"
     expected = dict(
