@@ -145,6 +145,25 @@ class Categories(_Strict):
     colors: dict[str, HexColor] = Field(min_length=1)
 
 
+class StatusLegend(_Strict):
+    """One scale of the live status colours a layer's tiles carry (``status_colour``: the class of
+    GB 3838 or GB 3097, or the HJ 633 AQI category), by its names; the map draws the tiles' colour,
+    the legend lists these."""
+
+    title: Title
+    colors: dict[str, HexColor] = Field(min_length=1)
+    value_titles: dict[str, Title] | None = Field(
+        default=None, description="Names of the classes in both languages (default: the class name itself)"
+    )
+
+    @model_validator(mode="after")
+    def _titles_name_classes(self) -> StatusLegend:
+        unknown = sorted(set(self.value_titles or {}) - set(self.colors))
+        if unknown:
+            raise ValueError(f"value_titles name classes that have no colour: {unknown}")
+        return self
+
+
 class LabelStyle(_Strict):
     property: Identifier
     property_en: Identifier | None = Field(
@@ -168,6 +187,9 @@ class Style(_Strict):
     dash: list[float] | None = None
     radius: float = Field(default=5.0, ge=1, le=30)
     categories: Categories | None = None
+    status: list[StatusLegend] | None = Field(
+        default=None, description="Live status colours of the tiles (stations, river sections, bays) and their legend"
+    )
     label: LabelStyle | None = None
 
 

@@ -146,7 +146,7 @@ def _compose(
         [sql.SQL("t.{} AS __id").format(sql.Identifier(layer.id_column)), *property_columns(layer, properties)]
     )
     condition = sql.SQL(" AND ({})").format(where) if where is not None else sql.SQL("")
-    live = source is None  # current features carry their live status (station tiles); history does not
+    live = source is None  # current features carry their live status (tiles.status); history does not
     detail_list = sql.SQL(", ").join([select_list, *status_columns(layer)]) if live else select_list
     names = {
         "name": sql.Literal(layer.id),
@@ -163,6 +163,8 @@ def _compose(
         "condition": condition,
         "detail_list": detail_list,
         "status_join": status_join(layer) if live else sql.SQL(""),
+        "status_list": sql.SQL("").join(sql.SQL(", {}").format(c) for c in status_columns(layer)),
+        "candidate_status": status_join(layer, sql.SQL("c.id")),
     }
     detail = sql.SQL(
         """
@@ -199,16 +201,16 @@ def _compose(
                 """
                 SELECT c.id AS __id,
                        COALESCE(c.props, (SELECT {props} FROM {table} AS t WHERE t.{id} = c.id)) AS __props,
-                       {generalized_geom} AS __geom
-                FROM candidates AS c
+                       {generalized_geom} AS __geom{status_list}
+                FROM candidates AS c{candidate_status}
                 """
             ).format(props=properties_object(layer, properties), **names)
         else:  # a filter or a chosen set of properties: join the layer table
             rows = sql.SQL(
                 """
                 SELECT {select_list},
-                       {generalized_geom} AS __geom
-                FROM candidates AS c JOIN {table} AS t ON t.{id} = c.id
+                       {generalized_geom} AS __geom{status_list}
+                FROM candidates AS c JOIN {table} AS t ON t.{id} = c.id{status_join}
                 WHERE true{condition}
                 """
             ).format(**names)

@@ -23,6 +23,11 @@ def _color_expression(layer: Layer) -> Any:
     return [*expression, style.color]
 
 
+def _live_color(layer: Layer, color: Any) -> Any:
+    """The colour of a feature: its live status colour when its tiles carry one (``tiles.status``)."""
+    return ["coalesce", ["get", "status_colour"], color] if layer.style.status else color
+
+
 def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
     """The MapLibre style layers drawing one catalog layer (hover via feature-state)."""
     style = layer.style
@@ -32,7 +37,9 @@ def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
         "minzoom": layer.minzoom,
         "metadata": {"ecomap:layer": layer.id, "ecomap:group": layer.group},
     }
-    color = _color_expression(layer)
+    base = _color_expression(layer)
+    color = _live_color(layer, base)
+    classed = ["has", "status_colour"]
     hover = ["boolean", ["feature-state", "hover"], False]
     result: list[dict[str, Any]] = []
     if style.kind == "fill":
@@ -59,10 +66,11 @@ def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
             }
         )
     elif style.kind == "line":
+        width: Any = ["case", classed, style.width * 1.75, style.width] if style.status else style.width
         paint: dict[str, Any] = {
             "line-color": color,
             "line-opacity": style.opacity,
-            "line-width": ["case", hover, style.width * 2.5, style.width],
+            "line-width": ["case", hover, style.width * 2.5, width],
         }
         if style.dash:
             paint["line-dasharray"] = style.dash
@@ -79,8 +87,11 @@ def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
                     "circle-color": color,
                     "circle-opacity": style.opacity,
                     "circle-radius": ["case", hover, style.radius * 1.6, style.radius],
-                    "circle-stroke-color": style.outline_color or "#ffffff",
-                    "circle-stroke-width": 1,
+                    # Classed stations: the fill is the class / AQI colour, the ring the kind's colour.
+                    "circle-stroke-color": ["case", classed, base, style.outline_color or "#ffffff"]
+                    if style.status
+                    else style.outline_color or "#ffffff",
+                    "circle-stroke-width": ["case", classed, 2, 1] if style.status else 1,
                 },
             }
         )

@@ -103,6 +103,19 @@ export const api = {
   chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
   chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
   upstream: (riverId) => getJSON(`api/rivers/${encodeURIComponent(riverId)}/upstream`),
+  /** A station's latest values with its class or AQI. */
+  stationLatest: (id) => getJSON(`api/stations/${encodeURIComponent(id)}/latest`),
+  /** Daily (or hourly / monthly) values of one property of a station in [from, to). */
+  stationSeries: (id, { property, from, to, step = 'day' }) =>
+    getJSON(`api/stations/${encodeURIComponent(id)}/series${query({ property, from, to, step })}`),
+  /** Alerts (a chief: those routed to them by default). */
+  alerts: (filters = {}) => getJSON(`api/alerts${query(filters)}`),
+  /** Issues with filters (chief_id, overdue, open, state…). */
+  issues: (filters = {}) => getJSON(`api/issues${query(filters)}`),
+  /** The printable page of the file of a river (one of its segments) or a bay: a link to open. */
+  waterFileUrl: (layerId, id) => `api/${layerId === 'bay' ? 'bays' : 'rivers'}/${encodeURIComponent(id)}/file?f=html`,
+  /** The assessment workbook of a period: a link to download. */
+  assessmentUrl: (since, until) => `api/assessment${query({ since, until, f: 'xlsx' })}`,
   /** Land cover and terrain of one polygon feature (`land_cover`/`terrain`, each null without rasters). */
   featureStats: (layerId, id) => getJSON(`api/layers/${encodeURIComponent(layerId)}/${encodeURIComponent(id)}/stats`),
   /** Raster values (land-cover class, elevation, slope…) at a lon/lat point. */

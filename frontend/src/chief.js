@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { codeLabel, formatNumber, getLang, onLangChange, t } from './i18n.js';
 import { fitBbox } from './map.js';
 import { h, notice, setChildren } from './ui.js';
+import { hasWaterFile, waterFileLink } from './water-status.js';
 
 const ROLES = ['river', 'bay'];
 const LEVELS = ['city', 'district', 'town', 'village'];
@@ -39,6 +40,24 @@ function localName(item) {
   return (getLang() === 'en' && item.name_en) || item.name || '';
 }
 
+/** A {zh, en} label in the interface language. */
+function pickLabel(label) {
+  return (getLang() === 'en' ? label.en : label.zh) || label.zh || label.en || '';
+}
+
+/** The lon/lat of a GeoJSON point (or the first vertex of another geometry), for zooming to an issue. */
+function pointOf(geometry) {
+  let coords = geometry?.coordinates;
+  while (Array.isArray(coords) && Array.isArray(coords[0])) coords = coords[0];
+  return Array.isArray(coords) ? { lon: coords[0], lat: coords[1] } : {};
+}
+
+/** The month before this one, YYYY-MM (China time is close enough for a default). */
+function previousMonth(now = new Date()) {
+  const d = new Date(now.getFullYear(), now.getMonth() - 1, 1);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
+}
+
 function bboxOfAll(boxes) {
   const valid = boxes.filter((b) => Array.isArray(b) && b.length >= 4);
   if (!valid.length) return null;
@@ -54,7 +73,7 @@ function bboxOfAll(boxes) {
  * Builds the chief panel in `root`. `onChiefChange(id|null)` keeps the URL hash in step.
  * Returns {open(id), showList()}.
  */
-export function createChiefView(root, map, { highlighter, control, onChiefChange, drawerUi, banner }) {
+export function createChiefView(root, map, { highlighter, control, onChiefChange, drawerUi, banner, canReadFiles = () => false }) {
   const filters = { role: '', level: '' };
   let view = 'list';
   let chiefs = null;
@@ -62,6 +81,8 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
   let detail = null;
   let detailError = null;
   let upstream = null; // {segment, data} or {segment, error}
+  let work = null; // the chief's open alerts and overdue issues: {alerts, issues} or {error}
+  let assessmentMonth = previousMonth();
   let loadingId = null;
 
   const select = (id, label, values, key) =>
@@ -127,6 +148,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
           : h('p', { class: 'muted' }, t('chiefNone'));
     return [
       h('p', { class: 'intro' }, t('chiefIntro')),
+      canReadFiles() ? renderAssessment() : null,
       h('div', { class: 'filter-row' }, select('chief-role', 'chiefRole', ROLES, 'role'), select('chief-level', 'chiefLevel', LEVELS, 'level')),
       h('h3', { class: 'panel-title' }, t('chiefList')),
       items,
@@ -252,6 +274,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
         c.title ? h('p', {}, c.title) : null,
         c.contact ? h('p', {}, `${t('contact')}: `, contactEntry(c.contact)) : null,
       ),
+      renderWork(),
       h('h4', {}, t('jurisdiction')),
       h(
         'ul',
@@ -261,6 +284,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
             'li',
             {},
             zoomButton(j, j.layer),
+            canReadFiles() && hasWaterFile(j.layer) ? [' ', waterFileLink(j.layer, j.id)] : null,
             j.layer === 'river'
               ? h(
                   'button',
@@ -277,6 +301,72 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
       simpleList(t('protectedAreas'), detail.protected_areas || [], (p) => zoomButton(p, 'protected_area')),
       renderUpstream(),
     ];
+  }
+
+  /** The month's assessment workbook (考核), one click: the previous month unless another is picked. */
+  function renderAssessment() {
+    const [year, month] = assessmentMonth.split('-').map(Number);
+    const since = `${assessmentMonth}-01T00:00:00+08:00`;
+    const next = month === 12 ? `${year + 1}-01` : `${year}-${String(month + 1).padStart(2, '0')}`;
+    const until = `${next}-01T00:00:00+08:00`;
+    return h(
+      'section',
+      { class: 'assessment-row', id: 'chief-assessment' },
+      h(
+        'label',
+        { class: 'field', for: 'assessment-month' },
+        h('span', {}, t('assessmentMonth')),
+        h('input', {
+          type: 'month',
+          id: 'assessment-month',
+          value: assessmentMonth,
+          onchange: (event) => {
+            if (/^\d{4}-\d{2}$/.test(event.target.value)) assessmentMonth = event.target.value;
+            render();
+          },
+        }),
+      ),
+      h('a', { class: 'btn', id: 'assessment-download', href: api.assessmentUrl(since, until), download: `assessment-${assessmentMonth}.xlsx` }, t('assessmentDownload')),
+    );
+  }
+
+  /** The chief's open alerts and overdue issues, shown first: what needs them now. */
+  function renderWork() {
+    if (!canReadFiles()) return null;
+    const title = h('h4', {}, t('chiefWork'));
+    if (!work) return h('section', { class: 'chief-work', id: 'chief-work' }, title, notice('info', t('loading')));
+    if (work.error) return h('section', { class: 'chief-work', id: 'chief-work' }, title, notice('error', work.error));
+    const when = (iso) => (iso ? new Date(iso).toLocaleString(getLang() === 'en' ? 'en-GB' : 'zh-CN', { dateStyle: 'short', timeStyle: 'short' }) : '');
+    return h(
+      'section',
+      { class: 'chief-work', id: 'chief-work' },
+      title,
+      simpleList(t('alertsOpen'), work.alerts, (a) => [
+        h('span', { class: 'bad', 'data-alert': a.id }, a.rule_label ? pickLabel(a.rule_label) : a.rule),
+        h('span', { class: 'muted small' }, ` · ${a.station_code || ''} ${a.station_name || ''} · ${when(a.opened_at)}`),
+      ]),
+      simpleList(t('issuesOverdue'), work.issues, (i) => [
+        zoomButton({ ...pointOf(i.geometry), id: i.river_id ?? i.bay_id }, i.river_id != null ? 'river' : 'bay', `#${i.id} ${i.title}`),
+        h('span', { class: 'muted small', 'data-issue': i.id }, ` · ${when(i.deadline)}`),
+      ]),
+    );
+  }
+
+  async function loadWork(id) {
+    if (!canReadFiles()) return;
+    work = null;
+    try {
+      const [alerts, issues] = await Promise.all([
+        api.alerts({ chief_id: id, state: 'open', limit: 20 }),
+        api.issues({ chief_id: id, overdue: true, limit: 20 }),
+      ]);
+      if (loadingId !== String(id)) return;
+      work = { alerts: alerts.alerts || [], issues: issues.issues || [] };
+    } catch (err) {
+      if (loadingId !== String(id)) return;
+      work = { error: t('chiefWorkUnavailable', { detail: err.message }) };
+    }
+    render();
   }
 
   /** The banner on the map saying whose jurisdiction is shown (and a way back to the whole map). */
@@ -312,6 +402,7 @@ export function createChiefView(root, map, { highlighter, control, onChiefChange
     highlighter.clear('upstream');
     onChiefChange?.(String(id));
     render();
+    loadWork(id);
     try {
       const data = await api.chief(id);
       if (loadingId !== String(id)) return;

@@ -74,7 +74,24 @@ export function legendFor(layer) {
         h('li', {}, legendSwatch(style, color), h('span', {}, codeLabel(layer.properties?.find((p) => p.name === categories.property), value))),
       )
     : [h('li', {}, legendSwatch(style, style.color), h('span', {}, pick(layer.title)))];
-  return h('ul', { class: 'legend', 'aria-label': `${t('legend')}: ${pick(layer.title)}` }, items);
+  const legend = h('ul', { class: 'legend', 'aria-label': `${t('legend')}: ${pick(layer.title)}` }, items);
+  if (!style.status?.length) return legend;
+  // Live class colours (GB 3838 / GB 3097 / AQI) the tiles carry: one row of swatches per scale.
+  const scales = style.status.map((scale) =>
+    h(
+      'div',
+      { class: 'status-legend', 'data-scale': scale.title.en },
+      h('span', { class: 'small muted' }, `${t('statusLegend')} · ${pick(scale.title)}`),
+      h(
+        'ul',
+        { class: 'status-scale' },
+        Object.entries(scale.colors).map(([name, color]) =>
+          h('li', {}, legendSwatch(style, color), h('span', {}, scale.value_titles?.[name] ? pick(scale.value_titles[name]) : name)),
+        ),
+      ),
+    ),
+  );
+  return h('div', { class: 'legend-group' }, legend, scales);
 }
 
 function basemapSection(state) {

@@ -171,11 +171,14 @@ async function start() {
     if (before !== on) rerender();
   };
 
+  // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
+  const canReadFiles = () => Boolean(session.me?.role);
   const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
   const popups = setupFeatureInteraction(map, catalog, {
     isClickCaptured: () => zoneCheck.isCapturing(),
     getLang,
     getVisibleRasters: () => rasterControl.visibleIds(),
+    canReadFiles,
   });
   const chiefView = createChiefView($('panel-chief'), map, {
     highlighter,
@@ -183,6 +186,7 @@ async function start() {
     drawerUi,
     banner: chiefBanner,
     onChiefChange: (id) => writeViewState({ chief: id }),
+    canReadFiles,
   });
   const tabs = setupTabs($('sidebar').querySelector('[role="tablist"]'), (name) => {
     if (name === 'chief') chiefView.activate();

@@ -7,6 +7,7 @@ import { codeLabel, formatNumber, onLangChange, pick, t } from './i18n.js';
 import { api } from './api.js';
 import { landSummary, pointValues } from './land-stats.js';
 import { h } from './ui.js';
+import { hasWaterFile, loadStationChart, sparkline, statusRows, waterFileLink } from './water-status.js';
 
 const SOURCE = 'ecomap';
 const MAX_FEATURES = 4;
@@ -51,7 +52,7 @@ export function popupContent(features, catalog, lang, here = null, names = null)
   const sections = features.map((feature, index) => {
     const layer = catalog.get(feature.layerId);
     const props = feature.properties || {};
-    const rows = [];
+    const rows = statusRows(feature.layerId, props);
     for (const property of layer?.properties || []) {
       if (property.name === 'is_sample' || property.name === 'name_en') continue;
       const value = formatValue(property, props[property.name], names, catalog, lang);
@@ -74,6 +75,8 @@ export function popupContent(features, catalog, lang, here = null, names = null)
         h('h3', { class: 'popup-name' }, featureName(layer, props, lang) || `#${feature.id}`),
         sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
       ),
+      feature.fileLink && hasWaterFile(feature.layerId) && feature.id !== undefined ? waterFileLink(feature.layerId, feature.id) : null,
+      feature.chart ? sparkline(feature.chart) : null,
       rows.length ? h('table', { class: 'attr-table' }, h('tbody', {}, rows)) : null,
       feature.stats ? landSummary(feature.stats) : null,
     );
@@ -89,7 +92,11 @@ export function popupContent(features, catalog, lang, here = null, names = null)
  * take map clicks for itself; `getVisibleRasters()` lists the raster layers shown, whose values
  * at the clicked point the popup adds. Returns {showAt(lngLat, features), close()}.
  */
-export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang, getVisibleRasters = () => [] }) {
+export function setupFeatureInteraction(
+  map,
+  catalog,
+  { isClickCaptured, getLang, getVisibleRasters = () => [], canReadFiles = () => false },
+) {
   let hovered = null;
   const popup = new maplibregl.Popup({ maxWidth: '340px', focusAfterOpen: false, className: 'ecomap-popup' });
   let popupFeatures = null;
@@ -260,7 +267,19 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     }
   };
 
+  // A station's last days as a small chart (its series API); left out when it cannot be had.
+  const loadCharts = async (features) => {
+    await Promise.all(
+      features.map(async (feature) => {
+        if (feature.layerId !== 'station' || feature.id === undefined || feature.chart !== undefined) return;
+        feature.chart = await loadStationChart(feature.id).catch(() => null);
+      }),
+    );
+    if (popup.isOpen() && popupFeatures === features) render();
+  };
+
   const show = (lngLat, features, rasters = getVisibleRasters()) => {
+    for (const feature of features) feature.fileLink = canReadFiles();
     popupFeatures = features;
     popupHere = null;
     popup.setLngLat(lngLat);
@@ -268,6 +287,7 @@ export function setupFeatureInteraction(map, catalog, { isClickCaptured, getLang
     render();
     completeAttributes(features);
     loadStats(features);
+    loadCharts(features);
     loadHere(lngLat, features, rasters);
   };
 

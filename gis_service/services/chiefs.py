@@ -104,19 +104,20 @@ async def get_chief(conn: AsyncConnection, chief_id: int) -> dict[str, Any]:
     return rows[0]
 
 
-def _jurisdiction_query(catalog: Catalog, scope: FeatureScope | None = None) -> sql.Composed:
-    """The chief's units with name, bbox and geometry (alias-free UNION over the three layers);
-    those the caller's ``scope`` lets it read."""
+def _jurisdiction_query(catalog: Catalog, scope: FeatureScope | None = None, every_chief: bool = False) -> sql.Composed:
+    """The chief's units (``%(chief)s``; with ``every_chief``, every chief's) with chief_id, name, bbox
+    and geometry (alias-free UNION over the three layers); those the caller's ``scope`` lets it read."""
+    chief = sql.SQL("true" if every_chief else "a.chief_id = %(chief)s")
     parts = []
     for layer_id in JURISDICTION_LAYERS:
         layer = catalog.get(layer_id)
         geom = sql.SQL("t.{}").format(sql.Identifier(layer.geometry_column))
         parts.append(
             sql.SQL(
-                "SELECT {layer_id} AS layer, t.{id} AS id, {label} AS name, {label_en} AS name_en, {bbox}, "
+                "SELECT a.chief_id, {layer_id} AS layer, t.{id} AS id, {label} AS name, {label_en} AS name_en, {bbox}, "
                 "{geom} AS geom "
                 "FROM chief_assignment AS a JOIN {table} AS t ON t.{id} = a.feature_id "
-                "WHERE a.chief_id = %(chief)s AND a.layer = {layer_id}"
+                "WHERE {chief} AND a.layer = {layer_id}"
             ).format(
                 layer_id=sql.Literal(layer.id),
                 id=sql.Identifier(layer.id_column),
@@ -125,6 +126,7 @@ def _jurisdiction_query(catalog: Catalog, scope: FeatureScope | None = None) -> 
                 bbox=_bbox_columns(geom),
                 geom=geom,
                 table=scoped_table(layer, scope),
+                chief=chief,
             )
         )
     return sql.SQL(" UNION ALL ").join(parts)
@@ -184,6 +186,29 @@ async def chief_detail(
         "redlines": touching["redline"],
         "protected_areas": touching["protected_area"],
     }
+
+
+def sections_of_chiefs_sql(catalog: Catalog) -> sql.Composed:
+    """Every chief's water sections with a target (``chief_id``, ``id``, ``standard``, ``water_target``):
+    the non-outfall water stations of their jurisdiction, found as ``chief_detail`` finds stations."""
+    layer = catalog.get("station")
+    return sql.SQL(
+        """
+        WITH j AS MATERIALIZED ({jurisdiction})
+        SELECT DISTINCT j.chief_id, t.{id} AS id, t.standard, t.water_target
+        FROM {table} AS t JOIN j ON t.kind = ANY(%(kinds)s) AND t.kind <> 'outfall' AND t.water_target IS NOT NULL
+             AND CASE WHEN j.layer = 'river'
+                  THEN t.river_id = j.id OR ST_DWithin(t.{geom}::geography, j.geom::geography, {reach})
+                  ELSE ST_Intersects(t.{geom}, j.geom) END
+        ORDER BY j.chief_id, t.{id}
+        """
+    ).format(
+        jurisdiction=_jurisdiction_query(catalog, every_chief=True),
+        id=sql.Identifier(layer.id_column),
+        geom=sql.Identifier(layer.geometry_column),
+        table=sql.Identifier(layer.table),
+        reach=sql.Literal(RIVER_REACH_M),
+    )
 
 
 async def _stations(

@@ -7,6 +7,7 @@ through it (``gis_service.access.scopes``), as on the other feature routes."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -14,6 +15,9 @@ from psycopg.rows import dict_row
 
 from gis_service.access.scopes import FeatureScope, scope_params, scoped_table
 from gis_service.errors import NotFound
+from gis_service.monitoring.status.assess import CHINA
+from gis_service.monitoring.status.monthly import monthly_classes, trend_months
+from gis_service.monitoring.status.service import LATEST_OF_STATIONS, WATER_STANDARDS, parse_period
 from gis_service.workflow.service import ISSUE_SELECT
 from layers.catalog import Catalog
 
@@ -45,8 +49,10 @@ async def _common(
     unit_ids: list[int],
     shape: sql.Composable,
     scope: FeatureScope | None,
+    last_month: dt.date,
 ) -> dict[str, Any]:
-    """The parts a river's and a bay's file share; ``shape`` selects the water body's geometry."""
+    """The parts a river's and a bay's file share; ``shape`` selects the water body's geometry;
+    the sections' trend ends with ``last_month``."""
     ids = _ids(catalog, scope, "station", "redline", "protected_area")
     params = {"units": unit_ids, "layer": layer, "recent": RECENT, **scope_params(scope)}
     chiefs = await _all(
@@ -59,9 +65,10 @@ async def _common(
         params,
     )
     near = sql.SQL(
-        "SELECT s.{station_id} AS id, s.code, s.name, s.kind, s.status, ST_X(s.{station_g}) AS lon,"
-        " ST_Y(s.{station_g}) AS lat FROM {station_t} AS s, ({shape}) AS w"
-        " WHERE {match} ORDER BY s.{station_id}"
+        "SELECT s.{station_id} AS id, s.code, s.name, s.kind, s.status, s.river_id, s.standard, s.water_target,"
+        " ST_X(s.{station_g}) AS lon, ST_Y(s.{station_g}) AS lat, st.observed_at, st.water_class, st.meets_target,"
+        " st.aqi, st.colour FROM {station_t} AS s LEFT JOIN station_status AS st ON st.station_id = s.{station_id},"
+        " ({shape}) AS w WHERE {match} ORDER BY s.{station_id}"
     )
     match = (
         sql.SQL("s.river_id = ANY(%(units)s)")
@@ -69,6 +76,17 @@ async def _common(
         else sql.SQL("ST_Intersects(s.{}, w.geom)").format(ids["station_g"])
     )
     stations = await _all(conn, near.format(shape=shape, match=match, **ids), params)
+    await _add_latest_values(conn, stations)
+    water = [s for s in stations if s["standard"] in WATER_STANDARDS and s["kind"] != "outfall"]
+    trends = await monthly_classes(conn, water, last_month)
+    sections = [
+        {
+            **{k: s[k] for k in ("id", "code", "name", "river_id", "standard", "water_class", "meets_target")},
+            "target": s["water_target"],
+            "trend": trends[s["id"]],
+        }
+        for s in water
+    ]
     crossed = {}
     for other, fields in (("redline", ("function_type", "domain")), ("protected_area", ("category", "zone"))):
         crossed[other] = await _all(
@@ -113,6 +131,8 @@ async def _common(
     )
     return {
         "chiefs": chiefs,
+        "sections": sections,
+        "trend_months": [f"{m:%Y-%m}" for m in trend_months(last_month)],
         "stations": [s for s in stations if s["kind"] != "outfall"],
         "outfalls": [s for s in stations if s["kind"] == "outfall"],
         "redlines": crossed["redline"],
@@ -122,8 +142,30 @@ async def _common(
     }
 
 
+async def _add_latest_values(conn: AsyncConnection, stations: list[dict[str, Any]]) -> None:
+    """Each station's latest value of every factor (``latest``: code, property, unit, time, value, quality)."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(LATEST_OF_STATIONS, ([s["id"] for s in stations],))
+    latest: dict[int, list[dict[str, Any]]] = {s["id"]: [] for s in stations}
+    for row in await cursor.fetchall():
+        latest[row.pop("station_id")].append(row)
+    for station in stations:
+        station["latest"] = latest[station["id"]]
+
+
+def parse_month(month: str | None) -> dt.date:
+    """The month a file's trend ends with: ``YYYY-MM``, or the current month (China time)."""
+    if month is None:
+        return dt.datetime.now(CHINA).date().replace(day=1)
+    return parse_period(None, month)[0]
+
+
 async def river_file(
-    conn: AsyncConnection, catalog: Catalog, segment_id: int, scope: FeatureScope | None = None
+    conn: AsyncConnection,
+    catalog: Catalog,
+    segment_id: int,
+    scope: FeatureScope | None = None,
+    last_month: dt.date | None = None,
 ) -> dict[str, Any]:
     """The file of the river one segment belongs to (every segment of that river's name); of the
     features the caller's ``scope`` lets it read."""
@@ -164,12 +206,16 @@ async def river_file(
         "segments": segments,
         "upstream": [n for n in neighbours if n["side"] == "upstream"],
         "downstream": [n for n in neighbours if n["side"] == "downstream"],
-        **await _common(conn, catalog, "river", unit_ids, shape, scope),
+        **await _common(conn, catalog, "river", unit_ids, shape, scope, last_month or parse_month(None)),
     }
 
 
 async def bay_file(
-    conn: AsyncConnection, catalog: Catalog, bay_id: int, scope: FeatureScope | None = None
+    conn: AsyncConnection,
+    catalog: Catalog,
+    bay_id: int,
+    scope: FeatureScope | None = None,
+    last_month: dt.date | None = None,
 ) -> dict[str, Any]:
     """The file of one bay unit (of the features the caller's ``scope`` lets it read)."""
     ids = _ids(catalog, scope, "bay")
@@ -184,4 +230,8 @@ async def bay_file(
     if not rows:
         raise NotFound(f"bay {bay_id} does not exist; GET /ogc/collections/bay/items lists them")
     shape = sql.SQL("SELECT b1.{bay_g} AS geom FROM {bay_t} AS b1 WHERE b1.{bay_id} = ANY(%(units)s)").format(**ids)
-    return {"kind": "bay", **rows[0], **await _common(conn, catalog, "bay", [bay_id], shape, scope)}
+    return {
+        "kind": "bay",
+        **rows[0],
+        **await _common(conn, catalog, "bay", [bay_id], shape, scope, last_month or parse_month(None)),
+    }

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from psycopg import AsyncConnection
 
 from gis_service.access import endpoint_rules, policy
@@ -20,7 +20,7 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import ANONYMOUS, Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import assessment, files, patrols, photos, public, service
+from gis_service.workflow import assessment, file_page, files, patrols, photos, public, service
 from gis_service.workflow.machine import Workflow, load_workflow
 from gis_service.workflow.schemas import (
     FinishPatrol,
@@ -346,10 +346,12 @@ async def get_assessment(
     f: Annotated[
         Literal["json", "csv", "xlsx"], Query(description="json, csv (per chief) or xlsx (both sheets)")
     ] = "json",
+    catalog: Catalog = Depends(get_catalog),
 ) -> Response:
-    """Patrols done vs required, issues reported, closed, handled on time or late, and overdue."""
+    """Patrols done vs required, issues reported, closed, handled on time or late, and overdue;
+    sections and section-months meeting their target; alerts opened and unresolved."""
     service.require_reader(workflow, principal)
-    result = await assessment.assess(conn, workflow, since, until)
+    result = await assessment.assess(conn, workflow, catalog, since, until)
     name = f"assessment-{since.date()}-{until.date()}"
     if f == "csv":
         return Response(
@@ -366,27 +368,57 @@ async def get_assessment(
     return JSONResponse(jsonable_encoder(result))
 
 
-@router.get("/rivers/{segment_id}/file", summary="One file per river (一河一档)", responses=ERRORS)
+FILE_RESPONSES = {**ERRORS, 200: {"content": {"application/json": {}, "text/html": {}}}}
+FileFormat = Annotated[
+    Literal["json", "html"], Query(description="json, or html: the printable page (bilingual, print CSS)")
+]
+TrendMonth = Annotated[
+    str | None,
+    Query(description="Last month of the sections' 12-month trend, YYYY-MM (default: this month)"),
+]
+
+
+def _file_answer(principal: Principal, workflow: Workflow, catalog: Catalog, file: dict[str, Any], f: str) -> Response:
+    """A file as JSON or as its printable page, without the chiefs' fields the caller may not see."""
+    file = endpoint_rules.strip_fields(principal, "chiefs", file)
+    if f == "html":
+        return HTMLResponse(file_page.render_file_page(file, workflow, catalog))
+    return JSONResponse(jsonable_encoder(file))
+
+
+@router.get("/rivers/{segment_id}/file", summary="One file per river (一河一档)", responses=FILE_RESPONSES)
 async def river_file(
     segment_id: int,
     conn: Connection,
     principal: Caller,
     workflow: WorkflowRules,
     catalog: Catalog = Depends(get_catalog),
-) -> dict[str, Any]:
-    """The river one segment belongs to: segments and targets, chiefs, stations and outfalls,
-    red lines and protected areas it crosses, issues, patrols, upstream and downstream segments."""
+    month: TrendMonth = None,
+    f: FileFormat = "json",
+) -> Response:
+    """The river one segment belongs to: segments and targets, chiefs, sections with their current
+    class and 12-month trend, stations with latest values and outfalls, red lines and protected
+    areas it crosses, issues, patrols, upstream and downstream segments."""
     service.require_reader(workflow, principal)
     endpoint_rules.require_group(principal, catalog, "chiefs")
+    last = files.parse_month(month)
     scope = await policy.scope_on(conn, catalog, principal)
-    return endpoint_rules.strip_fields(principal, "chiefs", await files.river_file(conn, catalog, segment_id, scope))
+    return _file_answer(principal, workflow, catalog, await files.river_file(conn, catalog, segment_id, scope, last), f)
 
 
-@router.get("/bays/{bay_id}/file", summary="One file per bay (一湾一档)", responses=ERRORS)
+@router.get("/bays/{bay_id}/file", summary="One file per bay (一湾一档)", responses=FILE_RESPONSES)
 async def bay_file(
-    bay_id: int, conn: Connection, principal: Caller, workflow: WorkflowRules, catalog: Catalog = Depends(get_catalog)
-) -> dict[str, Any]:
+    bay_id: int,
+    conn: Connection,
+    principal: Caller,
+    workflow: WorkflowRules,
+    catalog: Catalog = Depends(get_catalog),
+    month: TrendMonth = None,
+    f: FileFormat = "json",
+) -> Response:
+    """The bay unit's file: as the river's, without segments and neighbours."""
     service.require_reader(workflow, principal)
     endpoint_rules.require_group(principal, catalog, "chiefs")
+    last = files.parse_month(month)
     scope = await policy.scope_on(conn, catalog, principal)
-    return endpoint_rules.strip_fields(principal, "chiefs", await files.bay_file(conn, catalog, bay_id, scope))
+    return _file_answer(principal, workflow, catalog, await files.bay_file(conn, catalog, bay_id, scope, last), f)

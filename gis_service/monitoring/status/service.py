@@ -54,7 +54,7 @@ FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id
 WHERE d.station_id = %s
 ORDER BY d.factor_code, l.phenomenon_time DESC, d.aggregation = 'hour' DESC
 """
-_LATEST_OF_STATIONS = """
+LATEST_OF_STATIONS = """
 SELECT DISTINCT ON (d.station_id, d.factor_code) d.station_id, d.factor_code AS code, d.property, d.unit,
        d.aggregation, l.phenomenon_time AS time, l.value, l.flag, l.quality
 FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id
@@ -200,7 +200,7 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
         await cur.execute(query)
     rows = await cur.fetchall()
     latest: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    await cur.execute(_LATEST_OF_STATIONS, ([row["id"] for row in rows],))
+    await cur.execute(LATEST_OF_STATIONS, ([row["id"] for row in rows],))
     for value in await cur.fetchall():
         latest[value.pop("station_id")].append(value)
     states = [(row["id"], await assess(conn, row, latest[row["id"]])) for row in rows]
