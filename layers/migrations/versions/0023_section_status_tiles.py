@@ -8,16 +8,16 @@ bay layer with the extent of the bays holding them (each only when there are suc
 and notifies each as any layer change, so cached river and bay tiles are invalidated exactly
 where a class changed.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
