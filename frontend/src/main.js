@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { createAuthControl, loadSession, takeLandingRequest } from './auth.js';
 import { applyBasemap } from './basemaps.js';
 import { createChiefView } from './chief.js';
+import { setupField } from './field/index.js';
 import { createHighlighter } from './highlight.js';
 import { getLang, onLangChange, setLang, t, translateDom } from './i18n.js';
 import { createLayerControl } from './layer-control.js';
@@ -263,8 +264,11 @@ async function start() {
     openChiefFromHash(state);
   });
 
+  // The field app: a chief's patrols and findings (offline too), everyone's public report.
+  const field = setupField({ map, me, popups, toast, drawerUi });
+
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field };
   document.body.dataset.ready = 'true';
 }
 
