@@ -124,7 +124,10 @@ def small_targets(phone: MapPage, selector: str) -> list:
     return phone.js(
         """([selector, min]) => [...document.querySelectorAll(selector)]
           .filter((el) => el.offsetParent !== null)
-          .map((el) => { const r = el.getBoundingClientRect(); return [el.id || el.textContent.trim(), r.width, r.height]; })
+          .map((el) => {
+            const r = el.getBoundingClientRect();
+            return [el.id || el.textContent.trim(), r.width, r.height];
+          })
           .filter(([, w, h]) => Math.min(w, h) < min - 0.5)""",
         [selector, MIN_TARGET],
     )
@@ -149,6 +152,7 @@ def add_finding(phone: MapPage, note: str, photo: bytes, *, tap_map: bool = Fals
     else:
         page.wait_for_function("() => document.getElementById('field-location-status').dataset.set === 'current'")
     assert small_targets(phone, "#finding-dialog button, #finding-dialog .field-option, #finding-dialog select") == []
+    phone.screenshot("phone-field-finding-form-map" if tap_map else "phone-field-finding-form")
     page.locator("#finding-save").tap()
     page.locator("#finding-dialog").wait_for(state="detached")
 
@@ -291,8 +295,9 @@ def test_a_patrol_finished_elsewhere_is_explained(
         finished = other.post(f"/api/patrols/{mine[0]['id']}/finish", json={}, headers=headers)
         assert finished.status_code == 200, finished.text
     context.set_offline(False)
-    page.locator("#field-problems-toggle").wait_for(timeout=30_000)
-    page.locator("#field-problems-toggle").tap()
+    # The phone says what happened, and stops recording the patrol the service has closed.
+    page.locator("#field-problems li").first.wait_for(timeout=30_000)
+    page.locator("#field-start").wait_for()
     problem = page.locator("#field-problems li").first.inner_text()
     assert "已在别处结束" in problem and "2 个轨迹点" in problem, problem
     assert "finished" in problem, "the service's own reason is shown"
@@ -306,9 +311,7 @@ def test_a_patrol_finished_elsewhere_is_explained(
     page.locator("#field-problems-toggle").wait_for(state="detached")
 
 
-def test_anyone_reports_pollution_with_a_photo_and_gets_a_tracking_code(
-    phone_page: MapPage, database_url: str
-) -> None:
+def test_anyone_reports_pollution_with_a_photo_and_gets_a_tracking_code(phone_page: MapPage, database_url: str) -> None:
     page = phone_page.page
     phone_page.open()
     page.locator("#public-report-open").tap()
@@ -322,10 +325,15 @@ def test_anyone_reports_pollution_with_a_photo_and_gets_a_tracking_code(
     )
     page.locator("#field-location-tap").tap()
     box = page.locator(".maplibregl-canvas").bounding_box()
+    # Where the tap lands.
+    where = phone_page.js(
+        "([x, y]) => window.ecomapMap.unproject([x, y]).toArray()", [box["width"] / 2, box["height"] / 2]
+    )
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.locator("#public-report-form").wait_for()
-    where = phone_page.js("([x, y]) => window.ecomapMap.unproject([x, y]).toArray()", [box["width"] / 2, box["height"] / 2])
-    assert small_targets(phone_page, "#public-report button, #public-report input:not([type=file]), #public-report select") == []
+    assert page.locator(".maplibregl-popup").count() == 0, "the location tap opens no feature popup"
+    targets = "#public-report button, #public-report input:not([type=file]), #public-report select"
+    assert small_targets(phone_page, targets) == []
     phone_page.screenshot("phone-public-report-form")
     page.locator("#public-report-send").tap()
     code = page.locator("#public-report-code").inner_text()

@@ -13,7 +13,7 @@ import { saveArea, savedArea } from './offline-area.js';
 import { createPatrolRecorder } from './patrol.js';
 import { openPublicReport } from './public-report.js';
 import { outbox, problems } from './store.js';
-import { createSync } from './sync.js';
+import { createSync, PATROL_OVER } from './sync.js';
 
 /** Registers the service worker (sw.js next to the page); resolves to whether it controls the page. */
 export async function registerServiceWorker() {
@@ -38,11 +38,18 @@ export function lengthText(m) {
   return m >= 1000 ? t('fieldKm', { d: formatNumber(m / 1000, 2, 2) }) : t('fieldM', { d: formatNumber(m, 0) });
 }
 
+let picking = false;
+
+/** Whether the map waits for a location tap (the feature popups leave that tap alone). */
+export function isPickingLocation() {
+  return picking;
+}
+
 /**
  * Lets the user tap the map once: `done([lon, lat])`, or `done(null)` when cancelled. A banner
- * says what the map waits for; the feature popup the tap opens is closed.
+ * says what the map waits for.
  */
-function mapPicker(map, popups) {
+function mapPicker(map) {
   return (done) => {
     const banner = h(
       'div',
@@ -55,9 +62,10 @@ function mapPicker(map, popups) {
       map.off('click', onClick);
       banner.remove();
       map.getCanvas().style.cursor = '';
-      setTimeout(() => popups?.close(), 0);
+      picking = false;
       done(point);
     }
+    picking = true;
     map.getCanvas().style.cursor = 'crosshair';
     map.getContainer().append(banner);
     map.on('click', onClick);
@@ -70,12 +78,12 @@ function problemText(p) {
 }
 
 /**
- * Builds the field dock on the map for `me` (GET api/auth/me). `popups` closes a popup a
- * location tap opened; `drawerUi` is the phone's bottom sheet the dock stays above.
+ * Builds the field dock on the map for `me` (GET api/auth/me); `drawerUi` is the phone's
+ * bottom sheet the dock stays above.
  */
-export async function setupField({ map, me, popups, toast, drawerUi }) {
+export async function setupField({ map, me, toast, drawerUi }) {
   const swReady = registerServiceWorker();
-  const pickOnMap = mapPicker(map, popups);
+  const pickOnMap = mapPicker(map);
   const dock = h('div', { class: 'field-dock', id: 'field-dock' });
   map.getContainer().append(dock);
   // On a phone the dock rides above the bottom sheet (and gives way when the sheet is full).
@@ -109,8 +117,16 @@ export async function setupField({ map, me, popups, toast, drawerUi }) {
   let saving = null;
   let lastPatrol = null;
   let geoError = null;
-  const sync = createSync({ actor, onChange: () => refresh() });
-  const recorder = await createPatrolRecorder({
+  let recorder = null;
+  const sync = createSync({
+    actor,
+    onChange: () => refresh(),
+    onRefused: async (op, kind) => {
+      if (PATROL_OVER.has(kind)) await recorder?.abandon(op.key);
+      showProblems = true;
+    },
+  });
+  recorder = await createPatrolRecorder({
     map,
     actor,
     schedule: (ms) => sync.schedule(ms),

@@ -57,6 +57,7 @@ export async function createPatrolRecorder({ map, actor, schedule, onChange, onE
   let patrol = await state.get(`patrol:${actor}`);
   let fix = null;
   let watchId = null;
+  let ended = null; // the last patrol's points, shown until the next one starts
   const findings = [];
 
   function draw() {
@@ -66,11 +67,12 @@ export async function createPatrolRecorder({ map, actor, schedule, onChange, onE
       properties: { kind: 'finding' },
       geometry: { type: 'Point', coordinates },
     }));
-    if (patrol?.points.length > 1) {
+    const track = (patrol || ended)?.points || [];
+    if (track.length > 1) {
       features.push({
         type: 'Feature',
         properties: { kind: 'track' },
-        geometry: { type: 'LineString', coordinates: patrol.points.map((p) => [p.lon, p.lat]) },
+        geometry: { type: 'LineString', coordinates: track.map((p) => [p.lon, p.lat]) },
       });
     }
     if (fix) features.push({ type: 'Feature', properties: { kind: 'position' }, geometry: { type: 'Point', coordinates: [fix.lon, fix.lat] } });
@@ -131,6 +133,7 @@ export async function createPatrolRecorder({ map, actor, schedule, onChange, onE
     async start() {
       if (patrol) return;
       patrol = { key: newKey('patrol'), startedAt: new Date().toISOString(), points: [], lengthM: 0 };
+      ended = null;
       await state.set(`patrol:${actor}`, patrol);
       await outbox.add({ actor, kind: 'start', key: patrol.key, startedAt: patrol.startedAt });
       schedule(0);
@@ -147,11 +150,23 @@ export async function createPatrolRecorder({ map, actor, schedule, onChange, onE
       const done = { ...patrol, durationS: this.durationS() };
       await outbox.add({ actor, kind: 'finish', key: patrol.key });
       await state.clear(`patrol:${actor}`);
+      ended = patrol;
       patrol = null;
       schedule(0);
       draw();
       onChange();
       return done;
+    },
+    /** Stops recording a patrol the service has closed (finished elsewhere) or refused to start:
+     * nothing more is queued for it. */
+    async abandon(key) {
+      if (!patrol || patrol.key !== key) return;
+      unwatch();
+      await state.clear(`patrol:${actor}`);
+      ended = patrol;
+      patrol = null;
+      draw();
+      onChange();
     },
     /** Marks a finding on the map. */
     addFinding(coordinates) {

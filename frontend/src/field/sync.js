@@ -39,11 +39,14 @@ async function send(path, { method = 'POST', json, form } = {}) {
 
 const transient = (status) => status === 0 || status === 408 || status === 429 || status >= 500;
 
+/** Refusals that end the patrol on the phone too (the service will take no more of it). */
+export const PATROL_OVER = new Set(['patrolRefused', 'patrolClosed', 'patrolFinishedElsewhere']);
+
 /**
  * The uploader of one signed-in `actor`. `onChange()` is called after every step (the dock
- * shows the queue); `onSent(op, data)` after a request the service accepted.
+ * shows the queue); `onRefused(op, kind)` after the service refused a request.
  */
-export function createSync({ actor, onChange, onSent }) {
+export function createSync({ actor, onChange, onRefused }) {
   let running = false;
   let again = false;
   let timer = null;
@@ -53,6 +56,7 @@ export function createSync({ actor, onChange, onSent }) {
 
   async function refuse(op, count, detail, kind) {
     await problems.add({ actor, kind, opKind: op.kind, title: op.title || '', count, detail });
+    await onRefused?.(op, kind);
   }
 
   /** Sends the first queued request(s); 'done' | 'retry' | 'auth'. */
@@ -166,7 +170,6 @@ export function createSync({ actor, onChange, onSent }) {
           signedOut = false;
           lastError = null;
           await outbox.remove(done.map((o) => o.seq));
-          if (answer.status < 300) onSent?.(ops[0], answer.data);
           onChange?.();
         }
       } while (again);
