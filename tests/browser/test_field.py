@@ -112,11 +112,23 @@ def walk_to(phone: MapPage, context: BrowserContext, point: tuple[float, float],
     )
 
 
+QUEUED_JS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('ecomap-field');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const count = open.result.transaction('ops').objectStore('ops').count();
+    count.onsuccess = () => resolve(count.result);
+  };
+})"""
+"""How many requests the phone's outbox holds (IndexedDB, the truth the dock shows)."""
+
+
 def wait_all_sent(phone: MapPage) -> None:
+    """Until the outbox is empty and the dock says so."""
+    phone.page.wait_for_function(f"async () => ({QUEUED_JS})().then((n) => n === 0)", timeout=30_000)
     phone.page.wait_for_function(
         "() => { const s = document.getElementById('field-status');"
-        " return s && s.dataset.pending === '0' && s.classList.contains('is-online'); }",
-        timeout=30_000,
+        " return s && s.dataset.pending === '0' && s.classList.contains('is-online'); }"
     )
 
 
@@ -209,8 +221,9 @@ def test_a_patrol_recorded_partly_offline_arrives_once(
     for index in range(3, 6):
         walk_to(phone, context, points[index], index + 1)
     add_finding(phone, "岸边堆放垃圾", jpeg(900, 1200, (120, 90, 30)), tap_map=True)
-    pending = int(page.locator("#field-status").get_attribute("data-pending"))
+    pending = phone.js(QUEUED_JS)
     assert pending == 3 + 2, "three points, the finding and its photo wait"
+    page.wait_for_function("(n) => document.getElementById('field-status').dataset.pending === String(n)", arg=pending)
     phone.screenshot("phone-field-patrol-offline")
 
     # Reloaded without network: the service worker serves the app, the patrol goes on.

@@ -63,7 +63,7 @@ export function photoPicker(id) {
   const element = h(
     'div',
     { class: 'field-photo' },
-    h('label', { for: id, class: 'btn field-btn field-photo-btn' }, `📷 ${t('fieldPhoto')}`),
+    h('label', { for: id, class: 'btn field-btn field-photo-btn' }, t('fieldPhoto')),
     input,
     preview,
   );

@@ -34,7 +34,7 @@ function clock(seconds) {
   return `${pad(Math.floor(s / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
 }
 
-export function lengthText(m) {
+function lengthText(m) {
   return m >= 1000 ? t('fieldKm', { d: formatNumber(m / 1000, 2, 2) }) : t('fieldM', { d: formatNumber(m, 0) });
 }
 
@@ -132,7 +132,7 @@ export async function setupField({ map, me, toast, drawerUi }) {
     schedule: (ms) => sync.schedule(ms),
     onChange: (fix) => {
       if (fix) geoError = null;
-      render();
+      refresh();
     },
     onError: (key, detail) => {
       geoError = t(key, { detail });
@@ -140,11 +140,16 @@ export async function setupField({ map, me, toast, drawerUi }) {
     },
   });
 
+  let generation = 0;
+  /** Counts the queue again and redraws (an older count finishing late is not shown). */
   async function refresh() {
+    const mine = ++generation;
     const all = await outbox.all();
+    const listed = await problems.list(actor);
+    if (mine !== generation) return;
     pending = all.filter((op) => op.actor === actor).length;
     waitingOthers = all.length - pending;
-    refused = await problems.list(actor);
+    refused = listed;
     render();
   }
 
