@@ -316,7 +316,7 @@ const MESSAGES = {
     // The field app (frontend/src/field): patrols, findings, offline, public reports.
     fieldStart: 'Start patrol',
     fieldStop: 'Finish patrol',
-    fieldReport: 'Report a problem',
+    fieldReport: 'Report issue',
     fieldAddFinding: 'Add finding',
     fieldDuration: 'Time',
     fieldLength: 'Distance',

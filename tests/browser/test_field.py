@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -25,6 +26,7 @@ from tests.conftest import run_async
 
 pytestmark = pytest.mark.browser
 MIN_TARGET = 44
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
 @pytest.fixture(scope="module")
@@ -315,6 +317,13 @@ def test_a_patrol_finished_elsewhere_is_explained(
     assert "已在别处结束" in problem and "2 个轨迹点" in problem, problem
     assert "finished" in problem, "the service's own reason is shown"
     phone.screenshot("phone-field-conflict")
+    # In English too, nothing of the dock left in Chinese.
+    page.locator("#lang-toggle").tap()
+    english = page.locator("#field-dock").inner_text()
+    assert "finished elsewhere" in english and "2 points" in english, english
+    assert not CJK.search(english), english
+    phone.screenshot("phone-field-conflict-en")
+    page.locator("#lang-toggle").tap()
     with psycopg.connect(database_url) as conn:
         stored = conn.execute(
             "SELECT count(*) FROM workflow_patrol_point WHERE patrol_id = %s", [mine[0]["id"]]
