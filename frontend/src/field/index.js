@@ -16,7 +16,7 @@ import { outbox, problems } from './store.js';
 import { createSync, PATROL_OVER } from './sync.js';
 
 /** Registers the service worker (sw.js next to the page); resolves to whether it controls the page. */
-export async function registerServiceWorker() {
+async function registerServiceWorker() {
   if (!('serviceWorker' in navigator)) return false;
   try {
     await navigator.serviceWorker.register('./sw.js', { scope: './' });
