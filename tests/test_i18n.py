@@ -32,7 +32,7 @@ def messages() -> dict[str, dict[str, str]]:
 
 
 def sources() -> str:
-    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(SRC.glob("*.js")))
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(SRC.rglob("*.js")))
 
 
 def test_both_languages_have_every_key_with_the_same_placeholders() -> None:

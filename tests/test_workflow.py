@@ -456,6 +456,35 @@ def test_a_photo_is_checked_turned_upright_resized_and_stripped(photo_client, to
     assert photo_api.get(f"/api/issues/{iid}/photos/{photo['id']}").status_code == 401
 
 
+def test_a_photo_sent_again_to_the_same_issue_is_stored_once(photo_client, tokens, river_case, client, db) -> None:
+    """An offline phone re-sends a photo whose first answer it lost: the issue keeps one copy;
+    another issue (or another photo) is stored as usual."""
+    photo_api, _ = photo_client
+    first_issue = report(client, tokens["chief"], river_case)["id"]
+    other_issue = report(client, tokens["chief"], river_case)["id"]
+    content = jpeg_with_exif(1200, 900, 118.0894, 24.4798)
+
+    def send(issue_id: int, data: bytes):
+        return photo_api.post(
+            f"/api/issues/{issue_id}/photos", files={"file": ("p.jpg", data, "image/jpeg")}, headers=tokens["chief"]
+        )
+
+    first, again = send(first_issue, content), send(first_issue, content)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"] and again.json()["sha256"] == first.json()["sha256"]
+    assert send(other_issue, content).status_code == 201
+    assert send(first_issue, jpeg_with_exif(1200, 901, 118.0894, 24.4798)).status_code == 201
+    counts = db.execute(
+        "SELECT issue_id, count(*) FROM workflow_photo WHERE issue_id = ANY(%s) GROUP BY issue_id ORDER BY issue_id",
+        [[first_issue, other_issue]],
+    ).fetchall()
+    assert counts == [(first_issue, 2), (other_issue, 1)]
+    audited = db.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'issue.photo' AND target = %s", [f"issue:{first_issue}"]
+    ).fetchone()[0]
+    assert audited == 2, "the re-sent photo is not audited as a second upload"
+
+
 def _image(kind: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
     from PIL import Image
 

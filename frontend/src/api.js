@@ -76,7 +76,7 @@ function query(params) {
 }
 
 /** Headers of a cookie-session write: the CSRF token is the value of the readable ecomap_csrf cookie. */
-function csrfHeaders() {
+export function csrfHeaders() {
   const match = document.cookie.match(/(?:^|;\s*)ecomap_csrf=([^;]*)/);
   return match ? { 'X-CSRF-Token': decodeURIComponent(match[1]) } : {};
 }

@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { createAuthControl, loadSession, takeLandingRequest } from './auth.js';
 import { applyBasemap } from './basemaps.js';
 import { createChiefView } from './chief.js';
+import { isPickingLocation, setupField } from './field/index.js';
 import { createHighlighter } from './highlight.js';
 import { getLang, onLangChange, setLang, t, translateDom } from './i18n.js';
 import { createLayerControl } from './layer-control.js';
@@ -175,7 +176,7 @@ async function start() {
   const canReadFiles = () => Boolean(session.me?.role);
   const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
   const popups = setupFeatureInteraction(map, catalog, {
-    isClickCaptured: () => zoneCheck.isCapturing(),
+    isClickCaptured: () => zoneCheck.isCapturing() || isPickingLocation(),
     getLang,
     getVisibleRasters: () => rasterControl.visibleIds(),
     canReadFiles,
@@ -267,8 +268,11 @@ async function start() {
     openChiefFromHash(state);
   });
 
+  // The field app: a chief's patrols and findings (offline too), everyone's public report.
+  const field = setupField({ map, me, toast, drawerUi });
+
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field };
   document.body.dataset.ready = 'true';
 }
 

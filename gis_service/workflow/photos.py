@@ -138,7 +138,9 @@ async def add_photo(
     issue_id: int,
     photo: Photo,
     caption: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """Attach a checked photo to an issue; returns it and whether it is new (the same photo sent
+    to the same issue again, as a phone catching up re-sends it, is the one already stored)."""
     cursor = await conn.execute("SELECT 1 FROM workflow_issue WHERE id = %s", [issue_id])
     if await cursor.fetchone() is None:
         raise NotFound(f"issue {issue_id} does not exist; GET /api/issues lists them")
@@ -151,7 +153,7 @@ async def add_photo(
             " VALUES (%(issue)s, %(sha)s, %(type)s, %(bytes)s, %(w)s, %(h)s, %(taken)s,"
             " CASE WHEN %(lon)s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) END,"
             " %(caption)s, %(actor)s, %(account)s)"
-            f" RETURNING {PHOTO_COLUMNS}",
+            f" ON CONFLICT (issue_id, sha256) DO NOTHING RETURNING {PHOTO_COLUMNS}",
             {
                 "issue": issue_id,
                 "sha": photo.sha256,
@@ -168,9 +170,16 @@ async def add_photo(
             },
         )
         row = await cursor.fetchone()
+        if row is None:  # the issue has this photo already
+            await cursor.execute(
+                f"SELECT {PHOTO_COLUMNS} FROM workflow_photo WHERE issue_id = %s AND sha256 = %s",
+                [issue_id, photo.sha256],
+            )
+            existing = await cursor.fetchone()
+            assert existing is not None  # noqa: S101 - the conflict names this row
+            return existing, False
         await audit.record(conn, context, "issue.photo", target=f"issue:{issue_id}", detail={"sha256": photo.sha256})
-    assert row is not None  # noqa: S101
-    return row
+    return row, True
 
 
 async def list_photos(conn: AsyncConnection, issue_id: int) -> list[dict[str, Any]]:

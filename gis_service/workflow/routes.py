@@ -158,6 +158,7 @@ async def comment_issue(
 async def add_issue_photo(
     issue_id: int,
     request: Request,
+    response: Response,
     conn: Connection,
     principal: Caller,
     workflow: WorkflowRules,
@@ -165,14 +166,18 @@ async def add_issue_photo(
     caption: Annotated[str, Form(max_length=500)] = "",
 ) -> dict[str, Any]:
     """The photo is checked, turned upright and re-encoded; where and when its EXIF says it was
-    taken is kept; the file is stored under its SHA-256."""
+    taken is kept; the file is stored under its SHA-256. The same photo sent again to the same
+    issue (an offline phone catching up) answers 200 with the one stored first."""
     service.require_reader(workflow, principal)
     settings = request.app.state.settings.workflow
     max_bytes = settings.photo_max_mb * 2**20
     photo = photos.prepare_photo(await file.read(max_bytes + 1), max_bytes)
-    return await photos.add_photo(
+    record, created = await photos.add_photo(
         conn, settings.photo_dir, principal, _context(request, principal), issue_id, photo, caption
     )
+    if not created:
+        response.status_code = 200
+    return record
 
 
 @router.get(
