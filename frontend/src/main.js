@@ -4,7 +4,7 @@
 import './style.css';
 import { api } from './api.js';
 import { createAuthControl, loadSession, takeLandingRequest } from './auth.js';
-import { applyBasemap } from './basemaps.js';
+import { applyBasemap, watchBasemapErrors } from './basemaps.js';
 import { createChiefView } from './chief.js';
 import { createHighlighter } from './highlight.js';
 import { getLang, onLangChange, setLang, t, translateDom } from './i18n.js';
@@ -21,13 +21,18 @@ import { createZoneCheck } from './zone-check.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** GET /api/config is optional: without it there is no Tianditu key. */
+/** GET /api/config is optional: without it there is no Tianditu key and no vector basemap. */
 async function loadConfig() {
   try {
     const config = await api.config();
-    return { tiandituKey: config.tianditu_key || null, ssoLogin: config.sso_login || null };
+    return {
+      tiandituKey: config.tianditu_key || null,
+      ssoLogin: config.sso_login || null,
+      vector: config.basemap?.vector || null,
+      defaultBasemap: config.basemap?.default || 'none',
+    };
   } catch {
-    return { tiandituKey: null, ssoLogin: null };
+    return { tiandituKey: null, ssoLogin: null, vector: null, defaultBasemap: 'none' };
   }
 }
 
@@ -94,7 +99,8 @@ async function start() {
   // Banners over the top of the map: whose jurisdiction is shown, what a tool waits for.
   const chiefBanner = h('div', { class: 'map-banner chief-banner', id: 'chief-banner', role: 'status', hidden: true });
   const toolHint = h('div', { class: 'map-banner tool-hint', id: 'tool-hint', role: 'status', hidden: true });
-  $('map').append(h('div', { class: 'map-banners' }, chiefBanner, toolHint));
+  const basemapBanner = h('div', { class: 'map-banner basemap-error', id: 'basemap-error', role: 'alert', hidden: true });
+  $('map').append(h('div', { class: 'map-banners' }, chiefBanner, toolHint, basemapBanner));
 
   const highlighter = createHighlighter(map, catalog);
   let layersPanel = null;
@@ -142,13 +148,15 @@ async function start() {
   }
   applyOpacity(initial.opacity);
 
-  let basemapId = 'none';
+  let basemap = null;
+  const basemapErrors = watchBasemapErrors(map, { banner: basemapBanner, current: () => basemap });
   const selectBasemap = (id) => {
-    basemapId = applyBasemap(map, id, config).id;
-    writeViewState({ basemap: basemapId === 'none' ? null : basemapId });
+    basemapErrors.reset();
+    basemap = applyBasemap(map, id, config);
+    writeViewState({ basemap: basemap.id === config.defaultBasemap ? null : basemap.id });
     layersPanel?.render();
   };
-  if (initial.basemap) selectBasemap(initial.basemap);
+  selectBasemap(initial.basemap || config.defaultBasemap);
   layersPanel = createLayersPanel($('panel-layers'), {
     layersDoc,
     control,
@@ -156,7 +164,7 @@ async function start() {
     map,
     basemap: {
       get current() {
-        return basemapId;
+        return basemap.id;
       },
       config,
       onSelect: selectBasemap,
@@ -224,6 +232,7 @@ async function start() {
     translateDom();
     control.setLabelLanguage(lang);
     applyMapLocale(map);
+    selectBasemap(basemap.id); // the vector basemap's and the offline place labels' language
     coords.render();
     writeViewState({ lang: lang === 'zh' ? null : lang });
   });
