@@ -14,6 +14,7 @@ import { applyMapLocale, createMap, setBottomOcclusion, setupCoordinates } from 
 import { createRasterControl } from './raster-control.js';
 import { RasterLegendControl } from './raster-legend.js';
 import { setupFeatureInteraction } from './popup.js';
+import { createPrintTool } from './print.js';
 import { setupSearch } from './search.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
 import { readViewState, writeViewState } from './url-state.js';
@@ -220,6 +221,7 @@ async function start() {
     },
   });
 
+  const printTool = createPrintTool({ map, catalog, control, rasters, rasterControl });
   const coords = setupCoordinates(map, $('coords'));
   const saveView = () => {
     const center = map.getCenter();
@@ -273,7 +275,7 @@ async function start() {
   });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, printTool };
   document.body.dataset.ready = 'true';
 }
 
