@@ -1,6 +1,7 @@
 """A small vector basemap in the Protomaps basemap schema, written by the suite as a PMTiles
 archive: land (``earth``), a lake (``water``), a major road (``roads``) and a town (``places``)
-around Xiamen, encoded as MVT with mapbox_vector_tile and packed with the pmtiles package."""
+around Xiamen, encoded as MVT with mapbox_vector_tile and packed with the pmtiles package (as `ecomap tiles
+export` packs its archives)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from pathlib import Path
 import mapbox_vector_tile
 import numpy as np
 import shapely
-from pmtiles.tile import Compression, TileType, zxy_to_tileid
-from pmtiles.writer import Writer
+from pmtiles.tile import zxy_to_tileid
 from shapely.geometry import LineString, Point, box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from tiles.grid import TMS
+from tiles.offline import write_pmtiles
 
 BBOX = (118.00, 24.40, 118.25, 24.65)
 LAKE = box(118.08, 24.50, 118.12, 24.53)  # a square "lake" (fills the view at zoom 12)
@@ -47,7 +48,10 @@ def _tile(z: int, x: int, y: int) -> bytes:
         {
             "name": "roads",
             "features": [
-                {"geometry": mapping(_mercator(ROAD)), "properties": {"kind": "major_road", "name": "测试路", "min_zoom": 7}}
+                {
+                    "geometry": mapping(_mercator(ROAD)),
+                    "properties": {"kind": "major_road", "name": "测试路", "min_zoom": 7},
+                }
             ],
         },
         {
@@ -79,27 +83,6 @@ def write_basemap_archive(path: Path) -> Path:
     for z in range(MAXZOOM + 1):
         for t in TMS.tiles(*BBOX, zooms=[z]):
             tiles[zxy_to_tileid(t.z, t.x, t.y)] = gzip.compress(_tile(t.z, t.x, t.y))
-    with path.open("wb") as f:
-        writer = Writer(f)
-        for tile_id in sorted(tiles):
-            writer.write_tile(tile_id, tiles[tile_id])
-        writer.finalize(
-            {
-                "tile_type": TileType.MVT,
-                "tile_compression": Compression.GZIP,
-                "min_zoom": 0,
-                "max_zoom": MAXZOOM,
-                "min_lon_e7": int(BBOX[0] * 1e7),
-                "min_lat_e7": int(BBOX[1] * 1e7),
-                "max_lon_e7": int(BBOX[2] * 1e7),
-                "max_lat_e7": int(BBOX[3] * 1e7),
-                "center_zoom": 10,
-                "center_lon_e7": int((BBOX[0] + BBOX[2]) / 2 * 1e7),
-                "center_lat_e7": int((BBOX[1] + BBOX[3]) / 2 * 1e7),
-            },
-            {
-                "name": "test basemap",
-                "vector_layers": [{"id": name, "fields": {}} for name in ("earth", "water", "roads", "places")],
-            },
-        )
+    layers = [{"id": name, "fields": {}} for name in ("earth", "water", "roads", "places")]
+    write_pmtiles(path, tiles, 0, MAXZOOM, BBOX, {"name": "test basemap", "vector_layers": layers})
     return path

@@ -1,7 +1,7 @@
 // Basemaps drawn below the catalog layers, chosen from what GET /api/config offers. The default,
 // "none", makes no external request at all: it draws the sea (the bay units partition Xiamen's
-// waters) and the rivers from the service's own tiles over a neutral background, so land outside
-// Xiamen is never painted as sea. "vector" is the deployment's own PMTiles archive (Protomaps
+// waters), the rivers and a hillshade of the DEM from the service's own tiles over a neutral
+// background, so land outside Xiamen is never painted as sea. "vector" is the deployment's own PMTiles archive (Protomaps
 // basemap schema), read by range requests through the `pmtiles` protocol and styled with the
 // pinned @protomaps/basemaps package. The others are raster tile services on the internet.
 
@@ -31,10 +31,28 @@ function rasterLayer(id, source) {
   return { id, source, layers: [{ id, type: 'raster' }] };
 }
 
-/** The offline basemap: the sea and the rivers from the service's own tiles ("ecomap" source). */
-function offlineLayers() {
+/** Hillshade of the service's elevation raster (Terrarium tiles), when it has one. */
+function hillshadeGroup(dem) {
+  if (!dem) return [];
+  const source = { type: 'raster-dem', tiles: [dem.tiles], tileSize: 256, encoding: 'terrarium', minzoom: dem.minzoom, maxzoom: 13 };
+  if (dem.bounds) source.bounds = dem.bounds;
+  const paint = {
+    'hillshade-exaggeration': 0.35,
+    'hillshade-shadow-color': '#6b6b60',
+    'hillshade-highlight-color': '#ffffff',
+    'hillshade-accent-color': '#8a8a7a',
+  };
+  return [{ id: 'hillshade', source, layers: [{ id: 'hillshade', type: 'hillshade', paint }] }];
+}
+
+/**
+ * The offline basemap: hillshade from the DEM, the sea and the rivers from the service's own
+ * tiles ("ecomap" source), and place labels.
+ */
+function offlineLayers(config) {
   const own = { source: 'ecomap' };
   return [
+    ...hillshadeGroup(config.hillshade),
     {
       id: 'local',
       layers: [

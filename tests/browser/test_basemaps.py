@@ -1,16 +1,16 @@
 """Basemaps in Chromium: the deployment's own PMTiles vector basemap drawn with every request
-outside the service refused, the offline default (sea from the bay units, a neutral background,
-translucent districts), and a visible, translated notice when an online basemap cannot load."""
+outside the service refused, the offline default (sea from the bay units, hillshade from the DEM,
+a neutral background, translucent districts), and a visible, translated notice when an online basemap cannot load."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
 from tests.basemap_archive import TOWN_NAME, write_basemap_archive
-from tests.browser.conftest import DESKTOP, MapPage, _new_map_page
+from tests.browser.conftest import DESKTOP, MapPage, _new_map_page, refuse_outside
 from tests.conftest import serving
 
 
@@ -28,20 +28,11 @@ def basemap_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
         yield base
 
 
-def offline_page(browser: Browser, base: str, outside: list[str], locale: str = "zh-CN") -> MapPage:
-    """A desktop tab on `base` where every request elsewhere is refused (and listed in `outside`)."""
+def offline_page(browser: Browser, base: str, locale: str = "zh-CN") -> tuple[MapPage, list[str]]:
+    """A desktop tab on `base` where every request elsewhere is refused, and the list of those."""
     context = browser.new_context(viewport=DESKTOP, locale=locale)
     map_page = _new_map_page(context, base)
-
-    def only_the_service(route: Route) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    map_page.page.route("**/*", only_the_service)
-    return map_page
+    return map_page, refuse_outside(map_page.page, base)
 
 
 def rendered(map_page: MapPage, style_layer: str) -> list[dict]:
@@ -52,8 +43,7 @@ def rendered(map_page: MapPage, style_layer: str) -> list[dict]:
 
 
 def test_the_pmtiles_basemap_is_drawn_offline(browser: Browser, basemap_server: str) -> None:
-    outside: list[str] = []
-    map_page = offline_page(browser, basemap_server, outside)
+    map_page, outside = offline_page(browser, basemap_server)
     try:
         map_page.open("#map=12.5/24.55/118.1")
         assert map_page.js("window.ecomapMap.getSource('basemap-pm').url").endswith("/archives/basemap.pmtiles")
@@ -78,8 +68,7 @@ def test_the_pmtiles_basemap_is_drawn_offline(browser: Browser, basemap_server: 
 
 
 def test_the_offline_default_draws_the_sea_and_leaves_other_land_neutral(browser: Browser, live_server: str) -> None:
-    outside: list[str] = []
-    map_page = offline_page(browser, live_server, outside)
+    map_page, outside = offline_page(browser, live_server)
     try:
         map_page.open("#map=11/24.5/118.1")
         style = map_page.js("window.ecomapMap.getStyle()")
@@ -88,6 +77,11 @@ def test_the_offline_default_draws_the_sea_and_leaves_other_land_neutral(browser
         red, green, blue = (int(background["paint"]["background-color"][i : i + 2], 16) for i in (1, 3, 5))
         assert blue <= red + 8 and blue <= green + 8
         assert rendered(map_page, "basemap-local-sea"), "the sea is drawn from the bay units"
+        # Hillshade from the DEM: the raster-dem source reads the elevation raster's Terrarium tiles.
+        hillshade = next(layer for layer in style["layers"] if layer["id"] == "basemap-hillshade-hillshade")
+        assert hillshade["type"] == "hillshade"
+        assert style["sources"]["basemap-hillshade"]["encoding"] == "terrarium"
+        assert any(url.endswith(".terrarium") and "/tiles/raster/dem/" in url for url in map_page.requests)
         district_fill = next(layer for layer in style["layers"] if layer["id"] == "district-fill")
         opacity = district_fill["paint"]["fill-opacity"]
         assert max(v for v in opacity if isinstance(v, float)) < 1
@@ -104,8 +98,7 @@ def test_the_offline_default_draws_the_sea_and_leaves_other_land_neutral(browser
 def test_a_basemap_that_cannot_load_says_so(
     browser: Browser, live_server: str, locale: str, lang: str, expected: str
 ) -> None:
-    outside: list[str] = []
-    map_page = offline_page(browser, live_server, outside, locale)
+    map_page, outside = offline_page(browser, live_server, locale)
     try:
         map_page.open(f"#map=11/24.5/118.1&basemap=osm{lang}")
         banner = map_page.page.locator("#basemap-error")

@@ -9,10 +9,10 @@ import io
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 from pypdf import PdfReader
 
-from tests.browser.conftest import ARTIFACTS, DESKTOP, MapPage, _new_map_page
+from tests.browser.conftest import ARTIFACTS, DESKTOP, MapPage, _new_map_page, refuse_outside
 
 MM_PER_PT = 25.4 / 72
 PAPER_MM = {"A4": (210, 297), "A3": (297, 420)}
@@ -23,17 +23,7 @@ def offline_map(browser: Browser, live_server: str) -> MapPage:
     """A desktop tab on the service with every other request refused (an intranet)."""
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
     map_page = _new_map_page(context, live_server)
-    outside: list[str] = []
-
-    def only_the_service(route: Route) -> None:
-        if route.request.url.startswith(live_server):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    map_page.page.route("**/*", only_the_service)
-    map_page.outside = outside  # type: ignore[attr-defined]
+    map_page.outside = refuse_outside(map_page.page, live_server)  # type: ignore[attr-defined]
     yield map_page
     context.close()
 
