@@ -206,7 +206,8 @@ export function applyBasemap(map, id, config) {
     if (group.source) map.addSource(PREFIX + group.id, group.source);
     for (const layer of group.layers) {
       const source = layer.type === 'background' ? undefined : group.source ? PREFIX + group.id : layer.source;
-      map.addLayer({ ...layer, id: `${PREFIX}${group.id}-${layer.id}`, ...(source ? { source } : {}) }, beforeId);
+      const id = layer.id === group.id ? PREFIX + group.id : `${PREFIX}${group.id}-${layer.id}`;
+      map.addLayer({ ...layer, id, ...(source ? { source } : {}) }, beforeId);
     }
   }
   return basemap;

@@ -78,7 +78,7 @@ def test_the_offline_default_draws_the_sea_and_leaves_other_land_neutral(browser
         assert blue <= red + 8 and blue <= green + 8
         assert rendered(map_page, "basemap-local-sea"), "the sea is drawn from the bay units"
         # Hillshade from the DEM: the raster-dem source reads the elevation raster's Terrarium tiles.
-        hillshade = next(layer for layer in style["layers"] if layer["id"] == "basemap-hillshade-hillshade")
+        hillshade = next(layer for layer in style["layers"] if layer["id"] == "basemap-hillshade")
         assert hillshade["type"] == "hillshade"
         assert style["sources"]["basemap-hillshade"]["encoding"] == "terrarium"
         assert any(url.endswith(".terrarium") and "/tiles/raster/dem/" in url for url in map_page.requests)
