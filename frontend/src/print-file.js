@@ -53,7 +53,7 @@ function ucs2Hex(text) {
 /**
  * A one-page PDF of `widthPt` × `heightPt` points: the JPEG `jpeg` ({bytes, width, height})
  * filling the page, and `texts` ([{text, x, y, size}] in points from the top-left) as invisible
- * text over the places they are drawn. Returns the file's bytes.
+ * text over the places they are drawn. Returns the file as a Blob.
  */
 export function pdfWithImage({ widthPt, heightPt, jpeg, texts = [], title = '' }) {
   const w = widthPt.toFixed(2);
