@@ -1,11 +1,14 @@
-"""Map UI benchmark: time to the first complete render, and the size of the built assets.
+"""Map UI benchmark: time to the first complete render, printing the view, and the size of the
+built assets.
 
 Opens the UI of a running service N times in a fresh (cold-cache) headless Chromium tab and
 reads the `ecomap:first-idle` performance mark the app sets when the map first goes idle
 (style, tiles and labels loaded and drawn). Prints the median, min and max, then the raw and
-gzip size of every JS/CSS file in frontend/dist.
+gzip size of every JS/CSS file in frontend/dist. With ``--print PAPER`` each loaded map is then
+printed (PDF, landscape, ``--print-dpi``) and the `ecomap:print` measure the print tool records
+(from the click to the finished file) is reported too (target: an A4 view in < 5 s).
 
-    python bench/frontend_bench.py http://127.0.0.1:8000 --runs 7
+    python bench/frontend_bench.py http://127.0.0.1:8000 --runs 7 --print A4
 """
 
 from __future__ import annotations
@@ -29,8 +32,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-def measure_render(url: str, runs: int, chromium: str, width: int, height: int) -> list[dict[str, float]]:
-    """One cold-cache page load per run; milliseconds since navigation start."""
+PRINT_JS = """async ([paper, dpi]) => {
+  await window.ecomap.printTool.print({title: 'bench', paper, orientation: 'landscape', format: 'pdf', dpi});
+  return performance.getEntriesByName('ecomap:print').at(-1).duration;
+}"""
+
+
+def measure_render(
+    url: str, runs: int, chromium: str, width: int, height: int, paper: str | None = None, dpi: int = 200
+) -> list[dict[str, float]]:
+    """One cold-cache page load per run; milliseconds since navigation start (and the print's
+    duration when `paper` is given)."""
     samples = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -51,6 +63,9 @@ def measure_render(url: str, runs: int, chromium: str, width: int, height: int) 
                     }"""
                 )
                 marks["requests"] = len(requests)
+                if paper:
+                    page.wait_for_function("() => window.ecomap && window.ecomap.printTool")
+                    marks["print"] = page.evaluate(PRINT_JS, [paper, dpi])
                 samples.append(marks)
                 context.close()
         finally:
@@ -74,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="page loads to time (default 5)")
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
     parser.add_argument("--size", default="1280x800", help="viewport WIDTHxHEIGHT")
+    parser.add_argument("--print", dest="paper", choices=["A4", "A3"], help="also time printing the view on this paper")
+    parser.add_argument("--print-dpi", type=int, default=200, help="print resolution (default 200)")
     parser.add_argument("--dist", type=Path, default=ROOT / "frontend" / "dist", help="built UI directory")
     args = parser.parse_args(argv)
     if not Path(args.chromium).is_file():
@@ -81,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    samples = measure_render(args.url.rstrip("/") + "/", args.runs, args.chromium, width, height)
+    samples = measure_render(
+        args.url.rstrip("/") + "/", args.runs, args.chromium, width, height, args.paper, args.print_dpi
+    )
     print(f"Time to first complete render (map idle), {args.runs} cold loads of {args.url} at {args.size}")
     print(f"{'metric':<28}{'median ms':>11}{'min ms':>9}{'max ms':>9}")
     for key, label in [("dom", "DOMContentLoaded"), ("load", "map load"), ("idle", "first idle (complete)")]:
         values = [s[key] for s in samples]
+        print(f"{label:<28}{statistics.median(values):>11.0f}{min(values):>9.0f}{max(values):>9.0f}")
+    if args.paper:
+        values = [s["print"] for s in samples]
+        label = f"print {args.paper} PDF {args.print_dpi} dpi"
         print(f"{label:<28}{statistics.median(values):>11.0f}{min(values):>9.0f}{max(values):>9.0f}")
     print(f"{'requests per load':<28}{statistics.median(s['requests'] for s in samples):>11.0f}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -304,6 +304,35 @@ class AlertSettings(BaseModel):
     )
 
 
+class BasemapSettings(BaseModel):
+    """The deployment's own vector basemap, a PMTiles archive in the Protomaps basemap schema
+    (earth, water, roads, places, ...), drawn in the browser with the pinned @protomaps/basemaps
+    style; and which basemap the map opens with."""
+
+    pmtiles_archive: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+        description="Name of a .pmtiles archive in ECOMAP_TILES__ARCHIVE_DIR, served by the app at "
+        "/archives/<name>.pmtiles (range requests)",
+    )
+    pmtiles_url: str | None = Field(
+        default=None,
+        description="URL of a .pmtiles file elsewhere (object storage answering range requests, CORS allowed); "
+        "used when no pmtiles_archive is set",
+    )
+    flavor: Literal["light", "white", "grayscale", "dark", "black"] = Field(
+        default="light", description="Protomaps basemap flavor the vector basemap is drawn in"
+    )
+    attribution: str = Field(
+        default="© OpenStreetMap contributors", description="Attribution of the vector basemap's data"
+    )
+    default: str = Field(
+        default="none",
+        description="Basemap the map opens with when the link names none: none (offline), vector (the archive), "
+        "osm, tianditu-vec, tianditu-img or amap",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -334,6 +363,7 @@ class Settings(BaseSettings):
         description="The address the server listens on (`ecomap serve --host`, env HOST); a trusted Host",
     )
     tianditu_key: str | None = Field(default=None, description="Tianditu (天地图) developer key for the basemap")
+    basemap: BasemapSettings = BasemapSettings()
     db: DatabaseSettings = DatabaseSettings()
     tiles: TileSettings = TileSettings()
     rasters: RasterSettings = RasterSettings()

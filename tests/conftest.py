@@ -9,6 +9,7 @@ database cannot be reached the whole run fails with a message saying how to star
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -193,17 +194,17 @@ def wait_for_http(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real service in a uvicorn subprocess, connected as the web role; yields its base URL."""
+@contextlib.contextmanager
+def serving(database_url: str, log: Path, **env: str) -> Iterator[str]:
+    """The real service in a uvicorn subprocess, connected as the web role, with extra
+    ``ECOMAP_*`` environment settings; yields its base URL and stops it afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("live") / "server.log"
-    env = {**os.environ, "ECOMAP_DATABASE_URL": web_url(database_url)}  # the service runs as the web role
+    environ = {**os.environ, "ECOMAP_DATABASE_URL": web_url(database_url), **env}  # the web role
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gis_service.cli", "serve", "--port", str(port)],
             cwd=ROOT,
-            env=env,
+            env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -213,6 +214,15 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     except RuntimeError:
         process.kill()
         raise RuntimeError(f"the live server did not start:\n{log.read_text()}") from None
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real service in a uvicorn subprocess, connected as the web role; yields its base URL."""
+    with serving(database_url, tmp_path_factory.mktemp("live") / "server.log") as base:
+        yield base

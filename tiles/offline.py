@@ -121,6 +121,12 @@ async def export_pmtiles(
     async for address, tile in render_all(engine, layers, tile_addresses(bbox, minzoom, maxzoom), progress=progress):
         if tile.data:
             tiles[zxy_to_tileid(address.z, address.x, address.y)] = tile.gzipped
+    write_pmtiles(out, tiles, minzoom, maxzoom, bbox, _metadata(layers, minzoom, maxzoom, bbox))
+    return len(tiles)
+
+
+def write_pmtiles(out: Path, tiles: dict[int, bytes], minzoom: int, maxzoom: int, bbox: BBox, metadata: dict) -> None:
+    """Write gzip-compressed MVT tiles (by PMTiles tile id) as a PMTiles v3 archive, atomically."""
     tmp = out.with_name(out.name + ".part")
     with tmp.open("wb") as f:
         writer = Writer(f)
@@ -140,10 +146,9 @@ async def export_pmtiles(
                 "center_lon_e7": int((bbox[0] + bbox[2]) / 2 * 1e7),
                 "center_lat_e7": int((bbox[1] + bbox[3]) / 2 * 1e7),
             },
-            _metadata(layers, minzoom, maxzoom, bbox),
+            metadata,
         )
     tmp.replace(out)
-    return len(tiles)
 
 
 async def export_mbtiles(

@@ -31,12 +31,22 @@ from tiles.cache import CachedTile, CacheKey, SingleFlight, TileCache
 from tiles.grid import TileAddress
 
 TILE_SIZE = 256
-ImageFormat = Literal["png", "webp"]
-MEDIA_TYPES: dict[str, str] = {"png": "image/png", "webp": "image/webp"}
+ImageFormat = Literal["png", "webp", "terrarium"]
+"""png/webp: drawn with the catalog's colours; terrarium: elevation as Terrarium-encoded RGB PNG
+(metres = R * 256 + G + B / 256 - 32768; what MapLibre's raster-dem sources read for hillshade)."""
+MEDIA_TYPES: dict[str, str] = {"png": "image/png", "webp": "image/webp", "terrarium": "image/png"}
 _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     "png": ("PNG", {"ZLEVEL": "6"}),
     "webp": ("WEBP", {"LOSSLESS": "TRUE"}),
 }
+
+
+def terrarium(values: np.ndarray, mask: np.ndarray) -> bytes:
+    """Elevations (metres) as a Terrarium RGB PNG; no-data cells (the sea) are 0 m, i.e. flat."""
+    shifted = np.where(mask, values.astype(np.float64), 0.0) + 32768.0
+    whole = np.floor(shifted)
+    rgb = np.stack([np.floor(whole / 256), whole % 256, np.floor((shifted - whole) * 256)]).astype(np.uint8)
+    return render(rgb, img_format="PNG", ZLEVEL="6")
 
 
 class RasterUnavailable(Exception):
@@ -193,6 +203,8 @@ class RasterTiler:
         mask = image.mask > 0
         if not mask.any():
             return b""
+        if image_format == "terrarium":
+            return terrarium(image.array.data[0], mask)
         rgba = colorize(raster, self._table(raster), image.array.data[0], mask)
         if not rgba[3].any():
             return b""

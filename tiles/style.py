@@ -11,6 +11,7 @@ from tiles.status import status_fields
 XIAMEN_BOUNDS = (117.85, 24.38, 118.45, 24.93)
 XIAMEN_CENTER = (118.10, 24.60, 10)
 FONT = ["Noto Sans Regular"]
+BACKGROUND = "#eceae4"
 
 
 def _color_expression(layer: Layer) -> Any:
@@ -182,7 +183,8 @@ def default_style(catalog: Catalog, base_url: str) -> dict[str, Any]:
         # The source is inlined (not a TileJSON url): one round trip less before the first tiles.
         "sources": {"ecomap": _inline_source(tilejson(catalog, catalog.ids, base_url))},
         "layers": [
-            {"id": "background", "type": "background", "paint": {"background-color": "#d4e6f1"}},
+            # Neutral: outside the districts may be land or sea; the map's offline basemap draws the sea.
+            {"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}},
             *(style_layer for layer in catalog for style_layer in style_layers(layer)),
         ],
     }

@@ -1,6 +1,16 @@
-// Basemaps drawn below the catalog layers. The default, "none", makes no external request at
-// all: the style's own background, districts and coastline are the map. The others are raster
-// tile services on the internet, added only while selected.
+// Basemaps drawn below the catalog layers, chosen from what GET /api/config offers. The default,
+// "none", makes no external request at all: it draws the sea (the bay units partition Xiamen's
+// waters), the rivers and a hillshade of the DEM from the service's own tiles over a neutral
+// background, so land outside Xiamen is never painted as sea. "vector" is the deployment's own PMTiles archive (Protomaps
+// basemap schema), read by range requests through the `pmtiles` protocol and styled with the
+// pinned @protomaps/basemaps package. The others are raster tile services on the internet.
+
+import { layers as protomapsLayers, namedFlavor } from '@protomaps/basemaps';
+import * as maplibregl from 'maplibre-gl';
+import { Protocol } from 'pmtiles';
+import { getLang, t } from './i18n.js';
+
+maplibregl.addProtocol('pmtiles', new Protocol().tile);
 
 const TIANDITU_HOSTS = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `https://t${i}.tianditu.gov.cn`);
 
@@ -16,44 +26,133 @@ function raster(tiles, attribution, maxzoom = 18) {
   return { type: 'raster', tiles, tileSize: 256, maxzoom, attribution };
 }
 
-const TIANDITU_ATTRIBUTION = '© 天地图 Tianditu, 国家地理信息公共服务平台';
+/** One raster style layer over its own source. */
+function rasterLayer(id, source) {
+  return { id, source, layers: [{ id, type: 'raster' }] };
+}
+
+/** Hillshade of the service's elevation raster (Terrarium tiles), when it has one. */
+function hillshadeGroup(dem) {
+  if (!dem) return [];
+  const source = { type: 'raster-dem', tiles: [dem.tiles], tileSize: 256, encoding: 'terrarium', minzoom: dem.minzoom, maxzoom: 13 };
+  if (dem.bounds) source.bounds = dem.bounds;
+  const paint = {
+    'hillshade-exaggeration': 0.35,
+    'hillshade-shadow-color': '#6b6b60',
+    'hillshade-highlight-color': '#ffffff',
+    'hillshade-accent-color': '#8a8a7a',
+  };
+  return [{ id: 'hillshade', source, layers: [{ id: 'hillshade', type: 'hillshade', paint }] }];
+}
 
 /**
- * The basemap choices. `layers(key)` returns [{id, source}] pairs, bottom first; `needsKey` means
- * a Tianditu key is required; `warning` is an i18n key shown while the basemap is on.
+ * The offline basemap: hillshade from the DEM, the sea and the rivers from the service's own
+ * tiles ("ecomap" source), and place labels.
+ */
+function offlineLayers(config) {
+  const own = { source: 'ecomap' };
+  return [
+    ...hillshadeGroup(config.hillshade),
+    {
+      id: 'local',
+      layers: [
+        { id: 'sea', type: 'fill', ...own, 'source-layer': 'bay', paint: { 'fill-color': '#c3dced' } },
+        {
+          id: 'sea-shore',
+          type: 'line',
+          ...own,
+          'source-layer': 'bay',
+          paint: { 'line-color': '#c3dced', 'line-width': 0.8 },
+        },
+        {
+          id: 'river',
+          type: 'line',
+          ...own,
+          'source-layer': 'river',
+          minzoom: 9,
+          paint: { 'line-color': '#a7c8e0', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.6, 14, 2] },
+        },
+      ],
+    },
+    {
+      // Place names (the gazetteer's, when the service has one): filled by showPlaceLabels.
+      id: 'places',
+      source: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
+      layers: [
+        {
+          id: 'places',
+          type: 'symbol',
+          layout: {
+            'text-field': ['coalesce', ['get', getLang() === 'zh' ? 'name_zh' : 'name_en'], ['get', 'name_zh']],
+            'text-font': ['Noto Sans Regular'],
+            'text-size': 12,
+          },
+          paint: { 'text-color': '#5f6b73', 'text-halo-color': '#ffffff', 'text-halo-width': 1.2 },
+        },
+      ],
+    },
+  ];
+}
+
+/**
+ * The deployment's PMTiles basemap drawn with the Protomaps style of its flavor (its background
+ * is the sea colour: the archive's earth polygons are the land). Labels use the one glyph stack
+ * the service builds; icons are left out (the style has no sprite), and layers that are only icons.
+ */
+function vectorLayers(vector) {
+  const url = new URL(vector.url, window.location.href).href;
+  const source = { type: 'vector', url: `pmtiles://${url}`, attribution: vector.attribution };
+  const lang = getLang() === 'zh' ? 'zh-Hans' : 'en';
+  const styled = protomapsLayers('pm', namedFlavor(vector.flavor || 'light'), { lang })
+    .filter((layer) => !(layer.layout?.['icon-image'] && !layer.layout?.['text-field']))
+    .map(({ source: _source, ...layer }) => {
+      if (!layer.layout) return layer;
+      const { 'icon-image': _icon, ...layout } = layer.layout;
+      if (layout['text-font']) layout['text-font'] = ['Noto Sans Regular'];
+      return { ...layer, layout };
+    });
+  return [{ id: 'pm', source, layers: styled }];
+}
+
+/**
+ * The basemap choices. `layers(config)` returns [{id, source, layers}] groups, bottom first (a
+ * group without a source draws from the style's own); `needsKey` means a Tianditu key is
+ * required, `needsVector` a configured PMTiles archive; `warning` is an i18n key shown while the
+ * basemap is on.
  */
 export const BASEMAPS = [
-  { id: 'none', label: 'basemapNone', offline: true, layers: () => [] },
+  { id: 'none', label: 'basemapNone', offline: true, layers: offlineLayers },
+  { id: 'vector', label: 'basemapVector', offline: true, needsVector: true, layers: (config) => vectorLayers(config.vector) },
   {
     id: 'osm',
     label: 'basemapOsm',
     layers: () => [
-      {
-        id: 'osm',
-        source: raster(
+      rasterLayer(
+        'osm',
+        raster(
           ['https://tile.openstreetmap.org/{z}/{x}/{y}.png'],
           '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
           19,
         ),
-      },
+      ),
     ],
   },
   {
     id: 'tianditu-vec',
     label: 'basemapTiandituVec',
     needsKey: true,
-    layers: (key) => [
-      { id: 'tdt-vec', source: raster(tiandituTiles('vec', key), TIANDITU_ATTRIBUTION) },
-      { id: 'tdt-cva', source: raster(tiandituTiles('cva', key), TIANDITU_ATTRIBUTION) },
+    layers: ({ tiandituKey }) => [
+      rasterLayer('tdt-vec', raster(tiandituTiles('vec', tiandituKey), TIANDITU_ATTRIBUTION)),
+      rasterLayer('tdt-cva', raster(tiandituTiles('cva', tiandituKey), TIANDITU_ATTRIBUTION)),
     ],
   },
   {
     id: 'tianditu-img',
     label: 'basemapTiandituImg',
     needsKey: true,
-    layers: (key) => [
-      { id: 'tdt-img', source: raster(tiandituTiles('img', key), TIANDITU_ATTRIBUTION) },
-      { id: 'tdt-cia', source: raster(tiandituTiles('cia', key), TIANDITU_ATTRIBUTION) },
+    layers: ({ tiandituKey }) => [
+      rasterLayer('tdt-img', raster(tiandituTiles('img', tiandituKey), TIANDITU_ATTRIBUTION)),
+      rasterLayer('tdt-cia', raster(tiandituTiles('cia', tiandituKey), TIANDITU_ATTRIBUTION)),
     ],
   },
   {
@@ -61,24 +160,29 @@ export const BASEMAPS = [
     label: 'basemapAmap',
     warning: 'amapWarning',
     layers: () => [
-      {
-        id: 'amap',
-        source: raster(
+      rasterLayer(
+        'amap',
+        raster(
           [1, 2, 3, 4].map(
             (i) => `https://webrd0${i}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}`,
           ),
           '© 高德地图 AMap (GCJ-02)',
         ),
-      },
+      ),
     ],
   },
 ];
 
 const PREFIX = 'basemap-';
 
-/** The basemap ids usable with this configuration (Tianditu only with a key). */
+/** Whether basemap `basemap` can be used with this configuration (keys, archive). */
+export function basemapUsable(basemap, config) {
+  return (!basemap.needsKey || Boolean(config.tiandituKey)) && (!basemap.needsVector || Boolean(config.vector));
+}
+
+/** The basemaps usable with this configuration. */
 export function availableBasemaps(config) {
-  return BASEMAPS.filter((b) => !b.needsKey || config.tiandituKey);
+  return BASEMAPS.filter((b) => basemapUsable(b, config));
 }
 
 /**
@@ -98,9 +202,53 @@ export function applyBasemap(map, id, config) {
   const layers = map.getStyle().layers;
   const backgroundIndex = layers.findIndex((l) => l.type === 'background');
   const beforeId = layers[backgroundIndex + 1]?.id;
-  for (const { id: layerId, source } of basemap.layers(config.tiandituKey)) {
-    map.addSource(PREFIX + layerId, source);
-    map.addLayer({ id: PREFIX + layerId, type: 'raster', source: PREFIX + layerId }, beforeId);
+  for (const group of basemap.layers(config)) {
+    if (group.source) map.addSource(PREFIX + group.id, group.source);
+    for (const layer of group.layers) {
+      const source = layer.type === 'background' ? undefined : group.source ? PREFIX + group.id : layer.source;
+      const id = layer.id === group.id ? PREFIX + group.id : `${PREFIX}${group.id}-${layer.id}`;
+      map.addLayer({ ...layer, id, ...(source ? { source } : {}) }, beforeId);
+    }
   }
   return basemap;
+}
+
+/**
+ * Puts place names on the offline basemap: `features` are GeoJSON points with `name_zh` (and
+ * `name_en`) properties, e.g. from a gazetteer. Hook for the place search; empty until then.
+ */
+export function showPlaceLabels(map, features) {
+  map.getSource(`${PREFIX}places`)?.setData({ type: 'FeatureCollection', features });
+}
+
+/**
+ * Says on the map when the chosen basemap's tiles fail to load (offline, blocked, a wrong key),
+ * in the current language, instead of leaving the map silently grey. `banner` is the element to
+ * fill; `current()` gives the basemap in use. Returns {reset()} to call when the basemap changes.
+ */
+export function watchBasemapErrors(map, { banner, current }) {
+  let shown = null;
+  const hide = () => {
+    shown = null;
+    banner.hidden = true;
+    banner.replaceChildren();
+  };
+  map.on('error', (event) => {
+    if (!event.sourceId?.startsWith(PREFIX)) return;
+    const basemap = current();
+    if (!basemap || basemap.id === 'none' || shown === basemap.id) return;
+    shown = basemap.id;
+    const text = document.createElement('span');
+    text.textContent = t('basemapFailed', { name: t(basemap.label) });
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'btn small';
+    close.textContent = t('close');
+    close.addEventListener('click', () => {
+      banner.hidden = true;
+    });
+    banner.replaceChildren(text, close);
+    banner.hidden = false;
+  });
+  return { reset: hide };
 }

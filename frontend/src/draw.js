@@ -1,5 +1,5 @@
-// Drawing the zone-check input on the map: a picked point or a polygon clicked corner by corner,
-// shown through the "zone-input" GeoJSON source that map.js adds.
+// Drawing the zone-check input on the map: a picked point, or a polygon or a line clicked corner by
+// corner, shown through the "zone-input" GeoJSON source that map.js adds.
 
 const SOURCE = 'zone-input';
 
@@ -13,14 +13,17 @@ export function createDrawer(map) {
 
   const setData = (features) => map.getSource(SOURCE)?.setData(collection(features));
 
-  const sketch = (corners, cursor) => {
+  const sketch = (corners, cursor, kind = 'polygon') => {
     const ring = cursor ? [...corners, cursor] : corners;
+    session?.onSketch?.(ring);
     const features = corners.map((c) => ({
       type: 'Feature',
       properties: { vertex: true },
       geometry: { type: 'Point', coordinates: c },
     }));
-    if (ring.length >= 3) {
+    if (kind === 'line' && ring.length >= 2) {
+      features.unshift({ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: ring } });
+    } else if (ring.length >= 3) {
       features.unshift({ type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [[...ring, ring[0]]] } });
     } else if (ring.length === 2) {
       features.unshift({ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: ring } });
@@ -69,15 +72,21 @@ export function createDrawer(map) {
       map.getCanvas().style.cursor = 'crosshair';
     },
     /**
-     * Starts a polygon: clicks add corners, a double-click or finish() closes it and calls
-     * onFinish(Polygon geometry); Esc or cancel() stops. onChange(cornerCount) follows edits.
+     * Starts a polygon (or, with kind "line", a line): clicks add corners, a double-click or
+     * finish() ends it and calls onFinish(Polygon or LineString geometry); Esc or cancel() stops.
+     * onChange(cornerCount) follows edits; onSketch(coordinates) every change of the sketch,
+     * the cursor's position included (for a live measure).
      */
-    drawPolygon({ onFinish, onChange }) {
+    drawPolygon({ onFinish, onChange, onSketch, kind = 'polygon' }) {
       stop();
       const corners = [];
+      const fewest = kind === 'line' ? 2 : 3;
       const finish = () => {
-        if (corners.length < 3) return false;
-        const geometry = { type: 'Polygon', coordinates: [[...corners, corners[0]]] };
+        if (corners.length < fewest) return false;
+        const geometry =
+          kind === 'line'
+            ? { type: 'LineString', coordinates: [...corners] }
+            : { type: 'Polygon', coordinates: [[...corners, corners[0]]] };
         stop();
         setData([{ type: 'Feature', properties: {}, geometry }]);
         onFinish(geometry);
@@ -85,16 +94,16 @@ export function createDrawer(map) {
       };
       const onClick = (event) => {
         corners.push([event.lngLat.lng, event.lngLat.lat]);
-        sketch(corners);
+        sketch(corners, null, kind);
         onChange?.(corners.length);
       };
       const onDblClick = (event) => {
         event.preventDefault();
         // The double-click's second click already added a corner at the same place.
-        if (corners.length > 3) corners.pop();
+        if (corners.length > fewest) corners.pop();
         finish();
       };
-      const onMove = (event) => corners.length && sketch(corners, [event.lngLat.lng, event.lngLat.lat]);
+      const onMove = (event) => corners.length && sketch(corners, [event.lngLat.lng, event.lngLat.lat], kind);
       const onKey = (event) => {
         if (event.key === 'Escape') {
           stop();
@@ -104,7 +113,7 @@ export function createDrawer(map) {
           finish();
         }
       };
-      session = { onClick, onDblClick, onMove, onKey, corners, finish };
+      session = { onClick, onDblClick, onMove, onKey, corners, finish, kind, onSketch };
       map.doubleClickZoom.disable();
       map.on('click', onClick);
       map.on('dblclick', onDblClick);
@@ -121,7 +130,7 @@ export function createDrawer(map) {
     undo() {
       if (!session?.corners?.length) return 0;
       session.corners.pop();
-      sketch(session.corners);
+      sketch(session.corners, null, session.kind);
       return session.corners.length;
     },
     cancel() {

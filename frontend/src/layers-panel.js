@@ -96,7 +96,8 @@ export function legendFor(layer) {
 
 function basemapSection(state) {
   const { current, config, onSelect } = state;
-  const options = BASEMAPS.map((basemap) => {
+  const offered = BASEMAPS.filter((basemap) => !basemap.needsVector || config.vector);
+  const options = offered.map((basemap) => {
     const disabled = basemap.needsKey && !config.tiandituKey;
     const id = `basemap-${basemap.id}`;
     return h(

@@ -4,7 +4,7 @@
 import './style.css';
 import { api } from './api.js';
 import { createAuthControl, loadSession, takeLandingRequest } from './auth.js';
-import { applyBasemap } from './basemaps.js';
+import { applyBasemap, watchBasemapErrors } from './basemaps.js';
 import { createChiefView } from './chief.js';
 import { isPickingLocation, setupField } from './field/index.js';
 import { createHighlighter } from './highlight.js';
@@ -15,6 +15,7 @@ import { applyMapLocale, createMap, setBottomOcclusion, setupCoordinates } from 
 import { createRasterControl } from './raster-control.js';
 import { RasterLegendControl } from './raster-legend.js';
 import { setupFeatureInteraction } from './popup.js';
+import { createPrintTool } from './print.js';
 import { setupSearch } from './search.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
 import { readViewState, writeViewState } from './url-state.js';
@@ -22,13 +23,18 @@ import { createZoneCheck } from './zone-check.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** GET /api/config is optional: without it there is no Tianditu key. */
+/** GET /api/config is optional: without it there is no Tianditu key and no vector basemap. */
 async function loadConfig() {
   try {
     const config = await api.config();
-    return { tiandituKey: config.tianditu_key || null, ssoLogin: config.sso_login || null };
+    return {
+      tiandituKey: config.tianditu_key || null,
+      ssoLogin: config.sso_login || null,
+      vector: config.basemap?.vector || null,
+      defaultBasemap: config.basemap?.default || 'none',
+    };
   } catch {
-    return { tiandituKey: null, ssoLogin: null };
+    return { tiandituKey: null, ssoLogin: null, vector: null, defaultBasemap: 'none' };
   }
 }
 
@@ -83,6 +89,9 @@ async function start() {
     return;
   }
   const catalog = new Map(layersDoc.layers.map((layer) => [layer.id, layer]));
+  // The offline basemap's hillshade comes from the elevation raster, when the service has one.
+  const dem = rasters.find((r) => r.role === 'elevation' && r.terrarium_tiles && r.available !== false);
+  config.hillshade = dem ? { tiles: dem.terrarium_tiles, minzoom: dem.minzoom, bounds: dem.bounds } : null;
   $('sample-banner').hidden = !layersDoc.layers.some((layer) => layer.sample_data) && !rasters.some((r) => r.is_sample);
 
   const map = await createMap({ container: 'map', style, view: initial });
@@ -95,7 +104,8 @@ async function start() {
   // Banners over the top of the map: whose jurisdiction is shown, what a tool waits for.
   const chiefBanner = h('div', { class: 'map-banner chief-banner', id: 'chief-banner', role: 'status', hidden: true });
   const toolHint = h('div', { class: 'map-banner tool-hint', id: 'tool-hint', role: 'status', hidden: true });
-  $('map').append(h('div', { class: 'map-banners' }, chiefBanner, toolHint));
+  const basemapBanner = h('div', { class: 'map-banner basemap-error', id: 'basemap-error', role: 'alert', hidden: true });
+  $('map').append(h('div', { class: 'map-banners' }, chiefBanner, toolHint, basemapBanner));
 
   const highlighter = createHighlighter(map, catalog);
   let layersPanel = null;
@@ -143,13 +153,15 @@ async function start() {
   }
   applyOpacity(initial.opacity);
 
-  let basemapId = 'none';
+  let basemap = null;
+  const basemapErrors = watchBasemapErrors(map, { banner: basemapBanner, current: () => basemap });
   const selectBasemap = (id) => {
-    basemapId = applyBasemap(map, id, config).id;
-    writeViewState({ basemap: basemapId === 'none' ? null : basemapId });
+    basemapErrors.reset();
+    basemap = applyBasemap(map, id, config);
+    writeViewState({ basemap: basemap.id === config.defaultBasemap ? null : basemap.id });
     layersPanel?.render();
   };
-  if (initial.basemap) selectBasemap(initial.basemap);
+  selectBasemap(initial.basemap || config.defaultBasemap);
   layersPanel = createLayersPanel($('panel-layers'), {
     layersDoc,
     control,
@@ -157,7 +169,7 @@ async function start() {
     map,
     basemap: {
       get current() {
-        return basemapId;
+        return basemap.id;
       },
       config,
       onSelect: selectBasemap,
@@ -217,6 +229,7 @@ async function start() {
     },
   });
 
+  const printTool = createPrintTool({ map, catalog, control, rasters, rasterControl });
   const coords = setupCoordinates(map, $('coords'));
   const saveView = () => {
     const center = map.getCenter();
@@ -229,6 +242,7 @@ async function start() {
     translateDom();
     control.setLabelLanguage(lang);
     applyMapLocale(map);
+    selectBasemap(basemap.id); // the vector basemap's and the offline place labels' language
     coords.render();
     writeViewState({ lang: lang === 'zh' ? null : lang });
   });
@@ -272,7 +286,7 @@ async function start() {
   const field = setupField({ map, me, toast, drawerUi });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool };
   document.body.dataset.ready = 'true';
 }
 

@@ -13,7 +13,7 @@ export const XIAMEN_CENTER = [118.1, 24.6];
 export const XIAMEN_ZOOM = 10;
 
 // Chinese characters are drawn with a local CJK font, so no CJK glyph PBFs are needed.
-const CJK_FONTS = [
+export const CJK_FONTS = [
   'Noto Sans CJK SC',
   'Noto Sans SC',
   'Source Han Sans SC',

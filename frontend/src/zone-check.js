@@ -6,6 +6,7 @@
 import { api } from './api.js';
 import { chiefPost, contactEntry } from './chief.js';
 import { createDrawer } from './draw.js';
+import { measureGeometry, measureText } from './measure.js';
 import { codeLabel, formatNumber, getLang, layerCodeLabel, onLangChange, pick, t } from './i18n.js';
 import { classLabel, km2Text, nodataPercent, percentText, shareBar, slopeGrade } from './land-stats.js';
 import { fitBbox } from './map.js';
@@ -182,6 +183,9 @@ async function geojsonGeometries(file) {
   return [];
 }
 
+/** The banner text on the map while the tool takes clicks, by mode. */
+const HINTS_ON_MAP = { point: 'zonePointHintMap', polygon: 'zonePolygonHintMap', line: 'zoneLineHintMap' };
+
 /**
  * Builds the panel in `root`. `ui` = {catalog, highlighter, drawer: {open, closeOnPhone}}.
  * Returns {isCapturing()} so popups stay quiet while the tool takes map clicks.
@@ -212,11 +216,33 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
       const file = fileInput.files?.[0];
       if (!file) return;
       input = { file };
-      draw.show(await geojsonGeometries(file));
+      const geometries = await geojsonGeometries(file);
+      draw.show(geometries);
+      fileMeasure(geometries);
       run();
     },
   });
   const resultBox = h('div', { class: 'zone-result', 'aria-live': 'polite' });
+  // The geodesic length or area of what is drawn or uploaded (CGCS2000 ellipsoid), live.
+  const measureBox = h('p', { class: 'measure-readout', id: 'measure-readout', 'aria-live': 'polite', hidden: true });
+  const showMeasure = (geometry) => {
+    const measure = measureGeometry(geometry);
+    measureBox.hidden = !measure;
+    measureBox.textContent = measureText(measure);
+    measureBox.dataset.kind = measure?.kind || '';
+    measureBox.dataset.value = measure ? String(measure.kind === 'length' ? measure.length : measure.area) : '';
+    measureBox.dataset.perimeter = measure?.perimeter != null ? String(measure.perimeter) : '';
+  };
+  const sketchGeometry = (kind) => (coords) =>
+    showMeasure(
+      kind === 'line'
+        ? { type: 'LineString', coordinates: coords }
+        : { type: 'Polygon', coordinates: [[...coords, coords[0]]] },
+    );
+  const fileMeasure = (geometries) => {
+    const parts = geometries.map((g) => (g.type === 'Feature' ? g.geometry : g)).filter(Boolean);
+    showMeasure(parts.length === 1 ? parts[0] : { type: 'GeometryCollection', geometries: parts });
+  };
   const controls = h('div', { class: 'zone-controls' });
 
   const bufferM = () => Math.max(0, Number(bufferInput.value) || 0);
@@ -225,6 +251,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
     mode = next;
     draw.cancel();
     corners = 0;
+    if (next) showMeasure(null);
     if (next === 'point') {
       drawerUi.closeOnPhone();
       draw.pickPoint((geometry) => {
@@ -232,16 +259,19 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
         mode = null;
         run();
       });
-    } else if (next === 'polygon') {
+    } else if (next === 'polygon' || next === 'line') {
       drawerUi.closeOnPhone();
       draw.drawPolygon({
+        kind: next,
         onChange: (n) => {
           corners = n;
           renderControls();
         },
+        onSketch: sketchGeometry(next),
         onFinish: (geometry) => {
           input = { geometry };
           mode = null;
+          showMeasure(geometry);
           run();
         },
       });
@@ -265,7 +295,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
   /** While the tool takes map clicks, a banner on the map says so (the panel may be lowered on phones). */
   function renderHintBanner() {
     if (!hintBanner) return;
-    const picking = mode === 'point' || mode === 'polygon';
+    const picking = mode === 'point' || mode === 'polygon' || mode === 'line';
     hintBanner.hidden = !picking;
     hintBanner.dataset.mode = picking ? mode : '';
     if (!picking) {
@@ -274,8 +304,8 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
     }
     setChildren(
       hintBanner,
-      h('span', { class: 'tool-hint-text' }, t(mode === 'point' ? 'zonePointHintMap' : 'zonePolygonHintMap', { n: corners })),
-      mode === 'polygon' && corners >= 3
+      h('span', { class: 'tool-hint-text' }, t(HINTS_ON_MAP[mode], { n: corners })),
+      (mode === 'polygon' && corners >= 3) || (mode === 'line' && corners >= 2)
         ? h('button', { type: 'button', class: 'btn small primary', onclick: finishPolygon }, t('zoneFinish'))
         : null,
       h('button', { type: 'button', class: 'btn small', id: 'tool-hint-cancel', onclick: () => setMode(null) }, t('zoneCancel')),
@@ -289,9 +319,11 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
         ? t('zonePointHint')
         : mode === 'polygon'
           ? t('zonePolygonHint')
-          : mode === 'file'
-            ? t('zoneFileHint')
-            : null;
+          : mode === 'line'
+            ? t('zoneLineHint')
+            : mode === 'file'
+              ? t('zoneFileHint')
+              : null;
     setChildren(
       controls,
       h(
@@ -299,20 +331,22 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
         { class: 'btn-row', role: 'group', 'aria-label': t('tabZone') },
         modeButton('point', 'zoneModePoint'),
         modeButton('polygon', 'zoneModePolygon'),
+        modeButton('line', 'zoneModeLine'),
         modeButton('file', 'zoneModeFile'),
       ),
       hint ? h('p', { class: 'hint' }, hint) : null,
-      mode === 'polygon'
+      mode === 'polygon' || mode === 'line'
         ? h(
             'div',
             { class: 'btn-row' },
-            h('button', { type: 'button', class: 'btn primary', disabled: corners < 3, onclick: finishPolygon }, t('zoneFinish')),
+            h('button', { type: 'button', class: 'btn primary', disabled: corners < (mode === 'line' ? 2 : 3), onclick: finishPolygon }, t('zoneFinish')),
             h('button', { type: 'button', class: 'btn', disabled: corners < 1, onclick: () => { corners = draw.undo(); renderControls(); } }, t('zoneUndo')),
             h('button', { type: 'button', class: 'btn', onclick: () => setMode(null) }, t('zoneCancel')),
           )
         : null,
       mode === 'file' ? h('label', { class: 'file-label', for: 'zone-file' }, t('zoneFileLabel')) : null,
       mode === 'file' ? fileInput : null,
+      measureBox,
       h('label', { class: 'field', for: 'zone-buffer' }, h('span', {}, t('zoneBuffer')), bufferInput),
       h(
         'div',
@@ -334,6 +368,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
     lastResult = null;
     lastError = null;
     fileInput.value = '';
+    showMeasure(null);
     highlighter.clear('zone');
     renderResult();
   }
@@ -543,6 +578,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
       bufferInput.value = String(buffer);
       input = { geometry };
       draw.show([geometry]);
+      showMeasure(geometry);
       return run();
     },
   };

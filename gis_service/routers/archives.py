@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import FileResponse
 
 from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
@@ -25,6 +26,7 @@ from tiles.offline import PMTilesArchive
 
 router = APIRouter(prefix="/archives", tags=["tiles"])
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+PMTILES_MEDIA_TYPE = "application/vnd.pmtiles"
 
 
 def _archive(request: Request, name: str) -> PMTilesArchive:
@@ -58,6 +60,25 @@ async def _require_archive_layers(request: Request, archive: PMTilesArchive, pri
             f"a tile archive holds whole layers, and {principal.actor} reads {', '.join(map(repr, scoped))} only"
             f" inside its area: use the live tiles, /tiles/{','.join(scoped)}/{{z}}/{{x}}/{{y}}.pbf"
         )
+
+
+@router.get(
+    "/{name}.pmtiles",
+    summary="A PMTiles archive itself, read by range requests",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {PMTILES_MEDIA_TYPE: {}}, "description": "The whole archive"},
+        206: {"content": {PMTILES_MEDIA_TYPE: {}}, "description": "The byte range asked for (`Range: bytes=a-b`)"},
+        416: {"description": "The range lies outside the archive"},
+    },
+)
+async def archive_file(request: Request, name: str, principal: Principal = Depends(current_principal)) -> FileResponse:
+    """The archive file, for clients that read PMTiles directly (the map's vector basemap, via
+    the `pmtiles` protocol): `Range` requests are answered 206 with that part only. The same
+    access rule as its tiles: an archive holding catalog layers the caller may not read is refused."""
+    archive = _archive(request, name)
+    await _require_archive_layers(request, archive, principal)
+    return FileResponse(archive.path, media_type=PMTILES_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/{name}.json", summary="TileJSON of a PMTiles archive")

@@ -26,6 +26,7 @@ RasterId = Annotated[str, Path(description="A raster layer id (see `GET /api/ras
 class ImageFormat(StrEnum):
     png = "png"
     webp = "webp"
+    terrarium = "terrarium"
 
 
 def _tiler(request: Request) -> RasterTiler:
@@ -56,8 +57,9 @@ async def rasters(
 ) -> list[dict[str, Any]]:
     """Every raster layer (land cover, elevation, slope, and rasters added with `ecomap raster add`):
     titles, role, unit, legend (classes with names and colours, or a colour ramp over a range),
-    TileJSON and tile URL template, zoom range, lon/lat bounds of the file, default opacity and the
-    sample-data flag. `available` is false while a raster's file is missing."""
+    TileJSON and tile URL template (elevation rasters also `terrarium_tiles`: heights for
+    hillshading), zoom range, lon/lat bounds of the file, default opacity and the sample-data flag.
+    `available` is false while a raster's file is missing."""
     readable = {raster.id for raster in layer_rules.readable_rasters(principal, tiler.catalog)}
     return [entry for entry in list_rasters(tiler, base) if entry["id"] in readable]
 
@@ -107,13 +109,16 @@ async def tilejson(
 @router.api_route(
     "/tiles/raster/{raster_id}/{z}/{x}/{y}.{image_format}",
     methods=["GET"],
-    summary="PNG or WebP tile of a raster layer",
+    summary="PNG or WebP tile of a raster layer (or an elevation raster's Terrarium tile)",
     response_class=Response,
     responses={
         200: {"content": {"image/png": {}, "image/webp": {}}, "description": "The tile, 256×256 RGBA"},
         204: {"description": "Nothing to draw: outside the raster, only no-data cells, or below its minzoom"},
         304: {"description": "Not modified (the `If-None-Match` ETag matches)"},
-        400: {"description": "z/x/y outside the WebMercatorQuad grid, or a format other than png/webp"},
+        400: {
+            "description": "z/x/y outside the WebMercatorQuad grid, a format other than png/webp/terrarium, "
+            "or terrarium for a raster that is not an elevation"
+        },
         404: {"description": "Unknown raster (the message lists the valid ones) or its file is missing"},
     },
 )
@@ -121,7 +126,10 @@ async def raster_tile(
     z: Annotated[int, Path(ge=0, le=24, description="Zoom level")],
     x: Annotated[int, Path(ge=0, description="Column")],
     y: Annotated[int, Path(ge=0, description="Row")],
-    image_format: Annotated[ImageFormat, Path(description="Image format: png or webp (lossless)")],
+    image_format: Annotated[
+        ImageFormat,
+        Path(description="Image format: png or webp (lossless); terrarium: elevation rasters' heights as RGB"),
+    ],
     request: Request,
     raster: RasterLayer = Depends(_raster),
     tiler: RasterTiler = Depends(_tiler),
@@ -129,7 +137,11 @@ async def raster_tile(
     """A 256×256 WebMercatorQuad tile drawn with the catalog's colours: class colours for a
     categorical raster, the colour ramp over the range for a continuous one. No-data cells are
     transparent (alpha 0). Strong `ETag` (`If-None-Match` → 304) and the same `Cache-Control` as
-    vector tiles; the tile changes when the raster's file is replaced."""
+    vector tiles; the tile changes when the raster's file is replaced. `terrarium` (elevation
+    rasters only) gives the heights themselves as a Terrarium-encoded RGB PNG (metres = R × 256 +
+    G + B / 256 − 32768; no data is 0 m), which the map's hillshade reads."""
+    if image_format is ImageFormat.terrarium and raster.role != "elevation":
+        raise InvalidRequest(f"terrarium tiles are made of elevation rasters only; {raster.id!r} is not one")
     try:
         address = tile_address(z, x, y)
     except TileAddressError as exc:

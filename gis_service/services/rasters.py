@@ -53,6 +53,8 @@ def describe_raster(raster: RasterLayer, tiler: RasterTiler, base_url: str) -> d
         "legend": legend(raster),
         "tilejson": f"{base_url}/tiles/raster/{raster.id}.json",
         "tiles": tile_template(raster, base_url),
+        # Heights for hillshading (MapLibre raster-dem, encoding "terrarium"); elevation rasters only.
+        "terrarium_tiles": tile_template(raster, base_url, "terrarium") if raster.role == "elevation" else None,
         "minzoom": raster.minzoom,
         "maxzoom": raster.maxzoom,
         "bounds": bounds,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -110,6 +110,22 @@ class MapPage:
             }""",
             [style_layer, clear_of or []],
         )
+
+
+def refuse_outside(page: Page, base_url: str) -> list[str]:
+    """Lets `page` reach only the service at `base_url` (an intranet without internet): every
+    other request is refused. Returns the list the refused URLs are added to."""
+    outside: list[str] = []
+
+    def only_the_service(route: Route) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_service)
+    return outside
 
 
 def _require_chromium() -> None:

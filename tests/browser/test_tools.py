@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
-from tests.browser.conftest import ARTIFACTS, MapPage
+from tests.browser.conftest import ARTIFACTS, MapPage, refuse_outside
 
 pytestmark = pytest.mark.browser
 
@@ -212,16 +212,7 @@ def test_standalone_maps_draw_without_the_internet(browser: Browser, live_server
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    outside: list[str] = []
-
-    def only_the_service(route: Route) -> None:
-        if route.request.url.startswith(live_server):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_the_service)
+    outside = refuse_outside(page, live_server)
     try:
         if page_kind == "chief map":
             page.goto(f"{live_server}/api/chiefs/1/map", wait_until="load")
