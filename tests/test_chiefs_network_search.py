@@ -186,3 +186,23 @@ def test_search_english_names_chiefs_and_wildcards(client: TestClient, db: psyco
     limited = client.get("/api/search", params={"q": "溪", "limit": 3}).json()["results"]
     assert len(limited) == 3
     assert client.get("/api/search", params={"q": ""}).status_code == 400
+
+
+def test_catchment_of_the_boundary_section_crosses_into_the_upstream_cities(
+    client: TestClient, db: psycopg.Connection
+) -> None:
+    """The Zhangzhou→Xiamen section's catchment reaches up the Jiulong into Zhangzhou and Longyan,
+    with the cross-boundary section between them among its stations."""
+    station_id, river_id = db.execute(
+        "SELECT id, river_id FROM station WHERE upstream_city = '350600' AND downstream_city = '350200'"
+    ).fetchone()
+    body = client.get(f"/api/stations/{station_id}/catchment").json()
+    segments = {s["id"] for s in body["segments"]}
+    assert segments == {river_id, *upstream_distances(db, river_id)}
+    cities = {r[0] for r in db.execute("SELECT DISTINCT city FROM river WHERE id = ANY(%s)", [list(segments)])}
+    assert cities == {"350600", "350800"}
+    upper = db.execute("SELECT id FROM station WHERE upstream_city = '350800'").fetchone()[0]
+    assert upper in {s["id"] for s in body["stations"]}
+    # And from the bay: the Jiulong's mouth segment traced upstream finds the same segments.
+    upstream = client.get(f"/api/rivers/{river_id}/upstream").json()
+    assert {s["id"] for s in upstream["segments"]} == segments - {river_id}

@@ -509,9 +509,7 @@ def test_cross_boundary_sections_sit_where_the_river_leaves_the_upstream_city(da
         assert row.upstream_city in cities_above, row.name
         below = rivers.loc[own, "downstream_id"]
         # Below it the river reaches the downstream city: its segments, or its bay at the mouth.
-        reaches = rivers.loc[own, "city"] == row.downstream_city or (
-            pd.isna(below) and row.downstream_city == XIAMEN
-        )
+        reaches = rivers.loc[own, "city"] == row.downstream_city or (pd.isna(below) and row.downstream_city == XIAMEN)
         assert reaches, row.name
     assert {("350800", "350600"), ("350600", "350200")} <= set(
         zip(sections.upstream_city, sections.downstream_city, strict=True)

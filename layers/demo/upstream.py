@@ -183,7 +183,9 @@ WATERSHEDS = UpstreamWatershed(
             "sub_basin",
             ZHANGZHOU,
             children=[
-                UpstreamWatershed("北溪上游（龙岩）小流域", "Upper North Branch (Longyan)", "small", LONGYAN, ["bx-1", "bx-2"]),
+                UpstreamWatershed(
+                    "北溪上游（龙岩）小流域", "Upper North Branch (Longyan)", "small", LONGYAN, ["bx-1", "bx-2"]
+                ),
                 UpstreamWatershed("北溪华安小流域", "North Branch at Hua'an", "small", ZHANGZHOU, ["bx-3"]),
                 UpstreamWatershed("北溪下游小流域", "Lower North Branch", "small", ZHANGZHOU, ["bx-4", "bx-5"]),
             ],
