@@ -20,8 +20,8 @@ from gis_service.monitoring import sta
 from gis_service.monitoring.ingest.hj212_receiver import running_receiver
 from gis_service.monitoring.status import routes as monitoring_status
 from gis_service.monitoring.status.events import running_events
-from gis_service.region import routes as region_routes
 from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
+from gis_service.region import routes as region_routes
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime

@@ -70,7 +70,7 @@ def expected_class(means: dict[str, float]) -> str:
         limits = LIMITS[factor]
         met = [i for i, lim in enumerate(limits) if (value >= lim if factor == "do" else value <= lim)]
         worst = max(worst, met[0] if met else len(CLASSES))
-    return (CLASSES + ["劣V"])[worst]
+    return [*CLASSES, "劣V"][worst]
 
 
 def expected_compensation(code: str, means: dict[str, float]) -> tuple[str, float]:
@@ -149,7 +149,7 @@ def test_monthly_assessment_and_compensation_on_known_values(region_client: Test
         got = row["assessment"]
         if None in means.values():  # 20 days of data: no valid monthly mean, not assessed
             assert got["water_class"] is None and got["meets_target"] is None
-            valid_days = days - (INVALID_DAY <= days)
+            valid_days = days - (days >= INVALID_DAY)
             assert got["factors"]["nh3n"]["valid_days"] == valid_days and got["factors"]["nh3n"]["required_days"] == 27
             assert row["compensation"]["outcome"] == "not_assessed" and row["compensation"]["amount"] == 0
             continue
