@@ -32,7 +32,6 @@ from layers.demo.terrain import Terrain
 
 Record = dict[str, Any]
 XIAMEN, ZHANGZHOU, LONGYAN = "350200", "350600", "350800"
-CITY_NAMES = {XIAMEN: "厦门市", ZHANGZHOU: "漳州市", LONGYAN: "龙岩市"}
 MEANDER_SCALE = 0.6
 """Meanders of a large river are broad: a smaller amplitude than the Xiamen streams'."""
 
