@@ -247,7 +247,8 @@ def test_bad_requests_are_400_with_a_detail(region_client: TestClient, params: d
 
 
 def test_the_demo_sections_are_on_the_map(client: TestClient, db: psycopg.Connection) -> None:
-    """The demo's cross-boundary sections (Longyan→Zhangzhou, Zhangzhou→Xiamen) in this month."""
+    """The demo's cross-boundary sections (Longyan→Zhangzhou, Zhangzhou→Xiamen), by default in the
+    last complete month."""
     expected = db.execute(
         "SELECT code, upstream_city, downstream_city FROM station WHERE upstream_city IS NOT NULL"
     ).fetchall()
@@ -255,7 +256,8 @@ def test_the_demo_sections_are_on_the_map(client: TestClient, db: psycopg.Connec
     got = {(f["properties"]["code"], f["properties"]["upstream_city"], f["properties"]["downstream_city"])
            for f in body["features"]}  # fmt: skip
     assert got == set(expected) and len(got) >= 2
-    assert body["month"] == f"{dt.datetime.now(CHINA):%Y-%m}"
+    today = dt.datetime.now(CHINA).date()
+    assert body["month"] == f"{today.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 // The cross-boundary sections (地市交接断面) on the map: a button shows or hides them, drawn from
-// GET /api/region/sections (this month's class against the target, who pays whom by the demo
+// GET /api/region/sections (the last complete month's class against the target, who pays whom by the demo
 // compensation rules), coloured by water class and ringed green (meets its target), red (misses
 // it) or grey (not enough data). Fetched only when first shown.
 

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/region", tags=["region"])
 Rules = Annotated[CompensationRules, Depends(compensation_rules)]
 MONTH = r"^\d{4}-\d{2}$"
 Month = Annotated[
-    str | None, Query(pattern=MONTH, description="The month (YYYY-MM, China time); default the current month")
+    str | None, Query(pattern=MONTH, description="The month (YYYY-MM, China time); default the last complete month")
 ]
 City = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A city's 6-digit adcode, e.g. 350600")]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -33,10 +33,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def last_complete_month(now: dt.datetime | None = None) -> str:
+    """The month before this one (China time): the latest a monthly assessment is made for."""
+    today = (now or dt.datetime.now(CHINA)).astimezone(CHINA).date()
+    return f"{today.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
+
+
 def _first_day(month: str | None) -> dt.date:
-    if month is None:
-        month = f"{dt.datetime.now(CHINA):%Y-%m}"
-    return parse_period(None, month)[0]
+    return parse_period(None, month or last_complete_month())[0]
 
 
 @router.get("/sections", summary="Cross-boundary sections (交接断面) with their month's status", responses=ERRORS)
@@ -44,7 +48,8 @@ async def sections_map(
     stations: Stations, rules: Rules, month: Month = None, conn: AsyncConnection = Depends(get_connection)
 ) -> JSONResponse:
     """GeoJSON points of the sections between cities, with the upstream and downstream city, the
-    month's class against the target, its map colour and who pays whom (see `/api/region/compensation`)."""
+    month's class against the target, its map colour and who pays whom (see `/api/region/compensation`);
+    by default for the last complete month."""
     report = await compensation.monthly_report(conn, stations, rules, _first_day(month))
     features = []
     for row in report["sections"]:

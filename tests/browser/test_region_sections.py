@@ -1,5 +1,5 @@
 """The cross-boundary sections on the map: the toggle draws them from /api/region/sections,
-coloured by this month's class, and a click tells the city pair and the state."""
+coloured by last month's class, and a click tells the city pair and the state."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_boundary_sections_toggle_and_popup(map_page: MapPage, live_server: str)
     assert len(expected) >= 2
     map_page.open()
     assert not any("api/region/sections" in url for url in map_page.requests)  # fetched only when asked for
-    toggle = map_page.page.get_by_role("button", name="显示或隐藏地市交接断面及本月考核状态")
+    toggle = map_page.page.get_by_role("button", name="显示或隐藏地市交接断面及上月考核状态")
     toggle.click()
     map_page.page.wait_for_function("() => !!window.ecomapMap.getLayer('region-sections-circle')")
     assert toggle.get_attribute("aria-pressed") == "true"
