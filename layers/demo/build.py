@@ -46,7 +46,7 @@ GCJ-02 to WGS84), so they are not flagged ``is_sample`` nor badged as sample dat
 
 @dataclass
 class DemoDataset:
-    """Sample data for every layer of Xiamen, in EPSG:4326, flagged ``is_sample``."""
+    """Sample data for every layer of Xiamen (and the Jiulong upstream), in EPSG:4326, flagged ``is_sample``."""
 
     layers: dict[str, gpd.GeoDataFrame]
     """Layer id -> features with the columns of the layer's table (no ``updated_at``)."""
