@@ -21,6 +21,7 @@ from gis_service.monitoring.ingest.hj212_receiver import running_receiver
 from gis_service.monitoring.status import routes as monitoring_status
 from gis_service.monitoring.status.events import running_events
 from gis_service.openapi import add_documentation_routes, install_openapi, operation_id
+from gis_service.region import routes as region_routes
 from gis_service.routers import analysis, archives, config, health, layers, ogc, ogc_tiles, rasters, tiles, zone_check
 from gis_service.routers import revisions as revisions_router
 from gis_service.runtime import runtime
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alert_routes.router)  # /api/alerts, /api/alert-rules
     app.include_router(sta.router)  # /sta/v1.1: OGC SensorThings API
     app.include_router(monitoring_status.router)  # /api/stations/{id}/..., quality summaries, events
+    app.include_router(region_routes.router)  # /api/region: cross-boundary sections, compensation
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

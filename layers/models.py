@@ -119,6 +119,7 @@ class Watershed(FeatureMixin, Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("watershed.id", ondelete="SET NULL"), index=True)
     downstream_id: Mapped[int | None] = mapped_column(ForeignKey("watershed.id", ondelete="SET NULL"), index=True)
     area_km2: Mapped[float | None] = mapped_column(Float)
+    city: Mapped[str | None] = mapped_column(String(6))  # the city of the outlet (migration 0022)
     geom = _geom("MULTIPOLYGON")
     __table_args__ = (CheckConstraint("level IN ('basin', 'sub_basin', 'small')", name="level"),)
 
@@ -132,6 +133,7 @@ class River(FeatureMixin, Base):
     target_class: Mapped[str | None] = mapped_column(Text)
     downstream_id: Mapped[int | None] = mapped_column(ForeignKey("river.id", ondelete="SET NULL"), index=True)
     watershed_id: Mapped[int | None] = mapped_column(ForeignKey("watershed.id", ondelete="SET NULL"), index=True)
+    city: Mapped[str | None] = mapped_column(String(6))  # city adcode (migration 0022)
     geom = _geom("MULTILINESTRING")
 
 
@@ -156,6 +158,9 @@ class Station(FeatureMixin, Base):
     mn: Mapped[str | None] = mapped_column(Text, unique=True)  # HJ 212 device code (migration 0010)
     water_target: Mapped[str | None] = mapped_column(Text)  # 水质目标 (migration 0011)
     standard: Mapped[str | None] = mapped_column(Text)  # river / lake / sea / air (migration 0011)
+    city: Mapped[str | None] = mapped_column(String(6))  # city adcode (migration 0022)
+    upstream_city: Mapped[str | None] = mapped_column(String(6))  # cross-boundary section (migration 0022)
+    downstream_city: Mapped[str | None] = mapped_column(String(6))
     geom = _geom("POINT")
     __table_args__ = (
         CheckConstraint(
@@ -163,6 +168,11 @@ class Station(FeatureMixin, Base):
             name="kind",
         ),
         CheckConstraint("standard IN ('river', 'lake', 'sea', 'air')", name="standard"),
+        CheckConstraint(
+            "(upstream_city IS NULL AND downstream_city IS NULL) OR (kind = 'section' AND upstream_city IS NOT NULL"
+            " AND downstream_city IS NOT NULL AND upstream_city <> downstream_city)",
+            name="cross_boundary",
+        ),
     )
 
 

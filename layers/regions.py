@@ -39,6 +39,9 @@ class Region:
     name_zh: str = ""
     adcode: str | None = None
     approximate: bool = False
+    city_zh: str = ""
+    """The city's own name (厦门市), where the region's (厦门市及其海域) says more."""
+    city_en: str = ""
 
     def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """True where points lie inside the region (vectorised)."""
@@ -98,9 +101,11 @@ def load_regions(path: Path = REGIONS_FILE) -> dict[str, Region]:
         else:
             box, approximate = boxes[key], bool(entry.get("approximate", False))
         name = entry.get("name") or {}
+        city = entry.get("city_name") or name
         regions[key] = Region(
             str(name.get("en") or key), *box, key=key, name_zh=str(name.get("zh") or ""),
             adcode=entry.get("adcode"), approximate=approximate,
+            city_zh=str(city.get("zh") or ""), city_en=str(city.get("en") or key),
         )  # fmt: skip
     return regions
 

@@ -186,3 +186,55 @@ def test_search_english_names_chiefs_and_wildcards(client: TestClient, db: psyco
     limited = client.get("/api/search", params={"q": "溪", "limit": 3}).json()["results"]
     assert len(limited) == 3
     assert client.get("/api/search", params={"q": ""}).status_code == 400
+
+
+def test_catchment_of_the_boundary_section_crosses_into_the_upstream_cities(
+    client: TestClient, db: psycopg.Connection
+) -> None:
+    """The Zhangzhou→Xiamen section's catchment reaches up the Jiulong into Zhangzhou and Longyan,
+    with the cross-boundary section between them among its stations."""
+    station_id, river_id = db.execute(
+        "SELECT id, river_id FROM station WHERE upstream_city = '350600' AND downstream_city = '350200'"
+    ).fetchone()
+    body = client.get(f"/api/stations/{station_id}/catchment").json()
+    segments = {s["id"] for s in body["segments"]}
+    assert segments == {river_id, *upstream_distances(db, river_id)}
+    cities = {r[0] for r in db.execute("SELECT DISTINCT city FROM river WHERE id = ANY(%s)", [list(segments)])}
+    assert cities == {"350600", "350800"}
+    upper = db.execute("SELECT id FROM station WHERE upstream_city = '350800'").fetchone()[0]
+    assert upper in {s["id"] for s in body["stations"]}
+    # And from the bay: the Jiulong's mouth segment traced upstream finds the same segments.
+    upstream = client.get(f"/api/rivers/{river_id}/upstream").json()
+    assert {s["id"] for s in upstream["segments"]} == segments - {river_id}
+
+
+def test_an_alert_in_the_jiulong_estuary_is_routed_up_into_zhangzhou_and_longyan(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """A seawater station of the 九龙江口 bay is traced from the Jiulong's mouth: the upstream
+    segments, their chiefs (the neighbours' city chiefs) and the candidate sources reach across the
+    city boundary."""
+    from gis_service.workflow.alerts.routing import route
+    from layers.catalog import load_catalog
+    from tests.conftest import run_async
+
+    station_id = db.execute(
+        "SELECT s.id FROM station AS s JOIN bay AS b ON ST_Intersects(b.geom, s.geom)"
+        " WHERE b.name = '九龙江口' AND s.kind = 'seawater' ORDER BY s.id LIMIT 1"
+    ).fetchone()[0]
+
+    async def routed() -> dict:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await route(conn, load_catalog(), station_id)
+
+    routing = run_async(routed())
+    assert routing["traced"] == "bay"
+    segments = [s["id"] for s in routing["segments"]]
+    cities = dict(db.execute("SELECT id, city FROM river WHERE id = ANY(%s)", [segments]).fetchall())
+    assert {"350600", "350800"} <= set(cities.values())
+    neighbour_chiefs = {
+        r[0] for r in db.execute("SELECT id FROM chief WHERE adcode IN ('350600', '350800') AND role = 'river'")
+    }
+    assert neighbour_chiefs & {c["id"] for c in routing["upstream_chiefs"]}
+    sections = {r[0] for r in db.execute("SELECT id FROM station WHERE upstream_city IS NOT NULL")}
+    assert sections <= {c["id"] for c in routing["candidates"]}

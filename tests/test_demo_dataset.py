@@ -1,4 +1,5 @@
-"""The Xiamen demo dataset, checked without a database: schema, geometry, topology, links."""
+"""The demo dataset, checked without a database: schema, geometry, topology, links; Xiamen, and
+the Jiulong upstream in Zhangzhou and Longyan (``layers/demo/upstream.py``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from shapely.geometry.base import BaseGeometry
 
 from layers.demo import DemoDataset, build_demo_dataset
 from layers.demo.build import table_columns
+from layers.demo.upstream import XIAMEN
 from layers.models import LAYER_TABLES, Base
+from layers.regions import load_regions
 
 GEOD = Geod(ellps="WGS84")
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "layers" / "catalog"
@@ -39,6 +42,21 @@ NATIONAL_AIR = {
 @pytest.fixture(scope="module")
 def dataset() -> DemoDataset:
     return build_demo_dataset()
+
+
+def xiamen_part(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The features in Xiamen (all of a layer without a ``city``)."""
+    return frame[frame.city == XIAMEN] if "city" in frame.columns else frame
+
+
+def upstream_part(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The features of the neighbouring cities (none for a layer without a ``city``)."""
+    return frame[frame.city != XIAMEN] if "city" in frame.columns else frame.iloc[0:0]
+
+
+def region_of(adcode: str):
+    """The region (``layers/regions.yaml``) of a city adcode."""
+    return next(r for r in load_regions().values() if r.adcode == adcode)
 
 
 def area_m2(geom: BaseGeometry) -> float:
@@ -124,9 +142,25 @@ def test_geometries_are_valid_nonempty_and_of_the_table_type(dataset: DemoDatase
     assert (frame.geom_type.str.upper() == expected).all()
     assert frame.is_valid.all()
     assert not frame.is_empty.any()
-    minx, miny, maxx, maxy = frame.total_bounds
+    minx, miny, maxx, maxy = xiamen_part(frame).total_bounds
     assert minx > 117.8 and maxx < 118.5
     assert miny > 24.3 and maxy < 25.0
+
+
+@pytest.mark.parametrize("layer", ["river", "watershed", "station"])
+def test_upstream_features_lie_in_their_city_and_off_xiamen(dataset: DemoDataset, layer: str) -> None:
+    """Every layer with a city names it; the neighbours' features lie in their city's region
+    (a watershed, named by its outlet, in the Minxinan region) and never on Xiamen's land."""
+    frame = dataset.layers[layer]
+    assert set(frame.city) <= set(allowed_values(layer)["city"])
+    upstream = upstream_part(frame)
+    assert {"350600", "350800"} <= set(upstream.city)
+    region = load_regions()["minxinan"]
+    for row in upstream.itertuples():
+        box = region if layer == "watershed" and row.level != "small" else region_of(row.city)
+        assert box.covers(row.geom.bounds), f"{layer} {row.id} of {row.city} lies outside {box.describe()}"
+        assert sliver_m2(shapely.intersection(row.geom, dataset.dry_land)) < TOLERANCE_M2, row.id
+        assert row.is_sample
 
 
 @pytest.mark.parametrize("layer", LAYER_TABLES)
@@ -267,6 +301,7 @@ def test_water_source_zones_are_disjoint_rings(dataset: DemoDataset) -> None:
 
 
 def test_watershed_hierarchy_is_consistent(dataset: DemoDataset) -> None:
+    xiamen = set(xiamen_part(dataset.layers["watershed"]).id)
     sheds = dataset.layers["watershed"].set_index("id")
     rank = {"basin": 0, "sub_basin": 1, "small": 2}
     assert set(sheds.level) == set(rank)
@@ -280,7 +315,10 @@ def test_watershed_hierarchy_is_consistent(dataset: DemoDataset) -> None:
         if pd.notna(row.downstream_id):
             assert int(row.downstream_id) in sheds.index and int(row.downstream_id) != shed_id
         assert row.area_km2 == pytest.approx(area_m2(row.geom) / 1e6, rel=1e-3)
-        assert spill_m2(row.geom, dataset.dry_land) < 1e-6 * area_m2(row.geom)
+        if shed_id in xiamen:
+            assert spill_m2(row.geom, dataset.dry_land) < 1e-6 * area_m2(row.geom)
+        else:  # upstream: off Xiamen's land and sea
+            assert sliver_m2(shapely.intersection(row.geom, shapely.union(dataset.land, dataset.sea))) < TOLERANCE_M2
     basin = sheds[sheds.name == "东西溪流域"].iloc[0]
     assert 440.0 < basin.area_km2 < 550.0
     basins = sheds[sheds.level == "basin"]
@@ -312,11 +350,16 @@ def test_segments_connect_to_their_downstream_segment(dataset: DemoDataset) -> N
 
 def test_rivers_have_lengths_watersheds_and_stay_on_land(dataset: DemoDataset) -> None:
     rivers = dataset.layers["river"]
-    sheds = set(dataset.layers["watershed"].id)
-    assert rivers.watershed_id.notna().all() and set(rivers.watershed_id.astype(int)) <= sheds
+    sheds = dataset.layers["watershed"].set_index("id")
+    assert rivers.watershed_id.notna().all() and set(rivers.watershed_id.astype(int)) <= set(sheds.index)
     for row in rivers.itertuples():
         assert row.length_km == pytest.approx(GEOD.geometry_length(row.geom) / 1000.0, rel=1e-3)
+    for row in xiamen_part(rivers).itertuples():
         assert shapely.difference(row.geom, shapely.buffer(dataset.dry_land, 1e-7)).length < 1e-9
+    for row in upstream_part(rivers).itertuples():  # in its watershed, off Xiamen (its mouth in the bay)
+        assert shapely.intersection(row.geom, dataset.dry_land).length < 1e-9
+        inside = shapely.intersection(row.geom, shapely.buffer(sheds.loc[int(row.watershed_id), "geom"], 1e-7))
+        assert inside.length > 0.97 * row.geom.length, row.segment
     totals = rivers.groupby("name").length_km.sum()
     assert totals["东西溪"] == pytest.approx(34.0, rel=0.05)
     assert totals["过芸溪"] == pytest.approx(15.1, rel=0.05)
@@ -342,11 +385,14 @@ def test_stations_of_every_kind_inside_land_or_sea(dataset: DemoDataset) -> None
     stations = dataset.layers["station"]
     assert len(stations) >= 60
     assert set(stations.kind) == set(allowed_values("station")["kind"])
-    assert stations.code.is_unique
+    assert stations.code.is_unique and stations.mn.is_unique
     territory = shapely.union(dataset.land, dataset.sea)
-    outside = stations[~stations.geometry.within(shapely.buffer(territory, 1e-7))]
+    xiamen, upstream = xiamen_part(stations), upstream_part(stations)
+    outside = xiamen[~xiamen.geometry.within(shapely.buffer(territory, 1e-7))]
     assert outside.empty, outside[["code", "name"]].to_dict("records")
-    assert set(stations.adcode) <= set(dataset.layers["district"].adcode)
+    assert set(xiamen.adcode) <= set(dataset.layers["district"].adcode)
+    assert not upstream.geometry.within(territory).any()
+    assert (upstream.adcode == upstream.city).all()  # no county boundaries outside Xiamen
 
 
 def test_national_air_stations_at_published_coordinates(dataset: DemoDataset) -> None:
@@ -410,8 +456,61 @@ def test_chief_roles_match_their_assignments(dataset: DemoDataset) -> None:
 def test_chief_attributes_look_real_but_are_masked(dataset: DemoDataset) -> None:
     chiefs = dataset.chiefs
     assert chiefs.name.str.fullmatch(r"[\u4e00-\u9fff]{2,3}").all()
-    assert chiefs.contact.str.fullmatch(r"0592-\d{2}\*{3}\d{2}").all()
+    area_codes = {"350200": "0592", "350600": "0596", "350800": "0597"}
+    for row in chiefs.itertuples():
+        assert re.fullmatch(area_codes[row.adcode[:4] + "00"] + r"-\d{2}\*{3}\d{2}", row.contact), row.contact
     assert chiefs.title.str.len().gt(0).all()
     district_codes = set(dataset.layers["district"].adcode)
-    assert set(chiefs.adcode) <= district_codes | {"350200"}
+    assert set(chiefs.adcode) <= district_codes | set(area_codes)
+    # The neighbours' chiefs are city chiefs of their own city's segments and watersheds.
+    merged = dataset.assignments.merge(chiefs, left_on="chief_id", right_on="id")
+    for layer in ("river", "watershed"):
+        features = dataset.layers[layer].set_index("id")
+        rows = merged[(merged.layer == layer) & (merged.adcode.isin(["350600", "350800"]))]
+        assert not rows.empty and (rows.level == "city").all()
+        assert (features.loc[rows.feature_id, "city"].to_numpy() == rows.adcode.to_numpy()).all()
     assert re.fullmatch(r"\S+区副区长", chiefs.loc[chiefs.level == "district", "title"].iloc[0])
+
+
+# --- the region: the Jiulong across the city boundaries ----------------------------------------
+
+
+def _segments_above(rivers: pd.DataFrame, segment: int) -> set[int]:
+    above, frontier = set(), {segment}
+    while frontier:
+        frontier = set(rivers.index[rivers.downstream_id.isin(frontier)]) - above
+        above |= frontier
+    return above
+
+
+def test_the_jiulong_flows_from_longyan_through_zhangzhou_into_xiamen_bay(dataset: DemoDataset) -> None:
+    """Upstream of the segment entering the 九龙江口 bay lie Zhangzhou's and Longyan's segments."""
+    rivers = dataset.layers["river"].set_index("id")
+    bay = dataset.layers["bay"].set_index("name").loc["九龙江口", "geom"]
+    mouths = [i for i, r in rivers[rivers.downstream_id.isna()].iterrows() if r.city != XIAMEN]
+    assert len(mouths) == 1
+    end = shapely.Point(rivers.loc[mouths[0], "geom"].geoms[-1].coords[-1])
+    assert bay.distance(end) < 1e-9
+    above = _segments_above(rivers, mouths[0])
+    assert set(rivers.loc[sorted(above), "city"]) == {"350600", "350800"}
+    assert {"九龙江北溪", "九龙江西溪"} <= set(rivers.loc[sorted(above), "name"])
+
+
+def test_cross_boundary_sections_sit_where_the_river_leaves_the_upstream_city(dataset: DemoDataset) -> None:
+    stations = dataset.layers["station"]
+    rivers = dataset.layers["river"].set_index("id")
+    sections = stations[stations.upstream_city.notna()]
+    assert len(sections) >= 2 and (sections.kind == "section").all()
+    assert sections.downstream_city.notna().all() and (sections.upstream_city != sections.downstream_city).all()
+    assert (sections.water_target.notna()).all() and sections.mn.notna().all()
+    for row in sections.itertuples():
+        own = int(row.river_id)
+        cities_above = set(rivers.loc[sorted(_segments_above(rivers, own) | {own}), "city"])
+        assert row.upstream_city in cities_above, row.name
+        below = rivers.loc[own, "downstream_id"]
+        # Below it the river reaches the downstream city: its segments, or its bay at the mouth.
+        reaches = rivers.loc[own, "city"] == row.downstream_city or (pd.isna(below) and row.downstream_city == XIAMEN)
+        assert reaches, row.name
+    assert {("350800", "350600"), ("350600", "350200")} <= set(
+        zip(sections.upstream_city, sections.downstream_city, strict=True)
+    )

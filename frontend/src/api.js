@@ -102,6 +102,8 @@ export const api = {
   zoneCheckReport: async (input) => (await request('api/zone-check/report', zoneCheckBody(input))).blob(),
   chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
   chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
+  /** The cross-boundary sections between cities with this month's status (GeoJSON). */
+  regionSections: (month) => getJSON(`api/region/sections${query({ month })}`),
   upstream: (riverId) => getJSON(`api/rivers/${encodeURIComponent(riverId)}/upstream`),
   /** A station's latest values with its class or AQI. */
   stationLatest: (id) => getJSON(`api/stations/${encodeURIComponent(id)}/latest`),

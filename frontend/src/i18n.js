@@ -328,6 +328,13 @@ const MESSAGES = {
     role_analyst: '分析人员',
     role_data_manager: '数据管理员',
     role_admin: '系统管理员',
+    regionSections: '交接断面',
+    regionSectionsToggle: '显示或隐藏地市交接断面及上月考核状态',
+    regionFlow: '{up} → {down}',
+    regionClass: '上月水质 {klass} 类（目标 {target} 类）',
+    regionNoData: '上月有效数据不足，未考核',
+    regionPays: '{payer}向{payee}支付 {amount} 万元（示例规则）',
+    regionLoadFailed: '无法加载交接断面：{detail}',
   },
   en: {
     appTitle: 'EcoMap Xiamen',
@@ -651,6 +658,13 @@ const MESSAGES = {
     role_analyst: 'Analyst',
     role_data_manager: 'Data manager',
     role_admin: 'Administrator',
+    regionSections: 'Boundary sections',
+    regionSectionsToggle: "Show or hide the cross-boundary sections between cities and last month's assessment",
+    regionFlow: '{up} → {down}',
+    regionClass: 'Last month: class {klass} (target {target})',
+    regionNoData: 'Not enough valid data last month: not assessed',
+    regionPays: '{payer} pays {payee} {amount} × 10,000 yuan (demo rules)',
+    regionLoadFailed: 'Cannot load the cross-boundary sections: {detail}',
   },
 };
 

@@ -14,6 +14,7 @@ import { createLayersPanel } from './layers-panel.js';
 import { applyMapLocale, createMap, setBottomOcclusion, setupCoordinates } from './map.js';
 import { createRasterControl } from './raster-control.js';
 import { RasterLegendControl } from './raster-legend.js';
+import { RegionSectionsControl } from './region-sections.js';
 import { setupFeatureInteraction } from './popup.js';
 import { createPrintTool } from './print.js';
 import { setupSearch } from './search.js';
@@ -147,6 +148,8 @@ async function start() {
   // The legends of the visible rasters, on the map (the layer panel is a drawer on phones).
   rasterLegendControl = new RasterLegendControl(rasterControl);
   map.addControl(rasterLegendControl, 'bottom-left');
+  // The cross-boundary sections between cities and their month's status (hidden until asked for).
+  map.addControl(new RegionSectionsControl(), 'top-right');
   if (initial.layers) {
     control.setVisibleIds(initial.layers);
     rasterControl.setVisibleIds(initial.layers);

@@ -1,4 +1,6 @@
-"""Reproducible demo data for Xiamen: every layer, plus river and bay chiefs.
+"""Reproducible demo data for Xiamen: every layer, plus river and bay chiefs, and upstream the
+Jiulong River through Zhangzhou and Longyan (``upstream.py``: segments, watersheds, stations with
+the cross-boundary sections, city chiefs).
 
 The district boundaries are real (converted from GCJ-02); every other feature is
 generated at the real places (hills, reservoirs, streams, bays) with plausible but

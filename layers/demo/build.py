@@ -27,11 +27,14 @@ from layers.demo.places import BAYS
 from layers.demo.redlines import build_redlines
 from layers.demo.stations import NATIONAL_AIR_STATIONS, build_stations
 from layers.demo.terrain import District, build_terrain
+from layers.demo.upstream import XIAMEN, build_upstream
 from layers.demo.zones import build_protected_areas, build_water_source_zones
 from layers.models import LAYER_TABLES, Base
 
 Record = dict[str, Any]
 DEFAULT_SEED = 2025
+UPSTREAM_STREAM = 18
+"""Second entropy word of the upstream part's random stream (``default_rng([seed, 18])``)."""
 GEOMETRY_COLUMN = "geom"
 _NOT_GENERATED = {"updated_at"}
 _INTEGER_COLUMNS = {"id", "parent_id", "downstream_id", "watershed_id", "river_id", "revision", "established"}
@@ -43,7 +46,7 @@ GCJ-02 to WGS84), so they are not flagged ``is_sample`` nor badged as sample dat
 
 @dataclass
 class DemoDataset:
-    """Sample data for every layer of Xiamen, in EPSG:4326, flagged ``is_sample``."""
+    """Sample data for every layer of Xiamen (and the Jiulong upstream), in EPSG:4326, flagged ``is_sample``."""
 
     layers: dict[str, gpd.GeoDataFrame]
     """Layer id -> features with the columns of the layer's table (no ``updated_at``)."""
@@ -122,22 +125,29 @@ def _river_rows(records: list[Record]) -> list[Record]:
 
 
 def _station_rows(records: list[Record], districts: list[District]) -> list[Record]:
-    """Stations in lon/lat; the national air stations at their published coordinates."""
+    """Stations in lon/lat; the national air stations at their published coordinates; Xiamen's
+    get the adcode of their district (the neighbours' keep their city's)."""
     published = {s.code: Point(s.lon, s.lat) for s in NATIONAL_AIR_STATIONS}
     rows = []
     for record in records:
         geom = published[record["code"]] if record["code"] in published else to_lonlat(record["geom"])
-        rows.append({**record, "geom": geom, "adcode": _adcode_at(districts, geom)})
+        adcode = record.get("adcode") or _adcode_at(districts, geom)
+        rows.append({"upstream_city": None, "downstream_city": None, "city": XIAMEN, **record, "geom": geom,
+                     "adcode": adcode})  # fmt: skip
     return rows
 
 
 def build_demo_dataset(seed: int = DEFAULT_SEED) -> DemoDataset:
-    """Generate the Xiamen demo dataset; the same seed always gives the same data."""
+    """Generate the demo dataset (Xiamen, and the Jiulong upstream in Zhangzhou and Longyan); the
+    same seed always gives the same data. The upstream part draws on a random stream of its own,
+    so Xiamen's features do not depend on it; its ids follow Xiamen's."""
     rng = np.random.default_rng(seed)
     terrain = build_terrain(rng)
     districts = terrain.districts
     hydro = build_rivers(terrain, rng)
     build_watersheds(terrain, hydro)
+    for record in (*hydro.rivers, *hydro.watersheds):
+        record["city"] = XIAMEN
     reservoirs = build_reservoirs(terrain, hydro, rng)
     redlines = _polygon_layer(build_redlines(terrain, rng), "area_km2")
     for row in redlines:
@@ -154,12 +164,20 @@ def build_demo_dataset(seed: int = DEFAULT_SEED) -> DemoDataset:
         "redline": redlines,
         "protected_area": _polygon_layer(build_protected_areas(terrain, rng), "area_ha", factor=100.0),
         "water_source_zone": _polygon_layer(build_water_source_zones(terrain, reservoirs, rng)),
-        "watershed": _polygon_layer(hydro.watersheds, "area_km2"),
-        "river": _river_rows(hydro.rivers),
         "bay": _polygon_layer(bays, "area_km2"),
-        "station": _station_rows(build_stations(terrain, hydro, reservoirs, rng), districts),
     }
-    chiefs, assignments = build_chiefs(terrain, hydro, {bay["name"]: bay["id"] for bay in bays}, rng)
+    stations = build_stations(terrain, hydro, reservoirs, rng)
+    upstream = build_upstream(
+        terrain,
+        np.random.default_rng([seed, UPSTREAM_STREAM]),
+        first_river=len(hydro.rivers) + 1,
+        first_watershed=len(hydro.watersheds) + 1,
+        first_station=len(stations) + 1,
+    )
+    records["watershed"] = _polygon_layer([*hydro.watersheds, *upstream.watersheds], "area_km2")
+    records["river"] = _river_rows([*hydro.rivers, *upstream.rivers])
+    records["station"] = _station_rows([*stations, *upstream.stations], districts)
+    chiefs, assignments = build_chiefs(terrain, hydro, {bay["name"]: bay["id"] for bay in bays}, rng, upstream)
     return DemoDataset(
         layers={layer: _frame(layer, records[layer]) for layer in LAYER_TABLES},
         chiefs=_frame("chief", chiefs, geometry=False),

@@ -2,7 +2,9 @@
 
 City chiefs cover the basins and all bays, district chiefs the segments and bays in
 or along their district, town and village chiefs their local segments and shores.
-Names are generated; contacts are masked office numbers.
+Upstream, Zhangzhou and Longyan have city-level chiefs for their Jiulong segments and
+watersheds (``upstream.chief_plan``). Names are generated; contacts are masked office
+numbers with the city's area code.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import shapely
 from layers.demo import places
 from layers.demo.hydro import Hydrology
 from layers.demo.terrain import Terrain
+from layers.demo.upstream import Upstream, chief_plan
 
 Record = dict[str, Any]
 
 CITY_ADCODE = "350200"
+AREA_CODES = {"350200": "0592", "350600": "0596", "350800": "0597"}
+"""Telephone area codes of the cities, for the masked contacts."""
 SURNAMES = list("陈林黄张李王吴刘蔡杨许郑谢洪郭曾苏叶庄吕")
 GIVEN = list("志明建华文国伟海峰丽芳春晓东勇斌红秀英晖辉强平杰婷燕涛鹏")
 RIVER_DISTRICTS = ("350205", "350211", "350212", "350213")
@@ -71,9 +76,10 @@ class _Roster:
                 self._names.add(name)
                 return name
 
-    def _contact(self) -> str:
+    def _contact(self, adcode: str) -> str:
         digits = self.rng.integers(0, 10, size=4)
-        return f"0592-{int(self.rng.integers(2, 8))}{digits[0]}***{digits[1]}{digits[2]}"
+        area = AREA_CODES[adcode[:4] + "00"]
+        return f"{area}-{int(self.rng.integers(2, 8))}{digits[0]}***{digits[1]}{digits[2]}"
 
     def chief(self, role: str, level: str, adcode: str, title: str) -> int:
         chief_id = len(self.chiefs) + 1
@@ -85,7 +91,7 @@ class _Roster:
                 "level": level,
                 "adcode": adcode,
                 "title": title,
-                "contact": self._contact(),
+                "contact": self._contact(adcode),
             }
         )
         return chief_id
@@ -101,9 +107,9 @@ class _Roster:
 
 
 def build_chiefs(
-    terrain: Terrain, hydro: Hydrology, bay_ids: dict[str, int], rng: np.random.Generator
+    terrain: Terrain, hydro: Hydrology, bay_ids: dict[str, int], rng: np.random.Generator, upstream: Upstream
 ) -> tuple[list[Record], list[Record]]:
-    """Chief records and their assignments (river segments, bays, basins)."""
+    """Chief records and their assignments (river segments, bays, basins), Xiamen's first."""
     roster = _Roster(rng)
     district_names = {d.adcode: d.name_zh for d in terrain.districts}
     basins = [w["id"] for w in hydro.watersheds if w["level"] == "basin"]
@@ -130,4 +136,8 @@ def build_chiefs(
             roster.assign(chief_id, "river", [hydro.segment_ids[k] for k in local.targets])
         else:
             roster.assign(chief_id, "bay", [bay_ids[name] for name in local.targets])
+    for adcode, title, role, targets in chief_plan(upstream):
+        chief_id = roster.chief(role, "city", adcode, title)
+        for layer, feature_id in targets:
+            roster.assign(chief_id, layer, [feature_id])
     return roster.chiefs, roster.assignments
