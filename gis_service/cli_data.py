@@ -200,18 +200,25 @@ def export_command(
     crs: Annotated[str | None, typer.Option(help="CRS of the output, e.g. EPSG:4548 (default EPSG:4326)")] = None,
     revision: Annotated[int | None, typer.Option(help="Export the layer as of this revision")] = None,
     asof: Annotated[
-        str | None, typer.Option(help="Export the layer as of a date or date-time (ISO, China time by default)")
+        str | None,
+        typer.Option(help="Export the layer in force on a date by legal validity (ISO, China time by default)"),
+    ] = None,
+    loaded_asof: Annotated[
+        str | None, typer.Option(help="Export the layer as it was loaded at a date or date-time (ISO)")
     ] = None,
 ) -> None:
-    """Export a layer (current, or as of a revision or date) to a file."""
+    """Export a layer (current, or as of a revision, a validity date or a load date) to a file."""
     from layers.crs import CRSProblem
     from layers.exporter import ExportError, export_layer
     from layers.history import HistoryError
 
     target = _layer(layer)
+    if asof is not None and loaded_asof is not None:
+        _fail("give either --asof (validity date) or --loaded-asof (load date), not both", EXIT_USAGE)
+    moment, basis = (loaded_asof, "loaded") if loaded_asof is not None else (asof, "valid")
     with _connect() as conn:
         try:
-            result = export_layer(conn, target, out, crs=crs, revision=revision, asof=asof)
+            result = export_layer(conn, target, out, crs=crs, revision=revision, asof=moment, by=basis)
         except (ExportError, CRSProblem, HistoryError) as exc:
             _fail(str(exc), EXIT_USAGE)
     for warning in result.warnings:

@@ -27,8 +27,17 @@ Revision = Annotated[int | None, Query(ge=0, description="Revision number (0 = b
 AsOf = Annotated[
     str | None,
     Query(
-        description="Date or date-time (ISO 8601); a date means the end of that day, China time",
-        examples=["2025-06-30"],
+        description="The layer in force on a date or date-time by legal validity (the revisions' `valid_from`); "
+        "ISO 8601, a date means the end of that day, China time",
+        examples=["2024-01-01"],
+    ),
+]
+LoadedAsOf = Annotated[
+    str | None,
+    Query(
+        description="The layer as it was loaded at a date or date-time (the revisions' `created_at`), "
+        "whatever their validity; ISO 8601, China time by default",
+        examples=["2025-06-30T12:00:00+08:00"],
     ),
 ]
 
@@ -74,6 +83,7 @@ async def features(
     request: Request,
     revision: Revision = None,
     asof: AsOf = None,
+    loaded_asof: LoadedAsOf = None,
     limit: Annotated[int, Query(ge=1, le=50_000, description="Features per page")] = 10_000,
     offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
     conn: AsyncConnection = Depends(get_connection),
@@ -81,10 +91,13 @@ async def features(
     principal: Principal = Depends(current_principal),
 ) -> Response:
     """A FeatureCollection (WGS84) ordered by feature id, with the `revision` it shows.
-    `revision`/`asof` are available for layers with history (redline, protected_area)."""
+    `revision`/`asof`/`loaded_asof` are available for layers with history (redline, protected_area):
+    `asof` is the revision in force on that day by validity, `loaded_asof` the one loaded by then."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
     scope = await policy.scope_on(conn, catalog, principal)
-    body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset, scope)
+    body, more, number = await service.features_geojson(
+        conn, chosen, revision, asof, limit, offset, scope, loaded_asof
+    )
     headers = {"Cache-Control": "no-cache"}
     if number is not None:
         headers["X-Layer-Revision"] = str(number)
@@ -109,6 +122,7 @@ async def export(
     crs: Annotated[str | None, Query(description="Output CRS, e.g. EPSG:4548 (default EPSG:4326)")] = None,
     revision: Revision = None,
     asof: AsOf = None,
+    loaded_asof: LoadedAsOf = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     principal: Principal = Depends(current_principal),
@@ -118,8 +132,9 @@ async def export(
     .cpg saying so). An export holding non-public content is recorded in the audit log."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
     scope = await policy.scope_on(conn, catalog, principal)
-    result = await service.export(conn, chosen, format, crs, revision, asof, scope)
-    detail = {"format": format, "crs": crs, "revision": revision, "asof": asof, "features": result.features}
+    result = await service.export(conn, chosen, format, crs, revision, asof, scope, loaded_asof)
+    detail = {"format": format, "crs": crs, "revision": revision, "asof": asof, "loaded_asof": loaded_asof}
+    detail["features"] = result.features
     await layer_rules.audit_sensitive_read(conn, request, principal, chosen, "layer.export", detail)
     return FileResponse(
         result.path,

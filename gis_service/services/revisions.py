@@ -72,10 +72,13 @@ async def diff(
     return shape_diff(layer, span, features, totals)
 
 
-async def check_revision(conn: AsyncConnection, layer: Layer, revision: int | None, asof: str | None) -> int | None:
-    """The revision ``revision``/``asof`` select (checked by the shared resolver); with neither, the
-    layer's latest revision (None for layers without history)."""
-    number = await resolve.revision(conn, layer, revision, asof)
+async def check_revision(
+    conn: AsyncConnection, layer: Layer, revision: int | None, asof: str | None, loaded_asof: str | None = None
+) -> int | None:
+    """The revision ``revision``/``asof``/``loaded_asof`` select (checked by the shared resolver);
+    with none, the layer's latest revision (None for layers without history)."""
+    moment, basis = resolve.asof_basis(asof, loaded_asof)
+    number = await resolve.revision(conn, layer, revision, moment, by=basis)
     if number is None and has_history(layer):
         return await resolve.latest_revision(conn, layer)
     return number
@@ -89,14 +92,16 @@ async def features_geojson(
     limit: int,
     offset: int,
     scope: FeatureScope | None = None,
+    loaded_asof: str | None = None,
 ) -> tuple[str, bool, int | None]:
     """A GeoJSON FeatureCollection (text) of the layer as of a revision or date (what the
     caller's ``scope`` lets it read).
 
     Returns the document, whether more features follow, and the revision it shows.
     """
-    number = await check_revision(conn, layer, revision, asof)
-    subquery, params = features_as_of_sql(layer, number if (revision is not None or asof is not None) else None)
+    number = await check_revision(conn, layer, revision, asof, loaded_asof)
+    historic = revision is not None or asof is not None or loaded_asof is not None
+    subquery, params = features_as_of_sql(layer, number if historic else None)
     feature = geojson.feature(
         geojson.column("t", layer.id_column),
         geojson.column("t", layer.geometry_column),
@@ -121,6 +126,7 @@ async def export(
     revision: int | None,
     asof: str | None,
     scope: FeatureScope | None = None,
+    loaded_asof: str | None = None,
 ) -> ExportResult:
     """Write the layer (what the caller's ``scope`` lets it read) to a file in a new temporary
     directory (the caller deletes it)."""
@@ -128,8 +134,8 @@ async def export(
         export_format = format_for(f"export.{fmt}", fmt)
     except ExportError as exc:
         raise InvalidRequest(str(exc)) from None
-    number = await check_revision(conn, layer, revision, asof)
-    historic = revision is not None or asof is not None
+    number = await check_revision(conn, layer, revision, asof, loaded_asof)
+    historic = revision is not None or asof is not None or loaded_asof is not None
     query, params = export_sql(layer, number if historic else None, view=lambda f: scoped_table(layer, scope, f))
     cursor = await conn.execute(query, {**params, **scope_params(scope)})
     rows = await cursor.fetchall()
