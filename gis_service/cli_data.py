@@ -288,3 +288,30 @@ def diff_command(
                 parts.append(f"geometry +{item['area_gained_km2']:.4f}/-{item['area_lost_km2']:.4f} km²")
             detail = "  " + "; ".join(parts)
         typer.echo(f"  {item['change']:8} #{item['id']} {item['name'] or ''}{detail}")
+
+
+places_app = typer.Typer(help="The gazetteer: named places the search finds.", no_args_is_help=True)
+
+
+@places_app.command("import")
+def places_import(
+    file: Annotated[Path, typer.Argument(help="Gazetteer CSV (UTF-8): name_zh,name_en,kind,lon,lat[,pinyin,...]")],
+    replace: Annotated[bool, typer.Option("--replace", help="Remove the places the file does not hold")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file only")] = False,
+) -> None:
+    """Add or update places (same Chinese name and kind = the same place) in one transaction; a
+    file with any wrong row writes nothing and lists each problem with its line."""
+    from layers.gazetteer import GazetteerError, import_places, read_places
+    from layers.regions import UnknownRegion, get_region
+
+    try:
+        region = get_region(os.environ.get("ECOMAP_REGION"))
+        if dry_run:
+            count = len(read_places(file.read_text(encoding="utf-8"), region))
+            typer.echo(f"{file}: {count} places, all valid (nothing written: --dry-run)")
+            return
+        with _connect(announce=True) as conn:
+            count = import_places(conn, file, replace=replace, region=region)
+    except (GazetteerError, UnknownRegion, UnicodeDecodeError, OSError) as exc:
+        _fail(f"{file}: {exc}", EXIT_USAGE)
+    typer.echo(f"imported {count} places from {file}" + (" (others removed)" if replace else ""))

@@ -95,9 +95,7 @@ async def features(
     `asof` is the revision in force on that day by validity, `loaded_asof` the one loaded by then."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
     scope = await policy.scope_on(conn, catalog, principal)
-    body, more, number = await service.features_geojson(
-        conn, chosen, revision, asof, limit, offset, scope, loaded_asof
-    )
+    body, more, number = await service.features_geojson(conn, chosen, revision, asof, limit, offset, scope, loaded_asof)
     headers = {"Cache-Control": "no-cache"}
     if number is not None:
         headers["X-Layer-Revision"] = str(number)
