@@ -81,15 +81,20 @@ def export_sql(
     view: Callable[[sql.Composable], sql.Composable] | None = None,
     *,
     by: AsOfBasis = "valid",
+    where: sql.Composable | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The query of the rows to export: id, every property, WKB geometry (EPSG:4326), by id.
-    ``view`` turns the features subquery into what is read in its place (a caller's scope)."""
+    ``view`` turns the features subquery into what is read in its place (a caller's scope);
+    ``where``: a condition over alias ``t`` (a CQL2 filter, a selection), its values bound by the caller."""
     features, params = features_as_of_sql(layer, revision, asof, by=by)
     columns = [sql.SQL("t.{}").format(sql.Identifier(c)) for c in [layer.id_column, *layer.property_names]]
     columns.append(sql.SQL("ST_AsBinary(t.{})").format(sql.Identifier(layer.geometry_column)))
     source = view(features) if view is not None else sql.SQL("({})").format(features)
-    query = sql.SQL("SELECT {} FROM {} AS t ORDER BY t.{}").format(
-        sql.SQL(", ").join(columns), source, sql.Identifier(layer.id_column)
+    query = sql.SQL("SELECT {} FROM {} AS t WHERE {} ORDER BY t.{}").format(
+        sql.SQL(", ").join(columns),
+        source,
+        where if where is not None else sql.SQL("true"),
+        sql.Identifier(layer.id_column),
     )
     return query, params
 

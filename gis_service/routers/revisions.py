@@ -121,17 +121,35 @@ async def export(
     revision: Revision = None,
     asof: AsOf = None,
     loaded_asof: LoadedAsOf = None,
+    filter_text: Annotated[
+        str | None,
+        Query(
+            alias="filter",
+            max_length=20_000,
+            description="CQL2 filter over the layer's properties (as on `/ogc/collections/{layer}/items`)",
+        ),
+    ] = None,
+    filter_lang: Annotated[
+        Literal["cql2-text", "cql2-json"], Query(alias="filter-lang", description="Encoding of `filter`")
+    ] = "cql2-text",
+    ids: Annotated[
+        str | None,
+        Query(description="Only these feature ids, separated by commas (a selection)", max_length=600_000),
+    ] = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     principal: Principal = Depends(current_principal),
 ) -> FileResponse:
     """The layer (current, or as of a revision or date) in the chosen format and CRS, with every
-    property the caller may see and the feature id. Attributes are UTF-8 (shapefiles carry a
+    property the caller may see and the feature id; with `filter` (CQL2) and/or `ids` only the
+    features matching (what the map and the attribute table show). Attributes are UTF-8 (shapefiles carry a
     .cpg saying so). An export holding non-public content is recorded in the audit log."""
     chosen = layer_rules.readable_layer(principal, catalog, layer)
     scope = await policy.scope_on(conn, catalog, principal)
-    result = await service.export(conn, chosen, format, crs, revision, asof, scope, loaded_asof)
+    selection = service.ExportSelection(filter_text, filter_lang, ids)
+    result = await service.export(conn, chosen, format, crs, revision, asof, scope, loaded_asof, selection)
     detail = {"format": format, "crs": crs, "revision": revision, "asof": asof, "loaded_asof": loaded_asof}
+    detail |= {"filter": filter_text, "ids": None if ids is None else len(ids.split(","))}
     detail["features"] = result.features
     await layer_rules.audit_sensitive_read(conn, request, principal, chosen, "layer.export", detail)
     return FileResponse(
