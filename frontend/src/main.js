@@ -15,6 +15,7 @@ import { createRasterControl } from './raster-control.js';
 import { RasterLegendControl } from './raster-legend.js';
 import { setupFeatureInteraction } from './popup.js';
 import { setupSearch } from './search.js';
+import { setupWorkDock } from './work-dock.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
 import { readViewState, writeViewState } from './url-state.js';
 import { createZoneCheck } from './zone-check.js';
@@ -212,6 +213,8 @@ async function start() {
     },
   });
 
+  const workDock = setupWorkDock(map, { catalog, highlighter, control });
+
   const coords = setupCoordinates(map, $('coords'));
   const saveView = () => {
     const center = map.getCenter();
@@ -264,7 +267,7 @@ async function start() {
   });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, workDock };
   document.body.dataset.ready = 'true';
 }
 
