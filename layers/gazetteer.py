@@ -24,22 +24,9 @@ from pypinyin import Style, lazy_pinyin
 
 from layers.regions import Region, get_region
 
-KINDS: dict[str, dict[str, str]] = {
-    "lake": {"zh": "湖泊", "en": "Lake"},
-    "reservoir": {"zh": "水库", "en": "Reservoir"},
-    "bay": {"zh": "海湾", "en": "Bay"},
-    "island": {"zh": "岛屿", "en": "Island"},
-    "mountain": {"zh": "山", "en": "Mountain"},
-    "district": {"zh": "区", "en": "District"},
-    "town": {"zh": "镇", "en": "Town"},
-    "subdistrict": {"zh": "街道", "en": "Subdistrict"},
-    "village": {"zh": "村", "en": "Village"},
-    "university": {"zh": "高校", "en": "University"},
-    "port": {"zh": "港口", "en": "Port"},
-    "landmark": {"zh": "地标", "en": "Landmark"},
-    "station": {"zh": "车站/机场", "en": "Station or airport"},
-}
-"""Kinds of place (the ``kind`` column), with their titles."""
+KINDS = ("lake", "reservoir", "bay", "island", "mountain", "district", "town", "subdistrict", "village",
+         "university", "port", "landmark", "station")  # fmt: skip
+"""Kinds of place (the ``kind`` column; migration 0022 checks the same list, the UI titles them)."""
 
 REQUIRED = ("name_zh", "name_en", "kind", "lon", "lat")
 OPTIONAL = ("pinyin", "aliases", "adcode", "approximate", "source")

@@ -31,13 +31,6 @@ def offline(map_page: MapPage) -> list[str]:
     return refused
 
 
-def errors(map_page: MapPage) -> list[str]:
-    """The console errors, but the 404s of label glyph ranges (/fonts/…pbf): the service serves
-    no glyphs yet, and labels holding Latin letters or punctuation (``石兜–坂头``, ``1段``) at
-    zoom 12 and more ask for them — a known gap of the offline basemap work, not of these tools."""
-    return [e for e in map_page.errors if "/fonts/" not in e]
-
-
 def to_english(map_page: MapPage) -> None:
     map_page.page.locator("#lang-toggle").click()
     map_page.page.wait_for_function("() => document.documentElement.lang === 'en'")
@@ -55,7 +48,9 @@ def choose_first_result(map_page: MapPage, query: str) -> str:
 
 
 def search_point(map_page: MapPage) -> list[float]:
-    return map_page.js("() => window.ecomapMap.getSource('search-point').serialize().data.features[0].geometry.coordinates")
+    return map_page.js(
+        "() => window.ecomapMap.getSource('search-point').serialize().data.features[0].geometry.coordinates"
+    )
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -76,7 +71,7 @@ def test_search_finds_places_by_pinyin_and_coordinates(map_page: MapPage, db: ps
     assert search_point(map_page) == pytest.approx([118.1, 24.5])
     text = choose_first_result(map_page, "24°27′N 118°05′E")
     assert search_point(map_page) == pytest.approx([118 + 5 / 60, 24.45])
-    assert errors(map_page) == []
+    assert map_page.errors == []
 
 
 def open_table(map_page: MapPage, layer: str) -> None:
@@ -156,7 +151,7 @@ def test_table_filter_drives_map_table_and_export(
     page.mouse.click(*map_page.canvas_point(pixel["x"], pixel["y"]))
     page.wait_for_function("(id) => window.ecomap.workDock.table.state().selected[0] === id", arg=pixel["id"])
     assert page.locator(f".table-row.selected[data-id='{pixel['id']}']").count() == 1
-    assert refused == [] and errors(map_page) == []
+    assert refused == [] and map_page.errors == []
 
 
 def test_table_of_ten_thousand_rows_keeps_few_rows_in_the_page(map_page: MapPage) -> None:
@@ -206,7 +201,7 @@ def test_timeline_shows_red_lines_by_validity_and_a_diff(map_page: MapPage, db: 
     map_page.wait_idle()
     assert map_page.js("() => window.ecomapMap.queryRenderedFeatures({layers: ['revision-diff-fill']}).length") > 0
     map_page.screenshot(f"timeline-diff-{lang}")
-    assert refused == [] and errors(map_page) == []
+    assert refused == [] and map_page.errors == []
 
 
 def test_table_and_timeline_on_a_phone(phone_page: MapPage) -> None:
@@ -223,4 +218,4 @@ def test_table_and_timeline_on_a_phone(phone_page: MapPage) -> None:
     page.locator("#timeline-toggle").click()
     page.wait_for_function("() => document.getElementById('timeline-panel').dataset.loaded === 'redline'")
     phone_page.screenshot("phone-timeline")
-    assert refused == [] and errors(phone_page) == []
+    assert refused == [] and phone_page.errors == []
