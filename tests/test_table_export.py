@@ -49,7 +49,8 @@ def test_export_of_a_selection_within_a_filter(client: TestClient, db: psycopg.C
     [
         ({"filter": "nosuch = 1"}, "filter:"),
         ({"filter": "area_km2 = 'abc'"}, "area_km2"),
-        ({"ids": "1,x"}, "ids must be feature ids"),
+        ({"ids": "1,x"}, "ids"),
+        ({"ids": ",".join(str(i) for i in range(1, 1200))}, "at most 1000"),
     ],
 )
 def test_export_selection_errors_say_what_to_fix(client: TestClient, params: dict, message: str) -> None:

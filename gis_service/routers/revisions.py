@@ -16,8 +16,10 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.routers.deps import get_catalog, get_connection
 from gis_service.services import revisions as service
+from gis_service.services.revisions import MAX_IDS_LENGTH, MAX_SELECTED_IDS
 from layers.catalog import Catalog
 from layers.exporter import FORMATS
+from layers.filters import MAX_FILTER_LENGTH
 
 router = APIRouter(prefix="/api/layers", tags=["revisions"])
 
@@ -125,7 +127,7 @@ async def export(
         str | None,
         Query(
             alias="filter",
-            max_length=20_000,
+            max_length=MAX_FILTER_LENGTH,
             description="CQL2 filter over the layer's properties (as on `/ogc/collections/{layer}/items`)",
         ),
     ] = None,
@@ -134,7 +136,11 @@ async def export(
     ] = "cql2-text",
     ids: Annotated[
         str | None,
-        Query(description="Only these feature ids, separated by commas (a selection)", max_length=600_000),
+        Query(
+            description=f"Only these feature ids, separated by commas (a selection of at most {MAX_SELECTED_IDS})",
+            max_length=MAX_IDS_LENGTH,
+            pattern=r"^[0-9, ]*$",
+        ),
     ] = None,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),

@@ -154,8 +154,10 @@ async def export(
         raise InvalidRequest(str(exc)) from None
 
 
-MAX_SELECTED_IDS = 50_000
-"""Feature ids an export may name (``ids``)."""
+MAX_SELECTED_IDS = 1_000
+"""Feature ids an export may name (``ids``; a larger set is exported by its filter)."""
+MAX_IDS_LENGTH = 8_000
+"""Characters of ``ids``: the URL stays within what servers and proxies accept."""
 
 
 @dataclass(frozen=True)
