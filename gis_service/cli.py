@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from gis_service import cli_access, cli_monitoring
-from gis_service.cli_data import data_app, database_url, unreachable
+from gis_service.cli_data import data_app, database_url, places_app, unreachable
 from gis_service.cli_rasters import raster_app
 from gis_service.settings import Settings, describe_database
 
@@ -29,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(tiles_app, name="tiles")
 app.add_typer(data_app)  # import, export, revisions, diff
+app.add_typer(places_app, name="places")  # the gazetteer
 app.add_typer(raster_app, name="raster")  # raster add, list, remove
 cli_access.register(app)  # users, keys, audit
 cli_monitoring.register(app)  # hj212 simulate

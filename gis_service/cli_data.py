@@ -200,18 +200,25 @@ def export_command(
     crs: Annotated[str | None, typer.Option(help="CRS of the output, e.g. EPSG:4548 (default EPSG:4326)")] = None,
     revision: Annotated[int | None, typer.Option(help="Export the layer as of this revision")] = None,
     asof: Annotated[
-        str | None, typer.Option(help="Export the layer as of a date or date-time (ISO, China time by default)")
+        str | None,
+        typer.Option(help="Export the layer in force on a date by legal validity (ISO, China time by default)"),
+    ] = None,
+    loaded_asof: Annotated[
+        str | None, typer.Option(help="Export the layer as it was loaded at a date or date-time (ISO)")
     ] = None,
 ) -> None:
-    """Export a layer (current, or as of a revision or date) to a file."""
+    """Export a layer (current, or as of a revision, a validity date or a load date) to a file."""
     from layers.crs import CRSProblem
     from layers.exporter import ExportError, export_layer
     from layers.history import HistoryError
 
     target = _layer(layer)
+    if asof is not None and loaded_asof is not None:
+        _fail("give either --asof (validity date) or --loaded-asof (load date), not both", EXIT_USAGE)
+    moment, basis = (loaded_asof, "loaded") if loaded_asof is not None else (asof, "valid")
     with _connect() as conn:
         try:
-            result = export_layer(conn, target, out, crs=crs, revision=revision, asof=asof)
+            result = export_layer(conn, target, out, crs=crs, revision=revision, asof=moment, by=basis)
         except (ExportError, CRSProblem, HistoryError) as exc:
             _fail(str(exc), EXIT_USAGE)
     for warning in result.warnings:
@@ -281,3 +288,30 @@ def diff_command(
                 parts.append(f"geometry +{item['area_gained_km2']:.4f}/-{item['area_lost_km2']:.4f} km²")
             detail = "  " + "; ".join(parts)
         typer.echo(f"  {item['change']:8} #{item['id']} {item['name'] or ''}{detail}")
+
+
+places_app = typer.Typer(help="The gazetteer: named places the search finds.", no_args_is_help=True)
+
+
+@places_app.command("import")
+def places_import(
+    file: Annotated[Path, typer.Argument(help="Gazetteer CSV (UTF-8): name_zh,name_en,kind,lon,lat[,pinyin,...]")],
+    replace: Annotated[bool, typer.Option("--replace", help="Remove the places the file does not hold")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file only")] = False,
+) -> None:
+    """Add or update places (same Chinese name and kind = the same place) in one transaction; a
+    file with any wrong row writes nothing and lists each problem with its line."""
+    from layers.gazetteer import GazetteerError, import_places, read_places
+    from layers.regions import UnknownRegion, get_region
+
+    try:
+        region = get_region(os.environ.get("ECOMAP_REGION"))
+        if dry_run:
+            count = len(read_places(file.read_text(encoding="utf-8"), region))
+            typer.echo(f"{file}: {count} places, all valid (nothing written: --dry-run)")
+            return
+        with _connect(announce=True) as conn:
+            count = import_places(conn, file, replace=replace, region=region)
+    except (GazetteerError, UnknownRegion, UnicodeDecodeError, OSError) as exc:
+        _fail(f"{file}: {exc}", EXIT_USAGE)
+    typer.echo(f"imported {count} places from {file}" + (" (others removed)" if replace else ""))

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from layers.catalog import Layer
 from layers.crs import WGS84, crs_label, parse_crs
-from layers.history import features_as_of_sql
+from layers.history import AsOfBasis, features_as_of_sql
 
 
 @dataclass(frozen=True)
@@ -79,15 +79,22 @@ def export_sql(
     revision: int | None = None,
     asof: dt.datetime | dt.date | str | None = None,
     view: Callable[[sql.Composable], sql.Composable] | None = None,
+    *,
+    by: AsOfBasis = "valid",
+    where: sql.Composable | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The query of the rows to export: id, every property, WKB geometry (EPSG:4326), by id.
-    ``view`` turns the features subquery into what is read in its place (a caller's scope)."""
-    features, params = features_as_of_sql(layer, revision, asof)
+    ``view`` turns the features subquery into what is read in its place (a caller's scope);
+    ``where``: a condition over alias ``t`` (a CQL2 filter, a selection), its values bound by the caller."""
+    features, params = features_as_of_sql(layer, revision, asof, by=by)
     columns = [sql.SQL("t.{}").format(sql.Identifier(c)) for c in [layer.id_column, *layer.property_names]]
     columns.append(sql.SQL("ST_AsBinary(t.{})").format(sql.Identifier(layer.geometry_column)))
     source = view(features) if view is not None else sql.SQL("({})").format(features)
-    query = sql.SQL("SELECT {} FROM {} AS t ORDER BY t.{}").format(
-        sql.SQL(", ").join(columns), source, sql.Identifier(layer.id_column)
+    query = sql.SQL("SELECT {} FROM {} AS t WHERE {} ORDER BY t.{}").format(
+        sql.SQL(", ").join(columns),
+        source,
+        where if where is not None else sql.SQL("true"),
+        sql.Identifier(layer.id_column),
     )
     return query, params
 
@@ -189,10 +196,12 @@ def export_layer(
     crs: str | None = None,
     revision: int | None = None,
     asof: dt.datetime | dt.date | str | None = None,
+    by: AsOfBasis = "valid",
 ) -> ExportResult:
-    """Export a layer through a sync psycopg connection (the CLI's)."""
+    """Export a layer through a sync psycopg connection (the CLI's); ``asof`` by validity, or
+    by load time with ``by="loaded"``."""
     export_format = format_for(out, fmt)
-    rows = conn.execute(*export_sql(layer, revision, asof)).fetchall()
+    rows = conn.execute(*export_sql(layer, revision, asof, by=by)).fetchall()
     return write_frame(rows_to_frame(layer, rows), layer, out, export_format, crs)
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import sql
 
@@ -25,6 +25,10 @@ HISTORY_LAYERS = ("redline", "protected_area")
 
 CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 """Dates without a time of day (``asof=2025-06-30``) mean the end of that day in China."""
+
+AsOfBasis = Literal["valid", "loaded"]
+"""What ``asof`` compares: the legal validity date of each revision, or the time it was loaded."""
+
 
 EXTRA_COLUMNS = ("geom_3857", "is_sample", "updated_at")
 """Table columns besides the id, properties and geometry that a features subquery keeps."""
@@ -90,6 +94,7 @@ def features_as_of_sql(
     asof: dt.datetime | dt.date | str | None = None,
     *,
     prefix: str = "asof_",
+    by: AsOfBasis = "valid",
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """A ``SELECT`` of the layer's features as of a revision or a moment, and its parameters.
 
@@ -98,7 +103,9 @@ def features_as_of_sql(
     ``geom_3857``, ``is_sample``, ``updated_at``), so callers embed it as
     ``FROM ({subquery}) AS t`` in place of the table; spatial filters on ``geom`` or
     ``geom_3857`` still use the history table's GiST indexes. Parameters are named
-    ``%(<prefix>...)s`` so two of these can share one statement.
+    ``%(<prefix>...)s`` so two of these can share one statement. ``asof`` selects the revision
+    in force on that day by validity (``by="valid"``) or the one loaded by then
+    (``by="loaded"``); see :func:`revision_at_query`.
 
     Raises:
         HistoryError: the layer keeps no history, or both revision and asof were given.
@@ -117,27 +124,73 @@ def features_as_of_sql(
             "SELECT {columns} FROM {hist} WHERE revision_from <= {rev} AND (revision_to IS NULL OR revision_to > {rev})"
         ).format(columns=columns, hist=history_table(layer), rev=rev_param)
         return query, {f"{prefix}revision": int(revision)}
-    moment = parse_asof(asof)  # type: ignore[arg-type]
+    number, params = revision_at_query(layer, asof, by=by, prefix=prefix)  # type: ignore[arg-type]
     query = sql.SQL(
-        "SELECT {columns} FROM {hist} AS h,"
-        " (SELECT coalesce(max(number), 0) AS n FROM layer_revision"
-        " WHERE layer = {layer} AND created_at <= {moment}) AS asof"
+        "SELECT {columns} FROM {hist} AS h, ({number}) AS asof(n)"
         " WHERE h.revision_from <= asof.n AND (h.revision_to IS NULL OR h.revision_to > asof.n)"
     ).format(
         columns=sql.SQL(", ").join(sql.SQL("h.{}").format(sql.Identifier(c)) for c in feature_columns(layer)),
         hist=history_table(layer),
-        layer=sql.Placeholder(f"{prefix}layer"),
-        moment=sql.Placeholder(f"{prefix}time"),
+        number=number,
     )
-    return query, {f"{prefix}layer": layer.id, f"{prefix}time": moment}
+    return query, params
 
 
-def revision_at_sql(layer: Layer, asof: dt.datetime | dt.date | str) -> tuple[sql.Composed, dict[str, Any]]:
-    """The number of the layer's latest revision created at or before a moment (0 = none)."""
+def china_day(moment: dt.datetime) -> dt.date:
+    """The calendar day in China of a moment (validity dates are China calendar days)."""
+    return moment.astimezone(CHINA_STANDARD_TIME).date()
+
+
+def revision_valid_from(layer: Layer, revision: sql.Composable) -> sql.Composable:
+    """The day a revision (a ``layer_revision`` row, alias given) takes legal effect.
+
+    The latest temporal start (catalog ``temporal.start``: a red line's ``valid_from``, a
+    protected area's ``established`` year as 1 January) among the feature versions the
+    revision wrote; a revision that wrote none (it only removed features) or whose features
+    carry no date takes effect on the China day it was loaded.
+    """
+    loaded = sql.SQL("({}.created_at AT TIME ZONE 'Asia/Shanghai')::date").format(revision)
+    start = layer.temporal.start if layer.temporal is not None else None
+    prop = layer.get_property(start) if start is not None else None
+    if prop is None or prop.type not in ("date", "integer"):
+        return loaded
+    value = sql.SQL("max(h.{})").format(sql.Identifier(prop.name))
+    if prop.type == "integer":
+        value = sql.SQL("make_date({}::int, 1, 1)").format(value)
+    return sql.SQL("coalesce((SELECT {value} FROM {hist} AS h WHERE h.revision_from = {r}.number), {loaded})").format(
+        value=value, hist=history_table(layer), r=revision, loaded=loaded
+    )
+
+
+def revision_at_query(
+    layer: Layer, asof: dt.datetime | dt.date | str, *, by: AsOfBasis = "valid", prefix: str = ""
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``SELECT`` of the number of the layer's revision in force at a moment (0 = none).
+
+    ``by="valid"`` (what ``asof`` means): the latest revision whose validity date
+    (:func:`revision_valid_from`) is on or before the moment's China calendar day.
+    ``by="loaded"``: the latest revision loaded (``created_at``) at or before the moment.
+    """
+    moment = parse_asof(asof)
+    layer_param = sql.Placeholder(f"{prefix}layer")
+    if by == "loaded":
+        query = sql.SQL(
+            "SELECT coalesce(max(number), 0) FROM layer_revision WHERE layer = {layer} AND created_at <= {moment}"
+        ).format(layer=layer_param, moment=sql.Placeholder(f"{prefix}time"))
+        return query, {f"{prefix}layer": layer.id, f"{prefix}time": moment}
     query = sql.SQL(
-        "SELECT coalesce(max(number), 0) FROM layer_revision WHERE layer = %(layer)s AND created_at <= %(moment)s"
+        "SELECT coalesce(max(r.number), 0) FROM layer_revision AS r WHERE r.layer = {layer} AND {valid} <= {day}"
+    ).format(
+        layer=layer_param, valid=revision_valid_from(layer, sql.Identifier("r")), day=sql.Placeholder(f"{prefix}day")
     )
-    return sql.Composed([query]), {"layer": layer.id, "moment": parse_asof(asof)}
+    return query, {f"{prefix}layer": layer.id, f"{prefix}day": china_day(moment)}
+
+
+def revision_at_sql(
+    layer: Layer, asof: dt.datetime | dt.date | str, *, by: AsOfBasis = "valid"
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The number of the layer's revision in force at a moment (0 = none); see :func:`revision_at_query`."""
+    return revision_at_query(layer, asof, by=by)
 
 
 REVISION_FIELDS = (
@@ -161,7 +214,8 @@ COUNT_FIELDS = ("feature_count", "features_added", "features_removed", "features
 
 
 def revisions_sql(layer: Layer, inside: sql.Composable | None = None) -> tuple[sql.Composed, dict[str, Any]]:
-    """The layer's revisions, newest first (columns: :data:`REVISION_FIELDS`).
+    """The layer's revisions, newest first (columns: :data:`REVISION_FIELDS`, then the day the
+    revision takes effect, :func:`revision_valid_from`).
 
     ``inside``: a condition on a version of a feature (alias ``h``, a row of the history table)
     saying whether the caller reads it (a per-feature scope). The counts are then those of the
@@ -169,8 +223,9 @@ def revisions_sql(layer: Layer, inside: sql.Composable | None = None) -> tuple[s
     changed between the revision before and it (a feature moving into the area is added).
     """
     if inside is None:
-        query = sql.SQL("SELECT {} FROM layer_revision WHERE layer = %(layer)s ORDER BY number DESC").format(
-            sql.SQL(", ").join(sql.Identifier(f) for f in REVISION_FIELDS)
+        query = sql.SQL("SELECT {}, {} FROM layer_revision AS r WHERE layer = %(layer)s ORDER BY number DESC").format(
+            sql.SQL(", ").join(sql.Identifier(f) for f in REVISION_FIELDS),
+            revision_valid_from(layer, sql.Identifier("r")),
         )
         return query, {"layer": layer.id}
     fields = [sql.SQL("r.{}").format(sql.Identifier(f)) for f in REVISION_FIELDS if f not in COUNT_FIELDS]
@@ -185,7 +240,8 @@ def revisions_sql(layer: Layer, inside: sql.Composable | None = None) -> tuple[s
                (SELECT count(*) FROM v AS e WHERE e.revision_to = r.number
                  AND NOT EXISTS (SELECT FROM v AS s WHERE s.id = e.id AND s.revision_from = r.number))::int,
                (SELECT count(*) FROM v AS s JOIN v AS e ON e.id = s.id
-                 WHERE s.revision_from = r.number AND e.revision_to = r.number)::int
+                 WHERE s.revision_from = r.number AND e.revision_to = r.number)::int,
+               {valid_from}
         FROM layer_revision AS r WHERE r.layer = %(layer)s ORDER BY r.number DESC
         """
     ).format(
@@ -193,6 +249,7 @@ def revisions_sql(layer: Layer, inside: sql.Composable | None = None) -> tuple[s
         hist=history_table(layer),
         inside=inside,
         fields=sql.SQL(", ").join(fields),
+        valid_from=revision_valid_from(layer, sql.Identifier("r")),
     )
     return query, {"layer": layer.id}
 
@@ -206,8 +263,9 @@ def latest_revision_sql(layer: Layer) -> tuple[sql.Composed, dict[str, Any]]:
 
 def revision_record(row: tuple[Any, ...]) -> dict[str, Any]:
     """A row of :func:`revisions_sql` as JSON-ready data."""
-    record = dict(zip(REVISION_FIELDS, row, strict=True))
+    record = dict(zip((*REVISION_FIELDS, "valid_from"), row, strict=True))
     record["created_at"] = record["created_at"].isoformat()
+    record["valid_from"] = record["valid_from"].isoformat()
     return record
 
 

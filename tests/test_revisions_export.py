@@ -6,6 +6,7 @@ Mutating tests use their own scratch databases; the session database is only rea
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterator
@@ -153,7 +154,7 @@ def test_features_as_of_a_revision_or_date(rev_db, rev_client):
     assert "历史测试" not in {f["properties"]["name"] for f in first["features"]}
     assert len(first["features"]) == latest_revision_one_count(rev_db)
     created = rev_db.execute("SELECT created_at FROM layer_revision WHERE layer = 'redline' AND number = 1").fetchone()
-    as_of = rev_client.get("/api/layers/redline/features", params={"asof": created[0].isoformat()}).json()
+    as_of = rev_client.get("/api/layers/redline/features", params={"loaded_asof": created[0].isoformat()}).json()
     assert as_of["revision"] == 1 and len(as_of["features"]) == len(first["features"])
     before_anything = rev_client.get("/api/layers/redline/features", params={"asof": "2001-01-01"}).json()
     assert before_anything["revision"] == 0 and before_anything["features"] == []
@@ -370,7 +371,8 @@ def test_ogc_items_as_of_a_revision(rev_client: TestClient, rev_db: psycopg.Conn
             "SELECT created_at FROM layer_revision WHERE layer = 'redline' AND number = %s", [before]
         ).fetchone()[0]
         page = client.get("/ogc/collections/redline/items", params={"asof": created.isoformat(), "limit": 1000})
-        assert {f["id"]: f["properties"]["name"] for f in page.json()["features"]}[feature_id] == old_name
+        # a rename keeps the feature's valid_from: by validity it is in force since then
+        assert {f["id"]: f["properties"]["name"] for f in page.json()["features"]}[feature_id] == "改名测试"
         refused = client.get("/ogc/collections/station/items", params={"revision": 1})
         assert refused.status_code == 400
         assert "keeps no revision history" in refused.json()["detail"]
@@ -398,3 +400,51 @@ def test_every_layer_exports_in_every_format(rev_client, rev_db, tmp_path, layer
     assert len(frame) == expected
     if fmt != "csv" or layer.geometry_type == "Point":
         assert frame.geometry.notna().all()
+
+
+def test_asof_follows_legal_validity_not_the_load_date(client: TestClient, db: psycopg.Connection) -> None:
+    """The demo red lines were loaded today but take effect on 2023-06-01: ``asof`` follows
+    the validity date (what the catalog's ``temporal.start`` says), ``loaded_asof`` the load."""
+    in_force = {
+        r[0] for r in db.execute("SELECT id FROM redline WHERE valid_from <= '2024-01-01' ORDER BY id").fetchall()
+    }
+    first_day = db.execute("SELECT min(valid_from) FROM redline").fetchone()[0]
+    assert in_force, "the demo red lines take effect before 2024"
+    page = client.get("/api/layers/redline/features", params={"asof": "2024-01-01"}).json()
+    assert {f["id"] for f in page["features"]} == in_force
+    items = client.get("/ogc/collections/redline/items", params={"asof": "2024-01-01", "limit": 10_000}).json()
+    assert {f["id"] for f in items["features"]} == in_force
+    before = (first_day - dt.timedelta(days=1)).isoformat()
+    assert client.get("/api/layers/redline/features", params={"asof": before}).json()["features"] == []
+    loaded = db.execute("SELECT min(created_at) FROM layer_revision WHERE layer = 'redline'").fetchone()[0]
+    by_load = client.get("/api/layers/redline/features", params={"loaded_asof": "2024-01-01"}).json()
+    assert loaded.year > 2024 and by_load["revision"] == 0 and by_load["features"] == []
+    both = client.get("/api/layers/redline/features", params={"asof": "2024-01-01", "loaded_asof": "2024-01-01"})
+    assert both.status_code == 400 and "either asof" in both.json()["detail"]
+    revisions = client.get("/api/layers/redline/revisions").json()["revisions"]
+    assert revisions[-1]["valid_from"] == db.execute("SELECT max(valid_from) FROM redline").fetchone()[0].isoformat()
+    export = client.get("/api/layers/redline/export", params={"format": "geojson", "asof": "2024-01-01"})
+    assert export.status_code == 200 and int(export.headers["x-feature-count"]) == len(in_force)
+
+
+def test_a_revision_taking_effect_later_is_shown_from_its_date(rev_db, rev_client) -> None:
+    """A revision loaded now that takes effect on 2031-03-01 is not in force on 2031-02-28 (the
+    map shows the one before), is from 2031-03-01, and ``loaded_asof`` now already shows it."""
+    feature_id, old_name, old_valid = rev_db.execute(
+        "SELECT id, name, valid_from FROM redline ORDER BY id LIMIT 1"
+    ).fetchone()
+    try:
+        rev_db.execute("UPDATE redline SET name = '新版红线', valid_from = '2031-03-01' WHERE id = %s", [feature_id])
+        number = latest(rev_db)[0]
+
+        def name_on(**params: str) -> str:
+            page = rev_client.get("/api/layers/redline/features", params={**params, "limit": 50_000}).json()
+            return {f["id"]: f["properties"]["name"] for f in page["features"]}[feature_id]
+
+        assert name_on(asof="2031-02-28") == old_name
+        assert name_on(asof="2031-03-01") == "新版红线"
+        assert name_on(loaded_asof=dt.datetime.now(dt.UTC).isoformat()) == "新版红线"
+        listed = {r["number"]: r for r in rev_client.get("/api/layers/redline/revisions").json()["revisions"]}
+        assert listed[number]["valid_from"] == "2031-03-01"
+    finally:
+        rev_db.execute("UPDATE redline SET name = %s, valid_from = %s WHERE id = %s", [old_name, old_valid, feature_id])

@@ -693,7 +693,11 @@ def test_tiles_as_of_a_revision(edits_client: TestClient, edits_db: psycopg.Conn
         return {f["id"] for f in decode(response.content)["redline"]["features"]} if response.content else set()
 
     try:
-        db.execute("UPDATE redline SET geom = ST_Translate(geom, 0.3, 0) WHERE id = %s", [feature_id])
+        valid_from = db.execute("SELECT valid_from FROM redline WHERE id = %s", [feature_id]).fetchone()[0]
+        db.execute(
+            "UPDATE redline SET geom = ST_Translate(geom, 0.3, 0), valid_from = '2031-01-01' WHERE id = %s",
+            [feature_id],
+        )
         current = {
             r[0]
             for r in db.execute(
@@ -714,14 +718,20 @@ def test_tiles_as_of_a_revision(edits_client: TestClient, edits_db: psycopg.Conn
         created = db.execute(
             "SELECT created_at FROM layer_revision WHERE layer = 'redline' AND number = %s", [before]
         ).fetchone()[0]
+        # asof follows validity: the moved red line takes effect on 2031-01-01
         assert ids(client.get(url, params={"asof": created.isoformat()})) == historic
+        assert ids(client.get(url, params={"asof": "2030-12-31"})) == historic
+        assert ids(client.get(url, params={"asof": "2031-01-01"})) == current
         refused = client.get("/tiles/station/13/0/0.pbf", params={"revision": 1})
         assert refused.status_code == 400
         assert "keeps no revision history" in refused.json()["detail"]
         both = client.get(url, params={"revision": 1, "asof": "2025-01-01"})
         assert both.status_code == 400
     finally:
-        db.execute("UPDATE redline SET geom = ST_Translate(geom, -0.3, 0) WHERE id = %s", [feature_id])
+        db.execute(
+            "UPDATE redline SET geom = ST_Translate(geom, -0.3, 0), valid_from = %s WHERE id = %s",
+            [valid_from, feature_id],
+        )
 
 
 def test_edited_features_are_regeneralized_in_the_background(

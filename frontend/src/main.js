@@ -18,6 +18,7 @@ import { RegionSectionsControl } from './region-sections.js';
 import { setupFeatureInteraction } from './popup.js';
 import { createPrintTool } from './print.js';
 import { setupSearch } from './search.js';
+import { setupWorkDock } from './work-dock.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
 import { readViewState, writeViewState } from './url-state.js';
 import { createZoneCheck } from './zone-check.js';
@@ -233,6 +234,8 @@ async function start() {
   });
 
   const printTool = createPrintTool({ map, catalog, control, rasters, rasterControl });
+  const workDock = setupWorkDock(map, { catalog, highlighter, control });
+
   const coords = setupCoordinates(map, $('coords'));
   const saveView = () => {
     const center = map.getCenter();
@@ -289,7 +292,7 @@ async function start() {
   const field = setupField({ map, me, toast, drawerUi });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool, workDock };
   document.body.dataset.ready = 'true';
 }
 

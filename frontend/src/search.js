@@ -1,9 +1,11 @@
-// The search box: a combobox over GET /api/search. Choosing a result flies to its bbox, makes
-// sure its layer is visible and highlights the feature.
+// The search box: a combobox over GET /api/search. Choosing a feature flies to its bbox, makes
+// sure its layer is visible and highlights it; a gazetteer place or a coordinate flies there
+// and marks the point (search-point.js).
 
 import { api } from './api.js';
 import { getLang, onLangChange, pick, t } from './i18n.js';
 import { fitBbox } from './map.js';
+import { showSearchPoint } from './search-point.js';
 import { h, setChildren } from './ui.js';
 
 const DEBOUNCE_MS = 250;
@@ -33,7 +35,20 @@ export function setupSearch({ input, list, status, map, catalog, control, highli
   };
 
   const resultName = (r) => (getLang() === 'en' && r.name_en ? r.name_en : r.name);
-  const layerTitle = (layer) => (layer === 'chief' ? t('tabChief') : pick(catalog.get(layer)?.title) || layer);
+  const layerTitle = (r) => {
+    if (r.layer === 'chief') return t('tabChief');
+    if (r.layer === 'place') return t(`placeKind_${r.detail}`);
+    if (r.layer === 'coordinate') return t('searchCoordinate');
+    return pick(catalog.get(r.layer)?.title) || r.layer;
+  };
+  const detailText = (r) => {
+    if (r.layer === 'place') return r.approximate ? t('searchApproximate') : null;
+    if (r.layer === 'coordinate') {
+      const how = { 'lon,lat': 'lonlat', 'lat,lon': 'latlon', dms: 'dms' }[r.detail];
+      return [how ? t(`searchReadAs_${how}`) : r.detail, r.inside ? null : t('searchOutside')].filter(Boolean).join(' · ');
+    }
+    return r.detail;
+  };
 
   const renderResults = () => {
     setChildren(
@@ -53,9 +68,9 @@ export function setupSearch({ input, list, status, map, catalog, control, highli
             'span',
             { class: 'search-text' },
             h('span', { class: 'search-name' }, resultName(r) || `#${r.id}`),
-            r.detail ? h('span', { class: 'search-detail' }, r.detail) : null,
+            detailText(r) ? h('span', { class: 'search-detail' }, detailText(r)) : null,
           ),
-          h('span', { class: 'search-layer' }, layerTitle(r.layer)),
+          h('span', { class: 'search-layer', 'data-layer': r.layer }, layerTitle(r)),
         ),
       ),
     );
@@ -92,6 +107,12 @@ export function setupSearch({ input, list, status, map, catalog, control, highli
     if (result.layer === 'chief') {
       // Chiefs are people, not map features: open the chief view instead.
       onChief?.(result.id);
+      return;
+    }
+    if (result.layer === 'place' || result.layer === 'coordinate') {
+      highlighter.clear('selection');
+      showSearchPoint(map, result, resultName(result));
+      onSelect?.(result);
       return;
     }
     control.setVisible(result.layer, true);

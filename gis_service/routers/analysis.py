@@ -13,11 +13,12 @@ from gis_service.access import endpoint_rules, layer_rules, policy
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
-from gis_service.routers.deps import get_catalog, get_connection, get_vendor_dir
+from gis_service.routers.deps import get_catalog, get_connection, get_site_region, get_vendor_dir
 from gis_service.services import chiefs, network
 from gis_service.services.report import chief_map
 from gis_service.services.search import MAX_RESULTS, search
 from layers.catalog import Catalog
+from layers.regions import Region
 
 router = APIRouter(prefix="/api", tags=["chiefs, rivers and search"])
 
@@ -121,21 +122,33 @@ async def catchment(
 
 @router.get(
     "/search",
-    summary="Search names across all layers and the chiefs",
+    summary="Search coordinates, places, and names across all layers and the chiefs",
     responses=RATE_LIMITED,
     dependencies=[rate_limited("search")],
 )
 async def search_names(
-    q: Annotated[str, Query(min_length=1, max_length=100, description="Chinese or English name, code…")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="A name (Chinese, English, pinyin or its initials), a code, or coordinates: "
+            "`118.1,24.5`, `24.5,118.1`, `24°27′N 118°05′E`, `EPSG:4527 39611495 2711113`",
+        ),
+    ],
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
     conn: AsyncConnection = Depends(get_connection),
     catalog: Catalog = Depends(get_catalog),
     principal: Principal = Depends(current_principal),
+    region: Region = Depends(get_site_region),
 ) -> dict[str, Any]:
-    """Features (and chiefs) whose names match, ranked exact > prefix > substring, shorter names first;
-    each with its layer, id, name, English name and bbox to zoom to. Only layers the caller may
-    read are searched, by the properties it sees (chiefs: when it may read the chiefs' layers)."""
+    """Coordinates the text denotes (layer `coordinate`, with `lon`/`lat` and how they were read),
+    gazetteer places (layer `place`, `detail` = the kind of place) and features and chiefs whose
+    names match, best first (README "Search" gives the matching rules and scores); each with its
+    layer, id, name, English name and bbox to zoom to. Only layers the caller may read are
+    searched, by the properties it sees (chiefs: when it may read the chiefs' layers)."""
     layers = layer_rules.readable_layers(principal, catalog)
     with_chiefs = endpoint_rules.may_use(principal, catalog, "chiefs")
     scope = await policy.scope_on(conn, catalog, principal)
-    return {"results": await search(conn, layers, q, limit, chiefs=with_chiefs, scope=scope)}
+    results = await search(conn, layers, q, limit, chiefs=with_chiefs, scope=scope, region=region)
+    return {"results": results}

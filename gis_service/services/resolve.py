@@ -8,8 +8,9 @@ history:
 - ``revision``/``asof`` on a layer that keeps no history, both at once, or an ``asof`` that is
   not a date is a 400 saying what to change;
 - a revision that does not exist (yet) is a 404 giving the valid range;
-- ``asof`` resolves to the number of the revision current at that moment (0 before the first),
-  so a cache key names an immutable revision.
+- ``asof`` resolves to the number of the revision in force on that day by its legal validity
+  date (0 before the first), so a cache key names an immutable revision; the exports and
+  ``/api/layers/{layer}/features`` also take ``loaded_asof``, the revision loaded by then.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from psycopg import AsyncConnection
 
 from gis_service.errors import InvalidRequest, NotFound
 from layers.catalog import Catalog, Layer
-from layers.history import HistoryError, latest_revision_sql, parse_asof, require_history, revision_at_sql
+from layers.history import (
+    AsOfBasis,
+    HistoryError,
+    latest_revision_sql,
+    parse_asof,
+    require_history,
+    revision_at_sql,
+)
 
 
 def layer(catalog: Catalog, layer_id: str) -> Layer:
@@ -55,8 +63,11 @@ async def latest_revision(conn: AsyncConnection, chosen: Layer) -> int:
     return int(row[0]) if row else 0
 
 
-async def revision(conn: AsyncConnection, chosen: Layer, revision: int | None, asof: str | None) -> int | None:
-    """The revision of a layer a request selects (None = the current data), checked to exist.
+async def revision(
+    conn: AsyncConnection, chosen: Layer, revision: int | None, asof: str | None, *, by: AsOfBasis = "valid"
+) -> int | None:
+    """The revision of a layer a request selects (None = the current data), checked to exist;
+    ``asof`` by validity, or with ``by="loaded"`` by load time.
 
     Raises:
         InvalidRequest: no history kept, both given, or a malformed ``asof``.
@@ -66,7 +77,7 @@ async def revision(conn: AsyncConnection, chosen: Layer, revision: int | None, a
     if revision is None and asof is None:
         return None
     if asof is not None:
-        cursor = await conn.execute(*revision_at_sql(chosen, asof))
+        cursor = await conn.execute(*revision_at_sql(chosen, asof, by=by))
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
     latest = await latest_revision(conn, chosen)
@@ -82,3 +93,10 @@ async def revisions(
     so one ``asof`` selects a different number in each)."""
     check_revision_request(layers, revision_number, asof)
     return tuple([await revision(conn, chosen, revision_number, asof) for chosen in layers])
+
+
+def asof_basis(asof: str | None, loaded_asof: str | None) -> tuple[str | None, AsOfBasis]:
+    """The moment and basis of a request taking ``asof`` (validity) and ``loaded_asof`` (load time)."""
+    if asof is not None and loaded_asof is not None:
+        raise InvalidRequest("give either asof (validity date) or loaded_asof (load date), not both")
+    return (loaded_asof, "loaded") if loaded_asof is not None else (asof, "valid")

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, insert, text, update
 
 from layers.demo.build import GEOMETRY_COLUMN, DemoDataset, build_demo_dataset
 from layers.demo.observations import generate_observations, load_observations, observation_days
+from layers.gazetteer import DEMO_GAZETTEER, read_places, write_places
 from layers.models import LAYER_TABLES, SRID, Base
 
 SELF_REFERENCES: dict[str, tuple[str, ...]] = {
@@ -76,7 +77,8 @@ def load_demo(connection: Connection, dataset: DemoDataset | None = None, days: 
 
     Expects the schema to exist and the tables to be empty (explicit ids are inserted);
     resets the id sequences and marks the layers holding sample data (all but the real districts). Does not
-    commit. Returns the number of rows per layer plus ``chief``, ``chief_assignment`` and ``observation``.
+    commit. Returns the number of rows per layer plus ``chief``, ``chief_assignment``, ``place`` (the demo
+    gazetteer, layers/demo/data/gazetteer.csv) and ``observation``.
     """
     dataset = dataset if dataset is not None else build_demo_dataset()
     counts: dict[str, int] = {}
@@ -87,6 +89,8 @@ def load_demo(connection: Connection, dataset: DemoDataset | None = None, days: 
         counts[name] = _insert_table(connection, name, pd.DataFrame(frame))
     counts["chief"] = _insert_table(connection, "chief", dataset.chiefs)
     counts["chief_assignment"] = _insert_table(connection, "chief_assignment", dataset.assignments)
+    places = read_places(DEMO_GAZETTEER.read_text(encoding="utf-8"))
+    counts["place"] = write_places(connection.connection.driver_connection, places, replace=True)
     connection.execute(
         _MARK_SAMPLE,
         [{"layer": layer, "sample": bool(dataset.layers[layer]["is_sample"].any())} for layer in LAYER_TABLES],
