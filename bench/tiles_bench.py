@@ -379,7 +379,11 @@ def main() -> None:
     results: list[Result] = []
     workdir = Path(tempfile.mkdtemp(prefix="ecomap-bench-"))
     # The service as in production: the web role.
-    ours_env = {"ECOMAP_DATABASE_URL": as_role(database_url(), WEB_ROLE), "ECOMAP_DB__POOL_MAX_SIZE": "20"}
+    ours_env = {  # tiles alone: no alert evaluator passing over the 100,000 bench stations (bench/README.md)
+        "ECOMAP_DATABASE_URL": as_role(database_url(), WEB_ROLE),
+        "ECOMAP_DB__POOL_MAX_SIZE": "20",
+        "ECOMAP_ALERTS__ENABLED": "false",
+    }
     # No access log, like TiPg and the raw-SQL servers (--no-access-log): logging each
     # request is left to the proxy in front (it costs ~25 % of the tiles/s of small tiles).
     workers = ["--workers", str(args.workers)]

@@ -59,13 +59,15 @@ class PassResult:
 
 async def snapshots(conn: AsyncConnection, full: set[int] | None) -> list[Snapshot]:
     """Every station's snapshot: with its latest values and status for the ``full`` ones (all
-    when None), with only the newest time of its values for the others."""
+    when None), with only the newest time of its values for the others. A station that never
+    reported has no values to judge: it is never read value by value (a network of thousands of
+    stations not yet connected costs one query, not one per station)."""
     cursor = conn.cursor(row_factory=dict_row)
     stations = await (await cursor.execute(_STATIONS)).fetchall()
     newest = dict(await (await conn.execute(_NEWEST)).fetchall())
     result = []
     for station in stations:
-        if full is not None and station["id"] not in full:
+        if (full is not None and station["id"] not in full) or station["id"] not in newest:
             result.append(Snapshot(station, None, newest.get(station["id"])))
             continue
         body = await latest(conn, station["id"])
