@@ -325,6 +325,24 @@ def batch_body(body: Any, now: dt.datetime) -> list[Incoming]:
     return rows
 
 
+def _copy_text(rows: list[Incoming]) -> str:
+    """COPY text of the incoming rows, formatted at once (a row-by-row ``write_row`` costs more
+    than the rest of a batch's Python): ids and finite floats, times each formatted once, flags
+    and qualities from fixed sets, so nothing needs escaping."""
+    times: dict[dt.datetime, str] = {}
+
+    def text(moment: dt.datetime) -> str:
+        found = times.get(moment)
+        if found is None:
+            found = times[moment] = moment.isoformat()
+        return found
+
+    return "".join(
+        f"{r.datastream_id}\t{text(r.phenomenon_time)}\t{text(r.result_time)}\t{r.value!r}\t{r.flag}\t{r.quality}\n"
+        for r in rows
+    )
+
+
 async def store(
     conn: AsyncConnection,
     rows: list[Incoming],
@@ -348,8 +366,7 @@ async def store(
     async with conn.transaction():
         await conn.execute(queries.INCOMING_TABLE)
         async with conn.cursor() as cursor, cursor.copy(queries.INCOMING_COPY) as copy:
-            for r in rows:
-                await copy.write_row((r.datastream_id, r.phenomenon_time, r.result_time, r.value, r.flag, r.quality))
+            await copy.write(_copy_text(rows))
         inserted = (await conn.execute(queries.INSERT_INCOMING)).rowcount
         created = Created(
             [observation_id(r.datastream_id, r.phenomenon_time) for r in rows],
