@@ -208,6 +208,11 @@ async def resolve_principal(request: Request) -> Principal:
     return ANONYMOUS
 
 
+_BEARER_KEYS: dict[bytes, str] = {}
+"""Token-cache keys of raw ``Authorization`` header values (a look-up instead of decoding and
+splitting the header on every tile): only a key, the cache still decides whether it is valid."""
+
+
 def cached_principal(
     app_state: Any, api_key: bytes | None, authorization: bytes | None, cookie: bytes | None
 ) -> Principal | None:
@@ -221,8 +226,15 @@ def cached_principal(
     if api_key is not None:
         return access.cache.get(f"key {api_key.decode('latin-1')}")
     if authorization is not None:
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
-        return access.cache.get(f"bearer {token.strip()}") if scheme.lower() == "bearer" else None
+        key = _BEARER_KEYS.get(authorization)
+        if key is None:
+            scheme, _, token = authorization.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            if len(_BEARER_KEYS) >= 4096:  # bounded: a worker sees a few tokens per signed-in user
+                _BEARER_KEYS.clear()
+            key = _BEARER_KEYS[authorization] = f"bearer {token.strip()}"
+        return access.cache.get(key)
     if cookie is not None:
         session = cookie_parser(cookie.decode("latin-1")).get(SESSION_COOKIE)
         return access.cache.get(f"cookie {session}") if session else None
