@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -111,18 +110,19 @@ def child(mode: str, layer_id: str, url: str, feature: int, commit: bool) -> Non
         else:
             detail = {"rows": generalize_layer(conn, layer)}
         seconds = time.perf_counter() - started
-        backend_mb = backend_peak_mb(backend)
+        backend_mb = peak_rss_mb(str(backend))
         if commit:
             conn.commit()
         else:
             conn.rollback()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb("self")
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "backend_mb": backend_mb, **detail}))
 
 
-def backend_peak_mb(pid: int) -> float:
-    """The peak resident memory (``VmHWM``) of the PostgreSQL backend serving this child: where
-    the generalization's SQL runs (the child's own ``ru_maxrss`` is the Python side)."""
+def peak_rss_mb(pid: str) -> float:
+    """The peak resident memory (``VmHWM``) of a process: this child's (not ``ru_maxrss``, which
+    Linux carries over from the parent across the spawn's exec) or the PostgreSQL backend's
+    serving it (where the generalization's SQL runs)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -201,7 +201,7 @@ def report(
         f"Data: bench/synthetic.py × {scale:g}: {counts['redline']:,} red lines, {counts['river']:,} rivers,"
         f" {counts['station']:,} stations. Each measurement is one child process: the edit of one feature"
         " (moved ~20 m), then the re-generalization, timed alone, in a transaction rolled back afterwards;"
-        " peak RSS is the child's `ru_maxrss`, the backend's its PostgreSQL backend's `VmHWM`.",
+        " peak RSS is the child's `VmHWM`, the backend's its PostgreSQL backend's.",
         "",
         "| layer | mode | median s | min s | max s | rewritten features | median peak RSS MB | backend peak MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
