@@ -101,6 +101,8 @@ export const api = {
   zoneCheck: (input) => getJSON('api/zone-check', zoneCheckBody(input)),
   zoneCheckReport: async (input) => (await request('api/zone-check/report', zoneCheckBody(input))).blob(),
   chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
+  /** Gazetteer places for the basemap's labels (GeoJSON points with their label minzoom). */
+  places: (filters = {}) => getJSON(`api/places${query(filters)}`),
   chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
   /** The cross-boundary sections between cities with this month's status (GeoJSON). */
   regionSections: (month) => getJSON(`api/region/sections${query({ month })}`),
