@@ -196,7 +196,13 @@ async function start() {
 
   // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
   const canReadFiles = () => Boolean(session.me?.role);
-  const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
+  const zoneCheck = createZoneCheck($('panel-zone'), map, {
+    catalog,
+    highlighter,
+    drawerUi,
+    hint: toolHint,
+    onPrint: (report) => printTool.openReport(report),
+  });
   const popups = setupFeatureInteraction(map, catalog, {
     isClickCaptured: () => zoneCheck.isCapturing() || isPickingLocation(),
     getLang,
