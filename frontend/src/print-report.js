@@ -80,17 +80,34 @@ function shareText(share) {
 
 /** The overlap table's columns: i18n key, share of the width, cell text, alignment. */
 const COLUMNS = [
-  ['colLayer', 0.17, (o) => pick(o.layer_title)],
+  ['colLayer', 0.14, (o) => pick(o.layer_title)],
   ['colFeature', 0.22, (o) => o.name || ''],
-  ['colClassZone', 0.22, (o) => [pick(o.category_title), pick(o.zone_title)].filter(Boolean).join(' · ')],
-  ['colRelation', 0.17, (o) => pick(o.relation_title)],
-  ['colOverlapAmount', 0.13, (o) => o.amount || '—', 'right'],
+  ['colClassZone', 0.19, (o) => [pick(o.category_title), pick(o.zone_title)].filter(Boolean).join(' · ')],
+  ['colRelation', 0.15, (o) => pick(o.relation_title)],
+  ['colOverlapAmount', 0.21, (o) => o.amount || '—', 'right'],
   ['colShare', 0.09, (o) => shareText(o.share), 'right'],
 ];
 
+const ROW_H = 4.3;
+const LINE_H = 3.6;
+
+/** The reasons as [{line}] lines of the sheet's width (at most three lines each). */
+function reasonLines(ctx, reasons, width) {
+  const list = reasons.length ? reasons : [{ message: { zh: t('reportNoReasons'), en: t('reportNoReasons') } }];
+  return list.map((reason) => wrap(ctx, `${reason.title ? `[${pick(reason.title)}] ` : ''}${pick(reason.message)}`, width, 7.5).slice(0, 3));
+}
+
+/** The height (mm) of what goes under the map: the site line, reasons, overlap table and chiefs. */
+function textBlockHeight(reasons, data) {
+  const reasonsH = reasons.reduce((sum, lines) => sum + lines.length * LINE_H + 0.6, 0);
+  const tableH = data.overlaps.length ? (data.overlaps.length + 1) * ROW_H : 5;
+  const chiefsH = data.chiefs?.length ? 5 + data.chiefs.length * 3.8 : 0;
+  return 4 + 5 + 5 + reasonsH + 2 + 5 + tableH + 2 + chiefsH + 4;
+}
+
 function drawTable(sheet, rows, x, y, width, bottom) {
   const { ctx, text } = sheet;
-  const rowH = 4.3;
+  const rowH = ROW_H;
   const size = 7;
   ctx.fillStyle = '#eeeeee';
   ctx.fillRect(x, y, width, rowH);
@@ -165,12 +182,11 @@ export async function composeReportSheet(options, context, { data, result }) {
   const legendWidth = portrait ? 52 : 62;
   const top = MARGIN + 14;
   const footerTop = heightMm - MARGIN - 13;
-  const frame = {
-    x: MARGIN,
-    y: top,
-    w: widthMm - 2 * MARGIN - legendWidth - GAP,
-    h: (heightMm - 2 * MARGIN) * (portrait ? 0.42 : 0.46),
-  };
+  // The map takes what the words below it leave, within limits.
+  const reasons = reasonLines(document.createElement('canvas').getContext('2d'), data.reasons, widthMm - 2 * MARGIN - 3);
+  const available = footerTop - 2 - top;
+  const mapH = Math.min(available * (portrait ? 0.6 : 0.62), Math.max(available * 0.35, available - textBlockHeight(reasons, data)));
+  const frame = { x: MARGIN, y: top, w: widthMm - 2 * MARGIN - legendWidth - GAP, h: mapH };
   const layers = reportLayers(data);
   const { printMap, container } = await renderMap(context.map, frame.w, frame.h, options.dpi, {
     style: reportStyle(context.map, layers),
@@ -216,18 +232,19 @@ export async function composeReportSheet(options, context, { data, result }) {
     // The site, the reasons, the overlaps and the chiefs.
     let y = frame.y + frame.h + 4;
     const site = data.site;
-    const siteParts = [pick(site.geometry_title), site.measure ? `${pick(site.measure)} ${site.measure.value}` : null];
+    // "面 · 面积 …"; in English the polygon's type and its measure are both "Area": said once.
+    const kind = pick(site.geometry_title);
+    const measure = site.measure ? `${pick(site.measure)} ${site.measure.value}` : null;
+    const siteParts = [measure && kind.toLowerCase() === pick(site.measure).toLowerCase() ? null : kind, measure];
     if (site.buffer_m) siteParts.push(t('reportBuffer', { m: formatNumber(site.buffer_m, 0) }));
     text(`${t('reportSite')}${getLang() === 'zh' ? '：' : ': '}${siteParts.filter(Boolean).join(' · ')}`, MARGIN, y, 8, { maxWidth: contentW });
     y += 5;
     text(t('reasons'), MARGIN, y, 10, { weight: 'bold' });
     y += 5;
-    const reasons = data.reasons.length ? data.reasons : [{ message: { zh: t('reportNoReasons'), en: t('reportNoReasons') } }];
-    for (const reason of reasons) {
-      const label = reason.title ? `[${pick(reason.title)}] ` : '';
-      for (const line of wrap(ctx, `${label}${pick(reason.message)}`, contentW - 3, 7.5).slice(0, 3)) {
+    for (const lines of reasons) {
+      for (const line of lines) {
         text(line, MARGIN + 2, y, 7.5, { maxWidth: contentW - 2 });
-        y += 3.6;
+        y += LINE_H;
       }
       y += 0.6;
       if (y > footerTop - 30) break;
@@ -265,7 +282,8 @@ export async function composeReportSheet(options, context, { data, result }) {
     ctx.moveTo(MARGIN, footerTop - 1);
     ctx.lineTo(widthMm - MARGIN, footerTop - 1);
     ctx.stroke();
-    const date = new Intl.DateTimeFormat(getLang() === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'long' }).format(new Date());
+    // The date in Xiamen's time, like the check's time above.
+    const date = new Intl.DateTimeFormat(getLang() === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'long', timeZone: 'Asia/Shanghai' }).format(new Date());
     text(t('printDate', { date }), MARGIN, footerTop, 7.5);
     text(t('printCrs'), widthMm - MARGIN, footerTop, 7.5, { align: 'right', color: '#555' });
     const sources = dataSources(printMap).join(getLang() === 'zh' ? '；' : '; ');
