@@ -216,3 +216,47 @@ def test_place_labels_on_a_phone(offline_tab: MapPage) -> None:
     offline_tab.screenshot("place-labels-phone-zh")
     assert offline_tab.outside == []  # type: ignore[attr-defined]
     assert offline_tab.errors == []
+
+
+@pytest.fixture(scope="module")
+def line_site(database_url: str) -> dict[str, Any]:
+    """A west-east line across Xiamen's largest red line, with the length of it inside (Geod)."""
+    with psycopg.connect(database_url) as conn:
+        fid, wkb = conn.execute(
+            f"SELECT id, ST_AsBinary(geom) FROM redline WHERE geom @ {XIAMEN} ORDER BY ST_Area(geom) DESC LIMIT 1"
+        ).fetchone()
+    zone = shapely.from_wkb(wkb)
+    inside = zone.representative_point()
+    line = shapely.LineString([(inside.x - 0.02, inside.y), (inside.x + 0.02, inside.y)])
+    return {"site": mapping(line), "id": fid, "length_m": GEOD.geometry_length(line.intersection(zone))}
+
+
+def panel_metres(text: str) -> float:
+    number, unit = text.replace(",", "").split()
+    return float(number) * (1000 if unit == "km" else 1)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_line_site_shows_its_length_in_each_zone(
+    offline_tab: MapPage, line_site: dict[str, Any], river_site: dict[str, Any], lang: str
+) -> None:
+    offline_tab.open("#map=12/24.6/118.1" + ("&lang=en" if lang == "en" else ""))
+    run_check(offline_tab, line_site["site"])
+    cell = offline_tab.page.locator(
+        f'#zone-overlaps tr[data-layer="redline"][data-id="{line_site["id"]}"] td[data-overlap]'
+    )
+    assert cell.get_attribute("data-overlap") == "length"
+    shown = cell.inner_text()
+    assert "m²" not in shown
+    # The panel rounds to 1 m (or 10 m as km with two decimals).
+    assert panel_metres(shown) == pytest.approx(line_site["length_m"], abs=6)
+    assert offline_tab.page.locator('#zone-overlaps td[data-overlap="area"]').count() == 0, "a line has no area"
+    offline_tab.screenshot(f"zone-line-site-{lang}")
+    # An area site across a river: the river's length, the zones' areas.
+    run_check(offline_tab, river_site["site"])
+    river = offline_tab.page.locator(
+        f'#zone-overlaps tr[data-layer="river"][data-id="{river_site["river_id"]}"] td[data-overlap]'
+    )
+    assert river.get_attribute("data-overlap") == "length"
+    assert panel_metres(river.inner_text()) == pytest.approx(river_site["length_m"], abs=6)
+    assert offline_tab.errors == []
