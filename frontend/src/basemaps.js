@@ -110,8 +110,10 @@ function offlineLayers(config) {
       ],
     },
     {
-      // Place names of the gazetteer (GET /api/places; set again by showPlaceLabels).
+      // Place names of the gazetteer (GET /api/places; set again by showPlaceLabels). Drawn over
+      // the thematic fills (a label under a zone's fill is washed out), below their labels.
       id: 'places',
+      overLayers: true,
       source: { type: 'geojson', data: { type: 'FeatureCollection', features: config.places || [] } },
       layers: placeLabelLayers(),
     },
@@ -226,12 +228,14 @@ export function applyBasemap(map, id, config) {
   const layers = map.getStyle().layers;
   const backgroundIndex = layers.findIndex((l) => l.type === 'background');
   const beforeId = layers[backgroundIndex + 1]?.id;
+  // Groups drawn over the catalog's fills go right below its first label layer.
+  const labelsBeforeId = layers.find((l) => l.type === 'symbol' && l.metadata?.['ecomap:layer'])?.id;
   for (const group of basemap.layers(config)) {
     if (group.source) map.addSource(PREFIX + group.id, group.source);
     for (const layer of group.layers) {
       const source = layer.type === 'background' ? undefined : group.source ? PREFIX + group.id : layer.source;
       const id = layer.id === group.id ? PREFIX + group.id : `${PREFIX}${group.id}-${layer.id}`;
-      map.addLayer({ ...layer, id, ...(source ? { source } : {}) }, beforeId);
+      map.addLayer({ ...layer, id, ...(source ? { source } : {}) }, group.overLayers ? labelsBeforeId : beforeId);
     }
   }
   return basemap;

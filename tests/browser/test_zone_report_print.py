@@ -214,6 +214,11 @@ def test_place_labels_on_a_phone(offline_tab: MapPage) -> None:
     offline_tab.open("#map=12.5/24.47/118.11")
     wait_for_label(offline_tab, "筼筜湖")
     offline_tab.screenshot("place-labels-phone-zh")
+    offline_tab.page.locator("#lang-toggle").tap()
+    offline_tab.page.wait_for_function("() => document.documentElement.lang === 'en'")
+    offline_tab.wait_idle()
+    assert wait_for_label(offline_tab, "筼筜湖")[0]["field"][0] == "coalesce"
+    offline_tab.screenshot("place-labels-phone-en")
     assert offline_tab.outside == []  # type: ignore[attr-defined]
     assert offline_tab.errors == []
 
