@@ -37,10 +37,11 @@ function siteBounds(result) {
   ];
 }
 
-/** The catalog layers the report's map draws: those the check found (and the stations near). */
-function reportLayers(data) {
+/** The catalog layers the report's map draws: those the check found, and the stations when one is in view. */
+function reportLayers(data, result, bounds) {
   const ids = new Set(data.overlaps.map((o) => o.layer));
-  if (data.stations?.length) ids.add('station');
+  const [[x0, y0], [x1, y1]] = bounds;
+  if ((result.stations || []).some((s) => s.lon >= x0 && s.lon <= x1 && s.lat >= y0 && s.lat <= y1)) ids.add('station');
   return ids;
 }
 
@@ -113,14 +114,13 @@ function drawTable(sheet, rows, x, y, width, bottom) {
   ctx.fillRect(x, y, width, rowH);
   let left = x;
   const cells = COLUMNS.map(([key, share, value, align]) => {
-    const cell = { x: left, w: share * width, value, align };
+    const cell = { key, x: left, w: share * width, value, align };
     left += cell.w;
     return cell;
   });
-  for (const [i, cell] of cells.entries()) {
-    const [key] = COLUMNS[i];
+  for (const cell of cells) {
     const at = cell.align === 'right' ? cell.x + cell.w - 1 : cell.x + 1;
-    text(t(key), at, y + 0.8, size, { weight: 'bold', align: cell.align || 'left', maxWidth: cell.w - 2 });
+    text(t(cell.key), at, y + 0.8, size, { weight: 'bold', align: cell.align || 'left', maxWidth: cell.w - 2 });
   }
   let at = y + rowH;
   let shown = 0;
@@ -187,10 +187,11 @@ export async function composeReportSheet(options, context, { data, result }) {
   const available = footerTop - 2 - top;
   const mapH = Math.min(available * (portrait ? 0.6 : 0.62), Math.max(available * 0.35, available - textBlockHeight(reasons, data)));
   const frame = { x: MARGIN, y: top, w: widthMm - 2 * MARGIN - legendWidth - GAP, h: mapH };
-  const layers = reportLayers(data);
+  const bounds = siteBounds(result);
+  const layers = reportLayers(data, result, bounds);
   const { printMap, container } = await renderMap(context.map, frame.w, frame.h, options.dpi, {
     style: reportStyle(context.map, layers),
-    bounds: siteBounds(result),
+    bounds,
     padding: 10,
   });
   try {
