@@ -132,7 +132,7 @@ def instance_env(database_url: str, *, cache: bool, purge: str | None = None, re
 def serve(stack: contextlib.ExitStack, env: dict, workers: int, workdir: Path, name: str) -> tuple[str, int]:
     port = free_port()
     command = [*ECOMAP_SERVE, "--workers", str(workers), "--no-access-log", "--port", str(port)]
-    return stack.enter_context(server(command, env, port, workdir / f"{name}.log", workers)), port
+    return stack.enter_context(server(command, env, port, workdir / f"{name}.log", workers, 180.0)), port
 
 
 def warm_up(urls: list[str]) -> None:

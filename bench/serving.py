@@ -70,7 +70,12 @@ def wait_for_workers(log: Path, workers: int, timeout_s: float = 120.0) -> None:
 
 @contextmanager
 def server(
-    command: list[str], env: dict[str, str], port: int, log: Path | None = None, workers: int | None = None
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    log: Path | None = None,
+    workers: int | None = None,
+    start_timeout_s: float = 60.0,
 ) -> Iterator[str]:
     """Run ``command`` (serving on ``port``) until the block ends; yields its base URL once it
     answers HTTP (and, given ``workers``, once that many uvicorn workers are steadily up). Its
@@ -83,7 +88,7 @@ def server(
             command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout_s
         while True:
             try:
                 httpx.get(base + "/", timeout=2)
