@@ -53,6 +53,7 @@ async def _connect(url: str):
 def refresh(
     layer: Annotated[str | None, typer.Argument(help="A remote layer id (default: every remote layer)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Fetch whole, without If-None-Match")] = False,
 ) -> None:
     """Ask the partners now (If-None-Match with the stored ETag), validate and write the copies.
 
@@ -72,7 +73,9 @@ def refresh(
 
     async def main():
         async with await _connect(url) as conn, http_client(settings.federation) as client:
-            return [await refresh_layer(conn, client, r, settings.federation, settings.region) for r in chosen]
+            return [
+                await refresh_layer(conn, client, r, settings.federation, settings.region, force=force) for r in chosen
+            ]
 
     try:
         results = asyncio.run(main())

@@ -10,6 +10,8 @@ a log). Each declaration becomes a read-only catalog :class:`~layers.catalog.Lay
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -102,6 +104,12 @@ class RemoteLayer(BaseModel):
     def _as_layer_is_valid(self) -> RemoteLayer:
         as_layer(self)  # the catalog's own checks (name property, style references, zooms)
         return self
+
+    def digest(self) -> str:
+        """A digest of what the copy depends on (source, kept properties, geometry type, region): a copy
+        made by another declaration is fetched whole again (its ETag says nothing of this one)."""
+        shape = self.model_dump(mode="json", include={"url", "properties", "geometry_type", "region", "name_property"})
+        return hashlib.blake2b(json.dumps(shape, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     def api_key(self) -> str | None:
         """The partner key from the environment (None when none is declared)."""

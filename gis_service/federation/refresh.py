@@ -62,15 +62,22 @@ async def refresh_layer(
     remote: RemoteLayer,
     settings: FederationSettings,
     default_region: str,
+    *,
+    force: bool = False,
 ) -> RefreshResult:
-    """Refresh one remote layer on ``conn`` (autocommit; the write is one transaction of its own)."""
+    """Refresh one remote layer on ``conn`` (autocommit; the write is one transaction of its own).
+
+    The stored ETag is sent unless ``force`` or the copy was made by another declaration (other
+    URL, properties, geometry type or region); then the collection is fetched whole."""
     layer = as_layer(remote)
     previous = await store.state(conn, remote.id)
+    declaration = remote.digest()
+    current = previous.fetched_at is not None and previous.declaration == declaration and not force
     try:
         fetched = await fetch_collection(
             client,
             remote.url,
-            etag=previous.etag if previous.fetched_at is not None else None,
+            etag=previous.etag if current else None,
             api_key=remote.api_key(),
             max_pages=settings.max_pages,
             max_features=remote.max_features or settings.max_features,
@@ -86,13 +93,13 @@ async def refresh_layer(
         result.findings = [f.to_dict() for f in report.errors]
         return result
     digest = content_hash(rows)
-    if digest == previous.content_hash:
+    if digest == previous.content_hash and previous.declaration == declaration:
         await store.record_check(conn, remote.id, remote.url, fetched.etag)
         return RefreshResult(remote.id, "unchanged", len(rows), pages=fetched.pages)
     async with conn.transaction():
         if not await store.try_lock(conn, remote.id):
             return RefreshResult(remote.id, "busy")
-        written = await store.replace_copy(conn, remote.id, remote.url, rows, fetched.etag, digest)
+        written = await store.replace_copy(conn, remote.id, remote.url, rows, fetched.etag, digest, declaration)
     logger.info("remote layer %s: %d features, %d inserted, %d deleted", remote.id, len(rows), written.inserted,
                 written.deleted)  # fmt: skip
     return RefreshResult(remote.id, "updated", len(rows), written.inserted, written.deleted, fetched.pages)

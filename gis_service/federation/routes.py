@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg import AsyncConnection
 
 from gis_service.access import policy
@@ -71,6 +71,7 @@ async def remote_layers(
 async def refresh_now(
     layer: LayerId,
     request: Request,
+    force: Annotated[bool, Query(description="Fetch the collection whole, without `If-None-Match`")] = False,
     conn: AsyncConnection = Depends(get_connection),
     principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
@@ -85,5 +86,5 @@ async def refresh_now(
         raise NotFound(str(exc.args[0])) from None
     settings = request.app.state.settings
     async with http_client(settings.federation) as client:
-        result = await refresh_layer(conn, client, remote, settings.federation, settings.region)
+        result = await refresh_layer(conn, client, remote, settings.federation, settings.region, force=force)
     return result.to_dict()

@@ -50,6 +50,7 @@ class RemoteState:
     layer: str
     source_url: str | None = None
     etag: str | None = None
+    declaration: str | None = None
     content_hash: str | None = None
     feature_count: int = 0
     checked_at: dt.datetime | None = None
@@ -67,7 +68,7 @@ class RemoteState:
 
 
 _STATE_COLUMNS = (
-    "layer, source_url, etag, content_hash, feature_count, checked_at, fetched_at, changed_at,"
+    "layer, source_url, etag, declaration, content_hash, feature_count, checked_at, fetched_at, changed_at,"
     " last_error, last_error_at, errors"
 )
 
@@ -98,10 +99,8 @@ async def try_lock(conn: AsyncConnection, layer_id: str) -> bool:
 async def record_check(conn: AsyncConnection, layer_id: str, url: str, etag: str | None) -> None:
     """The partner said (or showed) the copy is current: only the check time moves."""
     await conn.execute(
-        "INSERT INTO remote_layer_state AS s (layer, source_url, etag, checked_at, fetched_at)"
-        " VALUES (%(layer)s, %(url)s, %(etag)s, now(), now())"
-        " ON CONFLICT (layer) DO UPDATE SET checked_at = now(), fetched_at = now(),"
-        " etag = COALESCE(%(etag)s, s.etag), last_error = NULL, errors = 0",
+        "UPDATE remote_layer_state SET checked_at = now(), fetched_at = now(), source_url = %(url)s,"
+        " etag = COALESCE(%(etag)s, etag), last_error = NULL, errors = 0 WHERE layer = %(layer)s",
         {"layer": layer_id, "url": url, "etag": etag},
     )
 
@@ -141,6 +140,7 @@ async def replace_copy(
     rows: list[RemoteRow],
     etag: str | None,
     content_hash: str,
+    declaration: str,
 ) -> WriteResult:
     """Make the stored copy equal ``rows`` (inside the caller's transaction): rows that differ
     are deleted and inserted anew, unchanged ones are left alone."""
@@ -165,11 +165,21 @@ async def replace_copy(
     )
     changed = (deleted.rowcount or 0) + (inserted.rowcount or 0) > 0
     await conn.execute(
-        "INSERT INTO remote_layer_state AS s (layer, source_url, etag, content_hash, feature_count, checked_at,"
-        " fetched_at, changed_at) VALUES (%(layer)s, %(url)s, %(etag)s, %(hash)s, %(count)s, now(), now(), now())"
-        " ON CONFLICT (layer) DO UPDATE SET source_url = %(url)s, etag = %(etag)s, content_hash = %(hash)s,"
+        "INSERT INTO remote_layer_state AS s (layer, source_url, etag, declaration, content_hash, feature_count,"
+        " checked_at, fetched_at, changed_at)"
+        " VALUES (%(layer)s, %(url)s, %(etag)s, %(declaration)s, %(hash)s, %(count)s, now(), now(), now())"
+        " ON CONFLICT (layer) DO UPDATE SET source_url = %(url)s, etag = %(etag)s, declaration = %(declaration)s,"
+        " content_hash = %(hash)s,"
         " feature_count = %(count)s, checked_at = now(), fetched_at = now(),"
         " changed_at = CASE WHEN %(changed)s THEN now() ELSE s.changed_at END, last_error = NULL, errors = 0",
-        {"layer": layer_id, "url": url, "etag": etag, "hash": content_hash, "count": len(rows), "changed": changed},
+        {
+            "layer": layer_id,
+            "url": url,
+            "etag": etag,
+            "declaration": declaration,
+            "hash": content_hash,
+            "count": len(rows),
+            "changed": changed,
+        },
     )
     return WriteResult(inserted.rowcount or 0, deleted.rowcount or 0, len(rows))

@@ -84,6 +84,7 @@ def upgrade() -> None:
             layer text PRIMARY KEY,
             source_url text NOT NULL,
             etag text,
+            declaration text,
             content_hash text,
             feature_count integer NOT NULL DEFAULT 0,
             checked_at timestamptz,
@@ -100,6 +101,7 @@ def upgrade() -> None:
         ("fetched_at", "Last time the copy was confirmed current (a 200 validated, or a 304)"),
         ("changed_at", "Last time the copy changed"),
         ("errors", "Failed refreshes since the last good one"),
+        ("declaration", "Digest of the declaration the copy was made by (another: the ETag is not sent)"),
     ):
         op.execute(f"COMMENT ON COLUMN remote_layer_state.{column} IS '{comment}'")
     for event, rows in EVENT_ROWS.items():
