@@ -336,3 +336,103 @@ def partner_db_url() -> str:
     from tests.conftest import _url_for
 
     return _url_for(scratch_database_name("fed_partner"))
+
+
+def test_a_remote_layer_is_refreshed_on_schedule_by_one_instance_at_a_time(
+    our_db: str, partner: str, partner_key: str, tmp_path: Path
+) -> None:
+    """The app's refresher fetches a due layer by itself; a pass finds the lock held and skips."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from gis_service.federation.config import RemoteLayers
+    from gis_service.federation.refresher import LOCK_KEY, Refresher
+
+    (tmp_path / "zz_scheduled.yaml").write_text(_declaration(partner, id="zz_scheduled"), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch, psycopg.connect(our_db, autocommit=True) as db:
+        patch.setenv(KEY_ENV, partner_key)
+        federation = FederationSettings(dir=tmp_path, check_s=0.2)
+        with TestClient(create_app(make_settings(our_db, access=access_settings(), federation=federation))):
+            count = "SELECT count(*) FROM remote_feature WHERE layer = 'zz_scheduled'"
+            _wait(lambda: db.execute(count).fetchone()[0] == 5, "the scheduled refresh", timeout=30)
+        first = db.execute("SELECT checked_at FROM remote_layer_state WHERE layer = 'zz_scheduled'").fetchone()[0]
+
+        async def contended() -> tuple[object, object]:
+            async with AsyncConnectionPool(web_url(our_db), open=False, kwargs={"autocommit": True}) as pool:
+                refresher = Refresher(pool, RemoteLayers(load_remote_layers(tmp_path)), federation, "xiamen")
+                try:
+                    db.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])  # another instance's pass
+                    try:
+                        skipped = await refresher.run_pass(only_due=False)
+                    finally:
+                        db.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+                    not_due = await refresher.run_pass()  # checked just now: refresh_s not yet passed
+                    return skipped, not_due
+                finally:
+                    await refresher.close()
+
+        skipped, not_due = run_async(contended())
+        assert skipped is None and not_due == []
+        assert (
+            db.execute("SELECT checked_at FROM remote_layer_state WHERE layer = 'zz_scheduled'").fetchone()[0] == first
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"url": "ftp://partner.example/items"}, "http(s) URL"),
+        ({"url": "https://partner.example/ogc/collections/redline"}, "must end in /items"),
+        ({"api_key_env": "the key itself"}, "api_key_env"),
+        ({"region": "atlantis"}, "unknown region 'atlantis'"),
+        ({"name_property": "title"}, "name_property 'title' is not among the properties"),
+    ],
+)
+def test_a_bad_declaration_is_refused_naming_the_file_and_the_key(tmp_path: Path, change: dict, message: str) -> None:
+    from gis_service.federation.config import FederationError
+
+    (tmp_path / "zz_redline.yaml").write_text(_declaration("http://127.0.0.1:1", **change), encoding="utf-8")
+    with pytest.raises(FederationError) as refused:
+        load_remote_layers(tmp_path)
+    assert "zz_redline.yaml" in str(refused.value) and message in str(refused.value)
+
+
+def test_a_remote_layer_may_not_take_a_catalog_layer_id(tmp_path: Path) -> None:
+    from gis_service.federation.config import FederationError, RemoteLayers
+    from layers.catalog import load_catalog
+
+    (tmp_path / "redline.yaml").write_text(_declaration("http://127.0.0.1:1", id="redline"), encoding="utf-8")
+    with pytest.raises(FederationError, match="already used by catalog layers: redline"):
+        RemoteLayers(load_remote_layers(tmp_path)).check_ids(load_catalog())
+
+
+def test_the_cli_refreshes_and_reports_a_refusal(our_db: str, partner: str, tmp_path: Path) -> None:
+    """`ecomap federation refresh` exits 1 naming the error when the partner refuses (no key set)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "zz_cli.yaml").write_text(_declaration(partner, id="zz_cli"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    env.update(ECOMAP_FEDERATION__DIR=str(tmp_path), ECOMAP_DATABASE_URL=web_url(our_db))
+    run = subprocess.run(
+        [sys.executable, "-m", "gis_service.cli", "federation", "refresh", "zz_cli"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"environment variable {KEY_ENV}" in run.stdout + run.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "gis_service.cli", "federation", "refresh", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert helped.returncode == 0 and "If-None-Match" in helped.stdout
