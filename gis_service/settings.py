@@ -317,6 +317,7 @@ class FederationSettings(BaseModel):
         default=30.0, gt=0, le=3600, description="Seconds between looks for remote layers due for a refresh"
     )
     timeout_s: float = Field(default=30.0, gt=0, le=600, description="Timeout of each request to a partner")
+    max_page_mb: int = Field(default=64, ge=1, le=1024, description="Size of one page a partner may send (MB)")
     max_pages: int = Field(default=100, ge=1, le=10_000, description="Pages (`next` links) one refresh follows at most")
     max_features: int = Field(
         default=50_000,

@@ -15,6 +15,7 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mapbox_vector_tile
@@ -408,31 +409,52 @@ def test_a_remote_layer_may_not_take_a_catalog_layer_id(tmp_path: Path) -> None:
 
 def test_the_cli_refreshes_and_reports_a_refusal(our_db: str, partner: str, tmp_path: Path) -> None:
     """`ecomap federation refresh` exits 1 naming the error when the partner refuses (no key set)."""
-    import os
-    import subprocess
-    import sys
+    from typer.testing import CliRunner
 
-    from tests.conftest import ROOT
+    from gis_service.cli import app
 
     (tmp_path / "zz_cli.yaml").write_text(_declaration(partner, id="zz_cli"), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    env.update(ECOMAP_FEDERATION__DIR=str(tmp_path), ECOMAP_DATABASE_URL=web_url(our_db))
-    run = subprocess.run(
-        [sys.executable, "-m", "gis_service.cli", "federation", "refresh", "zz_cli"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert f"environment variable {KEY_ENV}" in run.stdout + run.stderr
-    helped = subprocess.run(
-        [sys.executable, "-m", "gis_service.cli", "federation", "refresh", "--help"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert helped.returncode == 0 and "If-None-Match" in helped.stdout
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(KEY_ENV, raising=False)
+        patch.setenv("ECOMAP_FEDERATION__DIR", str(tmp_path))
+        patch.setenv("ECOMAP_DATABASE_URL", web_url(our_db))
+        runner = CliRunner()
+
+        def invoke(*args: str):  # in a thread: asyncio.run() cannot run where Playwright left a loop
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(runner.invoke, app, ["federation", *args]).result()
+
+        refused = invoke("refresh", "zz_cli")
+        assert refused.exit_code == 1, refused.output
+        assert f"environment variable {KEY_ENV}" in refused.output and "previous copy is kept" in refused.output
+        helped = invoke("refresh", "--help")
+        assert helped.exit_code == 0 and "If-None-Match" in helped.output
+        unknown = invoke("refresh", "zz_nothing")
+        assert unknown.exit_code == 2 and "unknown remote layer 'zz_nothing'" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"type": "FeatureCollection", "features": []' + b" " * (2 * 1024 * 1024) + b"}", "larger than 1 MB"),
+        (
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [],
+                    "links": [{"rel": "next", "href": "http://elsewhere.example/items"}],
+                }
+            ).encode(),
+            "leaves the partner",
+        ),
+        (b'{"type": "Feature"}', "not a GeoJSON FeatureCollection"),
+        (b"<html>login</html>", "not JSON"),
+    ],
+)
+def test_a_page_too_large_a_foreign_next_link_or_not_geojson_is_refused(
+    our_db: str, remote_dir: Path, body: bytes, message: str
+) -> None:
+    remote = load_remote_layers(remote_dir)[0].model_copy(update={"id": "zz_misbehaving", "api_key_env": None})
+    with misbehaving_partner(200, body) as url:
+        result = _refresh(our_db, remote.model_copy(update={"url": url}), max_page_mb=1)
+    assert result.outcome == "failed" and message in result.error

@@ -57,6 +57,22 @@ def _next_link(document: dict[str, Any]) -> str | None:
     return None
 
 
+async def _get(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+) -> tuple[httpx.Response, bytes]:
+    """One GET, its body read up to ``max_bytes`` (a larger page is refused, never held whole)."""
+    async with client.stream("GET", url, headers=headers) as response:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(
+                    f"{url}: a page larger than {max_bytes // (1024 * 1024)} MB; ask smaller pages (?limit=)"
+                )
+            chunks.append(chunk)
+    return response, b"".join(chunks)
+
+
 def _same_origin(a: str, b: str) -> bool:
     pa, pb = urlsplit(a), urlsplit(b)
     return (pa.scheme, pa.netloc) == (pb.scheme, pb.netloc)
@@ -70,6 +86,7 @@ async def fetch_collection(
     api_key: str | None,
     max_pages: int,
     max_features: int,
+    max_page_bytes: int = 64 * 1024 * 1024,
 ) -> Fetched:
     """Every feature of the collection at ``url``, or ``unchanged`` when the partner answers 304.
 
@@ -91,7 +108,7 @@ async def fetch_collection(
             raise FetchError(f"a `next` link leaves the partner ({page_url}); refused (the key goes to {url} only)")
         conditional = {"If-None-Match": etag} if etag and pages == 0 else {}
         try:
-            response = await client.get(page_url, headers={**headers, **conditional})
+            response, content = await _get(client, page_url, {**headers, **conditional}, max_page_bytes)
         except httpx.TimeoutException:
             raise FetchError(f"{page_url}: no answer within {client.timeout.read} s") from None
         except httpx.HTTPError as exc:
@@ -99,13 +116,13 @@ async def fetch_collection(
         if response.status_code == 304 and pages == 0:
             return Fetched(unchanged=True, etag=response.headers.get("etag") or etag)
         if response.status_code != 200:
-            detail = response.text.strip()[:300]
+            detail = content.decode("utf-8", "replace").strip()[:300]
             raise FetchError(f"{page_url}: HTTP {response.status_code} {response.reason_phrase}: {detail}")
         crs = response.headers.get("content-crs", "").strip().strip("<>")
         if crs and crs not in CRS84:
             raise FetchError(f"{page_url}: features in {crs}; only CRS84 (lon/lat WGS84) is taken")
         try:
-            document = orjson.loads(response.content)
+            document = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
             raise FetchError(f"{page_url}: not JSON ({exc})") from None
         if not isinstance(document, dict) or document.get("type") != "FeatureCollection":

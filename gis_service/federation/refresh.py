@@ -81,6 +81,7 @@ async def refresh_layer(
             api_key=remote.api_key(),
             max_pages=settings.max_pages,
             max_features=remote.max_features or settings.max_features,
+            max_page_bytes=settings.max_page_mb * 1024 * 1024,
         )
     except (FetchError, FederationError) as exc:
         return await _failed(conn, remote, str(exc))
