@@ -214,7 +214,9 @@ export function setupFeatureInteraction(
   const completeAttributes = async (features) => {
     await Promise.all(
       features.map(async (feature) => {
-        if (feature.id === undefined || feature.complete || !catalog.get(feature.layerId)) return;
+        const layer = catalog.get(feature.layerId);
+        // Remote layers' tiles carry every kept property (and the OGC routes serve our own layers only).
+        if (feature.id === undefined || feature.complete || !layer || layer.remote) return;
         try {
           const full = await api.feature(feature.layerId, feature.id);
           feature.properties = { ...feature.properties, ...(full.properties || {}) };
