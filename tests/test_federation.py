@@ -320,6 +320,11 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
         overlaps = checked.json()["remote_overlaps"]
         assert [(o["layer"], o["id"], o["name"]) for o in overlaps] == [("zz_redline", 1, "漳州红线1")]
         assert overlaps[0]["source"]["partner"]["en"] == "Zhangzhou" and overlaps[0]["share"] == pytest.approx(1.0)
+        report = ours.post("/api/zone-check/report", json=site, headers=manager)
+        assert report.status_code == 200, report.text
+        assert 'id="remote-overlaps"' in report.text and "漳州红线1" in report.text and "Zhangzhou" in report.text
+        tilejson = ours.get("/tiles/zz_redline.json").json()
+        assert "漳州市 Zhangzhou" in tilejson["attribution"] and tilejson["vector_layers"][0]["id"] == "zz_redline"
 
 
 def _wait(condition, what: str, timeout: float = 10.0) -> None:
