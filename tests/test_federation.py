@@ -203,10 +203,10 @@ def misbehaving_partner(status: int, body: bytes) -> Iterator[str]:
         server.server_close()
 
 
-def _tile_names(client: TestClient, z: int = 16) -> set[str]:
+def _tile_names(client: TestClient, headers: dict[str, str], z: int = 16) -> set[str]:
     x, y = SQUARES[2]
     tx, ty = (int(v) for v in lonlat_to_tile_fraction(x + 0.005, y + 0.005, z))
-    response = client.get(f"/tiles/zz_redline/{z}/{tx}/{ty}.pbf")
+    response = client.get(f"/tiles/zz_redline/{z}/{tx}/{ty}.pbf", headers=headers)
     assert response.status_code in (200, 204), response.text
     if response.status_code == 204:
         return set()
@@ -239,7 +239,7 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
             assert shapely.from_wkt(copy[fid][1]).equals(shapely.geometry.shape(feature["geometry"]))
         state = _state(db)
         assert state["feature_count"] == 5 and state["etag"].startswith('W/"') and state["last_error"] is None
-        assert _tile_names(ours) == {"漳州红线3"}
+        assert _tile_names(ours, manager) == {"漳州红线3"}
 
         # Second fetch: 304 Not Modified, nothing written, only the check time moves.
         revision = db.execute("SELECT revision FROM layer_state WHERE layer = 'zz_redline'").fetchone()[0]
@@ -259,7 +259,7 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
             assert (edited.outcome, edited.inserted, edited.deleted) == ("updated", 1, 1)
             assert _state(db)["etag"] != later["etag"]
             assert _copy(db)[3][0] == "漳州红线3（调整）"
-            _wait(lambda: _tile_names(ours) == {"漳州红线3（调整）"}, "the tile to show the partner's edit")
+            _wait(lambda: _tile_names(ours, manager) == {"漳州红线3（调整）"}, "the tile to show the partner's edit")
             kept = _copy(db)
 
             # Refused: too many features, a schema without a required property, HTTP 500, a bad geometry.
@@ -303,10 +303,14 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
         assert listed[0]["id"] == "zz_redline" and listed[0]["state"]["errors"] == 4
         assert partner_key not in json.dumps(listed)
         assert ours.get("/api/federation/layers").status_code == 401
-        layer = next(entry for entry in ours.get("/api/layers").json()["layers"] if entry["id"] == "zz_redline")
+        # Internal by default (a partner shares with the city, not the public): staff see it, the public not.
+        assert "zz_redline" not in [entry["id"] for entry in ours.get("/api/layers").json()["layers"]]
+        assert ours.get("/tiles/zz_redline/16/0/0.pbf").status_code == 401
+        entries = ours.get("/api/layers", headers=manager).json()["layers"]
+        layer = next(entry for entry in entries if entry["id"] == "zz_redline")
         assert layer["group"] == "partners" and layer["remote"]["partner"]["zh"] == "漳州市"
         assert layer["remote"]["read_only"] and layer["remote"]["fetched_at"] is not None
-        style = ours.get("/styles/default.json").json()
+        style = ours.get("/styles/default.json", headers=manager).json()
         assert any(style_layer.get("source-layer") == "zz_redline" for style_layer in style["layers"])
 
         # The zone check lists the partner's red line the site overlaps, with its source.
@@ -323,7 +327,7 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
         report = ours.post("/api/zone-check/report", json=site, headers=manager)
         assert report.status_code == 200, report.text
         assert 'id="remote-overlaps"' in report.text and "漳州红线1" in report.text and "Zhangzhou" in report.text
-        tilejson = ours.get("/tiles/zz_redline.json").json()
+        tilejson = ours.get("/tiles/zz_redline.json", headers=manager).json()
         assert "漳州市 Zhangzhou" in tilejson["attribution"] and tilejson["vector_layers"][0]["id"] == "zz_redline"
 
 

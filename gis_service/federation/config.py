@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from layers.catalog import (
-    PUBLIC,
     Access,
     Catalog,
     CatalogError,
@@ -38,6 +37,7 @@ from layers.regions import region_names
 
 TABLE = "remote_feature"
 """The one table holding every remote layer's copy (migration 0027)."""
+STAFF = Access.model_validate({"class": "internal"})
 EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,100}$")]
 DEFAULT_STYLES = {
     "Point": Style(kind="circle", color="#7b3294", radius=5, opacity=0.9),
@@ -81,7 +81,11 @@ class RemoteLayer(BaseModel):
     minzoom: int = Field(default=0, ge=0, le=24)
     maxzoom: int = Field(default=16, ge=0, le=24)
     style: Style | None = None
-    access: Access = PUBLIC
+    access: Access = Field(
+        default=STAFF,
+        description="Who may read the copy here (default: signed-in staff, `internal`: a partner shares "
+        "with the city, not necessarily with the public; say `{class: public}` when it does)",
+    )
 
     @field_validator("url")
     @classmethod

@@ -27,6 +27,7 @@ DECLARATION = {
     "partner": {"zh": "漳州市", "en": "Zhangzhou"},
     "url": "http://127.0.0.1:9/ogc/collections/redline/items",
     "geometry_type": "MultiPolygon",
+    "access": {"class": "public"},  # shared with the public too (the default is internal: staff only)
     "properties": [
         {"name": "code", "type": "string", "title": {"zh": "编号", "en": "Code"}, "required": True},
         {"name": "name", "type": "string", "title": {"zh": "名称", "en": "Name"}, "required": True},
