@@ -426,7 +426,7 @@ def test_the_cli_refreshes_and_reports_a_refusal(our_db: str, partner: str, tmp_
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(KEY_ENV, raising=False)
         patch.setenv("ECOMAP_FEDERATION__DIR", str(tmp_path))
-        patch.setenv("ECOMAP_DATABASE_URL", web_url(our_db))
+        patch.setenv("ECOMAP_DATABASE_URL", our_db)  # the CLI runs as the owner role
         runner = CliRunner()
 
         def invoke(*args: str):  # in a thread: asyncio.run() cannot run where Playwright left a loop
@@ -440,6 +440,16 @@ def test_the_cli_refreshes_and_reports_a_refusal(our_db: str, partner: str, tmp_
         assert helped.exit_code == 0 and "If-None-Match" in helped.output
         unknown = invoke("refresh", "zz_nothing")
         assert unknown.exit_code == 2 and "unknown remote layer 'zz_nothing'" in unknown.output
+        still = invoke("forget", "zz_cli")
+        assert still.exit_code == 2 and "still declared" in still.output
+        with psycopg.connect(our_db, autocommit=True) as db:
+            db.execute(
+                "INSERT INTO remote_feature (layer, id, remote_id, geom, source_url)"
+                " VALUES ('zz_gone', 1, '1', ST_MakeEnvelope(117.8, 24.45, 117.81, 24.46, 4326), 'http://x.example/items')"
+            )
+            forgotten = invoke("forget", "zz_gone")
+            assert forgotten.exit_code == 0 and "1 features deleted" in forgotten.output, forgotten.output
+            assert db.execute("SELECT count(*) FROM remote_feature WHERE layer = 'zz_gone'").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize(

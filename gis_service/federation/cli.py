@@ -113,3 +113,33 @@ def list_layers() -> None:
             f"\tchanged {state.changed_at or '-'}\tETag {state.etag or '-'}"
             + (f"\tERROR {state.last_error}" if state.last_error else "")
         )
+
+
+@federation_app.command("forget")
+def forget(layer: Annotated[str, typer.Argument(help="The id of a remote layer no longer declared")]) -> None:
+    """Delete the copy and state of a remote layer taken out of the declarations (its tiles are
+    invalidated by the change trigger). A layer still declared is refused: it would be fetched again."""
+    from gis_service.cli_data import database_url
+    from gis_service.federation import store
+    from gis_service.federation.config import FederationError, RemoteLayers, load_remote_layers
+    from gis_service.settings import Settings
+
+    try:
+        declared = RemoteLayers(load_remote_layers(Settings().federation.dir))
+    except FederationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if layer in declared.remotes:
+        _fail(f"{layer} is still declared in ECOMAP_FEDERATION__DIR: remove its file first", EXIT_USAGE)
+    url = database_url(True)
+
+    async def main() -> int:
+        async with await _connect(url) as conn:
+            return await store.forget(conn, layer)
+
+    import psycopg
+
+    try:
+        deleted = asyncio.run(main())
+    except psycopg.errors.InsufficientPrivilege:
+        _fail("only the owner role may delete a copy: run the CLI as it (ECOMAP_DATABASE_OWNER_URL)")
+    typer.echo(f"{layer}: {deleted} features deleted")

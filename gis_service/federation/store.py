@@ -183,3 +183,11 @@ async def replace_copy(
         },
     )
     return WriteResult(inserted.rowcount or 0, deleted.rowcount or 0, len(rows))
+
+
+async def forget(conn: AsyncConnection, layer_id: str) -> int:
+    """Delete a remote layer's copy and state (a layer no longer declared); the rows deleted."""
+    async with conn.transaction():
+        deleted = await conn.execute(f"DELETE FROM {TABLE} WHERE layer = %s", [layer_id])
+        await conn.execute("DELETE FROM remote_layer_state WHERE layer = %s", [layer_id])
+    return deleted.rowcount or 0
