@@ -4,5 +4,6 @@
 as), ``fetch`` (pages, ``next`` links, ETag / ``If-None-Match``, limits), ``validate`` (the
 importer's checks), ``store`` (the copies in ``remote_feature``, one transaction per refresh),
 ``refresh`` (one refresh), ``refresher`` (the schedule in the app's lifespan), ``zone`` (the
-zone check's look at them), ``routes`` (``/api/federation``), ``cli`` (``ecomap federation refresh``, ``list``, ``forget``).
+zone check's look at them), ``routes`` (``/api/federation``), ``cli`` (``ecomap federation
+refresh``, ``list``, ``forget``).
 """
