@@ -16,6 +16,9 @@ from gis_service.access import endpoint_rules, revocation
 from gis_service.access.headers import SecurityHeaders
 from gis_service.errors import add_exception_handlers
 from gis_service.fastpath import EcoMapAPI
+from gis_service.federation import routes as federation_routes
+from gis_service.federation.config import RemoteLayers, load_remote_layers
+from gis_service.federation.refresher import running_refresher
 from gis_service.monitoring import sta
 from gis_service.monitoring.ingest.hj212_receiver import running_receiver
 from gis_service.monitoring.status import routes as monitoring_status
@@ -68,16 +71,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     live = LiveCatalog(settings.catalog_dir, settings.rasters.catalog_dir)
     endpoint_rules.rules().check_catalog(live.current())  # access rules name catalog layers: abort early if not
+    remotes = RemoteLayers(load_remote_layers(settings.federation.dir))  # a bad declaration aborts start-up
+    remotes.check_ids(live.current())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
-            runtime(settings, live.current(), current_catalog=live.current) as running,
+            runtime(settings, live.current(), current_catalog=live.current, remotes=remotes) as running,
             running_receiver(running.pool, settings.hj212) as hj212_receiver,
             running_events(settings.dsn, running.pool, settings.monitoring) as monitoring_events,
             running_alerts(running.pool, live.current, settings.alerts) as alert_evaluator,
             revocation.listener(settings.dsn),  # access changes drop cached credentials at once
+            running_refresher(running.pool, remotes, settings.federation, settings.region) as refresher,
         ):
+            app.state.remote_refresher = refresher
             app.state.monitoring_events = monitoring_events
             app.state.alert_evaluator = alert_evaluator
             app.state.hj212_receiver = hj212_receiver
@@ -99,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = live  # read through routers.deps.get_catalog: rasters registered later included
+    app.state.remote_layers = remotes  # partners' collections copied here (routers.deps.get_map_catalog)
     add_exception_handlers(app)
     install_openapi(app, live.current)
     app.add_middleware(SecurityHeaders, settings=settings.limits)  # inside gzip: hashes the plain page
@@ -124,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sta.router)  # /sta/v1.1: OGC SensorThings API
     app.include_router(monitoring_status.router)  # /api/stations/{id}/..., quality summaries, events
     app.include_router(region_routes.router)  # /api/region: cross-boundary sections, compensation
+    app.include_router(federation_routes.router)  # /api/federation: remote layers and their copies
 
     if (settings.frontend_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from gis_service import cli_access, cli_monitoring
 from gis_service.cli_data import data_app, database_url, places_app, unreachable
 from gis_service.cli_rasters import raster_app
+from gis_service.federation import cli as federation_cli
 from gis_service.settings import Settings, describe_database
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ app.add_typer(places_app, name="places")  # the gazetteer
 app.add_typer(raster_app, name="raster")  # raster add, list, remove
 cli_access.register(app)  # users, keys, audit
 cli_monitoring.register(app)  # hj212 simulate
+federation_cli.register(app)  # federation refresh, list
 
 
 def _fail(message: str) -> None:

@@ -13,6 +13,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from gis_service.db import connection, create_pool
 from gis_service.errors import DatabaseUnreachable
+from gis_service.federation.config import RemoteLayers
+from gis_service.federation.store import typed_rows
 from gis_service.scaleout.purge import CachePurger
 from gis_service.scaleout.replicas import ReadRouter, replica_router
 from gis_service.settings import Settings, describe_database
@@ -69,11 +71,13 @@ async def runtime(
     *,
     regeneralize: bool = True,
     current_catalog: Callable[[], Catalog] | None = None,
+    remotes: RemoteLayers | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the pool, build the tile engine and raster tiler, and keep the cache exact while the context lasts.
 
     ``current_catalog`` gives the catalog as it is now (``LiveCatalog.current``: rasters
-    registered while running); by default ``catalog`` stays as given."""
+    registered while running); by default ``catalog`` stays as given. ``remotes``: the remote
+    layers (gis_service.federation), whose copies the tile engine serves as layers of its own."""
     logger.info("database %s, region %s", describe_database(settings.dsn), settings.region)
     pool = create_pool(settings)
     await pool.open(wait=False)  # start even when the database is down: /healthz reports it
@@ -94,8 +98,14 @@ async def runtime(
             await replica_pool.open(wait=False)
         router = replica_router(pool, replica_pools, settings.tiles.db_wait_s)
         router.start()
+    remotes = remotes or RemoteLayers([])
+    map_catalog = remotes.map_catalog(catalog)  # remote layers: tiles and bans, never generalized
     engine = TileEngine(
-        catalog, lambda: tile_connection(pool, engine, settings, router), cache, settings.tiles.max_renders
+        map_catalog,
+        lambda: tile_connection(pool, engine, settings, router),
+        cache,
+        settings.tiles.max_renders,
+        sources={layer_id: typed_rows(layer) for layer_id, layer in remotes.layers.items()},
     )
     # Same cache as vector tiles; keys carry file revisions.
     rasters = RasterTiler(current_catalog or (lambda: catalog), settings.rasters.data_dir, cache)
@@ -105,7 +115,7 @@ async def runtime(
         longest_render_s = settings.tiles.db_wait_s + settings.db.statement_timeout_ms / 1000
         purger = CachePurger(
             settings.http_cache.purge_urls,
-            catalog,
+            map_catalog,
             repeat_after_s=(settings.http_cache.repeat_ban_after_s, longest_render_s + 1.0),
         )
     listener = ChangeListener(

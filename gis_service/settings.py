@@ -304,6 +304,29 @@ class AlertSettings(BaseModel):
     )
 
 
+class FederationSettings(BaseModel):
+    """Remote layers (gis_service/federation): partners' OGC API Features collections copied here."""
+
+    dir: Path | None = Field(
+        default=None,
+        description="Directory of remote layer declarations (*.yaml, gis_service/federation/config.py); "
+        "none: no remote layers",
+    )
+    refresh_enabled: bool = Field(default=True, description="Refresh the remote layers on schedule with the service")
+    check_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds between looks for remote layers due for a refresh"
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=600, description="Timeout of each request to a partner")
+    max_page_mb: int = Field(default=64, ge=1, le=1024, description="Size of one page a partner may send (MB)")
+    max_pages: int = Field(default=100, ge=1, le=10_000, description="Pages (`next` links) one refresh follows at most")
+    max_features: int = Field(
+        default=50_000,
+        ge=1,
+        le=2_000_000,
+        description="Features a remote layer may hold (refused above, nothing written)",
+    )
+
+
 class BasemapSettings(BaseModel):
     """The deployment's own vector basemap, a PMTiles archive in the Protomaps basemap schema
     (earth, water, roads, places, ...), drawn in the browser with the pinned @protomaps/basemaps
@@ -376,6 +399,7 @@ class Settings(BaseSettings):
 
     monitoring: MonitoringSettings = MonitoringSettings()
     alerts: AlertSettings = AlertSettings()
+    federation: FederationSettings = FederationSettings()
 
     @field_validator("region")
     @classmethod

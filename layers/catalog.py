@@ -45,6 +45,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "monitoring": {"zh": "监测站点", "en": "Monitoring stations"},
     "admin": {"zh": "行政区划", "en": "Administrative divisions"},
     "land": {"zh": "土地覆被与地形", "en": "Land cover and terrain"},
+    "partners": {"zh": "协作城市共享", "en": "Shared by partner cities"},
 }
 """Layer groups of the map's layer panel, in display order."""
 
@@ -212,13 +213,20 @@ class Temporal(_Strict):
     end: Identifier | None = None
 
 
+class RemoteOrigin(_Strict):
+    """Where a remote layer's copy comes from: the partner and its collection's items URL."""
+
+    partner: Title
+    url: str
+
+
 class Layer(_Strict):
     """One vector layer: where its data lives, what it exposes and how it looks."""
 
     id: Identifier
     title: Title
     description: Title | None = None
-    group: Literal["redline", "protected", "water", "rivers_bays", "monitoring", "admin"]
+    group: Literal["redline", "protected", "water", "rivers_bays", "monitoring", "admin", "partners"]
     order: int = Field(default=100, description="Drawing order: lower values are drawn first.")
     geometry_type: GeometryType
     table: Identifier
@@ -242,6 +250,11 @@ class Layer(_Strict):
         default=None, description="Properties giving each feature's time (OGC API datetime); none by default."
     )
     access: Access = Field(default=PUBLIC, description="Who may read the layer (default: public)")
+    remote: RemoteOrigin | None = Field(
+        default=None,
+        description="Set on remote layers only (a partner's collection copied by gis_service.federation, "
+        "read-only): where the copy comes from. Catalog files leave it out.",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Layer:

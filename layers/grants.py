@@ -51,6 +51,9 @@ WEB_WRITES: dict[str, str] = {
     "workflow_alert": "INSERT, UPDATE",  # alerts raised, updated, escalated, resolved (gis_service/workflow/alerts)
     "workflow_alert_chief": "INSERT",
     "workflow_alert_event": "INSERT",
+    # federation (gis_service/federation): the copies of partners' collections and their fetch state
+    "remote_feature": "INSERT, DELETE",
+    "remote_layer_state": "INSERT, UPDATE",
     # background regeneralization (tiles/generalize.py, run by the service's scheduler)
     "gen_dirty": "DELETE",
     "layer_state": "INSERT, UPDATE",

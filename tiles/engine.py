@@ -71,14 +71,24 @@ class TileEngine:
     """Renders and caches composite vector tiles of catalog layers."""
 
     def __init__(
-        self, catalog: Catalog, connect: Connect, cache: TileCache | None = None, max_renders: int | None = None
+        self,
+        catalog: Catalog,
+        connect: Connect,
+        cache: TileCache | None = None,
+        max_renders: int | None = None,
+        sources: Mapping[str, sql.Composable] | None = None,
     ) -> None:
+        """``sources``: a subquery standing in for the table of some layers (remote layers'
+        copies, ``gis_service.federation``): their tiles are full detail, never generalized."""
         self.catalog = catalog
+        self.sources = dict(sources or {})
         self._connect = connect
         self.cache = cache
         self._renders = asyncio.Semaphore(max_renders or default_max_renders())
         self._renderer = TileRenderer(self.connect)
-        self.queries: dict[str, TileQuery] = {layer.id: build_tile_query(layer) for layer in catalog}
+        self.queries: dict[str, TileQuery] = {
+            layer.id: build_tile_query(layer, source=self.sources.get(layer.id)) for layer in catalog
+        }
         self._variants: OrderedDict[tuple, tuple[TileQuery, dict[str, object]]] = OrderedDict()
         self._single_flight = SingleFlight()
         self._generation: dict[str, int] = dict.fromkeys(catalog.ids, 0)
@@ -147,7 +157,7 @@ class TileEngine:
                 compiled = parse_filter(filter_text, layer, prefix=f"{layer.id}_") if filter_text else None
             except FilterError as exc:  # the message names the parameter, as on items
                 raise FilterError(f"filter: {exc}") from None
-            source, source_params = (None, {})
+            source, source_params = (self.sources.get(layer.id), {})
             if revision is not None:
                 source, source_params = features_as_of_sql(layer, revision, prefix=f"{layer.id}_asof_")
             where = compiled.where if compiled else None

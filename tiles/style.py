@@ -121,6 +121,15 @@ def style_layers(layer: Layer, source: str = "ecomap") -> list[dict[str, Any]]:
     return result
 
 
+def _attribution(layers: list[Layer]) -> str:
+    """Our attribution, and the partners whose copies a tile holds (remote layers)."""
+    text = "EcoMap Xiamen 生态环境一张图 (demo data is sample data, not official boundaries)"
+    partners = dict.fromkeys(
+        f"{layer.remote.partner.zh} {layer.remote.partner.en}" for layer in layers if layer.remote is not None
+    )
+    return text + "".join(f"; 来源 Source: {partner}" for partner in partners)
+
+
 def tilejson(catalog: Catalog, layer_ids: list[str], base_url: str) -> dict[str, Any]:
     """TileJSON 3.0.0 for one layer or a composite of layers."""
     chosen = [catalog.get(i) for i in layer_ids]
@@ -129,7 +138,7 @@ def tilejson(catalog: Catalog, layer_ids: list[str], base_url: str) -> dict[str,
         "tilejson": "3.0.0",
         "name": path,
         "description": " / ".join(layer.title.zh for layer in chosen),
-        "attribution": "EcoMap Xiamen 生态环境一张图 (demo data is sample data, not official boundaries)",
+        "attribution": _attribution(chosen),
         "scheme": "xyz",
         "tiles": [f"{base_url}/tiles/{path}/{{z}}/{{x}}/{{y}}.pbf"],
         "minzoom": min(layer.minzoom for layer in chosen),

@@ -5,6 +5,7 @@
 import { BASEMAPS } from './basemaps.js';
 import { codeLabel, onLangChange, pick, t } from './i18n.js';
 import { rasterLegend } from './raster-legend.js';
+import { remoteSourceText } from './remote.js';
 import { h, notice, setChildren } from './ui.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -151,7 +152,9 @@ function layerItem(layer, control, map) {
       }),
       h('label', { for: checkboxId, class: 'layer-title', title: pick(layer.description) || null }, title),
       layer.sample_data ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
+      layer.remote ? h('span', { class: 'badge badge-remote', title: t('remoteBadgeTitle') }, t('remoteBadge')) : null,
     ),
+    layer.remote ? h('small', { class: 'muted remote-source', title: layer.remote.url }, remoteSourceText(layer)) : null,
     zoomHint,
     opacitySlider(layer.id, title, opacityValue, (value) => control.setOpacity(layer.id, value)),
     legendFor(layer),

@@ -6,6 +6,7 @@ import { catalogLayerOf, interactiveLayerIds } from './map.js';
 import { codeLabel, formatNumber, onLangChange, pick, t } from './i18n.js';
 import { api } from './api.js';
 import { landSummary, pointValues } from './land-stats.js';
+import { remoteSourceText } from './remote.js';
 import { h } from './ui.js';
 import { hasWaterFile, loadStationChart, sparkline, statusRows, waterFileLink } from './water-status.js';
 
@@ -74,6 +75,7 @@ export function popupContent(features, catalog, lang, here = null, names = null)
         ),
         h('h3', { class: 'popup-name' }, featureName(layer, props, lang) || `#${feature.id}`),
         sample ? h('span', { class: 'badge badge-sample', title: t('sampleBadgeTitle') }, t('sampleBadge')) : null,
+        layer?.remote ? h('p', { class: 'popup-source muted', title: layer.remote.url }, remoteSourceText(layer)) : null,
       ),
       feature.fileLink && hasWaterFile(feature.layerId) && feature.id !== undefined ? waterFileLink(feature.layerId, feature.id) : null,
       feature.chart ? sparkline(feature.chart) : null,
@@ -212,7 +214,9 @@ export function setupFeatureInteraction(
   const completeAttributes = async (features) => {
     await Promise.all(
       features.map(async (feature) => {
-        if (feature.id === undefined || feature.complete || !catalog.get(feature.layerId)) return;
+        const layer = catalog.get(feature.layerId);
+        // Remote layers' tiles carry every kept property (and the OGC routes serve our own layers only).
+        if (feature.id === undefined || feature.complete || !layer || layer.remote) return;
         try {
           const full = await api.feature(feature.layerId, feature.id);
           feature.properties = { ...feature.properties, ...(full.properties || {}) };
@@ -232,7 +236,9 @@ export function setupFeatureInteraction(
   const loadStats = async (features) => {
     await Promise.all(
       features.map(async (feature) => {
-        if (feature.id === undefined || feature.stats !== undefined || !isPolygonLayer(catalog.get(feature.layerId))) return;
+        const layer = catalog.get(feature.layerId);
+        // Remote layers (partners' copies) are not measured here: the stats route reads our own layers.
+        if (feature.id === undefined || feature.stats !== undefined || !isPolygonLayer(layer) || layer?.remote) return;
         const key = `${feature.layerId}/${feature.id}`;
         if (!statsCache.has(key)) {
           // A failure (no such endpoint, a feature too large to measure) just leaves the section out.

@@ -10,6 +10,7 @@ import { measureGeometry, measureText } from './measure.js';
 import { codeLabel, formatNumber, getLang, layerCodeLabel, onLangChange, pick, t } from './i18n.js';
 import { classLabel, km2Text, nodataPercent, percentText, shareBar, slopeGrade } from './land-stats.js';
 import { fitBbox } from './map.js';
+import { remoteSourceText } from './remote.js';
 import { downloadBlob, h, notice, setChildren, toast } from './ui.js';
 
 const VERDICTS = ['prohibited', 'restricted', 'caution', 'clear'];
@@ -476,6 +477,48 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
     );
   }
 
+  /** Partners' features the site touches or comes near (remote layers), each with its source and age. */
+  function remoteOverlapsSection(overlaps) {
+    if (!overlaps.length) return null;
+    return [
+      h('h4', {}, t('remoteOverlaps')),
+      h('p', { class: 'muted' }, t('remoteOverlapsNote')),
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'data-table', id: 'zone-remote-overlaps' },
+          h('thead', {}, h('tr', {}, ['colName', 'colOverlap', 'colShare', 'colDistance'].map((k) => h('th', { scope: 'col' }, t(k))))),
+          h(
+            'tbody',
+            {},
+            overlaps.map((o) =>
+              h(
+                'tr',
+                { 'data-layer': o.layer, 'data-id': o.id },
+                h(
+                  'td',
+                  {},
+                  h('div', { class: 'cell-name' }, o.name || `#${o.remote_id || o.id}`),
+                  h('div', { class: 'cell-sub' }, pick(o.layer_title) || o.layer),
+                  h(
+                    'div',
+                    { class: 'cell-sub remote-source', title: o.source?.url || null },
+                    remoteSourceText({ remote: { partner: o.source?.partner } }, o.source?.layer_fetched_at ?? null),
+                  ),
+                ),
+                h('td', { class: 'num' }, o.overlap_m2 != null || o.overlap_length_m != null ? overlapText(o) : '–'),
+                h('td', { class: 'num' }, shareText(o.share)),
+                h('td', { class: 'num' }, o.distance_m ? formatNumber(o.distance_m, 0) : '0'),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ];
+  }
+
   /** The responsible chiefs, each once, with the overlapped units they answer for (by name). */
   function chiefList(chiefs, overlaps) {
     if (!chiefs.length) return null;
@@ -565,6 +608,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
       r.input?.area_m2 ? h('p', {}, `${t('inputArea')}: ${areaText(r.input.area_m2)}`) : null,
       h('h4', {}, t('overlaps')),
       overlapsTable(r.overlaps || []),
+      remoteOverlapsSection(r.remote_overlaps || []),
       rasterSection(r.rasters),
       chiefList(r.chiefs || [], r.overlaps || []),
       stationList(r.stations || []),

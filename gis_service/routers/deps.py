@@ -37,6 +37,12 @@ def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog.current()
 
 
+def get_map_catalog(request: Request) -> Catalog:
+    """The catalog with the remote layers (gis_service.federation): what the map, TileJSON and
+    tiles show. Feature, edit and OGC routes use ``get_catalog`` (remote copies are read-only)."""
+    return request.app.state.remote_layers.map_catalog(get_catalog(request))
+
+
 def get_vendor_dir(request: Request) -> Path:
     """Where the frontend build keeps the third-party files standalone pages inline (Leaflet)."""
     return request.app.state.settings.frontend_dir / "vendor"

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from gis_service.access import layer_rules, policy
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
-from gis_service.routers.deps import base_url, get_catalog, get_connection, get_zonal_rasters
+from gis_service.routers.deps import base_url, get_catalog, get_connection, get_map_catalog, get_zonal_rasters
 from gis_service.services.layers import list_layers
 from gis_service.services.raster_stats import ZonalRasters, feature_statistics
 from layers.catalog import Catalog
@@ -21,13 +21,15 @@ router = APIRouter(prefix="/api", tags=["layers"])
 @router.get("/layers", summary="The layer catalog with tile URLs")
 async def layers(
     conn: AsyncConnection = Depends(get_connection),
-    catalog: Catalog = Depends(get_catalog),
+    catalog: Catalog = Depends(get_map_catalog),
     base: str = Depends(base_url),
     principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Every layer the caller may read (with the properties it sees): titles (zh/en), group,
     geometry type, properties, zoom range, default style, access rules, the data revision and
-    sample-data flag, and its vector tile and TileJSON URLs."""
+    sample-data flag, and its vector tile and TileJSON URLs. Remote layers (group `partners`, copies
+    of partners' OGC API collections, read-only) carry `remote`: the partner, the source URL and
+    `fetched_at` (when the copy was last confirmed current) and `changed_at`."""
     return await list_layers(conn, layer_rules.readable_layers(principal, catalog), base)
 
 

@@ -350,13 +350,25 @@ values are checked against the property types (see `/queryables`). Coordinates i
 CRS84 lon/lat, or lat/lon with `filter-crs=http://www.opengis.net/def/crs/EPSG/0/4490`."""
 
 
+ETAG_DESCRIPTION = (
+    "A weak ETag of the page's content and of the layer's revision: it changes when anything in the "
+    "collection does, so a federating partner asking the first page with `If-None-Match` learns whether "
+    "the whole collection changed (304: it did not)"
+)
+
+
 @router.get(
     "/collections/{layer}/items",
     summary="Features of a collection (GeoJSON)",
     description=ITEMS_DESCRIPTION,
     response_class=Response,
     responses={
-        200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A GeoJSON FeatureCollection with paging links"},
+        200: {
+            "content": {GEOJSON: {}, HTML: {}},
+            "description": "A GeoJSON FeatureCollection with paging links",
+            "headers": {"ETag": {"description": ETAG_DESCRIPTION, "schema": {"type": "string"}}},
+        },
+        304: {"description": "`If-None-Match` holds the page's ETag: nothing changed (no body)"},
         400: {"description": "A malformed parameter, unknown property or invalid CQL2 filter"},
         404: {"description": "No such collection, or a revision that does not exist"},
     },
@@ -455,7 +467,10 @@ async def items(
         )
     prefix = json.dumps(head, ensure_ascii=False)[:-1]
     body = prefix + ',"features":[' + ",".join(page.features) + "]}"
-    headers = {"Content-Crs": f"<{query.crs}>", "Vary": "Accept"}
+    etag = await features.items_etag(conn, chosen, head, page.features)
+    headers = {"Content-Crs": f"<{query.crs}>", "Vary": "Accept", "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
     return Response(body, media_type=GEOJSON, headers=headers)
 
 

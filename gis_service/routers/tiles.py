@@ -10,7 +10,7 @@ from gis_service.access import layer_rules, policy
 from gis_service.access.policy import CurrentPrincipal, current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, NotFound
-from gis_service.routers.deps import base_url, get_catalog
+from gis_service.routers.deps import base_url, get_map_catalog
 from gis_service.services import resolve
 from gis_service.tile_http import MVT_MEDIA_TYPE, tile_reply
 from layers.catalog import Catalog, Layer
@@ -184,7 +184,7 @@ async def layer_tilejson(
     layers: LayerSpec,
     principal: CurrentPrincipal,
     engine: TileEngine = Depends(_engine),
-    catalog: Catalog = Depends(get_catalog),
+    catalog: Catalog = Depends(get_map_catalog),
     base: str = Depends(base_url),
 ) -> dict[str, Any]:
     """TileJSON with the tile URL template, zoom range, bounds, centre and `vector_layers` (the
@@ -206,7 +206,8 @@ def caller_catalog(principal: Principal, catalog: Catalog) -> Catalog:
 
 @router.get("/styles/default.json", summary="MapLibre style of all layers")
 async def style(
-    principal: CurrentPrincipal, catalog: Catalog = Depends(get_catalog), base: str = Depends(base_url)
+    principal: CurrentPrincipal, catalog: Catalog = Depends(get_map_catalog), base: str = Depends(base_url)
 ) -> dict[str, Any]:
-    """A MapLibre GL style drawing every layer the caller may read with its default cartography."""
+    """A MapLibre GL style drawing every layer the caller may read with its default cartography
+    (remote layers, copies of partners' collections, included: group `partners`)."""
     return default_style(caller_catalog(principal, catalog), base)

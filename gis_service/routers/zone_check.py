@@ -27,6 +27,7 @@ from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
 from gis_service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from gis_service.federation.zone import remote_overlaps
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region, get_vendor_dir, get_zonal_rasters
 from gis_service.rules import RuleSet, load_rules
 from gis_service.services import site as site_input
@@ -222,6 +223,10 @@ async def _check(
         rasters=rasters,
         scope=await policy.scope_on(conn, catalog, principal),
     )
+    remote = [
+        layer for layer in request.app.state.remote_layers.layers.values() if layer_rules.can_read(principal, layer)
+    ]
+    result["remote_overlaps"] = await remote_overlaps(conn, remote, site, options.buffer_m)
     return site, endpoint_rules.strip_fields(principal, "chiefs", result)
 
 
@@ -248,6 +253,12 @@ async def zone_check(
     `buffer_m` (with their distance), the chiefs of the rivers/bays/watersheds involved, the stations
     within `station_radius_m` (nearest first), and a verdict — `prohibited`, `restricted`, `caution` or
     `clear` — with its reasons, from the rules in `gis_service/rules/zone_check.yaml`.
+
+    `remote_overlaps` lists the features of remote layers (partners' collections copied here, see
+    `/api/federation/layers`) the site touches or has within `buffer_m`: layer, partner, name,
+    `overlap_m2` (`overlap_length_m` for line sites) and `share`, `distance_m`, and the source
+    (`url`, when the feature and the layer's copy were fetched). They inform; the verdict weighs
+    our own layers only.
 
     `rasters` gives the land the site takes: `land_cover` (km² and % per class, largest first,
     `nodata_km2`) and `terrain` (elevation min/mean/max in m, slope mean/max in °), with exact pixel

@@ -15,6 +15,8 @@ exact count of small tables or the planner's estimate (``pg_class.reltuples``) b
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -448,3 +450,16 @@ def sortables_schema(layer: Layer, schema_id: str) -> dict[str, Any]:
     properties: dict[str, Any] = {layer.id_column: {"type": "integer", "title": "Feature id"}}
     properties.update((prop.name, property_schema(prop)) for prop in layer.properties)
     return _schema(layer, schema_id, properties)
+
+
+async def items_etag(conn: AsyncConnection, layer: Layer, head: dict[str, Any], page: list[str]) -> str:
+    """A weak ETag of an items page: its features and links (not the time stamp) and the layer's
+    revision, so that any change to the collection, on this page or another, changes it."""
+    cursor = await conn.execute("SELECT revision FROM layer_state WHERE layer = %s", [layer.id])
+    row = await cursor.fetchone()
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{row[0] if row else 0}|".encode())
+    digest.update(json.dumps({k: v for k, v in head.items() if k != "timeStamp"}, sort_keys=True).encode())
+    for feature in page:
+        digest.update(feature.encode())
+    return f'W/"{digest.hexdigest()}"'

@@ -459,6 +459,10 @@ def _render_zone_check_report(
         computed_local=report_text.local_time(result["computed_at"]),
         overlap_rows=report_text.overlap_rows(catalog, rules, result["overlaps"], relations or {}),
         chief_rows=report_text.chief_rows(result["chiefs"], result["overlaps"]),
+        remote_rows=[
+            {**o, "fetched_local": report_text.local_time(o["source"]["layer_fetched_at"])}
+            for o in result.get("remote_overlaps", [])
+        ],
         legend=_legend(catalog, features, result["stations"]),
         **_map_parts(m),
         sketch=sketch_svg(catalog, features, _display(site.geometry), result["stations"], view),
