@@ -19,6 +19,7 @@ import { setupFeatureInteraction } from './popup.js';
 import { createPrintTool } from './print.js';
 import { setupSearch } from './search.js';
 import { setupWorkDock } from './work-dock.js';
+import { createWorkLayers } from './work-layers.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
 import { readViewState, writeViewState } from './url-state.js';
 import { createZoneCheck } from './zone-check.js';
@@ -166,7 +167,12 @@ async function start() {
     layersPanel?.render();
   };
   selectBasemap(initial.basemap || config.defaultBasemap);
+  // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
+  const canReadFiles = () => Boolean(session.me?.role);
+  // Open issues and alerts (clustered) and patrol tracks: offered when the service lets this user read them.
+  const workLayers = createWorkLayers(map, { me: session.me, canReadFiles, onChange: () => layersPanel?.render() });
   layersPanel = createLayersPanel($('panel-layers'), {
+    extraSection: () => workLayers.panelSection(),
     layersDoc,
     control,
     rasterControl,
@@ -188,11 +194,9 @@ async function start() {
     if (before !== on) rerender();
   };
 
-  // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
-  const canReadFiles = () => Boolean(session.me?.role);
   const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
   const popups = setupFeatureInteraction(map, catalog, {
-    isClickCaptured: () => zoneCheck.isCapturing() || isPickingLocation(),
+    isClickCaptured: (event) => zoneCheck.isCapturing() || isPickingLocation() || Boolean(event && workLayers.hit(event.point)),
     getLang,
     getVisibleRasters: () => rasterControl.visibleIds(),
     canReadFiles,
@@ -267,6 +271,7 @@ async function start() {
   // A chief lands on their own jurisdiction: after signing in, or opening the map with no place in the link.
   const me = session.me;
   const landing = takeLandingRequest();
+  if (me.role === 'chief') workLayers.ready.then(() => workLayers.setVisible('issues', true));
   if (me.role === 'chief' && me.chief_id != null && (landing || (!initial.chief && !initial.center))) {
     tabs.select('chief');
     chiefView.open(me.chief_id);
@@ -292,7 +297,7 @@ async function start() {
   const field = setupField({ map, me, toast, drawerUi });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool, workDock };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool, workDock, workLayers };
   document.body.dataset.ready = 'true';
 }
 
