@@ -112,8 +112,9 @@ async function start() {
 
   const highlighter = createHighlighter(map, catalog);
   let layersPanel = null;
-  // The hash's `layers` lists the visible catalog layers and then the visible rasters.
-  const visibleIds = () => [...control.visibleIds(), ...rasterControl.visibleIds()];
+  // The hash's `layers` lists the visible catalog layers, then the visible rasters, then the work layers.
+  let workLayers = null;
+  const visibleIds = () => [...control.visibleIds(), ...rasterControl.visibleIds(), ...(workLayers?.visibleIds() || [])];
   const syncHash = () => writeViewState({ layers: visibleIds() });
   // The hash's `opacity` keeps the layers and rasters not at their default opacity.
   const syncOpacity = () => {
@@ -170,7 +171,16 @@ async function start() {
   // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
   const canReadFiles = () => Boolean(session.me?.role);
   // Open issues and alerts (clustered) and patrol tracks: offered when the service lets this user read them.
-  const workLayers = createWorkLayers(map, { me: session.me, canReadFiles, onChange: () => layersPanel?.render() });
+  workLayers = createWorkLayers(map, {
+    me: session.me,
+    canReadFiles,
+    onChange: (kind) => {
+      layersPanel?.render();
+      if (kind === 'visibility') syncHash();
+    },
+    isClickCaptured: () => zoneCheck.isCapturing() || isPickingLocation(),
+  });
+  if (initial.layers) workLayers.setVisibleIds(initial.layers);
   layersPanel = createLayersPanel($('panel-layers'), {
     extraSection: () => workLayers.panelSection(),
     layersDoc,
@@ -196,6 +206,7 @@ async function start() {
 
   const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
   const popups = setupFeatureInteraction(map, catalog, {
+    // A click on an issue, alert or patrol opens the work layers' popup, not the features' below.
     isClickCaptured: (event) => zoneCheck.isCapturing() || isPickingLocation() || Boolean(event && workLayers.hit(event.point)),
     getLang,
     getVisibleRasters: () => rasterControl.visibleIds(),
@@ -284,6 +295,7 @@ async function start() {
     if (state.layers) {
       control.setVisibleIds(state.layers);
       rasterControl.setVisibleIds(state.layers);
+      workLayers.setVisibleIds(state.layers);
     }
     if (state.opacity) {
       applyOpacity(state.opacity);

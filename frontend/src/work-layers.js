@@ -215,12 +215,12 @@ function addLayers(map) {
 }
 
 /**
- * The work layers on `map` for the signed-in `me`. `onChange()` is called when availability or
- * visibility changes (the layer panel redraws). Returns {available(kind), isVisible(kind),
+ * The work layers on `map` for the signed-in `me`. `onChange(what)` is called when availability or
+ * visibility changes (the layer panel redraws, the link follows); `isClickCaptured()` says a tool takes map clicks. Returns {available(kind), isVisible(kind),
  * setVisible(kind, on), hit(point), panelSection(), ready} — `ready` resolves once the service
  * said whether this user may read them.
  */
-export function createWorkLayers(map, { me, canReadFiles = () => false, onChange = () => {} }) {
+export function createWorkLayers(map, { me, canReadFiles = () => false, onChange = () => {}, isClickCaptured = () => false }) {
   const state = { issues: { available: false, on: false }, patrols: { available: false, on: false } };
   const data = { items: new Map(), patrols: new Map() };
   let sequence = 0;
@@ -269,7 +269,7 @@ export function createWorkLayers(map, { me, canReadFiles = () => false, onChange
     for (const id of WORK_LAYERS[kind]) map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
     if (!on) popup.remove();
     load();
-    onChange();
+    onChange('visibility');
   }
 
   const visibleClickable = () => CLICKABLE.filter((id) => map.getLayoutProperty(id, 'visibility') === 'visible');
@@ -284,6 +284,7 @@ export function createWorkLayers(map, { me, canReadFiles = () => false, onChange
   };
 
   map.on('click', async (event) => {
+    if (isClickCaptured()) return; // a tool waits for a point (site check, a finding's location)
     const [top] = hitAt(event.point);
     if (!top) return;
     if (top.layer.id === 'work-clusters') {
@@ -318,7 +319,7 @@ export function createWorkLayers(map, { me, canReadFiles = () => false, onChange
     ]);
     state.issues.available = issues;
     state.patrols.available = patrols;
-    onChange();
+    onChange('availability');
   })();
 
   function legend() {
@@ -361,11 +362,20 @@ export function createWorkLayers(map, { me, canReadFiles = () => false, onChange
     return h('section', { class: 'layer-group', 'data-group': 'work' }, h('h3', { class: 'group-title' }, t('workGroup')), h('ul', { class: 'layer-list' }, items));
   }
 
+  const KINDS = ['issues', 'patrols'];
   return {
     ready,
     available: (kind) => state[kind].available,
     isVisible: (kind) => state[kind].on,
     setVisible,
+    /** The link's ids of the visible work layers (`work-issues`, `work-patrols`). */
+    visibleIds: () => KINDS.filter((kind) => state[kind].on).map((kind) => `work-${kind}`),
+    /** Shows the work layers the link lists (once the service has said they may be read). */
+    setVisibleIds(ids) {
+      ready.then(() => {
+        for (const kind of KINDS) setVisible(kind, ids.includes(`work-${kind}`));
+      });
+    },
     /** True when a click at `point` lands on a work feature (the feature popups leave it to us). */
     hit: (point) => hitAt(point).length > 0,
     panelSection,

@@ -133,6 +133,8 @@ def test_issues_cluster_at_low_zoom_and_stand_apart_at_high_zoom(map_page: MapPa
     assert not page.is_checked("#layer-toggle-work-issues")  # a planner turns it on
     page.check("#layer-toggle-work-issues")
     page.check("#layer-toggle-work-patrols")
+    layers = map_page.js("() => new URLSearchParams(location.hash.slice(1)).get('layers')").split(",")
+    assert {"work-issues", "work-patrols"} <= set(layers), "the link keeps the work layers"
 
     go(map_page, work["center"], 11)
     page.wait_for_function("() => window.ecomapMap.queryRenderedFeatures({layers: ['work-clusters']}).length > 0")
@@ -187,6 +189,12 @@ def test_a_chief_opens_with_the_layer_on_and_their_own_issues(map_page: MapPage,
     page = map_page.page
     page.wait_for_function("() => window.ecomap.workLayers.isVisible('issues')")
     assert page.is_checked("#layer-toggle-work-issues")
+    assert not map_page.js("() => window.ecomap.workLayers.isVisible('patrols')")
+    # a link with the patrol tracks opens them too (once the chief's view has framed the jurisdiction)
+    map_page.wait_idle()
+    map_page.js("() => { location.hash = 'layers=river,work-issues,work-patrols'; }")
+    page.wait_for_function("() => window.ecomap.workLayers.isVisible('patrols')")
+    assert page.is_checked("#layer-toggle-work-patrols")
     go(map_page, work["center"], 17)
     page.wait_for_function(
         "(id) => window.ecomapMap.queryRenderedFeatures({layers: ['work-issue-points']})"
