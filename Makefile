@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test stop db setup lint bench bench-auth bench-generalize bench-monitoring bench-rls clean
+.PHONY: help run test stop db setup lint bench bench-auth bench-generalize bench-monitoring bench-rls bench-scaleout clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ bench-monitoring: ## Observation ingest and 100 M-row store benchmarks (bench/RE
 	@scripts/pgcluster.sh start
 	@.venv/bin/python -m bench.ingest_bench
 	@.venv/bin/python -m bench.observations_bench $(BENCH_ARGS)
+
+bench-scaleout: ## nginx + Varnish over two instances vs one, purge to fresh, replica vs primary (bench/results/scaleout.md)
+	@scripts/bootstrap.sh --test
+	@scripts/pgcluster.sh start
+	@.venv/bin/python -m bench.scaleout_bench $(BENCH_ARGS)
 
 clean: stop ## Stop the database and remove local state (.data, .venv, frontend build)
 	rm -rf .data .venv frontend/node_modules frontend/dist

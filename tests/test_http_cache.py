@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,15 +21,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.edge import nginx, varnish
 from gis_service import create_app
 from gis_service.scaleout.purge import CachePurger, range_pattern, tile_url_pattern
 from layers.catalog import load_catalog
-from tests.conftest import ROOT, demo_database, free_port, make_settings, scratch_database_name
+from tests.conftest import demo_database, free_port, make_settings, scratch_database_name
 from tests.tcp_proxy import TcpProxy
 from tests.test_degrade import TMS, names_in, serving, station_tile, wait_until
 from tests.test_health import _through_proxy
-
-VCL = ROOT / "deploy" / "varnish" / "ecomap.vcl"
 
 
 @given(st.integers(0, 300_000), st.integers(0, 3_000), st.integers(0, 400_000))
@@ -63,44 +59,6 @@ def test_ban_pattern_names_the_changed_tiles_and_no_others() -> None:
     assert everything.match(f"/tiles/river,station/17/{far.x}/{far.y}.pbf")
     assert not everything.match("/tiles/station.json") and not everything.match("/ogc/collections/station/items")
     assert tile_url_pattern("river", None) != tile_url_pattern("station", None)
-
-
-@contextlib.contextmanager
-def varnish(backend_port: int, work: Path, *, ttl: str | None = None) -> Iterator[str]:
-    """Debian's varnishd with the shipped VCL (backend port and, if given, TTL replaced)."""
-    if shutil.which("varnishd") is None:
-        raise RuntimeError("varnishd is missing: run `scripts/bootstrap.sh --test` (apt package varnish)")
-    vcl = VCL.read_text().replace('.port = "8000";', f'.port = "{backend_port}";')
-    if ttl is not None:
-        vcl = vcl.replace("set beresp.ttl = 1h;", f"set beresp.ttl = {ttl};")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "ecomap.vcl").write_text(vcl)
-    port = free_port()
-    log = (work / "varnishd.log").open("w")
-    process = subprocess.Popen(
-        [
-            *("varnishd", "-F", "-j", "none", "-n", str(work / "instance"), "-a", f"127.0.0.1:{port}"),
-            *("-T", "none", "-f", str(work / "ecomap.vcl"), "-s", "malloc,64m"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"varnishd exited:\n{(work / 'varnishd.log').read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.request("BAN", base, headers={"X-Ban-Url": "^/none$"}, timeout=2).status_code == 200
-        return False
-
-    try:
-        wait_until(answers, "varnishd answering")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -179,41 +137,6 @@ def test_varnish_serves_cached_tiles_while_the_database_is_down(cache_db_url: st
             wait_until(served_from_grace, "the cached tile served past its TTL")
     finally:
         proxy.disable()
-
-
-@contextlib.contextmanager
-def nginx(instance_ports: list[int], work: Path) -> Iterator[int]:
-    """Debian's nginx with the shipped server block, its upstream set to the given instances."""
-    if shutil.which("nginx") is None:
-        raise RuntimeError("nginx is missing: run `scripts/bootstrap.sh --test` (apt package nginx)")
-    port = free_port()
-    site = (ROOT / "deploy" / "nginx" / "ecomap.conf").read_text()
-    site = site.replace("listen 127.0.0.1:8000;", f"listen 127.0.0.1:{port};")
-    upstream = "".join(f"    server 127.0.0.1:{p} max_fails=3 fail_timeout=5s;\n" for p in instance_ports)
-    site = re.sub(r"(?m)^    server 127\.0\.0\.1:800[12] .*\n", "", site)
-    site = site.replace("upstream ecomap_instances {\n", "upstream ecomap_instances {\n" + upstream)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "ecomap.conf").write_text(site)
-    temp = " ".join(f"{kind}_temp_path {work / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (work / "nginx.conf").write_text(
-        f"worker_processes 1;\nerror_log {work / 'error.log'};\npid {work / 'nginx.pid'};\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  {temp}\n  include {work / 'ecomap.conf'};\n}}\n"
-    )
-    process = subprocess.Popen(["nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"])
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited:\n{(work / 'error.log').read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code < 600
-        return False
-
-    try:
-        wait_until(answers, "nginx answering")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_no_stale_tile_from_varnish_nginx_or_any_instance_after_an_edit(cache_db_url: str, tmp_path: Path) -> None:

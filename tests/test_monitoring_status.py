@@ -325,3 +325,33 @@ def test_tiles_carry_the_class_and_change_after_new_observations(status_url: str
         body = client.get(f"/api/stations/{sid}/latest").json()
         assert body["water_class"] == "劣V" and [f["code"] for f in body["deciding_factors"]] == ["w21003"]
         assert body["deciding_factors"][0]["exceedance_multiple"] == pytest.approx((2.6 - 1.0) / 1.0)
+
+
+def test_a_full_refresh_keeps_status_rows_for_stations_with_values_only(status_url: str) -> None:
+    """Every station with values has its status row after a full refresh; one that never
+    reported has none (the tiles' LEFT JOIN reads that as no data), and a station whose values
+    are gone loses its row. (Last in this module: the dropped station keeps no latest values.)"""
+    with psycopg.connect(status_url, autocommit=True) as db:
+        silent = db.execute(
+            "INSERT INTO station (code, name, kind, status, is_sample, geom) VALUES"
+            " ('T-SILENT', '无数据站', 'water_auto', 'active', true, ST_SetSRID(ST_MakePoint(118.1, 24.5), 4326))"
+            " RETURNING id"
+        ).fetchone()[0]
+        reported = db.execute(
+            "SELECT DISTINCT d.station_id FROM datastream d JOIN datastream_latest l ON l.datastream_id = d.id"
+        ).fetchall()
+        dropped = db.execute("SELECT min(station_id) FROM station_status").fetchone()[0]
+        streams = db.execute("SELECT id FROM datastream WHERE station_id = %s", [dropped]).fetchall()
+        try:
+            db.execute("DELETE FROM datastream_latest WHERE datastream_id = ANY(%s)", [[s[0] for s in streams]])
+
+            async def refresh() -> None:
+                async with await psycopg.AsyncConnection.connect(status_url, autocommit=True) as conn:
+                    await refresh_status(conn)
+
+            run_async(refresh())
+            rows = {r[0] for r in db.execute("SELECT station_id FROM station_status").fetchall()}
+            assert rows == {r[0] for r in reported} - {dropped}
+            assert silent not in rows
+        finally:
+            db.execute("DELETE FROM station WHERE id = %s", [silent])

@@ -42,7 +42,11 @@ class KeyAuth(AuthHandler):
 def stream(database_url: str) -> Iterator[tuple[int, int]]:
     """A datastream (station, id) with 24 hourly values 0..23 from START."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        station = conn.execute("SELECT max(id) FROM station").fetchone()[0]
+        # A station with no minute DO stream of its own (the demo's loggers have one).
+        station = conn.execute(
+            "SELECT max(s.id) FROM station s WHERE NOT EXISTS (SELECT 1 FROM datastream d"
+            " WHERE d.station_id = s.id AND d.factor_code = 'w01009' AND d.aggregation = 'minute')"
+        ).fetchone()[0]
         conn.execute("SELECT observation_ensure_partition(%s)", [START])
         ident = conn.execute(
             "INSERT INTO datastream (station_id, factor_code, aggregation, property, unit)"

@@ -100,7 +100,11 @@ export const api = {
   search: (q, { limit = 10, signal } = {}) => getJSON(`api/search${query({ q, limit })}`, { signal }),
   zoneCheck: (input) => getJSON('api/zone-check', zoneCheckBody(input)),
   zoneCheckReport: async (input) => (await request('api/zone-check/report', zoneCheckBody(input))).blob(),
+  /** What the zone-check report says (its words in both languages), for the printed sheet. */
+  zoneCheckReportData: (input) => getJSON('api/zone-check/report?f=json', zoneCheckBody(input)),
   chiefs: (filters = {}) => getJSON(`api/chiefs${query(filters)}`),
+  /** Gazetteer places for the basemap's labels (GeoJSON points with their label minzoom). */
+  places: (filters = {}) => getJSON(`api/places${query(filters)}`),
   chief: (id) => getJSON(`api/chiefs/${encodeURIComponent(id)}`),
   /** The cross-boundary sections between cities with this month's status (GeoJSON). */
   regionSections: (month) => getJSON(`api/region/sections${query({ month })}`),

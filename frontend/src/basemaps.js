@@ -46,6 +46,41 @@ function hillshadeGroup(dem) {
 }
 
 /**
+ * The zoom from which each kind of place is labelled comes with the place (`minzoom`, from
+ * GET /api/places). A filter cannot compare a feature's value with the zoom, so there is one
+ * symbol layer per band of minzoom, each with that layer minzoom; the most prominent band is on
+ * top, so it wins collisions (and within a band, `rank`: districts before villages).
+ */
+const PLACE_BANDS = [13.5, 13, 12.5, 12, 11, 10, 9];
+const WATER_KINDS = ['lake', 'reservoir', 'bay'];
+
+function placeLabelLayers() {
+  const english = getLang() !== 'zh';
+  return PLACE_BANDS.map((band, index) => {
+    const upper = PLACE_BANDS[index - 1];
+    return {
+      id: `z${String(band).replace('.', '_')}`,
+      type: 'symbol',
+      minzoom: band,
+      filter: ['all', ['>=', ['get', 'minzoom'], band], ...(upper ? [['<', ['get', 'minzoom'], upper]] : [])],
+      layout: {
+        'text-field': english ? ['coalesce', ['get', 'name_en'], ['get', 'name_zh']] : ['get', 'name_zh'],
+        'text-font': ['Noto Sans Regular'],
+        'text-size': ['match', ['get', 'kind'], 'district', 14, ['bay', 'island', 'mountain', 'lake', 'reservoir'], 12.5, 11.5],
+        'text-max-width': 8,
+        'text-padding': 4,
+        'symbol-sort-key': ['get', 'rank'],
+      },
+      paint: {
+        'text-color': ['match', ['get', 'kind'], WATER_KINDS, '#2f6d94', 'mountain', '#7a5a35', '#4f5b63'],
+        'text-halo-color': 'rgba(255,255,255,0.9)',
+        'text-halo-width': 1.4,
+      },
+    };
+  });
+}
+
+/**
  * The offline basemap: hillshade from the DEM, the sea and the rivers from the service's own
  * tiles ("ecomap" source), and place labels.
  */
@@ -75,21 +110,12 @@ function offlineLayers(config) {
       ],
     },
     {
-      // Place names (the gazetteer's, when the service has one): filled by showPlaceLabels.
+      // Place names of the gazetteer (GET /api/places; set again by showPlaceLabels). Drawn over
+      // the thematic fills (a label under a zone's fill is washed out), below their labels.
       id: 'places',
-      source: { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
-      layers: [
-        {
-          id: 'places',
-          type: 'symbol',
-          layout: {
-            'text-field': ['coalesce', ['get', getLang() === 'zh' ? 'name_zh' : 'name_en'], ['get', 'name_zh']],
-            'text-font': ['Noto Sans Regular'],
-            'text-size': 12,
-          },
-          paint: { 'text-color': '#5f6b73', 'text-halo-color': '#ffffff', 'text-halo-width': 1.2 },
-        },
-      ],
+      overLayers: true,
+      source: { type: 'geojson', data: { type: 'FeatureCollection', features: config.places || [] } },
+      layers: placeLabelLayers(),
     },
   ];
 }
@@ -202,23 +228,32 @@ export function applyBasemap(map, id, config) {
   const layers = map.getStyle().layers;
   const backgroundIndex = layers.findIndex((l) => l.type === 'background');
   const beforeId = layers[backgroundIndex + 1]?.id;
+  // Groups drawn over the catalog's fills go right below its first label layer.
+  const labelsBeforeId = layers.find((l) => l.type === 'symbol' && l.metadata?.['ecomap:layer'])?.id;
   for (const group of basemap.layers(config)) {
     if (group.source) map.addSource(PREFIX + group.id, group.source);
     for (const layer of group.layers) {
       const source = layer.type === 'background' ? undefined : group.source ? PREFIX + group.id : layer.source;
       const id = layer.id === group.id ? PREFIX + group.id : `${PREFIX}${group.id}-${layer.id}`;
-      map.addLayer({ ...layer, id, ...(source ? { source } : {}) }, beforeId);
+      map.addLayer({ ...layer, id, ...(source ? { source } : {}) }, group.overLayers ? labelsBeforeId : beforeId);
     }
   }
   return basemap;
 }
 
 /**
- * Puts place names on the offline basemap: `features` are GeoJSON points with `name_zh` (and
- * `name_en`) properties, e.g. from a gazetteer. Hook for the place search; empty until then.
+ * Puts place names on the offline basemap: `features` are GeoJSON points with `name_zh`,
+ * `name_en`, `kind`, `minzoom` and `rank` properties (GET /api/places). `config.places` keeps
+ * them for the next time the basemap is drawn (a language switch draws it again).
  */
-export function showPlaceLabels(map, features) {
+export function showPlaceLabels(map, features, config = null) {
+  if (config) config.places = features;
   map.getSource(`${PREFIX}places`)?.setData({ type: 'FeatureCollection', features });
+}
+
+/** The style layer ids of the offline basemap's place labels. */
+export function placeLabelLayerIds(map) {
+  return map.getStyle().layers.filter((l) => l.id.startsWith(`${PREFIX}places-`)).map((l) => l.id);
 }
 
 /**

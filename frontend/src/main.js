@@ -4,7 +4,7 @@
 import './style.css';
 import { api } from './api.js';
 import { createAuthControl, loadSession, takeLandingRequest } from './auth.js';
-import { applyBasemap, watchBasemapErrors } from './basemaps.js';
+import { applyBasemap, showPlaceLabels, watchBasemapErrors } from './basemaps.js';
 import { createChiefView } from './chief.js';
 import { isPickingLocation, setupField } from './field/index.js';
 import { createHighlighter } from './highlight.js';
@@ -168,6 +168,12 @@ async function start() {
     layersPanel?.render();
   };
   selectBasemap(initial.basemap || config.defaultBasemap);
+  // Place names of the gazetteer on the offline basemap (the stations and districts are labelled
+  // by their own layers); the map does not wait for them.
+  api
+    .places({ kind: 'lake,reservoir,bay,island,mountain,town,subdistrict,village,university,port,landmark', limit: 2000 })
+    .then((places) => showPlaceLabels(map, places.features, config))
+    .catch((err) => console.warn('place labels unavailable:', err.message));
   // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
   const canReadFiles = () => Boolean(session.me?.role);
   // Open issues and alerts (clustered) and patrol tracks: offered when the service lets this user read them.
@@ -204,7 +210,13 @@ async function start() {
     if (before !== on) rerender();
   };
 
-  const zoneCheck = createZoneCheck($('panel-zone'), map, { catalog, highlighter, drawerUi, hint: toolHint });
+  const zoneCheck = createZoneCheck($('panel-zone'), map, {
+    catalog,
+    highlighter,
+    drawerUi,
+    hint: toolHint,
+    onPrint: (report) => printTool.openReport(report),
+  });
   const popups = setupFeatureInteraction(map, catalog, {
     // A click on an issue, alert or patrol opens the work layers' popup, not the features' below.
     isClickCaptured: (event) => zoneCheck.isCapturing() || isPickingLocation() || Boolean(event && workLayers.hit(event.point)),

@@ -11,12 +11,12 @@ import { geodesicLength, lengthText } from './measure.js';
 
 /** Paper sizes in millimetres (portrait). */
 export const PAPERS = { A4: [210, 297], A3: [297, 420] };
-const MARGIN = 10;
+export const MARGIN = 10;
 const HEADER = 15;
 const FOOTER = 17;
-const GAP = 4;
-const PT = 25.4 / 72; // mm per point
-const FONT = `${CJK_FONTS}, "Noto Sans"`;
+export const GAP = 4;
+export const PT = 25.4 / 72; // mm per point
+export const FONT = `${CJK_FONTS}, "Noto Sans"`;
 const MAP_TIMEOUT_MS = 60_000;
 
 /** The paper's [width, height] in mm. */
@@ -25,8 +25,11 @@ export function sheetSize(paper, orientation) {
   return orientation === 'portrait' ? [a, b] : [b, a];
 }
 
-/** Draws the view of `map` again in a hidden map of `widthMm` × `heightMm` at `dpi`; resolves with its canvas. */
-async function renderMap(map, widthMm, heightMm, dpi) {
+/**
+ * Draws the view of `map` again in a hidden map of `widthMm` × `heightMm` at `dpi` (or `view`:
+ * {style, bounds, padding} instead of the map's own); resolves with the hidden map.
+ */
+export async function renderMap(map, widthMm, heightMm, dpi, view = {}) {
   const cssPerMm = 96 / 25.4;
   const container = document.createElement('div');
   Object.assign(container.style, {
@@ -40,9 +43,9 @@ async function renderMap(map, widthMm, heightMm, dpi) {
   document.body.append(container);
   const printMap = new maplibregl.Map({
     container,
-    style: map.getStyle(),
-    bounds: map.getBounds(),
-    fitBoundsOptions: { padding: 0 },
+    style: view.style || map.getStyle(),
+    bounds: view.bounds || map.getBounds(),
+    fitBoundsOptions: { padding: view.padding || 0 },
     bearing: map.getBearing(),
     pixelRatio: dpi / 96,
     maxCanvasSize: [8192, 8192],
@@ -69,7 +72,7 @@ function niceLength(maxM) {
 }
 
 /** The sources (attributions) of the style sources that visible layers draw from, as plain text. */
-function dataSources(map) {
+export function dataSources(map) {
   const style = map.getStyle();
   const used = new Set(
     style.layers.filter((l) => l.source && (l.layout?.visibility ?? 'visible') !== 'none').map((l) => l.source),
@@ -109,7 +112,7 @@ export function legendEntries({ catalog, control, rasters = [], rasterControl = 
 }
 
 /** A 2D canvas context working in millimetres that records every text it writes. */
-function sheetContext(canvas, pxPerMm) {
+export function sheetContext(canvas, pxPerMm) {
   const ctx = canvas.getContext('2d');
   ctx.scale(pxPerMm, pxPerMm);
   const texts = [];
@@ -134,7 +137,7 @@ function sheetContext(canvas, pxPerMm) {
   return { ctx, text, texts };
 }
 
-function drawSwatch(ctx, { style, color }, x, y, w, hgt) {
+export function drawSwatch(ctx, { style, color }, x, y, w, hgt) {
   ctx.save();
   if (style.kind === 'line') {
     ctx.strokeStyle = color;
@@ -164,7 +167,7 @@ function drawSwatch(ctx, { style, color }, x, y, w, hgt) {
   ctx.restore();
 }
 
-function drawLegend(sheet, entries, x, y, width, bottom) {
+export function drawLegend(sheet, entries, x, y, width, bottom) {
   const { ctx, text } = sheet;
   text(t('legend'), x, y, 11, { weight: 'bold' });
   let at = y + 6;
@@ -206,7 +209,7 @@ function drawLegend(sheet, entries, x, y, width, bottom) {
   if (left) text(t('printLegendMore', { n: left }), x, Math.min(at, bottom - 3), 7, { color: '#666' });
 }
 
-function drawNorthArrow(sheet, cx, top, bearing) {
+export function drawNorthArrow(sheet, cx, top, bearing) {
   const { ctx, text } = sheet;
   ctx.save();
   ctx.translate(cx, top + 8);
@@ -227,7 +230,7 @@ function drawNorthArrow(sheet, cx, top, bearing) {
   text(t('printNorth'), cx, top + 15.5, 7, { align: 'center', weight: 'bold' });
 }
 
-function drawScaleBar(sheet, printMap, frame) {
+export function drawScaleBar(sheet, printMap, frame) {
   const { ctx, text } = sheet;
   // Metres per millimetre of paper across the middle of the frame, along the geodesic.
   const canvas = printMap.getContainer();

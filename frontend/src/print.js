@@ -4,8 +4,10 @@
 // Why in the browser: the map is already there with the user's own access, the tiles are cached,
 // nothing leaves the machine (works offline), and the service needs no headless browser of its own.
 
+import { api } from './api.js';
 import { onLangChange, t } from './i18n.js';
 import { pdfWithImage, pngWithDpi } from './print-file.js';
+import { composeReportSheet } from './print-report.js';
 import { composeSheet } from './print-sheet.js';
 import { h, setChildren } from './ui.js';
 
@@ -20,7 +22,7 @@ function canvasBlob(canvas, type, quality) {
 /** The composed sheet as a file: {blob, name}. */
 async function sheetFile(sheet, options) {
   const stamp = new Date().toISOString().slice(0, 10);
-  const base = `ecomap-${options.paper}-${options.orientation}-${stamp}`;
+  const base = `ecomap-${options.report ? 'zone-check-' : ''}${options.paper}-${options.orientation}-${stamp}`;
   if (options.format === 'png') {
     const png = new Uint8Array(await (await canvasBlob(sheet.canvas, 'image/png')).arrayBuffer());
     return { blob: new Blob([pngWithDpi(png, options.dpi)], { type: 'image/png' }), name: `${base}.png` };
@@ -48,13 +50,15 @@ function select(id, options, value) {
  * Adds the print button to the map and builds its dialog. `context` = {map, catalog, control,
  * rasters, rasterControl}. Returns {print(options)} (the same as the dialog's button; for tests
  * and the benchmark), which resolves with {blob, name, sheet}, and {lastTexts()}: the words the
- * last sheet shows.
+ * last sheet shows. `openReport(report)` opens the same dialog for the zone-check report
+ * (`report` = {input, result}: what was checked and its answer; see print-report.js).
  */
 export function createPrintTool(context) {
   const { map } = context;
   let busy = false;
   let lastUrl = null;
   let lastTexts = [];
+  let report = null; // the zone check being printed, or null for the current view
   const status = h('p', { class: 'print-status', id: 'print-status', role: 'status', 'aria-live': 'polite' });
   const result = h('div', { class: 'print-result', id: 'print-result' });
   const fields = h('div', { class: 'print-fields' });
@@ -64,6 +68,7 @@ export function createPrintTool(context) {
     class: 'print-open',
     id: 'print-open',
     onclick: () => {
+      report = null;
       renderFields();
       dialog.showModal();
     },
@@ -76,13 +81,14 @@ export function createPrintTool(context) {
   function renderFields() {
     button.title = t('print');
     button.setAttribute('aria-label', t('print'));
-    const title = h('input', { id: 'print-title', type: 'text', value: values.title || t('printTitleDefault'), maxlength: 80 });
+    const defaultTitle = t(report ? 'reportTitleDefault' : 'printTitleDefault');
+    const title = h('input', { id: 'print-title', type: 'text', value: values.title || defaultTitle, maxlength: 80 });
     const paper = select('print-paper', [['A4', 'A4'], ['A3', 'A3']], values.paper);
     const orientation = select('print-orientation', [['landscape', t('printLandscape')], ['portrait', t('printPortrait')]], values.orientation);
     const format = select('print-format', [['pdf', 'PDF'], ['png', 'PNG']], values.format);
     const dpi = select('print-dpi', [['150', '150 dpi'], ['200', '200 dpi'], ['300', '300 dpi']], String(values.dpi));
     const read = () => ({
-      title: title.value.trim() || t('printTitleDefault'),
+      title: title.value.trim() || defaultTitle,
       paper: paper.value,
       orientation: orientation.value,
       format: format.value,
@@ -91,8 +97,8 @@ export function createPrintTool(context) {
     const field = (label, input) => h('label', { class: 'field', for: input.id }, h('span', {}, label), input);
     setChildren(
       dialog,
-      h('h2', { id: 'print-heading' }, t('printHeading')),
-      h('p', { class: 'muted small' }, t('printIntro')),
+      h('h2', { id: 'print-heading' }, t(report ? 'reportPrintHeading' : 'printHeading')),
+      h('p', { class: 'muted small' }, t(report ? 'reportPrintIntro' : 'printIntro')),
       h(
         'form',
         {
@@ -101,7 +107,7 @@ export function createPrintTool(context) {
           onsubmit: (event) => {
             event.preventDefault();
             values = read();
-            print(values).catch(() => {});
+            print({ ...values, report }).catch(() => {});
           },
         },
         field(t('printTitle'), title),
@@ -119,7 +125,10 @@ export function createPrintTool(context) {
     );
   }
 
-  /** Composes and saves a sheet with `options` ({title, paper, orientation, format, dpi}). */
+  /**
+   * Composes and saves a sheet with `options` ({title, paper, orientation, format, dpi}, and
+   * `report` for a zone-check report: its words are asked of the service first).
+   */
   async function print(options) {
     busy = true;
     renderFields();
@@ -127,7 +136,12 @@ export function createPrintTool(context) {
     setChildren(result);
     performance.mark('ecomap:print-start');
     try {
-      const sheet = await composeSheet(options, context);
+      const sheet = options.report
+        ? await composeReportSheet(options, context, {
+            data: await api.zoneCheckReportData(options.report.input),
+            result: options.report.result,
+          })
+        : await composeSheet(options, context);
       lastTexts = sheet.texts.map((item) => item.text);
       const file = await sheetFile(sheet, options);
       performance.measure('ecomap:print', 'ecomap:print-start');
@@ -165,5 +179,12 @@ export function createPrintTool(context) {
     values = { ...values, title: '' };
     renderFields();
   });
-  return { print, lastTexts: () => lastTexts };
+  /** Opens the dialog for the zone-check report ({input, result}); portrait paper by default. */
+  function openReport(next) {
+    report = next;
+    values = { ...values, title: '', orientation: 'portrait' };
+    renderFields();
+    if (!dialog.open) dialog.showModal();
+  }
+  return { print, openReport, lastTexts: () => lastTexts };
 }

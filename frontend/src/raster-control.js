@@ -1,7 +1,8 @@
 // The raster layers of `GET /api/rasters` (land cover, elevation, slope): each one a MapLibre
 // raster source + layer from its TileJSON, off by default, added to the map the first time it is
-// switched on. They are drawn above the basemap and the opaque land fill of the offline map
-// (districts) and below every other catalog layer, so red lines and rivers stay readable on top.
+// switched on. They are drawn above the basemap and the land fill of the offline map (the
+// districts' translucent fill, which would otherwise wash them out) and below every other
+// catalog layer, so red lines, rivers and the district borders stay readable on top.
 
 const PREFIX = 'raster-';
 
@@ -16,15 +17,16 @@ export function rasterOf(styleLayer) {
 }
 
 /**
- * The style layer new raster layers go below: the first catalog layer above the opaque fills
- * that paint the land of the offline map. `catalog`: Map of vector layer id -> /api/layers entry.
+ * The style layer new raster layers go below: the first catalog layer above the fills that paint
+ * the land of the offline map (the admin group's area fills). `catalog`: Map of vector layer id ->
+ * /api/layers entry.
  */
 function insertionPoint(map, catalog) {
   for (const layer of map.getStyle().layers) {
     if (layer.type === 'background' || layer.id.startsWith('basemap-') || rasterOf(layer)) continue;
     const owner = catalog.get(layer.metadata?.['ecomap:layer']);
-    const opaqueLand = layer.type === 'fill' && owner && (owner.style?.opacity ?? 0) >= 0.99;
-    if (!opaqueLand) return layer.id;
+    const land = layer.type === 'fill' && owner?.group === 'admin';
+    if (!land) return layer.id;
   }
   return undefined;
 }

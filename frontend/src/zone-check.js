@@ -20,11 +20,21 @@ function shareText(share) {
   return `${formatNumber(percent, 1)}%`;
 }
 
-/** What an overlapping feature covers of the site: an area for polygons, a length for lines. */
+/**
+ * What an overlapping feature covers of the site: an area for a zone inside an area site, a
+ * length for a line (a river) inside an area site or for a line site inside a zone; nothing for
+ * a point site or a feature only near the site.
+ */
 function overlapText(o) {
   if (o.distance_m) return '–';
   if (o.overlap_length_m != null) return lengthText(o.overlap_length_m);
-  return `${formatNumber(o.overlap_m2, 0)} m²`;
+  if (o.overlap_m2 > 0) return `${formatNumber(o.overlap_m2, 0)} m²`;
+  return '–';
+}
+
+function overlapKind(o) {
+  if (o.overlap_length_m != null) return 'length';
+  return o.overlap_m2 > 0 ? 'area' : 'none';
 }
 
 /** A length in m (km from 1 km on). */
@@ -190,7 +200,7 @@ const HINTS_ON_MAP = { point: 'zonePointHintMap', polygon: 'zonePolygonHintMap',
  * Builds the panel in `root`. `ui` = {catalog, highlighter, drawer: {open, closeOnPhone}}.
  * Returns {isCapturing()} so popups stay quiet while the tool takes map clicks.
  */
-export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hint: hintBanner = null }) {
+export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hint: hintBanner = null, onPrint = null }) {
   const draw = createDrawer(map);
   let mode = null;
   let input = null; // {geometry} or {file}
@@ -456,7 +466,7 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
                   [pick(catalog.get(o.layer)?.title) || o.layer, ...[o.category, o.zone].filter(Boolean).map((v) => layerCodeLabel(catalog.get(o.layer), v))].join(' · '),
                 ),
               ),
-              h('td', { class: 'num', 'data-overlap': o.overlap_length_m != null ? 'length' : 'area' }, overlapText(o)),
+              h('td', { class: 'num', 'data-overlap': overlapKind(o) }, overlapText(o)),
               h('td', { class: 'num' }, shareText(o.share)),
               h('td', { class: 'num' }, o.distance_m ? formatNumber(o.distance_m, 0) : '0'),
             ),
@@ -558,7 +568,23 @@ export function createZoneCheck(root, map, { catalog, highlighter, drawerUi, hin
       rasterSection(r.rasters),
       chiefList(r.chiefs || [], r.overlaps || []),
       stationList(r.stations || []),
-      h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn primary', id: 'zone-report', onclick: openReport }, t('report'))),
+      h(
+        'div',
+        { class: 'btn-row' },
+        onPrint
+          ? h(
+              'button',
+              {
+                type: 'button',
+                class: 'btn primary',
+                id: 'zone-print',
+                onclick: () => onPrint({ input: { ...input, bufferM: bufferM() }, result: lastResult }),
+              },
+              t('reportPrint'),
+            )
+          : null,
+        h('button', { type: 'button', class: 'btn', id: 'zone-report', onclick: openReport }, t('report')),
+      ),
     );
     resultBox.dataset.lang = lang;
   }

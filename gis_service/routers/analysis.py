@@ -13,8 +13,11 @@ from gis_service.access import endpoint_rules, layer_rules, policy
 from gis_service.access.limits import RATE_LIMITED, rate_limited
 from gis_service.access.policy import current_principal
 from gis_service.access.principal import Principal
+from gis_service.errors import InvalidRequest
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region, get_vendor_dir
 from gis_service.services import chiefs, network
+from gis_service.services.features import parse_bbox
+from gis_service.services.places import LABEL_MINZOOM, MAX_PLACES, place_labels
 from gis_service.services.report import chief_map
 from gis_service.services.search import MAX_RESULTS, search
 from layers.catalog import Catalog
@@ -152,3 +155,32 @@ async def search_names(
     scope = await policy.scope_on(conn, catalog, principal)
     results = await search(conn, layers, q, limit, chiefs=with_chiefs, scope=scope, region=region)
     return {"results": results}
+
+
+@router.get(
+    "/places",
+    summary="Gazetteer places as GeoJSON points, for the map's place labels",
+    responses={400: {"description": "A malformed bbox or an unknown kind"}, **RATE_LIMITED},
+    dependencies=[rate_limited("search")],
+)
+async def places(
+    bbox: Annotated[str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
+    kind: Annotated[
+        str | None,
+        Query(max_length=300, description=f"Kinds, comma-separated, of: {', '.join(LABEL_MINZOOM)}"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PLACES)] = 500,
+    conn: AsyncConnection = Depends(get_connection),
+) -> dict[str, Any]:
+    """The gazetteer's places (public reference data) as a GeoJSON FeatureCollection: each a
+    point with `name_zh`, `name_en`, `kind`, `minzoom` (the zoom from which the map labels that
+    kind: districts 9, bays and islands 10, lakes, reservoirs, mountains and towns 11, ports and
+    universities 12, subdistricts 12.5, landmarks and stations 13, villages 13.5) and `rank`
+    (which label wins a collision, lower first); the most prominent kinds first when `limit`
+    cuts the list."""
+    kinds = [k.strip() for k in kind.split(",") if k.strip()] if kind else None
+    unknown = sorted(set(kinds or []) - set(LABEL_MINZOOM))
+    if unknown:
+        raise InvalidRequest(f"unknown kind {', '.join(unknown)}; use some of: {', '.join(LABEL_MINZOOM)}")
+    box = parse_bbox(bbox) if bbox else None
+    return await place_labels(conn, box, kinds, limit)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from psycopg import AsyncConnection
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from gis_service.rules import RuleSet, load_rules
 from gis_service.services import site as site_input
 from gis_service.services import zone_check as service
 from gis_service.services.raster_stats import ZonalRasters
-from gis_service.services.report import zone_check_report
+from gis_service.services.report import zone_check_report, zone_check_report_data
 from gis_service.services.site import ZoneCheckOptions
 from layers.catalog import Catalog
 from layers.regions import Region
@@ -268,10 +268,16 @@ async def zone_check(
 
 @router.post(
     "/zone-check/report",
-    summary="Printable HTML report of a zone check",
+    summary="Printable report of a zone check (an HTML page, or its words as JSON for a print sheet)",
     openapi_extra=REQUEST_BODY,
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "A standalone HTML page"}, **ERRORS},
+    responses={
+        200: {
+            "content": {"text/html": {}, "application/json": {}},
+            "description": "A standalone HTML page (`f=html`), or what it says as JSON (`f=json`)",
+        },
+        **ERRORS,
+    },
     dependencies=[rate_limited("report")],
 )
 async def zone_check_report_page(
@@ -283,10 +289,23 @@ async def zone_check_report_page(
     vendor_dir: Path = Depends(get_vendor_dir),
     region: Region = Depends(get_site_region),
     principal: Principal = Depends(current_principal),
-) -> HTMLResponse:
+    f: Annotated[
+        Literal["html", "json"],
+        Query(description="`html`: the standalone page; `json`: its words, for the map's print tool"),
+    ] = "html",
+) -> Response:
     """The zone check as a standalone page: a map of the site with the overlapping zones and nearby
     stations, the verdict and reasons, the tables, the data revisions and the date. Print it from the
-    browser (A4 print styles included)."""
+    browser (A4 print styles included).
+
+    With `f=json`, what the page says as data, each text in Chinese and English (`zh`, `en`): the
+    verdict and reasons, the site, the overlaps with their spatial relation (`within`, `contains`,
+    `crosses`, `overlaps`, `touches` = boundary contact only, `near`) and `amount` (an area for
+    zones, a length for lines), each chief once with the units they answer for, the stations, the
+    local time and `sample_data`. The map UI composes its printed report (PDF/PNG, A4/A3) from it."""
     site, result = await _check(request, conn, catalog, rules, rasters, region, principal)
+    if f == "json":
+        data = await zone_check_report_data(conn, catalog, site, result, rules)
+        return Response(orjson.dumps(data), media_type="application/json")
     html = await zone_check_report(conn, catalog, site, result, vendor_dir, rules)
     return HTMLResponse(html)

@@ -352,6 +352,78 @@ async def zone_check_report(
     return await anyio.to_thread.run_sync(render)
 
 
+async def zone_check_report_data(
+    conn: AsyncConnection, catalog: Catalog, site: Site, result: dict[str, Any], rules: RuleSet | None = None
+) -> dict[str, Any]:
+    """What the report says, as data for a sheet composed elsewhere (the map UI's print tool):
+    the same words as the HTML page, each in Chinese and English — the verdict, the reasons, the
+    site, the overlaps (relation from DE-9IM, an area for zones and a length for lines), each
+    chief once, the stations, local times and whether sample data was used."""
+    relations = await _relations(conn, catalog, site, result["overlaps"])
+    states = await layer_states(conn)
+    kind = catalog.get("station").get_property("kind")
+    geometry_type = result["input"]["geometry_type"]
+    measure = (
+        {"zh": "面积", "en": "Area", "value": report_text.area_text(site.area_m2)}
+        if site.dimension == 2
+        else {"zh": "长度", "en": "Length", "value": report_text.length_text(site.length_m)}
+        if site.dimension == 1
+        else None
+    )
+    rows = report_text.overlap_rows(catalog, rules, result["overlaps"], relations)
+    keep = ("layer", "id", "name", "distance_m", "share", "overlap_m2", "overlap_length_m", "relation", "amount")
+    return {
+        "title": {"zh": "选址生态环境合规初判报告", "en": "Zone check report"},
+        "verdict": result["verdict"],
+        "verdict_title": VERDICT_LABELS[result["verdict"]],
+        "reasons": [
+            {"verdict": r.get("verdict"), "title": VERDICT_LABELS.get(r.get("verdict") or ""), "message": r["message"]}
+            for r in result["reasons"]
+        ],
+        "computed_at": result["computed_at"],
+        "computed_local": report_text.local_time(result["computed_at"]),
+        "timezone": {"zh": "北京时间", "en": "China Standard Time, UTC+8"},
+        "site": {
+            "geometry_type": geometry_type,
+            "geometry_title": report_text.GEOMETRY_TYPES.get(geometry_type),
+            "measure": measure,
+            "bbox": result["input"]["bbox"],
+            "buffer_m": result["input"]["buffer_m"],
+        },
+        "overlaps": [
+            {
+                **{k: row.get(k) for k in keep},
+                "layer_title": row["layer_title"],
+                "category_title": row["category_title"],
+                "zone_title": row["zone_title"],
+                "relation_title": row["relation_title"],
+            }
+            for row in rows
+        ],
+        "chiefs": [
+            {k: row[k] for k in ("id", "name", "title", "contact", "post", "dialable", "units")}
+            for row in report_text.chief_rows(result["chiefs"], result["overlaps"])
+        ],
+        "stations": [
+            {
+                **{k: s[k] for k in ("id", "code", "name", "kind", "distance_m")},
+                "kind_title": report_text.code_title(catalog, "station", "kind", s["kind"]) if kind else None,
+            }
+            for s in result["stations"]
+        ],
+        "revisions": {
+            layer: {"revision": revision, "updated_at": report_text.local_time(states.get(layer, {}).get("updated_at"))}
+            for layer, revision in result["revisions"].items()
+        },
+        "sample_data": any(state.get("sample_data") for state in states.values()),
+        "disclaimer": {
+            "zh": "依据本系统选址核查规则自动生成的初步判断，不构成法律意见，以主管部门审查为准。",
+            "en": "An automatic first screening by the system's site-check rules, not a legal opinion: "
+            "the competent authority decides.",
+        },
+    }
+
+
 def _render_zone_check_report(
     catalog: Catalog,
     site: Site,

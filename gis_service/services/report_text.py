@@ -90,12 +90,18 @@ def area_text(square_metres: float) -> str:
 
 def code_title(catalog: Catalog, layer_id: str, property_name: str | None, value: Any) -> Bilingual | None:
     """A stored code (a zone, a class, a station kind) in both languages, from the catalog's
-    ``value_titles``; the value itself when the catalog gives no title (free text such as a segment)."""
+    ``value_titles``; the value itself when the catalog gives no title (free text such as a segment),
+    after the property's title when it is a bare number (an adcode)."""
     if value is None or value == "":
         return None
     prop = catalog.get(layer_id).get_property(property_name) if property_name and layer_id in catalog else None
     title = prop.value_title(value) if prop is not None else None
-    return {"zh": title.zh, "en": title.en} if title else {"zh": str(value), "en": ""}
+    if title:
+        return {"zh": title.zh, "en": title.en}
+    if prop is not None and str(value).isdigit():
+        # A bare number (a district's adcode) says nothing without its name: 行政区代码 350205.
+        return {"zh": f"{prop.title.zh} {value}", "en": f"{prop.title.en} {value}"}
+    return {"zh": str(value), "en": ""}
 
 
 def dialable(contact: str | None) -> bool:

@@ -263,6 +263,9 @@ async def find_features(
         )
         if line_length is not None:
             record["overlap_length_m"] = round(line_length, 2)
+        elif site.dimension == 1 and touches and measure is not None:
+            # A line site (a pipeline, a road) in a zone: the length of the site inside it.
+            record["overlap_length_m"] = round(measure, 2)
         record["share"] = (
             round(min(1.0, measure / site.measure), 6) if touches and measure is not None and site.measure else None
         )

@@ -70,7 +70,7 @@ def test_land_cover_switches_on_with_tiles_and_a_legend(map_page: MapPage, raste
     order = style_order(map_page)
     assert "raster-landcover" in order
     assert map_page.js("() => window.ecomapMap.getLayoutProperty('raster-landcover', 'visibility')") == "visible"
-    # Above the opaque land of the offline map, below every other vector layer.
+    # Above the land fill of the offline map (translucent districts), below every other vector layer.
     assert order.index("district-fill") < order.index("raster-landcover") < order.index("district-outline")
     assert order.index("raster-landcover") < order.index("redline-fill")
     # Its tiles load: PNG images from the service.

@@ -228,6 +228,10 @@ def test_standalone_maps_draw_without_the_internet(browser: Browser, live_server
         assert page.evaluate("typeof L") == "object", "Leaflet did not load"
         assert page.locator(".leaflet-overlay-pane canvas, .leaflet-overlay-pane path").count() > 0
         assert page.locator(".leaflet-control-layers").count() == 1
+        if page_kind == "zone-check report":
+            # The grey map says why, and points to the sketch map and the printed report.
+            page.locator("#basemap-failed").wait_for(state="visible", timeout=20_000)
+            assert "OpenStreetMap" in page.locator("#basemap-failed").inner_text()
         assert not errors, errors
         assert all("tile.openstreetmap.org" in url for url in outside), outside
     finally:

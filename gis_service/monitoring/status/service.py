@@ -188,6 +188,13 @@ WHERE (s.water_class, s.meets_target, s.aqi, s.category, s.colour, s.standard)
 """
 
 
+_REPORTED = (
+    "SELECT 1 FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id"
+    " WHERE d.station_id = station.id"
+)
+_REPORTED_STATUS = _REPORTED.replace("station.id", "s.station_id")
+
+
 async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = None) -> int:
     """Recompute ``station_status`` of the given stations (all when None), in one transaction;
     rows whose class, AQI or colour did not change are left alone (their tiles stay cached).
@@ -197,13 +204,21 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
     if station_ids is not None:
         await cur.execute(query + " WHERE id = ANY(%s)", (station_ids,))
     else:
-        await cur.execute(query)
+        # Every station that has values; one that never reported has no status row (the tiles
+        # and files read the status with a LEFT JOIN: no row is "no data"), so a million
+        # stations without loggers cost one query, not a million assessments a worker start.
+        await cur.execute(query + f" AS station WHERE EXISTS ({_REPORTED})")
     rows = await cur.fetchall()
     latest: dict[int, list[dict[str, Any]]] = defaultdict(list)
     await cur.execute(LATEST_OF_STATIONS, ([row["id"] for row in rows],))
     for value in await cur.fetchall():
         latest[value.pop("station_id")].append(value)
     states = [(row["id"], await assess(conn, row, latest[row["id"]])) for row in rows]
+    if station_ids is None:  # stations whose values are gone (their datastreams deleted)
+        async with conn.transaction():
+            gone = await conn.execute(f"DELETE FROM station_status AS s WHERE NOT EXISTS ({_REPORTED_STATUS})")
+        if not states:
+            return gone.rowcount
     if not states:
         return 0
     columns = list(
