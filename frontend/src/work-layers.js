@@ -19,6 +19,7 @@ export const WORK_LAYERS = {
 };
 const CLICKABLE = ['work-clusters', 'work-issue-points', 'work-alert-points', 'work-patrol-lines'];
 const LIMIT = 500;
+const MAX_POPUP = 4;
 export const SEVERITY_COLOURS = { low: '#4575b4', medium: '#fdae61', high: '#f46d43', critical: '#a50026' };
 const OVERDUE = '#d7191c';
 const PATROL = '#7b3294';
@@ -285,24 +286,35 @@ export function createWorkLayers(map, { me, canReadFiles = () => false, onChange
 
   map.on('click', async (event) => {
     if (isClickCaptured()) return; // a tool waits for a point (site check, a finding's location)
-    const [top] = hitAt(event.point);
+    const hits = hitAt(event.point);
+    const [top] = hits;
     if (!top) return;
     if (top.layer.id === 'work-clusters') {
       const zoom = await map.getSource(ITEMS).getClusterExpansionZoom(top.properties.cluster_id);
       map.easeTo({ center: top.geometry.coordinates, zoom: Math.min(zoom, 18) });
       return;
     }
-    let content = null;
-    if (top.layer.id === 'work-patrol-lines') {
-      const p = data.patrols.get(top.properties.id);
-      if (p) content = patrolPopup(p);
-    } else {
-      const p = data.items.get(top.properties.key);
-      if (p) content = p.kind === 'alert' ? alertPopup(p) : issuePopup(p, canReadFiles);
+    // Every issue, alert and track under the click (issues reported at the same spot stack up).
+    const seen = new Set();
+    const sections = [];
+    for (const feature of hits) {
+      if (feature.layer.id === 'work-clusters') continue;
+      const key = feature.layer.id === 'work-patrol-lines' ? `patrol-${feature.properties.id}` : feature.properties.key;
+      if (seen.has(key) || sections.length >= MAX_POPUP) continue;
+      seen.add(key);
+      if (feature.layer.id === 'work-patrol-lines') {
+        const p = data.patrols.get(feature.properties.id);
+        if (p) sections.push(patrolPopup(p));
+      } else {
+        const p = data.items.get(key);
+        if (p) sections.push(p.kind === 'alert' ? alertPopup(p) : issuePopup(p, canReadFiles));
+      }
     }
-    if (!content) return;
+    if (!sections.length) return;
     const at = top.geometry.type === 'Point' ? top.geometry.coordinates : event.lngLat;
-    popup.setLngLat(at).setDOMContent(h('div', { class: 'popup-body', role: 'dialog', 'aria-label': content.querySelector('h3')?.textContent }, content)).addTo(map);
+    const count = sections.length > 1 ? h('p', { class: 'popup-count' }, t('popupCount', { n: sections.length })) : null;
+    const label = sections.length > 1 ? t('featureCount', { n: sections.length }) : sections[0].querySelector('h3')?.textContent;
+    popup.setLngLat(at).setDOMContent(h('div', { class: 'popup-body', role: 'dialog', 'aria-label': label }, count, sections)).addTo(map);
   });
   map.on('mousemove', (event) => {
     if (hitAt(event.point).length) map.getCanvas().style.cursor = 'pointer';
