@@ -322,6 +322,10 @@ def test_issues_patrols_and_assessment_follow_the_workflow_roles(strict, credent
     for path, params in (
         ("/api/issues", {}),
         ("/api/patrols", {}),
+        # the map's layers: the same lists as GeoJSON, for the same callers
+        ("/api/issues", {"f": "geojson", "bbox": "117.8,24.3,118.5,24.9"}),
+        ("/api/alerts", {"f": "geojson", "bbox": "117.8,24.3,118.5,24.9"}),
+        ("/api/patrols", {"f": "geojson", "bbox": "117.8,24.3,118.5,24.9"}),
         ("/api/patrols/frequency", {"since": since, "until": last_observation.isoformat()}),
         ("/api/assessment", {"since": since, "until": last_observation.isoformat()}),
     ):

@@ -118,6 +118,11 @@ export const api = {
   alerts: (filters = {}) => getJSON(`api/alerts${query(filters)}`),
   /** Issues with filters (chief_id, overdue, open, state…). */
   issues: (filters = {}) => getJSON(`api/issues${query(filters)}`),
+  /** The same lists as GeoJSON for the map (`bbox`: the view): issues as points, alerts at their
+   * stations, finished patrols' tracks. */
+  issueFeatures: (filters = {}) => getJSON(`api/issues${query({ ...filters, f: 'geojson' })}`),
+  alertFeatures: (filters = {}) => getJSON(`api/alerts${query({ ...filters, f: 'geojson' })}`),
+  patrolFeatures: (filters = {}) => getJSON(`api/patrols${query({ ...filters, f: 'geojson' })}`),
   /** The printable page of the file of a river (one of its segments) or a bay: a link to open. */
   waterFileUrl: (layerId, id) => `api/${layerId === 'bay' ? 'bays' : 'rivers'}/${encodeURIComponent(id)}/file?f=html`,
   /** The assessment workbook of a period: a link to download. */

@@ -225,9 +225,10 @@ function rasterGroupTitle(group, groupTitles) {
 
 /**
  * Renders the panel into `root` from the /api/layers answer. `basemap` = {current, config,
- * onSelect}. Returns {render()} to redraw after a language or state change.
+ * onSelect}; `extraSection()` gives a group shown before the catalog's (the work layers) or
+ * null. Returns {render()} to redraw after a language or state change.
  */
-export function createLayersPanel(root, { layersDoc, control, map, basemap, rasterControl = null }) {
+export function createLayersPanel(root, { layersDoc, control, map, basemap, rasterControl = null, extraSection = () => null }) {
   const render = () => {
     const byGroup = new Map(layersDoc.groups.map((g) => [g.id, []]));
     const groupTitles = new Map(layersDoc.groups.map((g) => [g.id, g.title]));
@@ -282,7 +283,7 @@ export function createLayersPanel(root, { layersDoc, control, map, basemap, rast
     }
     // Re-rendering must not lose the keyboard user's place.
     const focusedId = root.contains(document.activeElement) ? document.activeElement.id : null;
-    setChildren(root, basemapSection(basemap), h('h2', { class: 'panel-title' }, t('layers')), sections);
+    setChildren(root, basemapSection(basemap), h('h2', { class: 'panel-title' }, t('layers')), extraSection(), sections);
     if (focusedId) document.getElementById(focusedId)?.focus();
   };
   render();

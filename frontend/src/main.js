@@ -19,6 +19,7 @@ import { setupFeatureInteraction } from './popup.js';
 import { createPrintTool } from './print.js';
 import { setupSearch } from './search.js';
 import { setupWorkDock } from './work-dock.js';
+import { createWorkLayers } from './work-layers.js';
 import { h, notice, setChildren, setupDrawer, setupTabs, toast } from './ui.js';
 import { readViewState, writeViewState } from './url-state.js';
 import { createZoneCheck } from './zone-check.js';
@@ -111,8 +112,9 @@ async function start() {
 
   const highlighter = createHighlighter(map, catalog);
   let layersPanel = null;
-  // The hash's `layers` lists the visible catalog layers and then the visible rasters.
-  const visibleIds = () => [...control.visibleIds(), ...rasterControl.visibleIds()];
+  // The hash's `layers` lists the visible catalog layers, then the visible rasters, then the work layers.
+  let workLayers = null;
+  const visibleIds = () => [...control.visibleIds(), ...rasterControl.visibleIds(), ...(workLayers?.visibleIds() || [])];
   const syncHash = () => writeViewState({ layers: visibleIds() });
   // The hash's `opacity` keeps the layers and rasters not at their default opacity.
   const syncOpacity = () => {
@@ -172,7 +174,21 @@ async function start() {
     .places({ kind: 'lake,reservoir,bay,island,mountain,town,subdistrict,village,university,port,landmark', limit: 2000 })
     .then((places) => showPlaceLabels(map, places.features, config))
     .catch((err) => console.warn('place labels unavailable:', err.message));
+  // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
+  const canReadFiles = () => Boolean(session.me?.role);
+  // Open issues and alerts (clustered) and patrol tracks: offered when the service lets this user read them.
+  workLayers = createWorkLayers(map, {
+    me: session.me,
+    canReadFiles,
+    onChange: (kind) => {
+      layersPanel?.render();
+      if (kind === 'visibility') syncHash();
+    },
+    isClickCaptured: () => zoneCheck.isCapturing() || isPickingLocation(),
+  });
+  if (initial.layers) workLayers.setVisibleIds(initial.layers);
   layersPanel = createLayersPanel($('panel-layers'), {
+    extraSection: () => workLayers.panelSection(),
     layersDoc,
     control,
     rasterControl,
@@ -194,8 +210,6 @@ async function start() {
     if (before !== on) rerender();
   };
 
-  // Files (一河一档), alerts, issues and the assessment are for signed-in staff (the workflow's readers).
-  const canReadFiles = () => Boolean(session.me?.role);
   const zoneCheck = createZoneCheck($('panel-zone'), map, {
     catalog,
     highlighter,
@@ -204,7 +218,8 @@ async function start() {
     onPrint: (report) => printTool.openReport(report),
   });
   const popups = setupFeatureInteraction(map, catalog, {
-    isClickCaptured: () => zoneCheck.isCapturing() || isPickingLocation(),
+    // A click on an issue, alert or patrol opens the work layers' popup, not the features' below.
+    isClickCaptured: (event) => zoneCheck.isCapturing() || isPickingLocation() || Boolean(event && workLayers.hit(event.point)),
     getLang,
     getVisibleRasters: () => rasterControl.visibleIds(),
     canReadFiles,
@@ -279,6 +294,7 @@ async function start() {
   // A chief lands on their own jurisdiction: after signing in, or opening the map with no place in the link.
   const me = session.me;
   const landing = takeLandingRequest();
+  if (me.role === 'chief') workLayers.ready.then(() => workLayers.setVisible('issues', true));
   if (me.role === 'chief' && me.chief_id != null && (landing || (!initial.chief && !initial.center))) {
     tabs.select('chief');
     chiefView.open(me.chief_id);
@@ -291,6 +307,7 @@ async function start() {
     if (state.layers) {
       control.setVisibleIds(state.layers);
       rasterControl.setVisibleIds(state.layers);
+      workLayers.setVisibleIds(state.layers);
     }
     if (state.opacity) {
       applyOpacity(state.opacity);
@@ -304,7 +321,7 @@ async function start() {
   const field = setupField({ map, me, toast, drawerUi });
 
   // For tests and for people poking around in the console.
-  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool, workDock };
+  window.ecomap = { map, catalog, control, rasterControl, highlighter, zoneCheck, chiefView, popups, drawerUi, toast, me, field, printTool, workDock, workLayers };
   document.body.dataset.ready = 'true';
 }
 

@@ -90,8 +90,8 @@ export function popupContent(features, catalog, lang, here = null, names = null)
 }
 
 /**
- * Wires hover highlighting and click popups. `isClickCaptured()` lets a tool (zone check)
- * take map clicks for itself; `getVisibleRasters()` lists the raster layers shown, whose values
+ * Wires hover highlighting and click popups. `isClickCaptured(event?)` lets a tool (zone check)
+ * or an overlay with popups of its own (the work layers) take map clicks for itself; `getVisibleRasters()` lists the raster layers shown, whose values
  * at the clicked point the popup adds. Returns {showAt(lngLat, features), close()}.
  */
 export function setupFeatureInteraction(
@@ -298,7 +298,7 @@ export function setupFeatureInteraction(
   };
 
   map.on('click', (event) => {
-    if (isClickCaptured()) return;
+    if (isClickCaptured(event)) return;
     // Points and lines are hard to hit with a finger: search a wider box on touch screens.
     const tolerance = matchMedia('(pointer: coarse)').matches ? 10 : 4;
     let features = pickFeatures(event.point, tolerance);

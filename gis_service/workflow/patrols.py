@@ -18,6 +18,7 @@ from gis_service.access.audit import AuditContext
 from gis_service.access.principal import Principal, Role
 from gis_service.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from gis_service.workflow.machine import Workflow
+from gis_service.workflow.map_layers import ENVELOPE, BBox, view_parameters
 from gis_service.workflow.schemas import NewPatrol, TrackPoint
 from layers.catalog import Catalog
 from layers.regions import Region
@@ -266,15 +267,39 @@ async def list_patrols(
     until: dt.datetime | None,
     limit: int,
     offset: int,
+    *,
+    bbox: BBox | None = None,
+    tracks: bool = False,
 ) -> list[dict[str, Any]]:
+    """Patrols, newest first; ``bbox``: those whose track meets the box; ``tracks``: finished
+    ones only, with their track (GeoJSON) and the chief's name (``chief_name``), for the map."""
+    select = PATROL_SELECT
+    if tracks:
+        name = "(SELECT c.name FROM chief AS c WHERE c.id = p.chief_id) AS chief_name"
+        select = select.replace("FROM workflow_patrol AS p", f", {name}\nFROM workflow_patrol AS p")
+    else:
+        select = select.replace("ST_AsGeoJSON(p.track, 7)::json AS track", "NULL::json AS track")
+    where = [
+        "(%(chief)s::int IS NULL OR p.chief_id = %(chief)s)",
+        "(%(since)s::timestamptz IS NULL OR p.started_at >= %(since)s)",
+        "(%(until)s::timestamptz IS NULL OR p.started_at < %(until)s)",
+    ]
+    if tracks:
+        where.append("p.track IS NOT NULL")
+    if bbox is not None:
+        where.append(f"ST_Intersects(p.track, {ENVELOPE})")
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        PATROL_SELECT.replace("ST_AsGeoJSON(p.track, 7)::json AS track", "NULL::json AS track")
-        + " WHERE (%(chief)s::int IS NULL OR p.chief_id = %(chief)s)"
-        " AND (%(since)s::timestamptz IS NULL OR p.started_at >= %(since)s)"
-        " AND (%(until)s::timestamptz IS NULL OR p.started_at < %(until)s)"
-        " ORDER BY p.started_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s",
-        {"chief": chief_id, "since": since, "until": until, "limit": limit, "offset": offset},
+        select + " WHERE " + " AND ".join(where) + " ORDER BY p.started_at DESC, p.id DESC"
+        " LIMIT %(limit)s OFFSET %(offset)s",
+        {
+            "chief": chief_id,
+            "since": since,
+            "until": until,
+            "limit": limit,
+            "offset": offset,
+            **view_parameters(bbox),
+        },
     )
     return await cursor.fetchall()
 

@@ -20,7 +20,7 @@ from gis_service.access.policy import current_principal
 from gis_service.access.principal import ANONYMOUS, Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.routers.deps import get_catalog, get_connection, get_site_region
-from gis_service.workflow import assessment, file_page, files, patrols, photos, public, service
+from gis_service.workflow import assessment, file_page, files, map_layers, patrols, photos, public, service
 from gis_service.workflow.machine import Workflow, load_workflow
 from gis_service.workflow.schemas import (
     FinishPatrol,
@@ -63,7 +63,22 @@ async def workflow_rules(workflow: WorkflowRules) -> dict[str, Any]:
     return workflow.model_dump(mode="json", by_alias=True)
 
 
-@router.get("/issues", summary="Issues, newest first", responses=ERRORS)
+ListFormat = Annotated[
+    Literal["json", "geojson"],
+    Query(description="json, or geojson: a FeatureCollection for the map (application/geo+json)"),
+]
+View = Annotated[str | None, Query(description=map_layers.BBOX_HELP, examples=["118.0,24.4,118.2,24.6"])]
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {"content": {"application/json": {}, map_layers.GEOJSON: {}}},
+}
+
+
+def _features(collection: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(collection), media_type=map_layers.GEOJSON)
+
+
+@router.get("/issues", summary="Issues, newest first", responses=LIST_RESPONSES)
 async def list_issues(
     conn: Connection,
     principal: Caller,
@@ -77,10 +92,15 @@ async def list_issues(
     bay_id: int | None = None,
     overdue: Annotated[bool | None, Query(description="Past the deadline and not yet handled")] = None,
     open: Annotated[bool, Query(description="Only issues not closed")] = False,
+    bbox: View = None,
+    f: ListFormat = "json",
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> Any:
+    """``f=geojson``: the same issues as points for the map (an area by a point on its surface,
+    ``area: true``), with state, category and severity labels and the overdue flag."""
     service.require_reader(workflow, principal)
+    view = map_layers.parse_view(bbox)
     issues = await service.list_issues(
         conn,
         state=state,
@@ -92,9 +112,12 @@ async def list_issues(
         bay_id=bay_id,
         overdue=overdue,
         open_only=open,
+        bbox=view,
         limit=limit,
         offset=offset,
     )
+    if f == "geojson":
+        return _features(map_layers.issue_collection(issues, workflow, limit, offset))
     return {"issues": issues, "numberReturned": len(issues), "limit": limit, "offset": offset}
 
 
@@ -237,7 +260,7 @@ async def patrol_frequency(
     return {"since": since, "until": until, "chiefs": rows}
 
 
-@router.get("/patrols", summary="Patrols, newest first", responses=ERRORS)
+@router.get("/patrols", summary="Patrols, newest first", responses=LIST_RESPONSES)
 async def list_patrols(
     conn: Connection,
     principal: Caller,
@@ -245,11 +268,19 @@ async def list_patrols(
     chief_id: int | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    bbox: View = None,
+    f: ListFormat = "json",
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> Any:
+    """``f=geojson``: the finished patrols' tracks as LineStrings for the map, with the chief's
+    name, the date (China time), length (m, on the ellipsoid) and duration."""
     service.require_reader(workflow, principal)
-    rows = await patrols.list_patrols(conn, chief_id, since, until, limit, offset)
+    view = map_layers.parse_view(bbox)
+    geojson = f == "geojson"
+    rows = await patrols.list_patrols(conn, chief_id, since, until, limit, offset, bbox=view, tracks=geojson)
+    if geojson:
+        return _features(map_layers.patrol_collection(rows, limit, offset))
     return {"patrols": rows, "numberReturned": len(rows), "limit": limit, "offset": offset}
 
 

@@ -18,6 +18,7 @@ from gis_service.access.principal import Principal, Role
 from gis_service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gis_service.services.site import check_site, geometry_from_geojson
 from gis_service.workflow.machine import Workflow
+from gis_service.workflow.map_layers import ENVELOPE, BBox, view_parameters
 from gis_service.workflow.photos import list_photos
 from gis_service.workflow.schemas import NewComment, NewIssue, TransitionRequest
 from layers.catalog import Catalog
@@ -232,10 +233,12 @@ async def list_issues(
     bay_id: int | None = None,
     overdue: bool | None = None,
     open_only: bool = False,
+    bbox: BBox | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Issues, newest first, filtered (every filter a bound parameter)."""
+    """Issues, newest first, filtered (every filter a bound parameter); ``bbox``: those whose
+    point or area meets the box."""
     conditions = [
         ("i.state = %(state)s", state),
         ("i.category = %(category)s", category),
@@ -254,6 +257,8 @@ async def list_issues(
     if overdue is not None:
         test = "(i.deadline IS NOT NULL AND i.deadline < now() AND i.state IN ('reported', 'assigned'))"
         where.append(test if overdue else f"NOT {test}")
+    if bbox is not None:
+        where.append(f"ST_Intersects(i.geom, {ENVELOPE})")
     query = ISSUE_SELECT + (" WHERE " + " AND ".join(where) if where else "")
     query += " ORDER BY i.created_at DESC, i.id DESC LIMIT %(limit)s OFFSET %(offset)s"
     params = {
@@ -267,6 +272,7 @@ async def list_issues(
         "open": list(OPEN_STATES),
         "limit": limit,
         "offset": offset,
+        **view_parameters(bbox),
     }
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(query, params)

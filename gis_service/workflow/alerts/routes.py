@@ -6,9 +6,11 @@ candidate sources as they were when it was raised, its events and issue) and
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +21,7 @@ from gis_service.access.principal import Principal
 from gis_service.access.state import client_address, request_id
 from gis_service.errors import InvalidRequest
 from gis_service.routers.deps import get_connection
+from gis_service.workflow import map_layers
 from gis_service.workflow.alerts import service
 from gis_service.workflow.alerts.rules import AlertRules, load_rules
 from gis_service.workflow.machine import Workflow, load_workflow
@@ -63,7 +66,13 @@ async def alert_rules(rules: Rules) -> dict[str, Any]:
     return document
 
 
-@router.get("/alerts", summary="Alerts, newest first (a chief's own by default)", responses=ERRORS)
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {"content": {"application/json": {}, map_layers.GEOJSON: {}}},
+}
+
+
+@router.get("/alerts", summary="Alerts, newest first (a chief's own by default)", responses=LIST_RESPONSES)
 async def list_alerts(
     conn: Connection,
     principal: Caller,
@@ -82,10 +91,18 @@ async def list_alerts(
     severity: Annotated[str | None, Query(description="low, medium, high or critical")] = None,
     rule: Annotated[str | None, Query(description="A rule id of GET /api/alert-rules")] = None,
     since: Annotated[dt.datetime | None, Query(description="Open at some moment since then (with time zone)")] = None,
+    bbox: Annotated[str | None, Query(description=map_layers.BBOX_HELP, examples=["118.0,24.4,118.2,24.6"])] = None,
+    f: Annotated[
+        Literal["json", "geojson"],
+        Query(description="json, or geojson: a FeatureCollection of the alerts at their stations, for the map"),
+    ] = "json",
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> dict[str, Any]:
+) -> Any:
+    """``f=geojson``: the same alerts as points at their stations, with the rule, its factor
+    (``measure``), severity, state and since when the condition holds (``since``)."""
     service.require_reader(workflow, principal)
+    view = map_layers.parse_view(bbox)
     if severity is not None and severity not in workflow.severities:
         raise InvalidRequest(f"severity {severity!r} is not one of {', '.join(workflow.severities)}")
     chief = service.default_chief(principal, chief_id, everyone)
@@ -100,10 +117,16 @@ async def list_alerts(
         severity=severity,
         rule=rule,
         since=since,
+        bbox=view,
+        located=f == "geojson",
         limit=limit,
         offset=offset,
     )
     alerts = endpoint_rules.strip_fields(principal, "chiefs", alerts)
+    if f == "geojson":
+        collection = map_layers.alert_collection(alerts, workflow, limit, offset)
+        collection["chief_id"] = chief
+        return JSONResponse(jsonable_encoder(collection), media_type=map_layers.GEOJSON)
     return {"alerts": alerts, "chief_id": chief, "numberReturned": len(alerts), "limit": limit, "offset": offset}
 
 

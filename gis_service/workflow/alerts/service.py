@@ -18,19 +18,25 @@ from gis_service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gis_service.workflow.alerts.lifecycle import notify, record_event
 from gis_service.workflow.alerts.rules import AlertRules
 from gis_service.workflow.machine import Workflow
+from gis_service.workflow.map_layers import ENVELOPE, BBox, view_parameters
 
 MAX_PAGE = 500
 State = Literal["open", "resolved"]
 
-ALERT_SELECT = """
-SELECT a.id, a.rule, a.station_id, s.code AS station_code, s.name AS station_name, s.kind AS station_kind,
+ALERT_COLUMNS = """
+a.id, a.rule, a.station_id, s.code AS station_code, s.name AS station_name, s.kind AS station_kind,
        a.state, a.severity, a.first_seen, a.last_seen, a.measure, a.peak, a.peak_at, a.detail, a.river_id, a.bay_id,
        a.issue_id, i.state AS issue_state, a.opened_at, a.updated_at, a.resolved_at, a.cleared_at,
        a.acknowledged_at, a.acknowledged_by,
        ARRAY(SELECT c.chief_id FROM workflow_alert_chief AS c WHERE c.alert_id = a.id ORDER BY c.chief_id) AS chiefs
+"""
+ALERT_FROM = """
 FROM workflow_alert AS a JOIN station AS s ON s.id = a.station_id
 LEFT JOIN workflow_issue AS i ON i.id = a.issue_id
 """
+ALERT_SELECT = "SELECT " + ALERT_COLUMNS + ALERT_FROM
+STATION_POINT = ", ST_AsGeoJSON(s.geom, 7)::json AS station_geometry"
+"""The station's location, added to a list for the map (``located``)."""
 
 
 def require_reader(workflow: Workflow, principal: Principal) -> None:
@@ -65,11 +71,14 @@ async def list_alerts(
     severity: str | None = None,
     rule: str | None = None,
     since: dt.datetime | None = None,
+    bbox: BBox | None = None,
+    located: bool = False,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Alerts, newest first, filtered (every filter a bound parameter); ``since``: those open at
-    some moment since then (still open, or resolved after it)."""
+    some moment since then (still open, or resolved after it); ``bbox``: at stations in the box;
+    ``located``: with the station's point (``station_geometry``, GeoJSON)."""
     if since is not None and since.tzinfo is None:
         raise InvalidRequest("since needs a time zone, e.g. 2026-12-01T00:00:00+08:00")
     if rule is not None and rule not in rules.rules:
@@ -88,7 +97,10 @@ async def list_alerts(
         ),
     ]
     where = [text for text, value in conditions if value is not None]
-    query = ALERT_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+    if bbox is not None:
+        where.append(f"ST_Intersects(s.geom, {ENVELOPE})")
+    query = "SELECT " + ALERT_COLUMNS + (STATION_POINT if located else "") + ALERT_FROM
+    query += (" WHERE " + " AND ".join(where)) if where else ""
     query += " ORDER BY a.opened_at DESC, a.id DESC LIMIT %(limit)s OFFSET %(offset)s"
     params = {
         "state": state,
@@ -101,6 +113,7 @@ async def list_alerts(
         "chief_id": chief_id,
         "limit": limit,
         "offset": offset,
+        **view_parameters(bbox),
     }
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(query, params)
