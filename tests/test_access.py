@@ -207,11 +207,14 @@ def test_failures_from_one_address_lock_it_for_every_login(app_factory, database
 
 
 def test_a_token_expires(app_factory, database_url: str) -> None:
-    client = app_factory(access_token_ttl_s=1)
+    # 4 s: long enough for the first request to come before expiry on a loaded machine.
+    client = app_factory(access_token_ttl_s=4)
     login, password = add_user(database_url, "analyst")
     token = sign_in(client, login, password)["access_token"]
     assert client.get("/api/auth/me", headers=bearer(token)).json()["name"] == login
-    wait_for(lambda: client.get("/api/auth/me", headers=bearer(token)).status_code == 401, what="token expiry")
+    wait_for(
+        lambda: client.get("/api/auth/me", headers=bearer(token)).status_code == 401, timeout=30, what="token expiry"
+    )
     response = client.get("/api/auth/me", headers=bearer(token))
     assert "expired" in response.json()["detail"] and response.headers["WWW-Authenticate"].startswith("Bearer")
 
