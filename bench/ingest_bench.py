@@ -32,6 +32,7 @@ import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -162,16 +163,23 @@ def http_bodies(rows: list[BulkObservation], batch: int) -> list[bytes]:
     return bodies
 
 
-def bulk_http(base: str, bodies: list[bytes], key: str) -> tuple[float | None, str]:
-    """Seconds to post the dataArray ``bodies`` one after the other to CreateObservations, or None and why not."""
+def bulk_http(base: str, bodies: list[bytes], key: str, clients: int = 1) -> tuple[float | None, str]:
+    """Seconds to post the dataArray ``bodies`` to CreateObservations, by ``clients`` clients at
+    once (each posting its share one after the other), or None and why not."""
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    with httpx.Client(base_url=base, timeout=300) as client:
-        started = time.perf_counter()
-        for body in bodies:
-            response = client.post(CREATE_OBSERVATIONS, content=body, headers=headers)
-            if response.status_code >= 300:
-                return None, f"HTTP {response.status_code}: {response.text[:300]}"
-        return time.perf_counter() - started, ""
+
+    def post(share: list[bytes]) -> str:
+        with httpx.Client(base_url=base, timeout=300) as client:
+            for body in share:
+                response = client.post(CREATE_OBSERVATIONS, content=body, headers=headers)
+                if response.status_code >= 300:
+                    return f"HTTP {response.status_code}: {response.text[:300]}"
+        return ""
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        errors = [e for e in pool.map(post, [bodies[k::clients] for k in range(clients)]) if e]
+    return (None, errors[0]) if errors else (time.perf_counter() - started, "")
 
 
 # ---------------------------------------------------------------- HJ 212
@@ -374,13 +382,23 @@ def main() -> None:
     http_rows = bulk_rows(url, args.bulk_rows, 24 * 200)  # other hours (July): new observations
     bodies = http_bodies(http_rows, args.batch)
     http_port = free_port()
+    key = station_key(url)
     with server([*ECOMAP_SERVE, "--port", str(http_port), "--no-access-log"], service_env(url), http_port):
-        http_s, why = bulk_http(f"http://127.0.0.1:{http_port}", bodies, station_key(url))
+        http_s, why = bulk_http(f"http://127.0.0.1:{http_port}", bodies, key)
     if http_s is None:
+        raise SystemExit(f"POST {CREATE_OBSERVATIONS} refused the benchmark's batches: {why}")
+    # The same with the service as deployed here (`--workers 2`) and two clients posting at once.
+    more_rows = bulk_rows(url, args.bulk_rows, 24 * 100)  # other hours again (April): new observations
+    more_bodies = http_bodies(more_rows, args.batch)
+    http_port = free_port()
+    serve_two = [*ECOMAP_SERVE, "--port", str(http_port), "--no-access-log", "--workers", "2"]
+    with server(serve_two, service_env(url), http_port, workers=2):
+        http2_s, why = bulk_http(f"http://127.0.0.1:{http_port}", more_bodies, key, clients=2)
+    if http2_s is None:
         raise SystemExit(f"POST {CREATE_OBSERVATIONS} refused the benchmark's batches: {why}")
     with psycopg.connect(url) as conn:
         stored = conn.execute("SELECT count(*) FROM observation WHERE source = 'sta'").fetchone()[0]
-    assert stored == len(http_rows), f"{stored} stored of {len(http_rows)} posted"
+    assert stored == len(http_rows) + len(more_rows), f"{stored} stored of {len(http_rows) + len(more_rows)} posted"
     bulk.append(
         (
             f"SensorThings dataArray `POST {CREATE_OBSERVATIONS}` over HTTP (station key, JSON → COPY → INSERT)",
@@ -388,6 +406,7 @@ def main() -> None:
             "",
         )
     )
+    bulk.append(("the same, `--workers 2` and two clients posting at once", http2_s, ""))
     print("bulk paths measured:", ", ".join(measured))
     lines += [
         f"## Bulk ingest ({len(rows):,} hourly observations of {len(rows) // 1000:,}k, batches of {args.batch:,})",
@@ -404,7 +423,8 @@ def main() -> None:
     lines += [
         "",
         f"Paths measured: {', '.join(measured)}. The store's paths run in this process (one connection, one"
-        " transaction per batch); the SensorThings one posts pre-encoded bodies to `ecomap serve` (one worker)",
+        " transaction per batch); the SensorThings ones post pre-encoded bodies to `ecomap serve`"
+        " (one worker, then two)",
         " connected as the web role. Every path keeps `datastream_latest` and `observation_daily` (the"
         " observation trigger, migration 0021).",
         "",
