@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from gis_service import access
 from gis_service.access import endpoint_rules, revocation
@@ -66,6 +67,10 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
+NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, archives.PMTILES_MEDIA_TYPE)
+"""Media types the service sends as they are (the PMTiles archives: see ``create_app``)."""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Settings default to the ``ECOMAP_*`` environment, read now."""
     settings = settings or Settings()
@@ -110,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     install_openapi(app, live.current)
     app.add_middleware(SecurityHeaders, settings=settings.limits)  # inside gzip: hashes the plain page
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # PMTiles archives are read by byte ranges of the file as stored (their tiles are compressed
+    # inside): a gzipped body would make the ranges offsets into another representation.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=NOT_GZIPPED)
     app.add_middleware(HeadAsGet)  # outside gzip: a HEAD reports the GET's encoded length
     add_documentation_routes(app)
     app.include_router(health.router)

@@ -11,11 +11,13 @@ tiles hold (decoded) and the cache's ``X-Edge-Cache`` header, never an elapsed t
 from __future__ import annotations
 
 import contextlib
+import gzip
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import mapbox_vector_tile
 import psycopg
 import pytest
 from hypothesis import given
@@ -165,3 +167,59 @@ def test_no_stale_tile_from_varnish_nginx_or_any_instance_after_an_edit(cache_db
             via_nginx = [get(f"http://127.0.0.1:{nginx_port}", path) for _ in range(4)]
             assert all("两实例改名站" in names_in(r.content) for r in via_nginx)
         db.execute("UPDATE station SET name = %s WHERE id = %s", [name, station_id])
+
+
+def test_a_pmtiles_archive_is_served_through_varnish_by_range_requests(cache_db_url: str, tmp_path: Path) -> None:
+    """A public layer exported as PMTiles (``ecomap tiles export``) and served from the archive
+    directory: Varnish fetches the file once and answers the clients' range requests (206) from
+    its copy; the ranges hold the archive's bytes and its tiles read back as the live ones."""
+    import os
+    import subprocess
+    import sys
+
+    from pmtiles.reader import Reader
+
+    export = [sys.executable, "-m", "gis_service.cli", "tiles", "export"]
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    out = archives / "public.pmtiles"
+    done = subprocess.run(
+        [*export, str(out), "--layers", "district", "--minzoom", "8", "--maxzoom", "9"],
+        env={**os.environ, "ECOMAP_DATABASE_URL": cache_db_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    whole = out.read_bytes()
+    app_port = free_port()
+    settings = make_settings(cache_db_url, tiles={"archive_dir": archives}, hj212={"enabled": False})
+    with varnish(app_port, tmp_path / "varnish") as edge, serving(create_app(settings), port=app_port):
+        first = get(edge, "/archives/public.pmtiles", Range="bytes=0-126")
+        again = get(edge, "/archives/public.pmtiles", Range="bytes=0-126")
+        assert (first.status_code, again.status_code) == (206, 206)
+        assert (first.headers["x-edge-cache"], again.headers["x-edge-cache"]) == ("MISS", "HIT")
+        assert first.content == again.content == whole[:127]
+        assert again.headers["content-range"] == f"bytes 0-126/{len(whole)}"
+        # The service sends the file as stored (not gzipped: ranges are offsets into the file).
+        direct = get(f"http://127.0.0.1:{app_port}", "/archives/public.pmtiles", Range="bytes=0-126")
+        assert direct.status_code == 206 and "content-encoding" not in direct.headers
+        assert direct.content == whole[:127]
+
+        def read(offset: int, length: int) -> bytes:  # the pmtiles reader, over HTTP through Varnish
+            reply = get(edge, "/archives/public.pmtiles", Range=f"bytes={offset}-{offset + length - 1}")
+            assert reply.status_code == 206 and reply.headers["x-edge-cache"] == "HIT"
+            return reply.content
+
+        tile = TMS.tile(118.1, 24.6, 9)
+        archived = Reader(read).get(9, tile.x, tile.y)
+        live = get(f"http://127.0.0.1:{app_port}", f"/tiles/district/9/{tile.x}/{tile.y}.pbf")
+        assert archived is not None
+        assert mapbox_vector_tile.decode(gzip.decompress(archived) if archived[:2] == b"\x1f\x8b" else archived) == (
+            mapbox_vector_tile.decode(live.content)
+        )
+        served = get(edge, f"/archives/public/9/{tile.x}/{tile.y}.pbf")
+        assert (
+            served.status_code == 200
+            and get(edge, f"/archives/public/9/{tile.x}/{tile.y}.pbf").headers["x-edge-cache"] == "HIT"
+        )

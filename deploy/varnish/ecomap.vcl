@@ -44,8 +44,11 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
-    # Vector tiles only: /tiles/{layers}/{z}/{x}/{y}.pbf and the OGC API – Tiles form.
-    if (req.url !~ "^/(tiles/[a-z0-9_,]+/[0-9]+/[0-9]+/[0-9]+\.pbf|ogc/collections/[a-z0-9_]+/tiles/WebMercatorQuad/[0-9]+/[0-9]+/[0-9]+)(\?|$)") {
+    # Vector tiles only: /tiles/{layers}/{z}/{x}/{y}.pbf and the OGC API – Tiles form; and the
+    # PMTiles archives (`ecomap tiles export`, served from ECOMAP_TILES__ARCHIVE_DIR): the file,
+    # whose range requests Varnish answers from the whole object it fetched once, and its tiles.
+    if (req.url !~ "^/(tiles/[a-z0-9_,]+/[0-9]+/[0-9]+/[0-9]+\.pbf|ogc/collections/[a-z0-9_]+/tiles/WebMercatorQuad/[0-9]+/[0-9]+/[0-9]+)(\?|$)"
+        && req.url !~ "^/archives/[A-Za-z0-9_.-]+(\.pmtiles|/[0-9]+/[0-9]+/[0-9]+\.pbf)$") {
         return (pass);
     }
     if (req.http.Authorization || req.http.X-API-Key || req.http.Cookie ~ "(^|;\s*)ecomap_session=") {
@@ -67,6 +70,14 @@ sub vcl_backend_response {
         || (beresp.status != 200 && beresp.status != 204)) {
         set beresp.uncacheable = true;
         set beresp.ttl = 10s;
+        return (deliver);
+    }
+    if (bereq.url ~ "^/archives/") {
+        # An archive changes when it is exported again (no row change bans it): kept a minute,
+        # then revalidated with its ETag (a 304 while unchanged), served from grace meanwhile.
+        set beresp.ttl = 60s;
+        set beresp.grace = 24h;
+        set beresp.keep = 24h;
         return (deliver);
     }
     # Exact bans keep the copy right; the TTL only bounds the damage of a ban that was lost.
