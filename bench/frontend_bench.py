@@ -53,7 +53,9 @@ def measure_render(
                 requests: list[str] = []
                 page.on("requestfinished", lambda r, sink=requests: sink.append(r.url))
                 page.goto(url)
-                page.wait_for_function("() => performance.getEntriesByName('ecomap:first-idle').length > 0", timeout=60_000)
+                page.wait_for_function(
+                    "() => performance.getEntriesByName('ecomap:first-idle').length > 0", timeout=60_000
+                )
                 marks = page.evaluate(
                     """() => {
                       const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;

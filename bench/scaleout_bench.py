@@ -129,8 +129,10 @@ def instance_env(database_url: str, *, cache: bool, purge: str | None = None, re
     return env
 
 
-def serve(stack: contextlib.ExitStack, env: dict, workers: int, workdir: Path, name: str) -> tuple[str, int]:
-    port = free_port()
+def serve(
+    stack: contextlib.ExitStack, env: dict, workers: int, workdir: Path, name: str, port: int | None = None
+) -> tuple[str, int]:
+    port = port or free_port()
     command = [*ECOMAP_SERVE, "--workers", str(workers), "--no-access-log", "--port", str(port)]
     return stack.enter_context(server(command, env, port, workdir / f"{name}.log", workers, 180.0)), port
 
@@ -155,8 +157,7 @@ def edge_cases(args: argparse.Namespace, database_url: str, workdir: Path) -> di
             edge = stack.enter_context(varnish(front, workdir / f"varnish-{mode}", edit=edit))
             env = instance_env(database_url, cache=mode == "warm", purge=edge + "/")
             for number, port in enumerate(ports):
-                command = [*ECOMAP_SERVE, "--workers", str(args.workers), "--no-access-log", "--port", str(port)]
-                stack.enter_context(server(command, env, port, workdir / f"stack-{mode}-{number}.log", args.workers))
+                serve(stack, env, args.workers, workdir, f"stack-{mode}-{number}", port)
             urls = {"one": [one + p for p in paths], "stack": [edge + p for p in paths]}
             if mode == "warm":
                 warm_up(urls["one"])

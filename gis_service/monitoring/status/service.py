@@ -188,11 +188,10 @@ WHERE (s.water_class, s.meets_target, s.aqi, s.category, s.colour, s.standard)
 """
 
 
-_REPORTED = (
-    "SELECT 1 FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id"
-    " WHERE d.station_id = station.id"
+_HAS_VALUES = (
+    "SELECT 1 FROM datastream AS d JOIN datastream_latest AS l ON l.datastream_id = d.id WHERE d.station_id = "
 )
-_REPORTED_STATUS = _REPORTED.replace("station.id", "s.station_id")
+"""The start of an EXISTS test: the station named after it has latest values."""
 
 
 async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = None) -> int:
@@ -207,7 +206,7 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
         # Every station that has values; one that never reported has no status row (the tiles
         # and files read the status with a LEFT JOIN: no row is "no data"), so a million
         # stations without loggers cost one query, not a million assessments a worker start.
-        await cur.execute(query + f" AS station WHERE EXISTS ({_REPORTED})")
+        await cur.execute(query + f" AS station WHERE EXISTS ({_HAS_VALUES}station.id)")
     rows = await cur.fetchall()
     latest: dict[int, list[dict[str, Any]]] = defaultdict(list)
     await cur.execute(LATEST_OF_STATIONS, ([row["id"] for row in rows],))
@@ -216,7 +215,7 @@ async def refresh_status(conn: AsyncConnection, station_ids: list[int] | None = 
     states = [(row["id"], await assess(conn, row, latest[row["id"]])) for row in rows]
     if station_ids is None:  # stations whose values are gone (their datastreams deleted)
         async with conn.transaction():
-            gone = await conn.execute(f"DELETE FROM station_status AS s WHERE NOT EXISTS ({_REPORTED_STATUS})")
+            gone = await conn.execute(f"DELETE FROM station_status AS s WHERE NOT EXISTS ({_HAS_VALUES}s.station_id)")
         if not states:
             return gone.rowcount
     if not states:
