@@ -167,7 +167,7 @@ def report(
         f"Run {dt.datetime.now().isoformat(timespec='minutes')} on this machine ({os.cpu_count()} cores), "
         f"{args.workers} worker(s), concurrency {CONCURRENCY}; each figure is the median of {args.rounds} rounds "
         f"of {args.duration} s, anonymous and bearer measured back to back in every round (order alternating);"
-        f" load average at the start {os.getloadavg()[0]:.1f}.",
+        f" load average at the start {args.load_at_start:.1f}.",
         "",
         f"Command: `{COMMAND}" + (f" --rounds {args.rounds}" if args.rounds != 9 else "") + "`",
         "",
@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the service")
     parser.add_argument("--quick", action="store_true", help="smoke run on the small dataset; results file untouched")
     args = parser.parse_args()
+    args.load_at_start = os.getloadavg()[0]
     if args.quick:
         tiles_bench._database, args.rounds, args.duration = tiles_bench.QUICK_DB, 1, 1
     prepare_database(False, tiles_bench.QUICK_SCALE if args.quick else 1.0)
