@@ -77,7 +77,7 @@ function addZoneInputLayers(style) {
 
 /**
  * Creates the map from the service style (a parsed style object) at `view` ({center, zoom}).
- * Resolves once the style has loaded.
+ * Resolves once the style has loaded (before the first tiles are drawn).
  */
 export function createMap({ container, style, view }) {
   const prepared = structuredClone(style);
@@ -100,14 +100,20 @@ export function createMap({ container, style, view }) {
   // Timing marks for bench/frontend_bench.py: first complete render.
   map.once('load', () => performance.mark('ecomap:load'));
   map.once('idle', () => performance.mark('ecomap:first-idle'));
+  // Resolves once the style is in (not at 'load', the first complete render): the basemap, labels
+  // and work layers the app adds then load with the service's tiles in one round instead of after them.
+  map.once('load', () => {
+    // Start with the compact attribution folded: it covers the scale bar on phones.
+    map.getContainer().querySelector('.maplibregl-ctrl-attrib')?.classList.remove('maplibregl-compact-show');
+  });
   return new Promise((resolve, reject) => {
-    map.once('load', () => {
-      // Start with the compact attribution folded: it covers the scale bar on phones.
-      map.getContainer().querySelector('.maplibregl-ctrl-attrib')?.classList.remove('maplibregl-compact-show');
+    let ready = false;
+    map.once('style.load', () => {
+      ready = true;
       resolve(map);
     });
     map.once('error', (event) => {
-      if (!map.loaded()) reject(event.error);
+      if (!ready) reject(event.error);
     });
   });
 }
