@@ -2,7 +2,9 @@
 
 rio-tiler reads the WebMercatorQuad tile from the COG (picking the overview, warping from
 the file's CRS), and this module colours it with the catalog's class table (categorical)
-or colour ramp over the range (continuous); no-data cells are transparent. Reads run in
+or colour ramp over the range (continuous); no-data cells are transparent. Elevation rasters
+also give their heights (Terrarium) and a hillshade, shaded here from a tile read with a
+one-pixel margin. Reads run in
 a small thread pool, never on the event loop; each thread keeps its dataset handles open
 and reopens a file when it is replaced. Tiles go through the shared tile cache under keys
 that carry the file's content revision, so a new file is never answered from old tiles.
@@ -31,10 +33,32 @@ from tiles.cache import CachedTile, CacheKey, SingleFlight, TileCache
 from tiles.grid import TileAddress
 
 TILE_SIZE = 256
-ImageFormat = Literal["png", "webp", "terrarium"]
+ImageFormat = Literal["png", "webp", "terrarium", "hillshade"]
 """png/webp: drawn with the catalog's colours; terrarium: elevation as Terrarium-encoded RGB PNG
-(metres = R * 256 + G + B / 256 - 32768; what MapLibre's raster-dem sources read for hillshade)."""
-MEDIA_TYPES: dict[str, str] = {"png": "image/png", "webp": "image/webp", "terrarium": "image/png"}
+(metres = R * 256 + G + B / 256 - 32768; what MapLibre's raster-dem sources read); hillshade:
+elevation shaded by a light from the north-west, as a translucent RGBA PNG to lay over a map."""
+MEDIA_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "webp": "image/webp",
+    "terrarium": "image/png",
+    "hillshade": "image/png",
+}
+ELEVATION_FORMATS = frozenset({"terrarium", "hillshade"})
+EARTH_RADIUS_M = 6378137.0  # WebMercatorQuad's sphere
+SUN_AZIMUTH_DEG = 315.0  # the cartographic convention: light from the north-west ...
+SUN_ALTITUDE_DEG = 45.0  # ... 45 degrees above the horizon (gdaldem's defaults)
+SHADOW_RGB = (40, 40, 32)
+HIGHLIGHT_RGB = (255, 255, 255)
+HIGHLIGHT_STRENGTH = 0.5  # lit slopes brighten less than shaded ones darken
+
+
+def exaggeration(z: int) -> float:
+    """The vertical exaggeration of the shading at zoom ``z``: twice at zoom 12 and closer, and
+    more the farther out (×1.3 a level, at most 6), where the tile's pixels smooth the slopes
+    away (the usual practice of web hillshades)."""
+    return min(6.0, 2.0 * 1.3 ** max(0, 12 - z))
+
+
 _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     "png": ("PNG", {"ZLEVEL": "6"}),
     "webp": ("WEBP", {"LOSSLESS": "TRUE"}),
@@ -47,6 +71,47 @@ def terrarium(values: np.ndarray, mask: np.ndarray) -> bytes:
     whole = np.floor(shifted)
     rgb = np.stack([np.floor(whole / 256), whole % 256, np.floor((shifted - whole) * 256)]).astype(np.uint8)
     return render(rgb, img_format="PNG", ZLEVEL="6")
+
+
+def shade(heights: np.ndarray, pixel_m: float, vertical: float = 1.0) -> np.ndarray:
+    """Illumination (0 = in shadow, 1 = facing the sun) of the inner cells of ``heights`` (a grid
+    with a one-cell margin, rows from north to south, cells ``pixel_m`` metres apart on the
+    ground, heights multiplied by ``vertical``): Horn's 3×3 gradient, then the cosine of the
+    angle between the surface normal and the sun (azimuth 315°, altitude 45°), as gdaldem
+    hillshade computes it (``-z`` being ``vertical``)."""
+    z = heights.astype(np.float64) * vertical
+    nw, n, ne = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
+    w, e = z[1:-1, :-2], z[1:-1, 2:]
+    sw, s, se = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+    east = ((ne + 2 * e + se) - (nw + 2 * w + sw)) / (8 * pixel_m)  # dz/dx, x to the east
+    north = ((nw + 2 * n + ne) - (sw + 2 * s + se)) / (8 * pixel_m)  # dz/dy, y to the north
+    azimuth, altitude = np.radians(SUN_AZIMUTH_DEG), np.radians(SUN_ALTITUDE_DEG)
+    # The sun's direction (east, north, up) against the surface normal (-dz/dx, -dz/dy, 1).
+    sun = (np.sin(azimuth) * np.cos(altitude), np.cos(azimuth) * np.cos(altitude), np.sin(altitude))
+    lit = (-east * sun[0] - north * sun[1] + sun[2]) / np.sqrt(1 + east**2 + north**2)
+    return np.clip(lit, 0.0, 1.0)
+
+
+def hillshade(heights: np.ndarray, mask: np.ndarray, pixel_m: float, vertical: float = 1.0) -> bytes:
+    """A translucent RGBA PNG of the hillshade of ``heights`` (a grid with a one-cell margin;
+    ``mask``: cells with data, same shape): slopes turned from the sun darken, slopes facing it
+    lighten, flat ground and no-data cells (the sea, shaded as 0 m) are clear."""
+    lit = shade(np.where(mask, heights, 0.0), pixel_m, vertical)
+    flat = np.sin(np.radians(SUN_ALTITUDE_DEG))
+    dark = np.clip((flat - lit) / flat, 0.0, 1.0)
+    light = np.clip((lit - flat) / (1 - flat), 0.0, 1.0) * HIGHLIGHT_STRENGTH
+    shadow = dark >= light
+    rgb = np.where(shadow, np.array(SHADOW_RGB).reshape(3, 1, 1), np.array(HIGHLIGHT_RGB).reshape(3, 1, 1))
+    alpha = np.where(mask[1:-1, 1:-1], np.round(255 * np.maximum(dark, light)), 0)
+    return render(rgb.astype(np.uint8), alpha.astype(np.uint8), img_format="PNG", ZLEVEL="6")
+
+
+def ground_pixel_m(address: TileAddress, size: int = TILE_SIZE) -> float:
+    """Metres on the ground between two pixels of a WebMercatorQuad tile, at its centre's latitude."""
+    mercator_m = 2 * np.pi * EARTH_RADIUS_M / (size * 2**address.z)
+    y = 1 - 2 * (address.y + 0.5) / 2**address.z  # the centre's mercator y, -1..1
+    latitude = np.arctan(np.sinh(np.pi * y))
+    return float(mercator_m * np.cos(latitude))
 
 
 class RasterUnavailable(Exception):
@@ -188,6 +253,7 @@ class RasterTiler:
             return b""
         reader = self._reader(self.path(raster), revision)
         method = "nearest" if raster.categorical else "bilinear"
+        margin = 1 if image_format == "hillshade" else 0  # the gradient at the edge needs the next cells
         try:
             image = reader.tile(
                 address.x,
@@ -197,6 +263,7 @@ class RasterTiler:
                 indexes=raster.band,
                 resampling_method=method,
                 reproject_method=method,
+                buffer=margin or None,
             )  # no-data comes from the file (written into every COG); overriding it costs ~10 ms a tile
         except TileOutsideBounds:
             return b""
@@ -205,6 +272,10 @@ class RasterTiler:
             return b""
         if image_format == "terrarium":
             return terrarium(image.array.data[0], mask)
+        if image_format == "hillshade":
+            if not mask[1:-1, 1:-1].any():
+                return b""
+            return hillshade(image.array.data[0], mask, ground_pixel_m(address), exaggeration(address.z))
         rgba = colorize(raster, self._table(raster), image.array.data[0], mask)
         if not rgba[3].any():
             return b""

@@ -31,18 +31,16 @@ function rasterLayer(id, source) {
   return { id, source, layers: [{ id, type: 'raster' }] };
 }
 
-/** Hillshade of the service's elevation raster (Terrarium tiles), when it has one. */
+/**
+ * Hillshade of the service's elevation raster, when it has one: translucent tiles the service
+ * shades from the DEM (drawn as they arrive, with no shading pass on the device).
+ */
 function hillshadeGroup(dem) {
   if (!dem) return [];
-  const source = { type: 'raster-dem', tiles: [dem.tiles], tileSize: 256, encoding: 'terrarium', minzoom: dem.minzoom, maxzoom: 13 };
+  const source = { type: 'raster', tiles: [dem.tiles], tileSize: 256, minzoom: dem.minzoom, maxzoom: 13 };
   if (dem.bounds) source.bounds = dem.bounds;
-  const paint = {
-    'hillshade-exaggeration': 0.35,
-    'hillshade-shadow-color': '#6b6b60',
-    'hillshade-highlight-color': '#ffffff',
-    'hillshade-accent-color': '#8a8a7a',
-  };
-  return [{ id: 'hillshade', source, layers: [{ id: 'hillshade', type: 'hillshade', paint }] }];
+  const paint = { 'raster-opacity': 0.8, 'raster-fade-duration': 0, 'raster-resampling': 'linear' };
+  return [{ id: 'hillshade', source, layers: [{ id: 'hillshade', type: 'raster', paint }] }];
 }
 
 /**

@@ -93,8 +93,8 @@ async function start() {
   }
   const catalog = new Map(layersDoc.layers.map((layer) => [layer.id, layer]));
   // The offline basemap's hillshade comes from the elevation raster, when the service has one.
-  const dem = rasters.find((r) => r.role === 'elevation' && r.terrarium_tiles && r.available !== false);
-  config.hillshade = dem ? { tiles: dem.terrarium_tiles, minzoom: dem.minzoom, bounds: dem.bounds } : null;
+  const dem = rasters.find((r) => r.role === 'elevation' && r.hillshade_tiles && r.available !== false);
+  config.hillshade = dem ? { tiles: dem.hillshade_tiles, minzoom: dem.minzoom, bounds: dem.bounds } : null;
   $('sample-banner').hidden = !layersDoc.layers.some((layer) => layer.sample_data) && !rasters.some((r) => r.is_sample);
 
   const map = await createMap({ container: 'map', style, view: initial });

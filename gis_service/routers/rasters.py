@@ -16,7 +16,7 @@ from gis_service.services.rasters import list_rasters, raster_tilejson, values_a
 from gis_service.tile_http import tile_reply
 from layers.catalog import RasterLayer
 from tiles.grid import TileAddressError, tile_address
-from tiles.raster import MEDIA_TYPES, RasterTiler, RasterUnavailable
+from tiles.raster import ELEVATION_FORMATS, MEDIA_TYPES, RasterTiler, RasterUnavailable
 
 router = APIRouter(tags=["rasters"])
 
@@ -27,6 +27,7 @@ class ImageFormat(StrEnum):
     png = "png"
     webp = "webp"
     terrarium = "terrarium"
+    hillshade = "hillshade"
 
 
 def _tiler(request: Request) -> RasterTiler:
@@ -57,8 +58,9 @@ async def rasters(
 ) -> list[dict[str, Any]]:
     """Every raster layer (land cover, elevation, slope, and rasters added with `ecomap raster add`):
     titles, role, unit, legend (classes with names and colours, or a colour ramp over a range),
-    TileJSON and tile URL template (elevation rasters also `terrarium_tiles`: heights for
-    hillshading), zoom range, lon/lat bounds of the file, default opacity and the sample-data flag.
+    TileJSON and tile URL template (elevation rasters also `terrarium_tiles`, the heights, and
+    `hillshade_tiles`, the relief shading), zoom range, lon/lat bounds of the file, default opacity
+    and the sample-data flag.
     `available` is false while a raster's file is missing."""
     readable = {raster.id for raster in layer_rules.readable_rasters(principal, tiler.catalog)}
     return [entry for entry in list_rasters(tiler, base) if entry["id"] in readable]
@@ -109,15 +111,15 @@ async def tilejson(
 @router.api_route(
     "/tiles/raster/{raster_id}/{z}/{x}/{y}.{image_format}",
     methods=["GET"],
-    summary="PNG or WebP tile of a raster layer (or an elevation raster's Terrarium tile)",
+    summary="PNG or WebP tile of a raster layer (or an elevation raster's Terrarium or hillshade tile)",
     response_class=Response,
     responses={
         200: {"content": {"image/png": {}, "image/webp": {}}, "description": "The tile, 256×256 RGBA"},
         204: {"description": "Nothing to draw: outside the raster, only no-data cells, or below its minzoom"},
         304: {"description": "Not modified (the `If-None-Match` ETag matches)"},
         400: {
-            "description": "z/x/y outside the WebMercatorQuad grid, a format other than png/webp/terrarium, "
-            "or terrarium for a raster that is not an elevation"
+            "description": "z/x/y outside the WebMercatorQuad grid, a format other than "
+            "png/webp/terrarium/hillshade, or terrarium/hillshade for a raster that is not an elevation"
         },
         404: {"description": "Unknown raster (the message lists the valid ones) or its file is missing"},
     },
@@ -128,7 +130,10 @@ async def raster_tile(
     y: Annotated[int, Path(ge=0, description="Row")],
     image_format: Annotated[
         ImageFormat,
-        Path(description="Image format: png or webp (lossless); terrarium: elevation rasters' heights as RGB"),
+        Path(
+            description="Image format: png or webp (lossless); terrarium: elevation rasters' heights as RGB;"
+            " hillshade: elevation rasters' relief shading (translucent RGBA)"
+        ),
     ],
     request: Request,
     raster: RasterLayer = Depends(_raster),
@@ -139,9 +144,13 @@ async def raster_tile(
     transparent (alpha 0). Strong `ETag` (`If-None-Match` → 304) and the same `Cache-Control` as
     vector tiles; the tile changes when the raster's file is replaced. `terrarium` (elevation
     rasters only) gives the heights themselves as a Terrarium-encoded RGB PNG (metres = R × 256 +
-    G + B / 256 − 32768; no data is 0 m), which the map's hillshade reads."""
-    if image_format is ImageFormat.terrarium and raster.role != "elevation":
-        raise InvalidRequest(f"terrarium tiles are made of elevation rasters only; {raster.id!r} is not one")
+    G + B / 256 − 32768; no data is 0 m) for clients that shade or measure terrain themselves;
+    `hillshade` (elevation rasters only) the relief shaded by a light from the north-west
+    (azimuth 315°, altitude 45°, Horn's gradient as in `gdaldem hillshade`): dark translucent
+    pixels on slopes turned from the light, light ones on slopes facing it, flat ground and the
+    sea clear; the offline basemap lays it over the land."""
+    if image_format.value in ELEVATION_FORMATS and raster.role != "elevation":
+        raise InvalidRequest(f"{image_format.value} tiles are made of elevation rasters only; {raster.id!r} is not one")
     try:
         address = tile_address(z, x, y)
     except TileAddressError as exc:

@@ -53,8 +53,9 @@ def describe_raster(raster: RasterLayer, tiler: RasterTiler, base_url: str) -> d
         "legend": legend(raster),
         "tilejson": f"{base_url}/tiles/raster/{raster.id}.json",
         "tiles": tile_template(raster, base_url),
-        # Heights for hillshading (MapLibre raster-dem, encoding "terrarium"); elevation rasters only.
+        # Elevation rasters only: heights (MapLibre raster-dem, encoding "terrarium") and relief shading.
         "terrarium_tiles": tile_template(raster, base_url, "terrarium") if raster.role == "elevation" else None,
+        "hillshade_tiles": tile_template(raster, base_url, "hillshade") if raster.role == "elevation" else None,
         "minzoom": raster.minzoom,
         "maxzoom": raster.maxzoom,
         "bounds": bounds,

@@ -77,11 +77,12 @@ def test_the_offline_default_draws_the_sea_and_leaves_other_land_neutral(browser
         red, green, blue = (int(background["paint"]["background-color"][i : i + 2], 16) for i in (1, 3, 5))
         assert blue <= red + 8 and blue <= green + 8
         assert rendered(map_page, "basemap-local-sea"), "the sea is drawn from the bay units"
-        # Hillshade from the DEM: the raster-dem source reads the elevation raster's Terrarium tiles.
+        # Hillshade from the DEM: the service's hillshade tiles of the elevation raster, drawn.
         hillshade = next(layer for layer in style["layers"] if layer["id"] == "basemap-hillshade")
-        assert hillshade["type"] == "hillshade"
-        assert style["sources"]["basemap-hillshade"]["encoding"] == "terrarium"
-        assert any(url.endswith(".terrarium") and "/tiles/raster/dem/" in url for url in map_page.requests)
+        assert hillshade["type"] == "raster"
+        assert style["sources"]["basemap-hillshade"]["tiles"][0].endswith("/tiles/raster/dem/{z}/{x}/{y}.hillshade")
+        assert any(url.endswith(".hillshade") and "/tiles/raster/dem/" in url for url in map_page.requests)
+        assert map_page.js("window.ecomapMap.isSourceLoaded('basemap-hillshade')")
         district_fill = next(layer for layer in style["layers"] if layer["id"] == "district-fill")
         opacity = district_fill["paint"]["fill-opacity"]
         assert max(v for v in opacity if isinstance(v, float)) < 1
