@@ -252,7 +252,7 @@ def test_tile_errors_say_what_to_fix(client: TestClient) -> None:
     assert "x and y must be between 0 and 7" in response.json()["detail"]
     response = client.get("/tiles/raster/dem/12/3400/1760.gif")
     assert response.status_code == 400
-    assert "'png', 'webp' or 'terrarium'" in response.json()["detail"]
+    assert "'png', 'webp', 'terrarium' or 'hillshade'" in response.json()["detail"]
 
 
 def test_etag_and_304(client: TestClient) -> None:
