@@ -140,6 +140,20 @@ def test_table_filter_drives_map_table_and_export(
     page.locator(f".table-row[data-id='{first_id}']").click()
     assert map_page.js("() => window.ecomap.highlighter.get('selection')") == [{"layer": "redline", "id": first_id}]
     map_page.wait_idle()
+    # framed by the bbox read with the rows: the table asks for no geometry (skipGeometry)
+    box = db.execute(
+        "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM redline WHERE id = %s", [first_id]
+    ).fetchone()
+    west, south, east, north = map_page.js("() => window.ecomapMap.getBounds().toArray().flat()")
+    assert west <= box[0] and south <= box[1] and east >= box[2] and north >= box[3]
+    assert (east - west) < 20 * (box[2] - box[0]) + 0.02  # zoomed to it, not just somewhere around
+    requested = map_page.js(
+        "() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/items?'))"
+    )
+    assert requested and all("skipGeometry=true" in url for url in requested)
+    # the open and the filter were timed (the bench's ecomap:table measure), rows counted
+    timed = map_page.js("() => performance.getEntriesByName('ecomap:table').map((m) => m.detail)")
+    assert [(m["layer"], m["rows"]) for m in timed][-2:] == [("redline", len(all_ids)), ("redline", len(land))]
     with page.expect_download() as download:
         page.locator("#table-export-selection").click()
     download.value.save_as(tmp_path / "selected.geojson")
