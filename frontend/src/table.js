@@ -6,7 +6,7 @@
 // clicking the map selects the row.
 
 import { codeLabel, formatNumber, onLangChange, pick, t } from './i18n.js';
-import { setLayerParam } from './layer-override.js';
+import { layerParams, setLayerParam } from './layer-override.js';
 import { fitBbox, styleLayersOf } from './map.js';
 import { downloadBlob, h, setChildren, toast } from './ui.js';
 
@@ -334,7 +334,11 @@ export function createAttributeTable(root, map, { catalog, highlighter, control 
   /** Shows a layer's table (its filter starts empty). */
   function open(layerId) {
     const started = performance.now();
-    if (state.layerId && state.layerId !== layerId) setLayerParam(map, state.layerId, 'filter', null);
+    // Only a filter the table set is cleared: clearing nothing would still make the map reload
+    // and re-parse the tiles of every layer (their shared source) while the rows load.
+    if (state.layerId && state.layerId !== layerId && layerParams(state.layerId).filter) {
+      setLayerParam(map, state.layerId, 'filter', null);
+    }
     state.layerId = layerId;
     state.filter = '';
     state.conditions = [];

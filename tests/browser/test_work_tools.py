@@ -168,6 +168,31 @@ def test_table_filter_drives_map_table_and_export(
     assert refused == [] and map_page.errors == []
 
 
+def test_switching_the_table_to_another_layer_leaves_the_map_tiles_alone(map_page: MapPage) -> None:
+    """A layer without a table filter has nothing to clear: the map's tiles are not reloaded
+    (a reload of the shared source re-parses every layer's tiles while the rows load)."""
+    offline(map_page)
+    map_page.open()
+    page = map_page.page
+    page.locator("#table-toggle").click()
+    page.wait_for_function("() => document.getElementById('table-panel').dataset.loaded")
+    map_page.wait_idle()
+    map_page.js(
+        """() => {
+          window.tilesReloaded = 0;
+          window.ecomapMap.on('sourcedata', (e) => {
+            if (e.sourceId === 'ecomap' && e.tile) window.tilesReloaded += 1;
+          });
+        }"""
+    )
+    page.locator("#table-layer").select_option("station")
+    page.wait_for_function("() => (document.getElementById('table-panel').dataset.loaded || '').startsWith('station:')")
+    map_page.next_frame()
+    map_page.wait_idle()
+    assert map_page.js("() => window.tilesReloaded") == 0
+    assert map_page.errors == []
+
+
 def test_table_of_ten_thousand_rows_keeps_few_rows_in_the_page(map_page: MapPage) -> None:
     """Virtualised: the DOM holds only the rows in view (observation-free check with synthetic rows)."""
     offline(map_page)
