@@ -303,7 +303,9 @@ export function createAttributeTable(root, map, { catalog, highlighter, control 
     const started = performance.now();
     state.filter = text;
     cqlInput.value = text;
-    setLayerParam(map, state.layerId, 'filter', text || null);
+    // The map is redrawn only for a new filter (the same one, or clearing none, would reload
+    // every layer's tiles for nothing).
+    if ((layerParams(state.layerId).filter || '') !== text) setLayerParam(map, state.layerId, 'filter', text || null);
     return load(started);
   }
 

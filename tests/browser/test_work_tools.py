@@ -169,8 +169,9 @@ def test_table_filter_drives_map_table_and_export(
 
 
 def test_switching_the_table_to_another_layer_leaves_the_map_tiles_alone(map_page: MapPage) -> None:
-    """A layer without a table filter has nothing to clear: the map's tiles are not reloaded
-    (a reload of the shared source re-parses every layer's tiles while the rows load)."""
+    """A layer without a table filter has nothing to clear (switching away, *Clear*): the map's
+    tiles are not reloaded (a reload of the shared source re-parses every layer's tiles while
+    the rows load)."""
     offline(map_page)
     map_page.open()
     page = map_page.page
@@ -187,6 +188,13 @@ def test_switching_the_table_to_another_layer_leaves_the_map_tiles_alone(map_pag
     )
     page.locator("#table-layer").select_option("station")
     page.wait_for_function("() => (document.getElementById('table-panel').dataset.loaded || '').startsWith('station:')")
+    map_page.next_frame()
+    map_page.wait_idle()
+    assert map_page.js("() => window.tilesReloaded") == 0
+    # clearing when no filter is set: the rows are read again, the map left as it is
+    before = len(map_page.js("() => performance.getEntriesByName('ecomap:table')"))
+    page.locator("#table-clear").click()
+    page.wait_for_function("(n) => performance.getEntriesByName('ecomap:table').length > n", arg=before)
     map_page.next_frame()
     map_page.wait_idle()
     assert map_page.js("() => window.tilesReloaded") == 0
