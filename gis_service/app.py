@@ -67,6 +67,7 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
+GZIP_LEVEL = 6
 NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, archives.PMTILES_MEDIA_TYPE)
 """Media types the service sends as they are (the PMTiles archives: see ``create_app``)."""
 
@@ -117,7 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, settings=settings.limits)  # inside gzip: hashes the plain page
     # PMTiles archives are read by byte ranges of the file as stored (their tiles are compressed
     # inside): a gzipped body would make the ranges offsets into another representation.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=NOT_GZIPPED)
+    # Level 6, not Starlette's 9: a 3.3 MB items page (the attribute table's 10,000 rows) takes
+    # 23 ms instead of 84 ms to compress here, for 2 % more bytes (307 KB against 302 KB).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=GZIP_LEVEL, exclude_content_types=NOT_GZIPPED)
     app.add_middleware(HeadAsGet)  # outside gzip: a HEAD reports the GET's encoded length
     add_documentation_routes(app)
     app.include_router(health.router)

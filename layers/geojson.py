@@ -46,3 +46,29 @@ def feature(
         "json_build_object('type', 'Feature', 'id', {id}, 'geometry', ST_AsGeoJSON({geom}, {decimals}, 0)::json,"
         " 'properties', {props})"
     ).format(id=feature_id, geom=geometry, decimals=sql.Literal(decimals), props=properties)
+
+
+def feature_without_geometry(
+    feature_id: sql.Composable,
+    geometry: sql.Composable,
+    properties: sql.Composable,
+    *,
+    decimals: int = COORDINATE_DECIMALS,
+) -> sql.Composed:
+    """A GeoJSON Feature as ``json`` with a null geometry and, in its place, the geometry's
+    ``bbox`` [min x, min y, max x, max y] (in the axis order of ``geometry``, rounded to
+    ``decimals`` as the coordinates are: the box of the coordinates a full Feature would
+    give); no ``bbox`` member for a null or empty geometry. For lists that need every
+    feature's attributes but not its shape (the attribute table)."""
+    decimal = sql.Literal(decimals)
+    box = sql.SQL(", ").join(
+        sql.SQL("round({}(b)::numeric, {})").format(sql.SQL(name), decimal)
+        for name in ("ST_XMin", "ST_YMin", "ST_XMax", "ST_YMax")
+    )
+    return sql.SQL(
+        "(SELECT CASE WHEN b IS NULL"
+        " THEN json_build_object('type', 'Feature', 'id', {id}, 'geometry', NULL, 'properties', {props})"
+        " ELSE json_build_object('type', 'Feature', 'id', {id}, 'bbox', json_build_array({box}),"
+        " 'geometry', NULL, 'properties', {props}) END"
+        " FROM (SELECT ({geom})::box3d AS b) AS box)"
+    ).format(id=feature_id, geom=geometry, box=box, props=properties)

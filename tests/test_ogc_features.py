@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
 from psycopg import sql
 
+from layers import geojson
 from layers.catalog import load_catalog
 
 CATALOG = load_catalog()
@@ -169,6 +171,73 @@ def test_properties_and_sortby(client: TestClient, db: psycopg.Connection) -> No
     assert names == sorted(names)
     assert client.get("/ogc/collections/redline/items", params={"properties": "nope"}).status_code == 400
     assert client.get("/ogc/collections/redline/items", params={"sortby": "geom"}).status_code == 400
+
+
+def _coordinates(geometry: dict) -> list[list[float]]:
+    """Every position of a GeoJSON geometry."""
+    found: list[list[float]] = []
+
+    def walk(c: list) -> None:
+        if isinstance(c[0], (int, float)):
+            found.append(c)
+        else:
+            for part in c:
+                walk(part)
+
+    for part in geometry["geometries"] if geometry["type"] == "GeometryCollection" else [geometry]:
+        walk(part["coordinates"])
+    return found
+
+
+@pytest.mark.parametrize("layer", ["redline", "river", "station"])
+@pytest.mark.parametrize("crs", [CRS84, CGCS2000])
+def test_skip_geometry_gives_the_attributes_and_the_box_of_each_feature(
+    client: TestClient, layer: str, crs: str
+) -> None:
+    full = items(client, layer, limit=50, crs=crs)
+    bare = items(client, layer, limit=50, crs=crs, skipGeometry="true")
+    assert len(full["features"]) > 1
+    assert bare["numberMatched"] == full["numberMatched"]
+    assert [f["id"] for f in bare["features"]] == [f["id"] for f in full["features"]]
+    for with_shape, without in zip(full["features"], bare["features"], strict=True):
+        assert without["geometry"] is None
+        assert without["properties"] == with_shape["properties"]
+        # the box of the very coordinates the full feature has (same axis order, same rounding)
+        points = _coordinates(with_shape["geometry"])
+        box = [
+            min(p[0] for p in points),
+            min(p[1] for p in points),
+            max(p[0] for p in points),
+            max(p[1] for p in points),
+        ]
+        assert without["bbox"] == pytest.approx(box, abs=1.01e-7)
+    if crs == CGCS2000:  # latitude first, as the coordinates
+        assert 24 < bare["features"][0]["bbox"][0] < 25 and 117 < bare["features"][0]["bbox"][1] < 119
+    assert items(client, layer, limit=50, crs=crs, skipGeometry="false")["features"] == full["features"]
+
+
+def test_skip_geometry_pages_filters_and_refuses_other_values(client: TestClient, db: psycopg.Connection) -> None:
+    page = items(client, "station", limit=3, skipGeometry="true", properties="name", filter="kind <> 'nope'")
+    assert all(set(f["properties"]) == {"name"} and f["geometry"] is None for f in page["features"])
+    following = next_link(page)
+    assert following is not None and parse_qs(urlsplit(following).query)["skipGeometry"] == ["true"]
+    second = client.get(following).json()
+    assert second["features"] and all(f["geometry"] is None and len(f["bbox"]) == 4 for f in second["features"])
+    lon, lat = db.execute(
+        "SELECT ST_X(geom), ST_Y(geom) FROM station WHERE id = %s", [second["features"][0]["id"]]
+    ).fetchone()
+    assert second["features"][0]["bbox"] == pytest.approx([lon, lat, lon, lat], abs=1e-7)  # a point's box: itself
+    refused = client.get("/ogc/collections/station/items", params={"skipGeometry": "yes"})
+    assert refused.status_code in (400, 422) and "skipGeometry" in refused.json()["detail"]
+
+
+def test_a_feature_without_geometry_has_no_bbox(db: psycopg.Connection) -> None:
+    """The builder behind skipGeometry on a null and an empty geometry (valid GeoJSON: no bbox member)."""
+    statement = sql.SQL("SELECT {}::text FROM (VALUES (NULL::geometry), ('POINT EMPTY'::geometry)) AS t(g)").format(
+        geojson.feature_without_geometry(sql.Literal(7), sql.SQL("t.g"), sql.SQL("'{}'::json"))
+    )
+    for (text,) in db.execute(statement).fetchall():
+        assert json.loads(text) == {"type": "Feature", "id": 7, "geometry": None, "properties": {}}
 
 
 def test_bbox(client: TestClient, db: psycopg.Connection) -> None:

@@ -63,7 +63,7 @@ service's API definition really is OpenAPI 3.0 (see :func:`_openapi_version`); F
 3.1, for which Part 1 defines no class."""
 
 ITEMS_PARAMETERS = {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs"}
-ITEMS_PARAMETERS |= {"properties", "sortby", "f", "datetime", "revision", "asof"}
+ITEMS_PARAMETERS |= {"properties", "skipGeometry", "sortby", "f", "datetime", "revision", "asof"}
 
 Format = Annotated[
     Literal["json", "geojson", "html"] | None,
@@ -319,6 +319,7 @@ def _items_query(
         equals=equals,
         filter=compiled,
         properties=properties,
+        skip_geometry=params.get("skipGeometry") == "true",  # true or false (checked by the route)
         sortby=sortby,
         crs=crs,
         revision=revision,
@@ -415,6 +416,14 @@ async def items(
     ] = None,
     properties: Annotated[
         str | None, Query(description="Comma-separated properties to return", max_length=2000)
+    ] = None,
+    skip_geometry: Annotated[
+        Literal["true", "false"] | None,
+        Query(
+            alias="skipGeometry",
+            description="`true`: every feature with a null geometry and its `bbox` (in the output `crs`'s axis "
+            "order, rounded as coordinates are) instead: the attributes of many features at a fraction of the size",
+        ),
     ] = None,
     sortby: Annotated[
         str | None,

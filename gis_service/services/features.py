@@ -74,6 +74,8 @@ class ItemsQuery:
     equals: dict[str, Any] = field(default_factory=dict)
     filter: CompiledFilter | None = None
     properties: list[str] | None = None
+    skip_geometry: bool = False
+    """Features without their geometry, each with its bbox instead (``skipGeometry=true``)."""
     sortby: list[tuple[str, bool]] = field(default_factory=list)
     """(property, descending) pairs."""
     crs: str = CRS84
@@ -190,14 +192,16 @@ def parse_properties(text: str, layer: Layer) -> list[str]:
     return names
 
 
-def feature_select(layer: Layer, properties: list[str] | None, crs: str) -> sql.Composable:
-    """The SELECT expression giving one GeoJSON Feature (as text) per row of alias ``t``."""
+def feature_select(layer: Layer, properties: list[str] | None, crs: str, skip_geometry: bool = False) -> sql.Composable:
+    """The SELECT expression giving one GeoJSON Feature (as text) per row of alias ``t``;
+    with ``skip_geometry`` its geometry is null and its ``bbox`` is given instead."""
     geom: sql.Composable = geojson.column("t", layer.geometry_column)
     if SUPPORTED_CRS[crs] != 4326:
         geom = sql.SQL("ST_FlipCoordinates(ST_Transform({}, {}))").format(geom, sql.Literal(SUPPORTED_CRS[crs]))
     names = [p.name for p in layer.properties if properties is None or p.name in properties]
+    build = geojson.feature_without_geometry if skip_geometry else geojson.feature
     return sql.SQL("{}::text").format(
-        geojson.feature(geojson.column("t", layer.id_column), geom, geojson.columns_object("t", names))
+        build(geojson.column("t", layer.id_column), geom, geojson.columns_object("t", names))
     )
 
 
@@ -251,7 +255,7 @@ def build_items_query(layer: Layer, query: ItemsQuery) -> tuple[sql.Composed, di
     )
     return (
         statement.format(
-            select=feature_select(layer, query.properties, query.crs),
+            select=feature_select(layer, query.properties, query.crs, query.skip_geometry),
             table=table,
             where=where,
             order=sql.SQL(", ").join(order),

@@ -140,6 +140,20 @@ def test_table_filter_drives_map_table_and_export(
     page.locator(f".table-row[data-id='{first_id}']").click()
     assert map_page.js("() => window.ecomap.highlighter.get('selection')") == [{"layer": "redline", "id": first_id}]
     map_page.wait_idle()
+    # framed by the bbox read with the rows: the table asks for no geometry (skipGeometry)
+    box = db.execute(
+        "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM redline WHERE id = %s", [first_id]
+    ).fetchone()
+    west, south, east, north = map_page.js("() => window.ecomapMap.getBounds().toArray().flat()")
+    assert west <= box[0] and south <= box[1] and east >= box[2] and north >= box[3]
+    assert (east - west) < 20 * (box[2] - box[0]) + 0.02  # zoomed to it, not just somewhere around
+    requested = map_page.js(
+        "() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/items?'))"
+    )
+    assert requested and all("skipGeometry=true" in url for url in requested)
+    # the open and the filter were timed (the bench's ecomap:table measure), rows counted
+    timed = map_page.js("() => performance.getEntriesByName('ecomap:table').map((m) => m.detail)")
+    assert [(m["layer"], m["rows"]) for m in timed][-2:] == [("redline", len(all_ids)), ("redline", len(land))]
     with page.expect_download() as download:
         page.locator("#table-export-selection").click()
     download.value.save_as(tmp_path / "selected.geojson")
@@ -152,6 +166,39 @@ def test_table_filter_drives_map_table_and_export(
     page.wait_for_function("(id) => window.ecomap.workDock.table.state().selected[0] === id", arg=pixel["id"])
     assert page.locator(f".table-row.selected[data-id='{pixel['id']}']").count() == 1
     assert refused == [] and map_page.errors == []
+
+
+def test_switching_the_table_to_another_layer_leaves_the_map_tiles_alone(map_page: MapPage) -> None:
+    """A layer without a table filter has nothing to clear (switching away, *Clear*): the map's
+    tiles are not reloaded (a reload of the shared source re-parses every layer's tiles while
+    the rows load)."""
+    offline(map_page)
+    map_page.open()
+    page = map_page.page
+    page.locator("#table-toggle").click()
+    page.wait_for_function("() => document.getElementById('table-panel').dataset.loaded")
+    map_page.wait_idle()
+    map_page.js(
+        """() => {
+          window.tilesReloaded = 0;
+          window.ecomapMap.on('sourcedata', (e) => {
+            if (e.sourceId === 'ecomap' && e.tile) window.tilesReloaded += 1;
+          });
+        }"""
+    )
+    page.locator("#table-layer").select_option("station")
+    page.wait_for_function("() => (document.getElementById('table-panel').dataset.loaded || '').startsWith('station:')")
+    map_page.next_frame()
+    map_page.wait_idle()
+    assert map_page.js("() => window.tilesReloaded") == 0
+    # clearing when no filter is set: the rows are read again, the map left as it is
+    before = len(map_page.js("() => performance.getEntriesByName('ecomap:table')"))
+    page.locator("#table-clear").click()
+    page.wait_for_function("(n) => performance.getEntriesByName('ecomap:table').length > n", arg=before)
+    map_page.next_frame()
+    map_page.wait_idle()
+    assert map_page.js("() => window.tilesReloaded") == 0
+    assert map_page.errors == []
 
 
 def test_table_of_ten_thousand_rows_keeps_few_rows_in_the_page(map_page: MapPage) -> None:
