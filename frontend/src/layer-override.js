@@ -36,7 +36,8 @@ export function setLayerParam(map, layerId, key, value) {
   const active = Object.keys(current).length > 0;
   for (const layer of originals) {
     if (!savedFilters.has(layer.id)) savedFilters.set(layer.id, layer.filter ?? null);
-    map.setFilter(layer.id, active ? NOTHING : savedFilters.get(layer.id));
+    // `undefined` for a layer without a filter: MapLibre takes `null` for a change and reloads its tiles.
+    map.setFilter(layer.id, active ? NOTHING : (savedFilters.get(layer.id) ?? undefined));
   }
   if (!active) return;
   const source = map.getSource('ecomap');

@@ -363,10 +363,11 @@ export function createAttributeTable(root, map, { catalog, highlighter, control 
 
   setChildren(
     root,
-    h('div', { class: 'table-toolbar' }, layerSelect, count),
-    h('div', { class: 'table-filter' }, filterLabel, joinSelect, conditionsBox, buttons.addCondition),
-    h('div', { class: 'table-filter' }, cqlInput, buttons.apply, buttons.clear),
-    h('div', { class: 'table-toolbar' }, formatSelect, crsSelect, buttons.exportAll, buttons.exportSelected),
+    // Two rows of tools (layer and export; filter), the builder's conditions under them, so the
+    // rows keep most of the dock.
+    h('div', { class: 'table-toolbar' }, layerSelect, count, h('span', { class: 'toolbar-gap' }), formatSelect, crsSelect, buttons.exportAll, buttons.exportSelected),
+    h('div', { class: 'table-filter' }, filterLabel, joinSelect, buttons.addCondition, cqlInput, buttons.apply, buttons.clear),
+    conditionsBox,
     grid,
   );
 
