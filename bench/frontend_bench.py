@@ -35,9 +35,10 @@ import gzip
 import os
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the bench package is this checkout's
@@ -62,40 +63,58 @@ PRINT_JS = """async ([paper, dpi]) => {
 }"""
 
 
+@contextlib.contextmanager
+def cold_loads(runs: int, chromium: str, width: int, height: int) -> Iterator[Iterator[Page]]:
+    """Yields an iterator of `runs` blank pages, each in a fresh (cold-cache) context of one
+    browser; a page's context closes when the next is asked for."""
+
+    def pages(browser: Browser) -> Iterator[Page]:
+        for _ in range(runs):
+            context = browser.new_context(viewport={"width": width, "height": height})
+            try:
+                page = context.new_page()
+                yield page
+            finally:
+                context.close()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield pages(browser)
+        finally:
+            browser.close()
+
+
+def open_map(page: Page, url: str) -> None:
+    """Navigates to the map and waits for its first idle (the `ecomap:first-idle` mark)."""
+    page.goto(url)
+    page.wait_for_function("() => performance.getEntriesByName('ecomap:first-idle').length > 0", timeout=60_000)
+
+
 def measure_render(
     url: str, runs: int, chromium: str, width: int, height: int, paper: str | None = None, dpi: int = 200
 ) -> list[dict[str, float]]:
     """One cold-cache page load per run; milliseconds since navigation start (and the print's
     duration when `paper` is given)."""
     samples = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            for _ in range(runs):
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                requests: list[str] = []
-                page.on("requestfinished", lambda r, sink=requests: sink.append(r.url))
-                page.goto(url)
-                page.wait_for_function(
-                    "() => performance.getEntriesByName('ecomap:first-idle').length > 0", timeout=60_000
-                )
-                marks = page.evaluate(
-                    """() => {
-                      const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
-                      const nav = performance.getEntriesByType('navigation')[0];
-                      const dom = nav.domContentLoadedEventEnd;
-                      return {dom, load: at('ecomap:load'), idle: at('ecomap:first-idle')};
-                    }"""
-                )
-                marks["requests"] = len(requests)
-                if paper:
-                    page.wait_for_function("() => window.ecomap && window.ecomap.printTool")
-                    marks["print"] = page.evaluate(PRINT_JS, [paper, dpi])
-                samples.append(marks)
-                context.close()
-        finally:
-            browser.close()
+    with cold_loads(runs, chromium, width, height) as pages:
+        for page in pages:
+            requests: list[str] = []
+            page.on("requestfinished", lambda r, sink=requests: sink.append(r.url))
+            open_map(page, url)
+            marks = page.evaluate(
+                """() => {
+                  const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
+                  const nav = performance.getEntriesByType('navigation')[0];
+                  const dom = nav.domContentLoadedEventEnd;
+                  return {dom, load: at('ecomap:load'), idle: at('ecomap:first-idle')};
+                }"""
+            )
+            marks["requests"] = len(requests)
+            if paper:
+                page.wait_for_function("() => window.ecomap && window.ecomap.printTool")
+                marks["print"] = page.evaluate(PRINT_JS, [paper, dpi])
+            samples.append(marks)
     return samples
 
 
@@ -147,33 +166,23 @@ def measure_table(
     """Per run, in a fresh context: the map, then the table of `layer` opened through the UI
     (header button, then the table's layer list), its `ecomap:table` measure and a timed scroll."""
     samples = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            for _ in range(runs):
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e, sink=errors: sink.append(str(e)))
-                page.goto(url)
-                page.wait_for_function(
-                    "() => performance.getEntriesByName('ecomap:first-idle').length > 0", timeout=60_000
-                )
-                page.locator("#table-toggle").click()
-                page.wait_for_function("() => document.getElementById('table-panel').dataset.loaded", timeout=60_000)
-                if not page.evaluate(TABLE_READY_JS, layer):
-                    page.locator("#table-layer").select_option(layer)
-                page.wait_for_function(TABLE_READY_JS, arg=layer, timeout=120_000)
-                sample = page.evaluate(TABLE_MEASURE_JS, layer)
-                sample["shown"] = page.evaluate("() => window.ecomap.workDock.table.state().ids.length")
-                sample.update(page.evaluate(SCROLL_JS, [scroll_s, step]))
-                sample["fps"] = sample["frames"] / sample["elapsed"] * 1000
-                if errors:
-                    raise RuntimeError(f"page errors: {errors}")
-                samples.append(sample)
-                context.close()
-        finally:
-            browser.close()
+    with cold_loads(runs, chromium, width, height) as pages:
+        for page in pages:
+            errors: list[str] = []
+            page.on("pageerror", lambda e, sink=errors: sink.append(str(e)))
+            open_map(page, url)
+            page.locator("#table-toggle").click()
+            page.wait_for_function("() => document.getElementById('table-panel').dataset.loaded", timeout=60_000)
+            if not page.evaluate(TABLE_READY_JS, layer):
+                page.locator("#table-layer").select_option(layer)
+            page.wait_for_function(TABLE_READY_JS, arg=layer, timeout=120_000)
+            sample = page.evaluate(TABLE_MEASURE_JS, layer)
+            sample["shown"] = page.evaluate("() => window.ecomap.workDock.table.state().ids.length")
+            sample.update(page.evaluate(SCROLL_JS, [scroll_s, step]))
+            sample["fps"] = sample["frames"] / sample["elapsed"] * 1000
+            if errors:
+                raise RuntimeError(f"page errors: {errors}")
+            samples.append(sample)
     return samples
 
 

@@ -39,7 +39,7 @@ from tests.conftest import (
     serving,
     web_url,
 )
-from tests.test_access import access_settings, add_user, bearer, sign_in
+from tests.test_access import access_settings, add_user, bearer, sign_in, wait_for
 from tiles.grid import lonlat_to_tile_fraction
 
 KEY_ENV = "ECOMAP_TEST_ZHANGZHOU_KEY"
@@ -259,7 +259,8 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
             assert (edited.outcome, edited.inserted, edited.deleted) == ("updated", 1, 1)
             assert _state(db)["etag"] != later["etag"]
             assert _copy(db)[3][0] == "漳州红线3（调整）"
-            _wait(lambda: _tile_names(ours, manager) == {"漳州红线3（调整）"}, "the tile to show the partner's edit")
+            edited = {"漳州红线3（调整）"}
+            wait_for(lambda: _tile_names(ours, manager) == edited, what="the tile to show the partner's edit")
             kept = _copy(db)
 
             # Refused: too many features, a schema without a required property, HTTP 500, a bad geometry.
@@ -331,17 +332,6 @@ def test_a_partner_collection_is_copied_refreshed_and_refused_when_invalid(
         assert "漳州市 Zhangzhou" in tilejson["attribution"] and tilejson["vector_layers"][0]["id"] == "zz_redline"
 
 
-def _wait(condition, what: str, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
-
-
 def partner_db_url() -> str:
     from tests.conftest import _url_for
 
@@ -363,7 +353,7 @@ def test_a_remote_layer_is_refreshed_on_schedule_by_one_instance_at_a_time(
         federation = FederationSettings(dir=tmp_path, check_s=0.2)
         with TestClient(create_app(make_settings(our_db, access=access_settings(), federation=federation))):
             count = "SELECT count(*) FROM remote_feature WHERE layer = 'zz_scheduled'"
-            _wait(lambda: db.execute(count).fetchone()[0] == 5, "the scheduled refresh", timeout=30)
+            wait_for(lambda: db.execute(count).fetchone()[0] == 5, timeout=30, what="the scheduled refresh")
         first = db.execute("SELECT checked_at FROM remote_layer_state WHERE layer = 'zz_scheduled'").fetchone()[0]
 
         async def contended() -> tuple[object, object]:
